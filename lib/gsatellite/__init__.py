@@ -1,0 +1,3 @@
+"""gsatellite: a personal job scheduler for shared frontend machines."""
+
+__version__ = "0.5.0"

@@ -1,0 +1,1 @@
+"""Command-line front ends: thin ``main(argv=None) -> int`` functions."""

@@ -1,0 +1,62 @@
+"""What every client shares: program name, errors, exit codes, the controller."""
+
+import os
+import sys
+
+EX_OK = 0
+EX_FAIL = 1
+EX_USAGE = 64
+EX_UNAVAILABLE = 69
+EX_SOFTWARE = 70
+
+
+class Exit(Exception):
+    def __init__(self, code, message=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def program(argv0=None):
+    return os.path.basename(argv0 or sys.argv[0] or "gsatellite")
+
+
+def err(prog, message):
+    sys.stderr.write("%s: %s\n" % (prog, message))
+
+
+def controller_box(prog):
+    """Box of the live controller, or exit 69 with the classic message."""
+    from .. import liveness
+
+    box = liveness.controller_box()
+    if box is None:
+        raise Exit(EX_UNAVAILABLE, liveness.NOT_RUNNING)
+    return box
+
+
+def run(prog, fn, argv):
+    """Call ``fn(prog, argv)`` and map exceptions to exit codes."""
+    from .. import config
+    from ..ipc import mbox, request
+
+    try:
+        return fn(prog, argv) or 0
+    except Exit as e:
+        if e.message:
+            err(prog, e.message)
+        return e.code
+    except request.AnswerTimeout:
+        err(prog, "no answer from gsatlc within %s s (answer_timeout); is it stuck?"
+            % config.get("answer_timeout"))
+        return EX_UNAVAILABLE
+    except (request.RequestError, mbox.BoxMissing) as e:
+        err(prog, "cannot reach gsatlc: %s" % e)
+        return EX_UNAVAILABLE
+    except config.ConfigError as e:
+        err(prog, "configuration: %s" % e)
+        return EX_SOFTWARE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EX_FAIL

@@ -1,0 +1,192 @@
+"""gsatctl and its shorthands gqsub, gqhold, gqrls, gqdel (COMMANDS.md).
+
+Classic forms behave exactly as before; as an extension ``gqsub`` accepts
+several job files and prints one id per line, in order.
+"""
+
+import os
+import sys
+
+from .. import __version__, paths, states
+from ..fsutil import read_first_line
+from ..ipc import request
+from ..jobstore import canonical_id
+from .common import EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
+
+SHORTHANDS = {
+    "gqsub": "--qsub",
+    "gqhold": "--qhold",
+    "gqrls": "--qrls",
+    "gqdel": "--qdel",
+    "gqwait": "--qwait",
+}
+OPTIONS = {
+    "-s": "--qsub", "--qsub": "--qsub",
+    "-h": "--qhold", "--qhold": "--qhold",
+    "-r": "--qrls", "--qrls": "--qrls",
+    "-d": "--qdel", "--qdel": "--qdel",
+    "-w": "--qwait", "--qwait": "--qwait",
+}
+
+USAGE = """Usage: gsatctl --qsub jobFile [jobFile ...]
+   or: gsatctl --qhold jobId
+   or: gsatctl --qrls jobId
+   or: gsatctl --qdel jobId
+   or: gsatctl --qwait jobId
+Try `gsatctl --help' for more information."""
+
+HELP = """gsatctl v%s
+
+SYNOPSIS:
+gsatctl [options]
+
+DESCRIPTION:
+gsatctl is the user interface to gsatellite: it submits and manipulates jobs.
+
+OPTIONS:
+-s, --qsub jobFile...   Submit job(s); prints one job id per line.
+-h, --qhold jobId       Hold a job.
+-r, --qrls jobId        Release a held job.
+-d, --qdel jobId        Remove a job that is not running.
+-w, --qwait jobId       Wait for a job to end; exit with its exit value.
+[--help]                Display this help and exit.
+[-V, --version]         Display version information and exit.
+
+SHORTHANDS:
+gqsub jobFile, gqhold jobId, gqrls jobId, gqdel jobId, gqwait jobId
+"""
+
+
+def usage(code):
+    sys.stderr.write(USAGE + "\n") if code else sys.stdout.write(USAGE + "\n")
+    return code
+
+
+def parse(prog, argv):
+    short = SHORTHANDS.get(prog)
+    if short:
+        argv = [short] + list(argv)
+    if not argv:
+        raise Exit(usage(EX_FAIL))
+    first = argv[0]
+    if first == "--help":
+        sys.stdout.write(HELP % __version__)
+        raise Exit(0)
+    if first in ("-V", "--version"):
+        sys.stdout.write("%s v%s\n" % (prog, __version__))
+        raise Exit(0)
+    action = OPTIONS.get(first)
+    if action is None:
+        raise Exit(usage(EX_USAGE))
+    rest = argv[1:]
+    if not rest or (rest[0].startswith("-") and rest[0] != "-"):
+        err(prog, 'Missing argument for option "%s"!' % first)
+        raise Exit(usage(EX_USAGE))
+    if action != "--qsub" and len(rest) > 1:
+        if rest[1] in OPTIONS:
+            err(prog, 'The option "%s" cannot be used multiple times!' % rest[1])
+        raise Exit(usage(EX_USAGE))
+    return action, rest
+
+
+def main(argv=None):
+    prog = program()
+    if argv is None:
+        argv = sys.argv[1:]
+    return run(prog, _main, argv)
+
+
+def _main(prog, argv):
+    action, rest = parse(prog, argv)
+    if action == "--qsub":
+        return qsub(prog, rest)
+    if action == "--qwait":
+        raise Exit(EX_FAIL, "waiting for jobs is not available yet.")
+    return JOB_ACTIONS[action](prog, rest[0])
+
+
+def _absolute(job):
+    return job if job.startswith("/") else os.path.join(os.getcwd(), job)
+
+
+def check_job_file(job):
+    """Why ``job`` cannot be submitted, or None."""
+    if ";" in job or "\n" in job:
+        return 'Job path "%s" contains ";" or a newline, which the message protocol cannot carry.' % job.replace("\n", "\\n")
+    if not os.path.lexists(job):
+        return 'Job "%s" not existing!' % job
+    if os.path.isdir(job):
+        return 'Job "%s" is a directory!' % job
+    if not os.path.isfile(job):
+        return 'Job "%s" is not a regular file!' % job
+    if not os.access(job, os.R_OK):
+        return 'Job "%s" is not readable!' % job
+    return None
+
+
+def qsub(prog, jobs):
+    box = controller_box(prog)
+    jobs = [_absolute(j) for j in jobs]
+    for job in jobs:
+        problem = check_job_file(job)
+        if problem:
+            raise Exit(EX_FAIL, problem)
+    answers = request.post(box, ["QSUB " + j for j in jobs])
+    code = 0
+    for job, answer in zip(jobs, answers):
+        if answer == "qsub failed" or not answer.isdigit():
+            err(prog, "qsub failed! (%s)" % job)
+            code = EX_FAIL
+        else:
+            sys.stdout.write(answer + "\n")
+    sys.stdout.flush()
+    return code
+
+
+def job_id_or_exit(prog, text):
+    job_id = canonical_id(text)
+    if job_id is None or not os.path.isdir(paths.job_dir(job_id)):
+        raise Exit(EX_FAIL, 'Invalid job id "%s"!' % text)
+    return job_id
+
+
+def job_state(job_id):
+    return read_first_line(paths.job_file(job_id, "job.state"), "")
+
+
+def _simple(verb, prog, text, checks=None):
+    box = controller_box(prog)
+    job_id = job_id_or_exit(prog, text)
+    if checks:
+        checks(job_id)
+    answer = request.request(box, "%s %s" % (verb, job_id))
+    if answer != "OK":
+        raise Exit(EX_FAIL, "%s failed! (%s)" % (verb.lower(), answer))
+    return 0
+
+
+def qhold(prog, text):
+    return _simple("QHOLD", prog, text)
+
+
+def qrls(prog, text):
+    box = controller_box(prog)
+    job_id = job_id_or_exit(prog, text)
+    if job_state(job_id) != states.HELD:
+        sys.stderr.write('%s[gsatellite/interface]: qrls failed! Job "%s" not in held state!\n' % (prog, text))
+        return EX_FAIL
+    answer = request.request(box, "QRLS %s" % job_id)
+    if answer != "OK":
+        raise Exit(EX_FAIL, "qrls failed! (%s)" % answer)
+    return 0
+
+
+def qdel(prog, text):
+    def not_running(job_id):
+        if job_state(job_id) == states.RUNNING:
+            raise Exit(EX_FAIL, "Cannot remove a running job! Try to hold the job first.")
+
+    return _simple("QDEL", prog, text, not_running)
+
+
+JOB_ACTIONS = {"--qhold": qhold, "--qrls": qrls, "--qdel": qdel}

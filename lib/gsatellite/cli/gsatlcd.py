@@ -1,0 +1,124 @@
+"""gsatlcd {--start|--stop|--status}: control this $HOME's controller.
+
+``--start`` returns only once the controller answers ``ALIVE?``, so a
+``gqsub`` right after it works; a stale ``gsatlcPid`` left by a killed
+controller is recognised by gsatlc itself and replaced.  ``--stop`` stops
+the controller but leaves running jobs running: their sputniks keep
+supervising them and report their ends to the next controller.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from .. import liveness, paths, proc
+from ..fsutil import makedirs, read_first_line, unlink_quiet
+from ..ipc import request
+from .common import EX_FAIL, err, program
+
+USAGE = "usage: gsatlcd {--start|--stop|--status}\n"
+START_TIMEOUT = 20.0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    prog = program()
+    if len(argv) != 1 or argv[0] not in ("--start", "--stop", "--status"):
+        sys.stdout.write(USAGE)
+        return EX_FAIL
+    os.umask(0o077)
+    return {"--start": start, "--stop": stop, "--status": status}[argv[0]](prog)
+
+
+def answers(box, timeout=5.0):
+    try:
+        return request.request(box, "ALIVE?", timeout=timeout) == "YES"
+    except (request.RequestError, OSError):
+        return False
+
+
+def status(prog):
+    info = liveness.controller()
+    if info is None:
+        return EX_FAIL
+    sys.stdout.write('gsatlc hostname="%s"\ngsatlc PID="%d"\n' % info)
+    return 0
+
+
+def start(prog):
+    box = liveness.controller_box()
+    if box is not None and answers(box):
+        return 0
+    try:
+        makedirs(paths.log_dir())
+    except OSError as e:
+        err(prog, "cannot create %s: %s" % (paths.log_dir(), e.strerror))
+        return 79
+    log_file = paths.gsatlc_log()
+    with open(log_file, "ab") as out:
+        p = subprocess.Popen(
+            [sys.executable, paths.bin_path("gsatlc")],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=proc.reset_signals,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        code = p.poll()
+        if code is not None:
+            err(prog, "gsatlc exited with %d: %s" % (code, _last_line(log_file)))
+            return code or EX_FAIL
+        info = liveness.controller()
+        if info is not None and info[1] == p.pid and answers(paths.pid_box(p.pid, info[0]), 2.0):
+            return 0
+        time.sleep(0.02)
+    err(prog, "gsatlc did not answer within %d s (see %s)" % (START_TIMEOUT, log_file))
+    return EX_FAIL
+
+
+def _last_line(path):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else "(no log)"
+    except OSError:
+        return "(no log)"
+
+
+def stop(prog):
+    pid = read_first_line(paths.gsatlc_pid_file(), "")
+    host = read_first_line(paths.gsatlc_host_file(), "")
+    if not pid.isdigit():
+        err(prog, "gsatlc is not running.")
+        return EX_FAIL
+    pid = int(pid)
+    if host and host != paths.hostname():
+        # Another host's controller: ask it to stop (woken via its sigfwd).
+        try:
+            ok = request.request(paths.pid_box(pid, host), "STOP", timeout=10.0) == "STOPPING"
+        except (request.RequestError, OSError) as e:
+            err(prog, "gsatlc on %s did not answer: %s" % (host, e))
+            return EX_FAIL
+        return 0 if ok else EX_FAIL
+    try:
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+            unlink_quiet(f)
+        err(prog, "gsatlc (pid %d) was not running; removed its stale files." % pid)
+        return EX_FAIL
+    deadline = time.monotonic() + 15
+    while proc.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if proc.alive(pid):
+        err(prog, "gsatlc (pid %d) did not stop within 15 s" % pid)
+        return EX_FAIL
+    for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+        if read_first_line(f, "") in (str(pid), host):
+            unlink_quiet(f)
+    return 0

@@ -1,0 +1,386 @@
+"""gsatlc: the controller (PROTOCOL.md §1, §5).
+
+It owns ``PID.inbox``, ``gsatlcPid``/``gsatlcHostName`` and is the single
+writer of the job store.  Verbs are dispatched through ``self.handlers``;
+each ``*_verb`` method returns the exact classic answer string.  Scheduling
+runs after every batch of messages, so a burst of submissions is answered
+first and started afterwards.
+
+Start-up refuses a second controller for the same ``$HOME``: an exclusive
+lock (held for the controller's life, released by the kernel if it is
+killed) guards this host and NFS hosts with working locks, and the liveness
+rule guards against controllers that do not take the lock (classic ones).
+"""
+
+import os
+import signal
+import sys
+import time
+
+from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, sigfwd, states
+from .daemon import Daemon
+from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
+from .ipc import mbox, request, wake
+from .jobstore import InvalidJobId, JobStore, StoreError, canonical_id
+from .log import log
+
+SPUTNIK_TIMEOUT = 30.0
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+class Controller(Daemon):
+    name = "gsatlc"
+
+    def __init__(self):
+        super().__init__()
+        self.poll = config.get_float("liveness_interval")
+        self.store = JobStore(on_change=self.state_changed)
+        self.scheduler = scheduler.get(config.get("scheduler"))
+        self.max_restarts = config.get_int("max_restarts")
+        self.need_schedule = True
+        self.last_refresh = 0.0
+        self.handlers.update(
+            QSUB=self.qsub,
+            QHOLD=self.qhold,
+            QRLS=self.qrls,
+            QDEL=self.qdel,
+            QSIG=self.qsig,
+            STARTED=self.started,
+            TERMINATED=self.terminated,
+        )
+
+    # -- top files ---------------------------------------------------------------
+    def publish(self):
+        write_atomic(paths.gsatlc_host_file(), self.host + "\n")
+        write_atomic(paths.gsatlc_pid_file(), "%d\n" % self.pid)
+        self.last_refresh = time.monotonic()
+
+    def refresh(self):
+        """Keep gsatlcPid young; returns False if another controller owns it."""
+        pid = read_first_line(paths.gsatlc_pid_file(), "")
+        host = read_first_line(paths.gsatlc_host_file(), "")
+        if pid == "" and host == "":
+            log("gsatlcPid/gsatlcHostName vanished; writing them again")
+            self.publish()
+            return True
+        if pid != str(self.pid) or host != self.host:
+            log("gsatlcPid now names %s on %s; another controller took over, exiting" % (pid, host))
+            return False
+        os.utime(paths.gsatlc_pid_file())
+        self.last_refresh = time.monotonic()
+        return True
+
+    def tick(self):
+        if time.monotonic() - self.last_refresh >= self.poll * 0.9:
+            if not self.refresh():
+                self.stop = True
+                self.owner = False
+                return 0
+        if self.need_schedule:
+            self.need_schedule = False
+            self.schedule()
+        return self.poll
+
+    def on_signal(self, signo):
+        if signo == signal.SIGCHLD:
+            _reap_children()
+            return
+        super().on_signal(signo)
+
+    # -- store events --------------------------------------------------------------
+    def state_changed(self, job_id, old, new):
+        log("job %s: %s -> %s" % (job_id, old, new))
+        events.emit("STATE", job_id, old=old, new=new)
+
+    # -- scheduling ------------------------------------------------------------------
+    def schedule(self):
+        queued = self.store.ids(states.QUEUED)
+        if not queued:
+            return
+        running = len(self.store.ids(states.RUNNING))
+        for job_id in self.scheduler.pick(queued, running):
+            self.start_job(job_id)
+
+    def start_job(self, job_id):
+        job_path = self.store.job_path(job_id)
+        if not job_path or not os.path.isfile(job_path):
+            log("job %s: job file %r missing; failed" % (job_id, job_path))
+            self.store.write(job_id, "job.exit", 127)
+            self.store.set_state(job_id, states.FAILED)
+            return
+        self.store.write(job_id, "job.execHost", self.host)
+        self.store.set_state(job_id, states.RUNNING)
+        from . import sputnik
+
+        try:
+            pid = sputnik.launch(job_path, job_id)
+            log("job %s: sputnik %s" % (job_id, pid))
+        except OSError as e:
+            log("job %s: cannot start sputnik: %s" % (job_id, e))
+            self.store.write(job_id, "job.exit", 126)
+            self.store.set_state(job_id, states.FAILED)
+
+    # -- verbs -------------------------------------------------------------------------
+    def qsub(self, args, box):
+        job = args
+        if not job.startswith("/") or "\n" in job:
+            log("QSUB refused: not an absolute path: %r" % job)
+            return "qsub failed"
+        if not os.path.isfile(job) or not os.access(job, os.R_OK):
+            log("QSUB refused: %s is not a readable file" % job)
+            return "qsub failed"
+        job_type = directives.job_type(directives.scan(job))
+        if not jobtypes.is_known(job_type):
+            job_type = jobtypes.DEFAULT
+        job_id = None
+        try:
+            job_id, warning = self.store.new_id()
+            if warning:
+                log(warning)
+            self.store.create(job_id, job, job_type)
+            self.store.set_state(job_id, states.QUEUED)
+        except OSError as e:
+            log("QSUB %s failed: %s" % (job, e))
+            if job_id is not None and self.store.exists(job_id):
+                self.store.remove(job_id)
+            return "qsub failed"
+        self.need_schedule = True
+        log("job %s submitted: %s" % (job_id, job))
+        return job_id
+
+    def _job(self, text):
+        return self.store.resolve_id(text.strip())
+
+    def qhold(self, args, box):
+        try:
+            job_id = self._job(args)
+        except InvalidJobId:
+            return "qhold failed: invalid job id"
+        state = self.store.state(job_id)
+        if state == states.HELD:
+            return "OK"
+        if state == states.QUEUED:
+            self.store.set_state(job_id, states.HELD)
+            return "OK"
+        if state != states.RUNNING:
+            return "qhold failed"
+        if self.ask_sputnik(job_id, "HOLD") != "OK":
+            return "qhold failed"
+        self.store.set_state(job_id, states.HELD)
+        self.need_schedule = True
+        return "OK"
+
+    def qrls(self, args, box):
+        try:
+            job_id = self._job(args)
+        except InvalidJobId:
+            return "qrls failed: invalid job id"
+        if self.store.state(job_id) != states.HELD:
+            return "qrls failed"
+        self.store.set_state(job_id, states.QUEUED)
+        self.need_schedule = True
+        return "OK"
+
+    def qdel(self, args, box):
+        try:
+            job_id = self._job(args)
+        except InvalidJobId:
+            return "qdel failed: invalid job id"
+        if self.store.state(job_id) == states.RUNNING:
+            return "qdel failed: running job"
+        self.store.remove(job_id)
+        events.emit("DELETED", job_id)
+        log("job %s deleted" % job_id)
+        return "OK"
+
+    def qsig(self, args, box):
+        words = args.split()
+        if len(words) != 2:
+            return "qsig failed"
+        try:
+            job_id = self._job(words[1])
+        except InvalidJobId:
+            return "qsig failed: invalid job id"
+        try:
+            wake.signal_number(words[0])
+        except ValueError:
+            return "qsig failed"
+        if self.store.state(job_id) != states.RUNNING:
+            return "qsig failed"
+        if self.ask_sputnik(job_id, "SIGNAL %s" % words[0]) != "OK":
+            return "qsig failed"
+        return "OK"
+
+    def ask_sputnik(self, job_id, command):
+        pid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
+        host = (self.store.read(job_id, "job.execHost", "") or "").strip()
+        deadline = time.monotonic() + 2
+        while not pid.isdigit() and time.monotonic() < deadline:
+            # A sputnik that was just started has not written its PID yet.
+            time.sleep(0.01)
+            pid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
+        if not pid.isdigit() or not host:
+            log("job %s: no sputnik to send %s to" % (job_id, command))
+            return None
+        sbox = paths.pid_box(int(pid), host)
+        try:
+            answer = request.request(
+                sbox, command, timeout=SPUTNIK_TIMEOUT, alive=lambda: mbox.exists(sbox)
+            )
+        except (request.RequestError, mbox.BoxMissing, OSError) as e:
+            log("job %s: %s to sputnik failed: %s" % (job_id, command, e))
+            return None
+        return answer
+
+    def started(self, args, box):
+        job_id = canonical_id(args.strip())
+        if job_id and self.store.exists(job_id):
+            self.fire(job_id, "JOB_START")
+        return None
+
+    def terminated(self, args, box):
+        words = args.split()
+        job_id = canonical_id(words[0]) if words else None
+        if not job_id or not self.store.exists(job_id):
+            log("TERMINATED for unknown job %r" % args)
+            return None
+        value = int(words[1]) if len(words) > 1 and words[1].isdigit() else 1
+        if self.store.state(job_id) != states.RUNNING:
+            log("TERMINATED %s %d ignored: job is %s" % (job_id, value, self.store.state(job_id)))
+            return None
+        self.fire(job_id, "JOB_TERMINATION", exit_value=value)
+        self.job_ended(job_id, value)
+        return None
+
+    def job_ended(self, job_id, value):
+        job_type = jobtypes.get(self.store.read(job_id, "job.type", jobtypes.DEFAULT))
+        if job_type.evaluate(value) == jobtypes.RESTART:
+            restarts = self.store.read(job_id, "job.restarts", "0").strip()
+            restarts = int(restarts) if restarts.isdigit() else 0
+            if restarts < self.max_restarts:
+                self.store.write(job_id, "job.restarts", restarts + 1)
+                log("job %s: restart %d of %d" % (job_id, restarts + 1, self.max_restarts))
+                self.store.set_state(job_id, states.HELD)
+                self.schedule()
+                self.store.set_state(job_id, states.QUEUED)
+                self.need_schedule = True
+                return
+        self.store.set_state(job_id, states.FINISHED if value == 0 else states.FAILED)
+        self.need_schedule = True
+
+    def fire(self, job_id, event, exit_value=None):
+        events.emit(event, job_id, exit_value=exit_value)
+        events.run_services(event, paths.job_file(job_id, "job.env"), exit_value)
+
+    # -- recovery --------------------------------------------------------------------
+    def recover(self):
+        for line in self.store.reconcile():
+            log("store repaired: " + line)
+        for job_id in self.store.ids(states.RUNNING):
+            spid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
+            host = (self.store.read(job_id, "job.execHost", "") or "").strip()
+            if host != self.host or (spid.isdigit() and proc.alive(spid)):
+                continue  # still supervised; its sputnik will report the end
+            value = (self.store.read(job_id, "job.exit", "") or "").strip()
+            starts = len((self.store.read(job_id, "job.start", "") or "").split())
+            stops = len((self.store.read(job_id, "job.stop", "") or "").split())
+            if value.isdigit() and stops >= starts > 0:
+                log("job %s ended while no controller ran (exit %s)" % (job_id, value))
+                self.job_ended(job_id, int(value))
+            else:
+                log("job %s: its sputnik is gone and no exit was recorded; failed" % job_id)
+                self.store.write(job_id, "job.reason", "supervisor lost, no exit value recorded")
+                self.store.set_state(job_id, states.FAILED)
+
+    # -- shutdown ----------------------------------------------------------------------
+    owner = True
+
+    def shutdown(self):
+        super().shutdown()
+        if self.owner:
+            for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+                unlink_quiet(f)
+        sigfwd.stop()
+        log("shut down")
+
+
+def _reap_children():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def acquire_lock():
+    import filelock
+
+    lock = filelock.FileLock(paths.gsatlc_lock_file())
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise AlreadyRunning("another gsatlc holds %s" % paths.gsatlc_lock_file())
+    return lock
+
+
+def check_stale(host):
+    """Refuse when a live controller (maybe classic, maybe elsewhere) exists."""
+    info = liveness.controller()
+    if info is None:
+        for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+            unlink_quiet(f)
+        return
+    other_host, other_pid = info
+    if other_host == host and not proc.alive(other_pid):
+        log("removing stale gsatlcPid of dead process %d" % other_pid)
+        for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+            unlink_quiet(f)
+        return
+    raise AlreadyRunning("gsatlc is already running as %d on %s" % (other_pid, other_host))
+
+
+def main():
+    os.umask(0o077)
+    base = paths.base()
+    try:
+        makedirs(base)
+        makedirs(paths.log_dir())
+        probe = os.path.join(base, ".write-test.%d" % os.getpid())
+        write_atomic(probe, "")
+        os.unlink(probe)
+    except OSError as e:
+        sys.stderr.write("gsatlc: cannot write %s: %s\n" % (base, e.strerror))
+        return 79
+    try:
+        JobStore().ensure()
+        lock = acquire_lock()
+        check_stale(paths.hostname())
+    except StoreError as e:
+        sys.stderr.write("gsatlc: %s\n" % e)
+        return e.code
+    except AlreadyRunning as e:
+        sys.stderr.write("gsatlc: %s\n" % e)
+        return 1
+    try:
+        c = Controller()
+    except (scheduler.UnknownScheduler, config.ConfigError) as e:
+        sys.stderr.write("gsatlc: configuration: %s\n" % e)
+        lock.release()
+        return 70
+    c.publish()
+    try:
+        sigfwd.ensure_running()
+    except (RuntimeError, OSError) as e:
+        log("warning: %s" % e)
+    c.recover()
+    log("started; box %s, scheduler %s" % (c.box, config.get("scheduler")))
+    try:
+        c.run()
+    finally:
+        lock.release()
+    return 0

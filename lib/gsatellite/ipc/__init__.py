@@ -1,0 +1,1 @@
+"""Inter-process communication: message boxes, wake-ups, request/reply."""

@@ -1,0 +1,215 @@
+"""The job store ``G/gschedule`` (PROTOCOL.md §4).
+
+Layout: ``nextJobId`` (next id, decimal), ``jobs/ID.d/`` per job, and one
+symlink ``STATE/ID.d -> jobs/ID.d`` in the directory of the job's state.
+
+Invariants:
+
+* The controller is the single writer of ids, states and job directories.
+* Every file is written atomically (temporary name + rename).
+* ``job.state`` is the authority; the state link follows it.
+  :meth:`JobStore.set_state` writes ``job.state``, then the new link, then
+  removes other links, so after a crash at any point :meth:`reconcile` can
+  make the links agree with ``job.state`` again.
+* An id is handed out at most once: the counter is advanced before the job
+  directory is created with an exclusive ``mkdir``; a corrupt counter is
+  repaired from the highest existing id.
+"""
+
+import os
+import shutil
+
+from . import paths, states
+from .fsutil import (
+    append_line,
+    makedirs,
+    read_first_line,
+    read_text,
+    symlink_atomic,
+    unlink_quiet,
+    write_atomic,
+)
+
+
+class StoreError(Exception):
+    """The store cannot be created or used; ``code`` is the exit code."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidJobId(Exception):
+    pass
+
+
+def canonical_id(text):
+    """``"7"`` -> ``"00007"``; None for anything that is not a job number."""
+    if not isinstance(text, str) or not text.isdigit() or not text.isascii():
+        return None
+    if len(text) > 12:
+        return None
+    return "%05d" % int(text)
+
+
+class JobStore:
+    def __init__(self, on_change=None):
+        self.on_change = on_change
+
+    # -- creation --------------------------------------------------------------
+    def ensure(self):
+        base = paths.gschedule_dir()
+        try:
+            makedirs(base)
+        except OSError as e:
+            raise StoreError("cannot create %s: %s" % (base, e.strerror), 79)
+        try:
+            for d in (paths.jobs_dir(),) + tuple(paths.state_dir(s) for s in states.ALL):
+                makedirs(d)
+            if not os.path.exists(paths.next_job_id_file()):
+                write_atomic(paths.next_job_id_file(), "0\n")
+        except OSError as e:
+            raise StoreError("cannot create job directories: %s" % e.strerror, 80)
+
+    # -- ids -----------------------------------------------------------------------
+    def ids(self, state=None):
+        d = paths.state_dir(state) if state else paths.jobs_dir()
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return []
+        out = [n[:-2] for n in names if n.endswith(".d") and n[:-2].isdigit()]
+        out.sort(key=lambda i: (len(i), i))
+        return out
+
+    def resolve_id(self, text):
+        """Canonical id of an existing job, else :class:`InvalidJobId`."""
+        job_id = canonical_id(text)
+        if job_id is None or not os.path.isdir(paths.job_dir(job_id)):
+            raise InvalidJobId(text)
+        return job_id
+
+    def exists(self, job_id):
+        return os.path.isdir(paths.job_dir(job_id))
+
+    def _read_counter(self):
+        text = read_first_line(paths.next_job_id_file(), "")
+        if text is not None and text.strip().isdigit():
+            return int(text.strip()), None
+        existing = self.ids()
+        repaired = int(existing[-1]) + 1 if existing else 0
+        return repaired, "nextJobId was corrupt (%r); repaired to %d" % (text, repaired)
+
+    def new_id(self):
+        """Hand out the next id and create its (empty) job directory.
+
+        Returns ``(job_id, warning_or_None)``.
+        """
+        value, warning = self._read_counter()
+        while True:
+            job_id = "%05d" % value
+            value += 1
+            write_atomic(paths.next_job_id_file(), "%d\n" % value)
+            try:
+                os.mkdir(paths.job_dir(job_id), 0o700)
+            except FileExistsError:
+                warning = warning or "nextJobId pointed at existing job %s; skipped" % job_id
+                continue
+            return job_id, warning
+
+    # -- job files ---------------------------------------------------------------
+    def read(self, job_id, name, default=None):
+        text = read_text(paths.job_file(job_id, name))
+        if text is None:
+            return default
+        return text.rstrip("\n")
+
+    def write(self, job_id, name, value):
+        write_atomic(paths.job_file(job_id, name), "%s\n" % value)
+
+    def append(self, job_id, name, value):
+        append_line(paths.job_file(job_id, name), str(value))
+
+    def create(self, job_id, source, job_type, name=None):
+        """Fill the job directory of a new job (PROTOCOL.md §5 step 2)."""
+        jdir = paths.job_dir(job_id)
+        name = name or os.path.basename(source)
+        for attr in ("jobId", "job.id"):
+            self.write(job_id, attr, job_id)
+        self.write(job_id, "job.name", name)
+        self.write(job_id, "job.type", job_type)
+        tmp = paths.job_tmp_dir(job_id)
+        os.mkdir(tmp, 0o700)
+        copy = os.path.join(tmp, name)
+        shutil.copyfile(source, copy)
+        os.chmod(copy, 0o700)
+        symlink_atomic(copy, os.path.join(jdir, job_id))
+        return jdir
+
+    def job_path(self, job_id):
+        """Absolute path of the job's copy (target of ``jobs/ID.d/ID``)."""
+        try:
+            return os.readlink(paths.job_file(job_id, job_id))
+        except OSError:
+            return None
+
+    # -- states ---------------------------------------------------------------------
+    def state(self, job_id):
+        word = self.read(job_id, "job.state", "")
+        word = word.strip() if word else ""
+        if states.is_state(word):
+            return word
+        linked = self.linked_states(job_id)
+        return linked[0] if len(linked) == 1 else None
+
+    def linked_states(self, job_id):
+        return [s for s in states.ALL if os.path.lexists(paths.state_link(s, job_id))]
+
+    def set_state(self, job_id, new, notify=True):
+        """The one way to change a job's state; notifies ``on_change``."""
+        old = self.state(job_id)
+        self.write(job_id, "job.state", new)
+        symlink_atomic(paths.job_dir(job_id), paths.state_link(new, job_id))
+        for s in states.ALL:
+            if s != new:
+                unlink_quiet(paths.state_link(s, job_id))
+        if notify and self.on_change is not None and old != new:
+            self.on_change(job_id, old, new)
+
+    def remove(self, job_id):
+        for s in states.ALL:
+            unlink_quiet(paths.state_link(s, job_id))
+        jdir = paths.job_dir(job_id)
+        # Rename first so a half-removed directory is never mistaken for a job.
+        trash = os.path.join(paths.jobs_dir(), ".removed.%s.%d" % (job_id, os.getpid()))
+        os.rename(jdir, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def reconcile(self):
+        """Make state links agree with ``job.state``; returns what was repaired."""
+        repairs = []
+        for s in states.ALL:
+            for job_id in self.ids(s):
+                if not self.exists(job_id):
+                    unlink_quiet(paths.state_link(s, job_id))
+                    repairs.append("%s: dangling %s link removed" % (job_id, s))
+        for job_id in self.ids():
+            word = (self.read(job_id, "job.state", "") or "").strip()
+            linked = self.linked_states(job_id)
+            if states.is_state(word):
+                if linked == [word]:
+                    continue
+                self.set_state(job_id, word, notify=False)
+                repairs.append("%s: links %s made to agree with job.state=%s" % (job_id, linked, word))
+                continue
+            if len(linked) >= 1:
+                chosen = linked[0]
+            else:
+                exit_value = (self.read(job_id, "job.exit", "") or "").strip()
+                if exit_value.isdigit():
+                    chosen = states.FINISHED if exit_value == "0" else states.FAILED
+                else:
+                    chosen = states.QUEUED
+            self.set_state(job_id, chosen, notify=False)
+            repairs.append("%s: job.state was %r; set to %s" % (job_id, word, chosen))
+        return repairs

@@ -1,0 +1,35 @@
+"""Job types as plug-ins (PROTOCOL.md §5).
+
+A job type is a module in this package with:
+
+* ``HOLD_SIGNAL``: the signal sent to the job's process group on hold,
+* ``evaluate(exit_value) -> "RESTART" | "TERMINATE"``,
+* ``environment() -> dict``: extra variables for ``job.env``.
+
+Adding a job type is adding one module here; nothing else changes.
+"""
+
+import importlib
+import os
+
+DEFAULT = "default"
+RESTART = "RESTART"
+TERMINATE = "TERMINATE"
+
+
+def names():
+    here = os.path.dirname(__file__)
+    return sorted(
+        n[:-3] for n in os.listdir(here) if n.endswith(".py") and not n.startswith("_")
+    )
+
+
+def is_known(name):
+    return bool(name) and name.isidentifier() and name in names()
+
+
+def get(name):
+    """The job type module ``name``; unknown names give ``default``."""
+    if not is_known(name):
+        name = DEFAULT
+    return importlib.import_module("%s.%s" % (__name__, name))

@@ -1,0 +1,13 @@
+"""The default job type: hold with SIGTERM, never restart."""
+
+import signal
+
+HOLD_SIGNAL = signal.SIGTERM
+
+
+def evaluate(exit_value):
+    return "TERMINATE"
+
+
+def environment():
+    return {}

@@ -1,0 +1,16 @@
+"""gtransfer transfers: hold with SIGINT (gt cleans up on it), restart on EX_TEMPFAIL."""
+
+import signal
+
+from .. import paths
+
+HOLD_SIGNAL = signal.SIGINT
+EX_TEMPFAIL = 75
+
+
+def evaluate(exit_value):
+    return "RESTART" if exit_value == EX_TEMPFAIL else "TERMINATE"
+
+
+def environment():
+    return {"X509_USER_PROXY": paths.proxy_credential()}

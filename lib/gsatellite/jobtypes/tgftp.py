@@ -1,0 +1,15 @@
+"""tgftp transfers: hold with SIGTERM, never restart, GSI proxy in the environment."""
+
+import signal
+
+from .. import paths
+
+HOLD_SIGNAL = signal.SIGTERM
+
+
+def evaluate(exit_value):
+    return "TERMINATE"
+
+
+def environment():
+    return {"X509_USER_PROXY": paths.proxy_credential()}

@@ -1,0 +1,307 @@
+"""Every path gsatellite uses, and this host's name.
+
+This module is the only place that joins path strings.  It knows three trees:
+
+* the user's state directory ``G = $HOME/.gsatellite`` (PROTOCOL.md §1, §4),
+* the install tree (``bin/``, ``lib/``, ``libexec/``, ``etc/``), found relative
+  to this file so that a checkout works without installation,
+* the configuration search order of the classic tools.
+
+It deliberately imports nothing heavy: every client command goes through it.
+"""
+
+import os
+import sys
+
+_BASE = None
+_HOST = None
+
+STATES = ("queued", "running", "held", "finished", "failed")
+
+# How long a cached host name stays valid before it is resolved again.
+_HOST_CACHE_SECONDS = 3600
+# How long we wait for a resolver before falling back to the short name.
+_RESOLVE_TIMEOUT = 2.0
+
+
+def reset():
+    """Forget cached values (for tests that change $HOME in-process)."""
+    global _BASE, _HOST
+    _BASE = None
+    _HOST = None
+
+
+def home():
+    h = os.environ.get("HOME")
+    if h:
+        return h
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_dir
+
+
+def base():
+    """``$HOME/.gsatellite``."""
+    global _BASE
+    if _BASE is None:
+        _BASE = os.path.join(home(), ".gsatellite")
+    return _BASE
+
+
+def _g(*parts):
+    return os.path.join(base(), *parts)
+
+
+# --- top level files (PROTOCOL.md §1) -------------------------------------
+
+def gsatlc_pid_file():
+    return _g("gsatlcPid")
+
+
+def gsatlc_host_file():
+    return _g("gsatlcHostName")
+
+
+def gsatlc_lock_file():
+    return _g("gsatlc.lock")
+
+
+def email_address_file():
+    return _g("myEmailAddress")
+
+
+def tmp_dir():
+    return _g("tmp")
+
+
+def proxy_credential():
+    return _g("tmp", "defaultGsiProxyCredential")
+
+
+def log_dir():
+    return _g("var", "log")
+
+
+def gsatlc_log():
+    return _g("var", "log", "gsatlc.log")
+
+
+def host_log_dir(host=None):
+    return _g("var", "log", host or hostname())
+
+
+def sigfwd_log(host=None):
+    return os.path.join(host_log_dir(host), "sigfwd.log")
+
+
+def run_dir(host=None):
+    return _g("var", "run", host or hostname())
+
+
+def sigfwd_pid_file(host=None):
+    return os.path.join(run_dir(host), "sigfwd.pid")
+
+
+def cache_dir():
+    return _g("var", "cache")
+
+
+def user_services_dir(event):
+    return _g("services", "on" + event)
+
+
+def config_file_in_state_dir():
+    return _g("gsatellite.conf")
+
+
+# --- message boxes (PROTOCOL.md §2) ---------------------------------------
+
+def mboxes_dir(host=None):
+    return _g("mboxes", host or hostname())
+
+
+def box_path(name, host=None):
+    return os.path.join(mboxes_dir(host), name)
+
+
+def pid_box(pid, host=None):
+    return box_path("%d.inbox" % pid, host)
+
+
+SIGFWD_ALIAS = "sigfwd.inbox"
+
+
+def sigfwd_box(host=None):
+    return box_path(SIGFWD_ALIAS, host)
+
+
+# --- the job store (PROTOCOL.md §4) ---------------------------------------
+
+def gschedule_dir():
+    return _g("gschedule")
+
+
+def next_job_id_file():
+    return _g("gschedule", "nextJobId")
+
+
+def jobs_dir():
+    return _g("gschedule", "jobs")
+
+
+def state_dir(state):
+    return _g("gschedule", state)
+
+
+def job_dir(job_id):
+    return _g("gschedule", "jobs", job_id + ".d")
+
+
+def state_link(state, job_id):
+    return _g("gschedule", state, job_id + ".d")
+
+
+def job_file(job_id, name):
+    """A file inside a job directory, e.g. ``job_file("00001", "job.exit")``."""
+    return _g("gschedule", "jobs", job_id + ".d", name)
+
+
+def job_tmp_dir(job_id):
+    return _g("gschedule", "jobs", job_id + ".d", "jobtmp")
+
+
+# --- the install tree ------------------------------------------------------
+
+def tree():
+    """Root of the install tree: the directory holding ``lib/gsatellite``."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def bin_dir():
+    d = os.path.join(tree(), "bin")
+    if os.path.isfile(os.path.join(d, "gsatlc")):
+        return d
+    # pip-installed: console scripts live next to the interpreter.
+    return os.path.dirname(sys.executable)
+
+
+def bin_path(program):
+    return os.path.join(bin_dir(), program)
+
+
+def libexec_dir():
+    for d in (
+        os.path.join(tree(), "libexec"),
+        os.path.join(sys.prefix, "libexec", "gsatellite"),
+        "/usr/libexec/gsatellite",
+        "/opt/gsatellite/libexec",
+    ):
+        if os.path.isdir(d):
+            return d
+    return os.path.join(tree(), "libexec")
+
+
+def run_services():
+    return os.path.join(libexec_dir(), "run-services")
+
+
+def system_services_dir(event):
+    return os.path.join(libexec_dir(), "services", "on" + event)
+
+
+def examples_dir():
+    for d in (
+        os.path.join(tree(), "share", "doc", "examples"),
+        os.path.join(sys.prefix, "share", "doc", "gsatellite", "examples"),
+    ):
+        if os.path.isdir(d):
+            return d
+    return os.path.join(tree(), "share", "doc", "examples")
+
+
+def config_dirs():
+    """Configuration directories in the classic search order.
+
+    Files found later override settings of files found earlier, so the user's
+    ``$HOME/.gsatellite`` has the last word.
+    """
+    return (
+        "/etc/gsatellite",
+        "/etc/opt/gsatellite",
+        os.path.join(tree(), "etc"),
+        os.path.join(sys.prefix, "etc", "gsatellite"),
+        base(),
+    )
+
+
+CONFIG_NAME = "gsatellite.conf"
+
+
+# --- host name ---------------------------------------------------------------
+
+def hostname():
+    """This host's name as ``hostname --fqdn`` would print it.
+
+    Order: ``$GSAT_HOSTNAME``, the ``hostname`` setting, a per-host cache in
+    ``G/var/cache``, a resolver call bounded by a timeout, the short name.
+    The cache is keyed by the kernel's node name, so hosts sharing one NFS
+    ``$HOME`` never read each other's entry, and a hanging resolver costs at
+    most one bounded wait per hour instead of one per command.
+    """
+    global _HOST
+    if _HOST is not None:
+        return _HOST
+    name = os.environ.get("GSAT_HOSTNAME")
+    if not name:
+        from . import config
+
+        name = config.get("hostname")
+    if not name:
+        name = _cached_fqdn()
+    _HOST = name
+    return name
+
+
+def _cached_fqdn():
+    node = os.uname().nodename
+    cache = os.path.join(cache_dir(), "fqdn." + node)
+    try:
+        st = os.stat(cache)
+        import time
+
+        if time.time() - st.st_mtime < _HOST_CACHE_SECONDS:
+            with open(cache) as f:
+                name = f.read().strip()
+            if name:
+                return name
+    except OSError:
+        pass
+    name = _resolve_fqdn(node)
+    try:
+        from .fsutil import write_atomic
+
+        os.makedirs(cache_dir(), mode=0o700, exist_ok=True)
+        write_atomic(cache, name + "\n")
+    except OSError:
+        pass
+    return name
+
+
+def _resolve_fqdn(node):
+    import socket
+    import threading
+
+    result = []
+
+    def resolve():
+        try:
+            info = socket.getaddrinfo(node, None, 0, 0, 0, socket.AI_CANONNAME)
+            if info and info[0][3]:
+                result.append(info[0][3])
+        except (OSError, UnicodeError):
+            pass
+
+    t = threading.Thread(target=resolve, daemon=True)
+    t.start()
+    t.join(_RESOLVE_TIMEOUT)
+    return result[0] if result else node

@@ -1,0 +1,103 @@
+"""Process plumbing: detaching, closing inherited descriptors, exit values.
+
+Every fork/exec of gsatellite goes through here, so the rules live in one
+place: children close what they inherited (the controller's lock file must
+never outlive the controller in a child), start with an empty signal mask
+and default dispositions (Python ignores SIGPIPE and SIGXFSZ, and exec keeps
+ignored signals ignored), and never return into the parent's code.
+"""
+
+import os
+import signal
+
+
+def close_fds(keep=(0, 1, 2)):
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = range(3, 1024)
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def reset_signals():
+    for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
+              signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT):
+        try:
+            signal.signal(s, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def redirect(stdin_path, out_path, err_path=None, append=True):
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd_in = os.open(stdin_path, os.O_RDONLY)
+    fd_out = os.open(out_path, flags, 0o600)
+    fd_err = os.open(err_path, flags, 0o600) if err_path else fd_out
+    os.dup2(fd_in, 0)
+    os.dup2(fd_out, 1)
+    os.dup2(fd_err, 2)
+    for fd in {fd_in, fd_out, fd_err}:
+        if fd > 2:
+            os.close(fd)
+
+
+def exit_value(status):
+    """waitpid status -> shell-style exit value (128+N for signal N)."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 1
+
+
+def detach(fn, *args):
+    """Run ``fn(*args)`` in a grandchild that leads its own session.
+
+    Returns the grandchild's PID.  The intermediate child exits at once and is
+    reaped here, so the grandchild is adopted by init and survives us.
+    """
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(r)
+            grandchild = os.fork()
+            if grandchild == 0:
+                os.setsid()
+                os.close(w)
+                try:
+                    code = fn(*args) or 0
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else 1
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
+                    code = 70
+                os._exit(code)
+            os.write(w, b"%d" % grandchild)
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(child, 0)
+    return int(data) if data else None
+
+
+def alive(pid):
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (TypeError, ValueError, OSError):
+        return False

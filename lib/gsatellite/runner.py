@@ -1,0 +1,50 @@
+"""The classic job runner, ``sputnikRunJob JOB ID PARENTPID PARENTINBOX``.
+
+Our own sputnik starts jobs itself (fork + exec, no interpreter per job);
+this runner exists for a classic sputnik that finds ``sputnikRunJob`` on
+PATH.  It speaks the classic exchange with its parent: ``JOB_CHILD_PID``,
+``STARTED;`` and ``TERMINATED EXIT;``; the supervisor records the exit.
+"""
+
+import os
+import subprocess
+import time
+
+from . import jobenv, paths, proc
+from .fsutil import append_line, read_first_line, write_atomic
+from .ipc import mbox
+
+
+def _tell(box, parent, message):
+    try:
+        mbox.send(box, message)
+    except (mbox.BoxMissing, OSError):
+        return
+    try:
+        os.kill(int(parent), 18)  # SIGCONT
+    except (OSError, ValueError):
+        pass
+
+
+def main(job, job_id, parent_pid, parent_box):
+    os.umask(0o077)
+    _tell(parent_box, parent_pid, "JOB_CHILD_PID %d;" % os.getpid())
+    job_type = read_first_line(paths.job_file(job_id, "job.type"), "") or "default"
+    env = jobenv.build(job_id, os.path.basename(job), job_type, paths.hostname())
+    jobenv.write(job_id, env)
+    full = dict(os.environ)
+    full.update(env)
+    with open(job, "rb") as f:
+        argv = [job] if f.read(2) == b"#!" else ["/bin/bash", job]
+    os.chmod(job, 0o700)
+    with open(paths.job_file(job_id, "job.stdout"), "ab") as out, \
+            open(paths.job_file(job_id, "job.stderr"), "ab") as errf:
+        child = subprocess.Popen(argv, cwd=os.path.dirname(job), env=full, stdin=subprocess.DEVNULL,
+                                 stdout=out, stderr=errf, preexec_fn=proc.reset_signals)
+    append_line(paths.job_file(job_id, "job.start"), str(int(time.time())))
+    write_atomic(paths.job_file(job_id, "job.pid"), "%d\n" % child.pid)
+    _tell(parent_box, parent_pid, "STARTED;")
+    value = child.wait()
+    value = 128 - value if value < 0 else value
+    _tell(parent_box, parent_pid, "TERMINATED %d;" % value)
+    return 0

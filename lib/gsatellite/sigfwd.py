@@ -1,0 +1,169 @@
+"""sigfwd: this host's signal forwarder (PROTOCOL.md §3).
+
+Its box is ``PID.inbox`` with the alias ``sigfwd.inbox``.  Processes on other
+hosts cannot signal ours, so they publish ``SIGNAME PID;BOX`` here and the
+forwarder runs kill and answers kill's exit code.  It also runs *delegated
+actions* (``DELEGATE_ACTION FILE``) in the background and stops them again
+(``UNDELEGATE_ACTION ID``).
+
+Remote senders cannot wake it, so it looks into its box every
+``sigfwd_poll`` seconds (0.5 by default, as classic); local gsatellite
+senders also send SIGCONT so it reacts at once.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from . import config, paths, proc
+from .daemon import Daemon
+from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
+from .ipc import mbox, wake
+from .log import log
+
+
+class SignalForwarder(Daemon):
+    name = "sigfwd"
+
+    def __init__(self):
+        super().__init__()
+        self.poll = config.get_float("sigfwd_poll")
+        self.actions = {}
+        self.next_action = 0
+        self.handlers["DELEGATE_ACTION"] = self.delegate
+        self.handlers["UNDELEGATE_ACTION"] = self.undelegate
+        self.alias = mbox.create_alias(self.box, paths.SIGFWD_ALIAS)
+        makedirs(paths.run_dir())
+        write_atomic(paths.sigfwd_pid_file(), "%d\n" % self.pid)
+        log("started; box %s" % self.box)
+
+    def fallback(self, verb, args, answer_box):
+        if verb.startswith("SIG"):
+            return str(self.forward(verb, args))
+        return "UNKNOWN COMMAND"
+
+    def forward(self, name, args):
+        target = args.strip()
+        try:
+            sig = wake.signal_number(name)
+        except ValueError:
+            log("unknown signal %r" % name)
+            return 1
+        if not target.lstrip("-").isdigit() or int(target) in (0, -1):
+            log("refusing to signal %r" % target)
+            return 1
+        try:
+            os.kill(int(target), sig)
+            return 0
+        except OSError:
+            return 1
+
+    def delegate(self, args, box):
+        action = args.strip()
+        if not action or not os.path.isfile(action):
+            log("DELEGATE_ACTION: no such file %r" % action)
+            return "DELEGATE FAILED"
+        try:
+            os.chmod(action, os.stat(action).st_mode | 0o100)
+            proc = subprocess.Popen(
+                [action],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=proc.reset_signals,
+            )
+        except OSError as e:
+            log("DELEGATE_ACTION %s failed: %s" % (action, e))
+            return "DELEGATE FAILED"
+        action_id = self.next_action
+        self.next_action += 1
+        self.actions[action_id] = proc
+        log("action %d: %s (pid %d)" % (action_id, action, proc.pid))
+        return str(action_id)
+
+    def undelegate(self, args, box):
+        try:
+            proc = self.actions.pop(int(args.strip()))
+        except (ValueError, KeyError):
+            return "OK"
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            proc.wait()
+        return "OK"
+
+    def on_signal(self, signo):
+        if signo == signal.SIGCHLD:
+            for action in self.actions.values():
+                action.poll()
+            return
+        super().on_signal(signo)
+
+    def shutdown(self):
+        for action in self.actions.values():
+            if action.poll() is None:
+                try:
+                    os.killpg(action.pid, signal.SIGTERM)
+                except OSError:
+                    pass
+        # Only remove the alias and PID file if they are still ours: a new
+        # forwarder may already have replaced them.
+        if os.path.islink(self.alias) and mbox.resolve(self.alias) == self.box:
+            unlink_quiet(self.alias)
+        pid_file = paths.sigfwd_pid_file()
+        try:
+            with open(pid_file) as f:
+                if f.read().strip() == str(self.pid):
+                    unlink_quiet(pid_file)
+        except OSError:
+            pass
+        super().shutdown()
+        log("stopped")
+
+
+def ensure_running():
+    """Start this host's signal forwarder unless one answers already."""
+    pid = read_first_line(paths.sigfwd_pid_file(), "")
+    if pid.isdigit() and proc.alive(pid) and mbox.exists(paths.sigfwd_box()):
+        return int(pid)
+    makedirs(paths.host_log_dir())
+    with open(paths.sigfwd_log(), "ab") as out:
+        p = subprocess.Popen(
+            [sys.executable, paths.bin_path("sigfwd")],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=proc.reset_signals,
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if mbox.exists(paths.sigfwd_box()) and read_first_line(paths.sigfwd_pid_file(), "") == str(p.pid):
+            return p.pid
+        if p.poll() is not None:
+            break
+        time.sleep(0.01)
+    raise RuntimeError("signal forwarder did not start (see %s)" % paths.sigfwd_log())
+
+
+def stop():
+    """Ask this host's forwarder to exit; True if one was signalled."""
+    pid = read_first_line(paths.sigfwd_pid_file(), "")
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+        return True
+    except OSError:
+        return False
+
+
+def main():
+    os.umask(0o077)
+    SignalForwarder().run()
+    return 0

@@ -1,0 +1,217 @@
+"""sputnik: the supervisor of one job (PROTOCOL.md §5 steps 4-10).
+
+A sputnik leads its own session, owns the box ``PID.inbox`` and writes
+``sputnik.pid``.  It starts the job in a new session of its own (so the job's
+process group id is the job's PID and hold/signal reach children and
+grandchildren), records ``job.pid``, ``job.start``, and, being the job's
+parent, the exact exit value in ``job.stop``/``job.exit`` (128+N for signal
+N).  It tells the controller ``STARTED ID`` and ``TERMINATED ID EXIT`` (not
+after a hold) and keeps retrying until a controller has the message, so a
+controller that is down when the job ends learns about it later.
+
+It also accepts the classic runner's messages (``JOB_CHILD_PID``,
+``STARTED;``, ``TERMINATED EXIT;``) so a classic ``sputnikRunJob`` can be
+supervised.  SIGTERM/SIGINT to the sputnik itself are logged and ignored,
+as classic: the job, not its supervisor, is what users signal.
+"""
+
+import os
+import signal
+import time
+
+from . import config, jobenv, jobtypes, paths, proc
+from .daemon import Daemon
+from .fsutil import append_line, read_first_line, write_atomic
+from .ipc import mbox, wake
+from .log import log
+
+RETRY_SECONDS = 2.0
+
+
+class Sputnik(Daemon):
+    name = "sputnik"
+
+    def __init__(self, job_path, job_id):
+        self.job_path = job_path
+        self.job_id = job_id
+        super().__init__()
+        self.poll = config.get_float("sputnik_wakeup")
+        self.child = None  # our own child: the job
+        self.group = None  # process group that hold/signal go to
+        self.exit = None
+        self.held = False
+        self.outbox = []
+        self.handlers.update(
+            HOLD=self.hold,
+            SIGNAL=self.signal_job,
+            JOB_CHILD_PID=self.runner_pid,
+            STARTED=self.runner_started,
+            TERMINATED=self.runner_terminated,
+        )
+
+    def file(self, name):
+        return paths.job_file(self.job_id, name)
+
+    # -- starting ---------------------------------------------------------------
+    def start(self):
+        write_atomic(self.file("sputnik.pid"), "%d\n" % self.pid)
+        job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
+        name = os.path.basename(self.job_path)
+        env = jobenv.build(self.job_id, name, job_type, self.host)
+        jobenv.write(self.job_id, env)
+        pid = os.fork()
+        if pid == 0:
+            self._exec_job(env)
+        self.child = self.group = pid
+        write_atomic(self.file("job.pid"), "%d\n" % pid)
+        append_line(self.file("job.start"), str(int(time.time())))
+        log("job %s started as pid %d" % (self.job_id, pid))
+        self.tell_controller("STARTED %s" % self.job_id)
+
+    def _exec_job(self, env):
+        try:
+            os.setsid()
+            proc.redirect(os.devnull, self.file("job.stdout"), self.file("job.stderr"))
+            proc.close_fds()
+            os.chdir(paths.job_tmp_dir(self.job_id))
+            proc.reset_signals()
+            full = dict(os.environ)
+            full.update(env)
+            with open(self.job_path, "rb") as f:
+                shebang = f.read(2) == b"#!"
+            if shebang:
+                os.execve(self.job_path, [self.job_path], full)
+            # Like the classic tools (bash runs what has no #! line itself).
+            os.execve("/bin/bash", ["bash", self.job_path], full)
+        except OSError as e:
+            try:
+                os.write(2, ("sputnik: cannot run %s: %s\n" % (self.job_path, e.strerror)).encode())
+            except OSError:
+                pass
+            os._exit(126 if e.errno in (13, 8) else 127)
+        os._exit(127)
+
+    # -- talking to the controller ------------------------------------------
+    def tell_controller(self, command):
+        self.outbox.append(command)
+        self.deliver()
+
+    def deliver(self):
+        while self.outbox:
+            host = read_first_line(paths.gsatlc_host_file(), "")
+            pid = read_first_line(paths.gsatlc_pid_file(), "")
+            if not host or not pid or not pid.isdigit():
+                return False
+            try:
+                mbox.send(paths.pid_box(int(pid), host), "%s;%s" % (self.outbox[0], self.box))
+            except (mbox.BoxMissing, OSError):
+                return False
+            wake.wake(host, pid)
+            log("told controller: %s" % self.outbox.pop(0))
+        return True
+
+    # -- the job's end ----------------------------------------------------------
+    def reap(self):
+        if self.child is None or self.exit is not None:
+            return
+        try:
+            pid, status = os.waitpid(self.child, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        self.record_exit(proc.exit_value(status))
+
+    def record_exit(self, value):
+        self.exit = value
+        append_line(self.file("job.stop"), str(int(time.time())))
+        write_atomic(self.file("job.exit"), "%d\n" % value)
+        log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
+        if not self.held:
+            self.tell_controller("TERMINATED %s %d" % (self.job_id, value))
+
+    def on_signal(self, signo):
+        if signo == signal.SIGCHLD:
+            self.reap()
+        elif signo in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            log("%s received and ignored" % wake.signal_name(signo))
+
+    def tick(self):
+        self.reap()
+        delivered = self.deliver()
+        if self.exit is not None and delivered:
+            self.stop = True
+        return self.poll if delivered else min(self.poll, RETRY_SECONDS)
+
+    # -- verbs ------------------------------------------------------------------------
+    def _signal_group(self, sig):
+        if self.group is None or self.exit is not None:
+            return False
+        try:
+            os.killpg(self.group, sig)
+            return True
+        except OSError as e:
+            log("kill -%s -%d failed: %s" % (wake.signal_name(sig), self.group, e))
+            return False
+
+    def hold(self, args, box):
+        job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
+        sig = jobtypes.get(job_type).HOLD_SIGNAL
+        if self._signal_group(sig):
+            self.held = True
+            log("job %s held with %s" % (self.job_id, wake.signal_name(sig)))
+            return "OK"
+        return "HOLD FAILED"
+
+    def signal_job(self, args, box):
+        try:
+            sig = wake.signal_number(args.split()[0])
+        except (ValueError, IndexError):
+            return "SIGNAL FAILED"
+        return "OK" if self._signal_group(sig) else "SIGNAL FAILED"
+
+    def runner_pid(self, args, box):
+        if args.strip().isdigit():
+            self.group = int(args.strip())
+        return None
+
+    def runner_started(self, args, box):
+        self.tell_controller("STARTED %s" % self.job_id)
+        return None
+
+    def runner_terminated(self, args, box):
+        value = args.strip()
+        if self.exit is None:
+            self.record_exit(int(value) if value.isdigit() else 1)
+        return None
+
+
+def supervise(job_path, job_id, external_runner=None):
+    """Body of a sputnik process (already a session leader)."""
+    os.umask(0o077)
+    from . import log as logmod
+
+    logmod.set_name("sputnik")
+    try:
+        proc.redirect(os.devnull, paths.job_file(job_id, "sputnik.log"))
+    except OSError:
+        pass
+    s = Sputnik(job_path, job_id)
+    try:
+        s.start()
+    except OSError as e:
+        log("cannot start job %s: %s" % (job_id, e))
+        s.record_exit(127)
+    s.run()
+    return 0
+
+
+def launch(job_path, job_id):
+    """Start a detached sputnik for the job from this (already loaded)
+    interpreter: no new Python start-up per job."""
+
+    def body():
+        proc.close_fds()
+        return supervise(job_path, job_id)
+
+    return proc.detach(body)

@@ -1,0 +1,189 @@
+"""Shared fixtures: a temporary $HOME with the real daemons, cleaned up by PID.
+
+Every test that starts daemons uses :func:`gsat`; its teardown kills the
+controller, every signal forwarder, every sputnik and every job process
+group it can find in the temporary ``$HOME`` (by the PIDs written there),
+even when the test failed.  Nothing is ever killed by name.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "bin")
+LIB = os.path.join(ROOT, "lib")
+sys.path.insert(0, LIB)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+class Gsat:
+    """A temporary installation: $HOME, environment and command helpers."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.home = str(tmp_path / "home")
+        os.makedirs(self.home)
+        self.g = os.path.join(self.home, ".gsatellite")
+        self.jobs = str(tmp_path / "jobs")
+        os.makedirs(self.jobs)
+        self.env = dict(os.environ)
+        self.env["HOME"] = self.home
+        self.env["PATH"] = BIN + os.pathsep + self.env.get("PATH", "")
+        self.env.pop("GSAT_HOSTNAME", None)
+        self.extra_pids = []
+
+    # -- commands ---------------------------------------------------------------
+    def run(self, *argv, check=False, timeout=60, input=None, cwd=None):
+        p = subprocess.run(
+            list(argv), env=self.env, capture_output=True, text=True,
+            timeout=timeout, input=input, cwd=cwd or self.jobs,
+        )
+        if check and p.returncode != 0:
+            raise AssertionError("%s failed (%d): %s %s" % (argv, p.returncode, p.stdout, p.stderr))
+        return p
+
+    def start(self, **settings):
+        for key, value in settings.items():
+            self.env["GSAT_" + key.upper()] = str(value)
+        self.run("gsatlcd", "--start", check=True)
+
+    def stop(self):
+        return self.run("gsatlcd", "--stop")
+
+    def job(self, name, body, shebang="#!/bin/bash\n"):
+        path = os.path.join(self.jobs, name)
+        with open(path, "w") as f:
+            f.write(shebang + body)
+        os.chmod(path, 0o755)
+        return path
+
+    def qsub(self, *paths):
+        p = self.run("gqsub", *paths, check=True)
+        ids = p.stdout.split()
+        return ids[0] if len(ids) == 1 else ids
+
+    # -- store ---------------------------------------------------------------------
+    def job_dir(self, job_id):
+        return os.path.join(self.g, "gschedule", "jobs", job_id + ".d")
+
+    def attr(self, job_id, name):
+        return _read(os.path.join(self.job_dir(job_id), name))
+
+    def state(self, job_id):
+        return self.attr(job_id, "job.state")
+
+    def wait_state(self, job_id, states, timeout=30):
+        if isinstance(states, str):
+            states = (states,)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state(job_id) in states:
+                return self.state(job_id)
+            time.sleep(0.02)
+        raise AssertionError("job %s still %r after %ss, wanted %s" % (job_id, self.state(job_id), timeout, states))
+
+    def wait_for(self, predicate, timeout=30, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise AssertionError("timed out waiting for %s" % what)
+
+    def controller_pid(self):
+        pid = _read(os.path.join(self.g, "gsatlcPid"))
+        return int(pid) if pid.isdigit() else None
+
+    def controller_box(self):
+        host = _read(os.path.join(self.g, "gsatlcHostName"))
+        return os.path.join(self.g, "mboxes", host, "%d.inbox" % self.controller_pid())
+
+    def host(self):
+        return _read(os.path.join(self.g, "gsatlcHostName"))
+
+    # -- cleanup --------------------------------------------------------------------
+    def pids(self):
+        found = []
+        pid = self.controller_pid()
+        if pid:
+            found.append(("pid", pid))
+        run = os.path.join(self.g, "var", "run")
+        for host in _listdir(run):
+            p = _read(os.path.join(run, host, "sigfwd.pid"))
+            if p.isdigit():
+                found.append(("pid", int(p)))
+        jobs = os.path.join(self.g, "gschedule", "jobs")
+        for d in _listdir(jobs):
+            p = _read(os.path.join(jobs, d, "sputnik.pid"))
+            if p.isdigit():
+                found.append(("pid", int(p)))
+            p = _read(os.path.join(jobs, d, "job.pid"))
+            if p.isdigit():
+                found.append(("group", int(p)))
+        found.extend(("pid", p) for p in self.extra_pids)
+        return found
+
+    def cleanup(self):
+        targets = self.pids()
+        for kind, pid in targets:
+            _kill(kind, pid, signal.SIGKILL if kind == "group" else signal.SIGTERM)
+            _kill(kind, pid, signal.SIGCONT)
+        deadline = time.monotonic() + 5
+        for kind, pid in targets:
+            while kind == "pid" and _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if kind == "pid" and _alive(pid):
+                _kill(kind, pid, signal.SIGKILL)
+
+
+def _listdir(d):
+    try:
+        return os.listdir(d)
+    except OSError:
+        return []
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _kill(kind, pid, sig):
+    try:
+        if kind == "group":
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def gsat(tmp_path):
+    g = Gsat(tmp_path)
+    try:
+        yield g
+    finally:
+        g.cleanup()
