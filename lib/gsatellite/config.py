@@ -32,6 +32,18 @@ DEFAULTS = {
     "max_restarts": "3",
     # Largest message a daemon accepts, in bytes.
     "max_message_size": "65536",
+    # Slots of the fifo scheduler: how many jobs run at once.
+    "slots": "1",
+    # Mail: SMTP server, or a sendmail-like command (used when set; the
+    # recipients are appended to it and the message is given on stdin).
+    "smtp_host": "localhost",
+    "smtp_port": "25",
+    "mail_timeout": "30",
+    "sendmail": "",
+    # Sender address (empty: LOGIN@HOST).
+    "mail_from": "",
+    # Largest tarball mailJobTarball attaches, in bytes.
+    "mail_tarball_limit": "10485760",
 }
 
 _VALUES = None

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, sigfwd, states
+from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, scheduling, sigfwd, states
 from .daemon import Daemon
 from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
 from .ipc import mbox, request, wake
@@ -25,6 +25,15 @@ from .jobstore import InvalidJobId, JobStore, StoreError, canonical_id
 from .log import log
 
 SPUTNIK_TIMEOUT = 30.0
+# Job options recorded in the job directory at submission.
+OPTION_FILES = {
+    "-m": "job.mailPoints",
+    "-M": "job.mailTo",
+    "-o": "job.stdoutPath",
+    "-e": "job.stderrPath",
+    "-a": "job.startAfter",
+    "-W": "job.depend",
+}
 
 
 class AlreadyRunning(Exception):
@@ -40,6 +49,8 @@ class Controller(Daemon):
         self.store = JobStore(on_change=self.state_changed)
         self.scheduler = scheduler.get(config.get("scheduler"))
         self.max_restarts = config.get_int("max_restarts")
+        self.slots = config.get_int("slots")
+        self.next_timer = None
         self.need_schedule = True
         self.last_refresh = 0.0
         self.handlers.update(
@@ -51,6 +62,8 @@ class Controller(Daemon):
             STARTED=self.started,
             TERMINATED=self.terminated,
         )
+        for event in ("JOB_START", "JOB_END", "JOB_ABORT"):
+            events.subscribe(event, self.mail_notice)
 
     # -- top files ---------------------------------------------------------------
     def publish(self):
@@ -79,9 +92,11 @@ class Controller(Daemon):
                 self.stop = True
                 self.owner = False
                 return 0
-        if self.need_schedule:
+        if self.need_schedule or (self.next_timer is not None and time.time() >= self.next_timer):
             self.need_schedule = False
             self.schedule()
+        if self.next_timer is not None:
+            return max(0.0, min(self.poll, self.next_timer - time.time()))
         return self.poll
 
     def on_signal(self, signo):
@@ -97,11 +112,39 @@ class Controller(Daemon):
 
     # -- scheduling ------------------------------------------------------------------
     def schedule(self):
+        """Start what the scheduler picks among the queued jobs that may start.
+
+        Deferred and dependent jobs stay queued with a reason in
+        ``job.reason``; one whose dependency can never be met fails.  The
+        earliest deferred start time becomes a timer for ``tick``.
+        """
+        self.next_timer = None
         queued = self.store.ids(states.QUEUED)
         if not queued:
             return
+        now = time.time()
+        startable = []
+        for job_id in queued:
+            verdict, reason = scheduling.blocked(self.store, job_id, now)
+            if verdict is None:
+                startable.append(job_id)
+                continue
+            if self.store.read(job_id, "job.reason", "") != reason:
+                self.store.write(job_id, "job.reason", reason)
+            if verdict == "never":
+                log("job %s can never start: %s" % (job_id, reason))
+                self.store.set_state(job_id, states.FAILED)
+                self.need_schedule = True
+                events.emit("JOB_ABORT", job_id, reason=reason)
+            else:
+                after = (self.store.read(job_id, "job.startAfter", "") or "").strip()
+                if after.isdigit() and int(after) > now:
+                    t = int(after)
+                    self.next_timer = t if self.next_timer is None else min(self.next_timer, t)
+        if not startable:
+            return
         running = len(self.store.ids(states.RUNNING))
-        for job_id in self.scheduler.pick(queued, running):
+        for job_id in self.scheduler.pick(startable, running, self.slots):
             self.start_job(job_id)
 
     def start_job(self, job_id):
@@ -112,6 +155,8 @@ class Controller(Daemon):
             self.store.set_state(job_id, states.FAILED)
             return
         self.store.write(job_id, "job.execHost", self.host)
+        if self.store.read(job_id, "job.reason") is not None:
+            unlink_quiet(paths.job_file(job_id, "job.reason"))
         self.store.set_state(job_id, states.RUNNING)
         from . import sputnik
 
@@ -125,22 +170,41 @@ class Controller(Daemon):
 
     # -- verbs -------------------------------------------------------------------------
     def qsub(self, args, box):
+        """``QSUB PATH`` (classic) or ``QSUB -X=V ... -- PATH`` (with gqsub options)."""
+        overrides = {}
         job = args
+        if args.startswith("-") and " -- " in args:
+            encoded, _, job = args.partition(" -- ")
+            try:
+                overrides = directives.decode(encoded)
+            except directives.DirectiveError as e:
+                log("QSUB refused: %s" % e)
+                return "qsub failed"
         if not job.startswith("/") or "\n" in job:
             log("QSUB refused: not an absolute path: %r" % job)
             return "qsub failed"
         if not os.path.isfile(job) or not os.access(job, os.R_OK):
             log("QSUB refused: %s is not a readable file" % job)
             return "qsub failed"
-        job_type = directives.job_type(directives.scan(job))
-        if not jobtypes.is_known(job_type):
-            job_type = jobtypes.DEFAULT
+        try:
+            opts = directives.options(directives.scan(job), os.path.dirname(job), overrides, warn=log)
+            for _kind, ids in scheduling.parse_depend("depend=" + opts["-W"]) if "-W" in opts else ():
+                for dep in ids:
+                    if not self.store.exists(dep):
+                        raise directives.DirectiveError("dependency on unknown job %s" % dep)
+        except directives.DirectiveError as e:
+            log("QSUB %s refused: %s" % (job, e))
+            return "qsub failed"
+        job_type = opts.get("-T") if jobtypes.is_known(opts.get("-T")) else jobtypes.DEFAULT
         job_id = None
         try:
             job_id, warning = self.store.new_id()
             if warning:
                 log(warning)
-            self.store.create(job_id, job, job_type)
+            self.store.create(job_id, job, job_type, name=opts.get("-N"))
+            for option, attr in OPTION_FILES.items():
+                if option in opts:
+                    self.store.write(job_id, attr, opts[option])
             self.store.set_state(job_id, states.QUEUED)
         except OSError as e:
             log("QSUB %s failed: %s" % (job, e))
@@ -171,6 +235,7 @@ class Controller(Daemon):
             return "qhold failed"
         self.store.set_state(job_id, states.HELD)
         self.need_schedule = True
+        events.emit("JOB_ABORT", job_id, reason="held while running")
         return "OK"
 
     def qrls(self, args, box):
@@ -270,6 +335,32 @@ class Controller(Daemon):
                 return
         self.store.set_state(job_id, states.FINISHED if value == 0 else states.FAILED)
         self.need_schedule = True
+        events.emit("JOB_END", job_id, exit_value=value)
+
+    def mail_notice(self, event, job_id, exit_value=None, reason=None, **_):
+        """Per-job mail (``-m``/``-M``), sent from a detached child so that a
+        slow or dead mail server never holds up the controller."""
+        from . import mail
+
+        if event == "JOB_END":
+            if exit_value and mail.wanted(job_id, "a"):
+                event = "JOB_ABORT"
+            elif mail.wanted(job_id, "e"):
+                event = "JOB_TERMINATION"
+            else:
+                return
+        elif not mail.wanted(job_id, mail.EVENT_POINTS[event]):
+            return
+
+        def send():
+            proc.close_fds()
+            try:
+                mail.notify(job_id, event, exit_value, reason)
+                log("job %s: %s mail sent" % (job_id, event))
+            except (mail.MailError, config.ConfigError) as e:
+                log("job %s: %s mail not delivered: %s" % (job_id, event, e))
+
+        proc.detach(send)
 
     def fire(self, job_id, event, exit_value=None):
         events.emit(event, job_id, exit_value=exit_value)

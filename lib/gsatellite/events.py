@@ -35,7 +35,7 @@ def service_dirs(event):
 def _has_entries(d):
     try:
         with os.scandir(d) as it:
-            return any(True for _ in it)
+            return any(not e.name.startswith(".") for e in it)
     except OSError:
         return False
 

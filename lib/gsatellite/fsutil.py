@@ -61,6 +61,21 @@ def symlink_atomic(target, path):
         raise
 
 
+def copy_atomic(src, dest):
+    """Copy ``src`` to ``dest`` through a temporary file next to ``dest``."""
+    import shutil
+
+    d, name = os.path.split(dest)
+    tmp = os.path.join(d, ".%s.%s" % (name, random_chars(8)))
+    try:
+        with open(src, "rb") as fin, open(tmp, "xb") as fout:
+            shutil.copyfileobj(fin, fout)
+        os.rename(tmp, dest)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
 def append_line(path, line):
     """Append one line; a single write() so concurrent appenders don't interleave."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

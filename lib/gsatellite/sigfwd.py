@@ -67,7 +67,7 @@ class SignalForwarder(Daemon):
             return "DELEGATE FAILED"
         try:
             os.chmod(action, os.stat(action).st_mode | 0o100)
-            proc = subprocess.Popen(
+            child = subprocess.Popen(
                 [action],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -80,21 +80,21 @@ class SignalForwarder(Daemon):
             return "DELEGATE FAILED"
         action_id = self.next_action
         self.next_action += 1
-        self.actions[action_id] = proc
-        log("action %d: %s (pid %d)" % (action_id, action, proc.pid))
+        self.actions[action_id] = child
+        log("action %d: %s (pid %d)" % (action_id, action, child.pid))
         return str(action_id)
 
     def undelegate(self, args, box):
         try:
-            proc = self.actions.pop(int(args.strip()))
+            child = self.actions.pop(int(args.strip()))
         except (ValueError, KeyError):
             return "OK"
-        if proc.poll() is None:
+        if child.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(child.pid, signal.SIGTERM)
             except OSError:
                 pass
-            proc.wait()
+            child.wait()
         return "OK"
 
     def on_signal(self, signo):

@@ -21,7 +21,7 @@ import time
 
 from . import config, jobenv, jobtypes, paths, proc
 from .daemon import Daemon
-from .fsutil import append_line, read_first_line, write_atomic
+from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
 from .ipc import mbox, wake
 from .log import log
 
@@ -127,8 +127,25 @@ class Sputnik(Daemon):
         append_line(self.file("job.stop"), str(int(time.time())))
         write_atomic(self.file("job.exit"), "%d\n" % value)
         log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
+        self.copy_outputs()
         if not self.held:
             self.tell_controller("TERMINATED %s %d" % (self.job_id, value))
+
+    def copy_outputs(self):
+        """``-o``/``-e``: copy the job's streams where the user asked.  On
+        failure the original stays in the job directory and the reason goes
+        to ``job.outputError`` and the log."""
+        for attr, stream in (("job.stdoutPath", "job.stdout"), ("job.stderrPath", "job.stderr")):
+            dest = read_first_line(self.file(attr), "")
+            if not dest:
+                continue
+            try:
+                copy_atomic(self.file(stream), dest)
+                log("copied %s to %s" % (stream, dest))
+            except OSError as e:
+                reason = "cannot copy %s to %s: %s" % (stream, dest, e.strerror or e)
+                log(reason)
+                append_line(self.file("job.outputError"), reason)
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:

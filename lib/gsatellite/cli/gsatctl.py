@@ -28,7 +28,8 @@ OPTIONS = {
     "-w": "--qwait", "--qwait": "--qwait",
 }
 
-USAGE = """Usage: gsatctl --qsub jobFile [jobFile ...]
+USAGE = """Usage: gsatctl --qsub [-T type] [-N name] [-o path] [-e path] [-m abe|n] [-M addr[,addr]]
+                      [-a datetime] [-W depend=TYPE:ID[:ID...]] jobFile [jobFile ...]
    or: gsatctl --qhold jobId
    or: gsatctl --qrls jobId
    or: gsatctl --qdel jobId
@@ -44,7 +45,18 @@ DESCRIPTION:
 gsatctl is the user interface to gsatellite: it submits and manipulates jobs.
 
 OPTIONS:
--s, --qsub jobFile...   Submit job(s); prints one job id per line.
+-s, --qsub [options] jobFile...
+                        Submit job(s); prints one job id per line.  Options
+                        override the job's #GSAT directives:
+                        -T type      job type (default, gtransfer, tgftp)
+                        -N name      job name shown by gqstat
+                        -o path      copy the job's stdout there at its end
+                        -e path      copy the job's stderr there at its end
+                        -m points    mail at b(egin), e(nd), a(bort); n: none
+                        -M addr,...  mail recipients
+                        -a datetime  do not start before (ISO 8601 or
+                                     [[[[CC]YY]MM]DD]hhmm[.SS])
+                        -W depend=afterok|afterany|afternotok:ID[:ID...]
 -h, --qhold jobId       Hold a job.
 -r, --qrls jobId        Release a held job.
 -d, --qdel jobId        Remove a job that is not running.
@@ -79,6 +91,8 @@ def parse(prog, argv):
     if action is None:
         raise Exit(usage(EX_USAGE))
     rest = argv[1:]
+    if action == "--qsub" and rest:
+        return action, rest
     if not rest or (rest[0].startswith("-") and rest[0] != "-"):
         err(prog, 'Missing argument for option "%s"!' % first)
         raise Exit(usage(EX_USAGE))
@@ -124,14 +138,65 @@ def check_job_file(job):
     return None
 
 
-def qsub(prog, jobs):
+QSUB_OPTIONS = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W")
+
+
+def split_qsub_args(prog, args):
+    overrides, files = {}, []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in QSUB_OPTIONS:
+            if i + 1 >= len(args):
+                err(prog, 'Missing argument for option "%s"!' % a)
+                raise Exit(usage(EX_USAGE))
+            overrides[a] = args[i + 1]
+            i += 2
+            continue
+        if a == "--":
+            files.extend(args[i + 1:])
+            break
+        if a.startswith("-") and a != "-":
+            err(prog, 'Unknown option "%s"!' % a)
+            raise Exit(usage(EX_USAGE))
+        files.append(a)
+        i += 1
+    if not files:
+        err(prog, "Missing job file!")
+        raise Exit(usage(EX_USAGE))
+    return overrides, files
+
+
+def qsub(prog, args):
+    from .. import directives
+
+    overrides, jobs = split_qsub_args(prog, args)
     box = controller_box(prog)
     jobs = [_absolute(j) for j in jobs]
+    try:
+        given = directives.options([], os.getcwd(), overrides)
+    except directives.DirectiveError as e:
+        raise Exit(EX_FAIL, "%s; nothing submitted." % e)
     for job in jobs:
         problem = check_job_file(job)
         if problem:
             raise Exit(EX_FAIL, problem)
-    answers = request.post(box, ["QSUB " + j for j in jobs])
+        try:
+            opts = directives.options(
+                directives.scan(job), os.path.dirname(job), given,
+                warn=lambda text, job=job: err(prog, "warning: %s: %s" % (job, text)),
+            )
+        except directives.DirectiveError as e:
+            raise Exit(EX_FAIL, "%s: %s; nothing submitted." % (job, e))
+        if "-W" in opts:
+            from ..scheduling import parse_depend
+
+            for _, ids in parse_depend("depend=" + opts["-W"]):
+                for dep in ids:
+                    if not os.path.isdir(paths.job_dir(dep)):
+                        raise Exit(EX_FAIL, "dependency on unknown job %s; nothing submitted." % dep)
+    prefix = "QSUB %s -- " % directives.encode(given) if given else "QSUB "
+    answers = request.post(box, [prefix + j for j in jobs])
     code = 0
     for job, answer in zip(jobs, answers):
         if answer == "qsub failed" or not answer.isdigit():

@@ -1,9 +1,10 @@
 """Schedulers as plug-ins: which queued jobs start now.
 
 A scheduler is a module in this package with
-``pick(queued, running) -> list of job ids to start``, where ``queued`` is
-the list of queued ids in id order and ``running`` the number of running
-jobs.  The configuration key ``scheduler`` names it.
+``pick(queued, running, slots) -> list of job ids to start``, where
+``queued`` is the list of startable queued ids in id order, ``running`` the
+number of running jobs and ``slots`` the ``slots`` setting.  The
+configuration key ``scheduler`` names it.
 """
 
 import importlib

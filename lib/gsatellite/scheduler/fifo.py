@@ -1,7 +1,6 @@
-"""fifo: one job at a time, lowest queued id first."""
+"""fifo: lowest queued id first, ``slots`` jobs at a time (default 1)."""
 
 
-def pick(queued, running):
-    if running or not queued:
-        return []
-    return queued[:1]
+def pick(queued, running, slots):
+    free = max(0, slots - running)
+    return queued[:free]

@@ -1,5 +1,5 @@
 """nobatch: every queued job starts at once."""
 
 
-def pick(queued, running):
+def pick(queued, running, slots):
     return list(queued)

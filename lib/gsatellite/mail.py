@@ -1,0 +1,175 @@
+"""Mail: the shipped ``mail``/``mailJobTarball`` services and per-job notices.
+
+Messages are built in memory (no file with a predictable name in a shared
+temporary directory, unlike the classic service) and sent over SMTP
+(``smtp_host``/``smtp_port``) or, when ``sendmail`` is configured, through
+that command.  A delivery failure is reported to the caller's log and never
+touches the job.
+
+Per-job notification points (``-m``, as PBS ``qsub -m``): ``b`` when the job
+begins, ``e`` when it ends, ``a`` when it is aborted (ends failed, or is held
+while running); ``n`` none.
+"""
+
+import io
+import os
+import socket
+import tarfile
+import time
+from email.message import EmailMessage
+
+from . import config, jobenv, paths
+from .fsutil import read_first_line
+
+EVENT_POINTS = {"JOB_START": "b", "JOB_END": "e", "JOB_ABORT": "a"}
+
+
+class MailError(Exception):
+    pass
+
+
+def default_address():
+    """``G/myEmailAddress``, else the login name (the classic rule)."""
+    address = read_first_line(paths.email_address_file(), "")
+    return address.strip() or jobenv.login_name()
+
+
+def sender():
+    return config.get("mail_from") or "%s@%s" % (jobenv.login_name(), paths.hostname())
+
+
+def body(info):
+    lines = ["Event: %s" % info.get("GSAT_EVENT", "")]
+    if info.get("GSAT_JOB_EXIT_VALUE", "") != "":
+        lines.append("Job exit value: %s" % info["GSAT_JOB_EXIT_VALUE"])
+    lines += [
+        "Job name: %s" % info.get("GSAT_JOBNAME", ""),
+        "Job id: %s" % info.get("GSAT_O_JOBID", ""),
+        "Executed on: %s" % info.get("GSAT_O_HOST", ""),
+        "Working directory: %s" % info.get("GSAT_O_WORKDIR", ""),
+        "Paths used: %s" % info.get("GSAT_O_PATH", ""),
+    ]
+    if info.get("GSAT_REASON"):
+        lines.append("Reason: %s" % info["GSAT_REASON"])
+    return "\n".join(lines) + "\n"
+
+
+def compose(info, recipients, tarball_of=None):
+    msg = EmailMessage()
+    msg["Subject"] = "[GSAT] %s => %s" % (info.get("GSAT_O_JOBID", ""), info.get("GSAT_EVENT", ""))
+    msg["From"] = sender()
+    msg["To"] = ", ".join(recipients)
+    msg["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S %z")
+    msg.set_content(body(info))
+    if tarball_of:
+        data, note = tarball(tarball_of)
+        if data is None:
+            msg.set_content(body(info) + "\n" + note + "\n")
+        else:
+            name = "job_%s.tar.gz" % info.get("GSAT_O_JOBID", "")
+            msg.add_attachment(data, maintype="application", subtype="gzip", filename=name)
+    return msg
+
+
+def tarball(job_dir):
+    """The job directory as a gzip'ed tar in memory, or ``(None, reason)``."""
+    limit = config.get_int("mail_tarball_limit")
+    buf = io.BytesIO()
+    try:
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(job_dir, arcname=os.path.basename(job_dir.rstrip("/")))
+    except OSError as e:
+        return None, "No tarball attached: %s" % e
+    if buf.tell() > limit:
+        return None, "No tarball attached: it would be %d bytes (mail_tarball_limit %d)." % (buf.tell(), limit)
+    return buf.getvalue(), None
+
+
+def send(msg, recipients):
+    command = config.get("sendmail")
+    if command:
+        import shlex
+
+        import sh
+
+        try:
+            sh.Command(shlex.split(command)[0])(*shlex.split(command)[1:], *recipients, _in=msg.as_bytes())
+        except (sh.ErrorReturnCode, sh.CommandNotFound, OSError) as e:
+            raise MailError("sendmail command %r failed: %s" % (command, str(e).strip()[:300]))
+        return
+    import smtplib
+
+    host, port = config.get("smtp_host"), config.get_int("smtp_port")
+    try:
+        with smtplib.SMTP(host, port, timeout=config.get_float("mail_timeout")) as smtp:
+            smtp.send_message(msg, from_addr=sender(), to_addrs=recipients)
+    except (smtplib.SMTPException, OSError, socket.timeout) as e:
+        raise MailError("SMTP delivery via %s:%d failed: %s" % (host, port, e))
+
+
+def job_info(job_id, event, exit_value=None, reason=None):
+    """The variables a mail talks about, from the job's ``job.env``."""
+    info = parse_env(paths.job_file(job_id, "job.env"))
+    info.setdefault("GSAT_O_JOBID", job_id)
+    info.setdefault("GSAT_JOBNAME", read_first_line(paths.job_file(job_id, "job.name"), ""))
+    info.setdefault("GSAT_O_HOST", read_first_line(paths.job_file(job_id, "job.execHost"), ""))
+    info["GSAT_EVENT"] = event
+    if exit_value is not None:
+        info["GSAT_JOB_EXIT_VALUE"] = str(exit_value)
+    if reason:
+        info["GSAT_REASON"] = reason
+    return info
+
+
+def parse_env(path):
+    """Read back a ``job.env`` written by :mod:`jobenv` (no shell involved)."""
+    from .fsutil import read_text
+
+    text = read_text(path, "")
+    out = {}
+    i = 0
+    while True:
+        start = text.find("export ", i)
+        if start < 0:
+            return out
+        eq = text.find('="', start)
+        name = text[start + 7:eq]
+        j = eq + 2
+        value = []
+        while j < len(text) and text[j] != '"':
+            if text[j] == "\\" and j + 1 < len(text):
+                j += 1
+            value.append(text[j])
+            j += 1
+        out[name] = "".join(value)
+        i = j + 1
+
+
+def wanted(job_id, point):
+    points = read_first_line(paths.job_file(job_id, "job.mailPoints"), "")
+    return bool(points) and points != "n" and point in points
+
+
+def notify(job_id, event, exit_value=None, reason=None):
+    """Send the per-job notice for ``event``; raises :class:`MailError`."""
+    to = read_first_line(paths.job_file(job_id, "job.mailTo"), "")
+    recipients = [a for a in to.split(",") if a] or [default_address()]
+    info = job_info(job_id, event, exit_value, reason)
+    send(compose(info, recipients), recipients)
+
+
+def service_main(tarball_attached):
+    """Body of ``libexec/services/mail`` and ``mailJobTarball``."""
+    import sys
+
+    info = {k: v for k, v in os.environ.items() if k.startswith("GSAT_")}
+    recipients = [default_address()]
+    job_dir = None
+    if tarball_attached and info.get("GSAT_O_WORKDIR"):
+        job_dir = os.path.dirname(info["GSAT_O_WORKDIR"].rstrip("/"))
+    try:
+        send(compose(info, recipients, tarball_of=job_dir), recipients)
+    except (MailError, config.ConfigError) as e:
+        sys.stderr.write("%s: %s\n" % (os.path.basename(sys.argv[0]), e))
+        return 1
+    return 0
