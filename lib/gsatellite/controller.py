@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, scheduling, sigfwd, states
+from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, scheduling, sigfwd, states, waiters
 from .daemon import Daemon
 from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
 from .ipc import mbox, request, wake
@@ -61,6 +61,8 @@ class Controller(Daemon):
             QSIG=self.qsig,
             STARTED=self.started,
             TERMINATED=self.terminated,
+            QWAIT=self.qwait,
+            QUNWAIT=self.qunwait,
         )
         for event in ("JOB_START", "JOB_END", "JOB_ABORT"):
             events.subscribe(event, self.mail_notice)
@@ -109,6 +111,12 @@ class Controller(Daemon):
     def state_changed(self, job_id, old, new):
         log("job %s: %s -> %s" % (job_id, old, new))
         events.emit("STATE", job_id, old=old, new=new)
+        if new in states.ENDED:
+            waiters.notify(job_id, self.exit_value(job_id), self.host)
+
+    def exit_value(self, job_id):
+        value = (self.store.read(job_id, "job.exit", "") or "").strip()
+        return int(value) if value.isdigit() else 1
 
     # -- scheduling ------------------------------------------------------------------
     def schedule(self):
@@ -256,6 +264,7 @@ class Controller(Daemon):
             return "qdel failed: invalid job id"
         if self.store.state(job_id) == states.RUNNING:
             return "qdel failed: running job"
+        waiters.notify(job_id, "DELETED", self.host)
         self.store.remove(job_id)
         events.emit("DELETED", job_id)
         log("job %s deleted" % job_id)
@@ -277,6 +286,30 @@ class Controller(Daemon):
             return "qsig failed"
         if self.ask_sputnik(job_id, "SIGNAL %s" % words[0]) != "OK":
             return "qsig failed"
+        return "OK"
+
+    def qwait(self, args, box):
+        """``QWAIT ID FIFOPATH HOST``: register a gqwait; ``ENDED VALUE`` if
+        the job has already ended."""
+        words = args.split()
+        if len(words) != 3 or not waiters.valid_fifo_path(words[1]):
+            return "qwait failed"
+        try:
+            job_id = self._job(words[0])
+        except InvalidJobId:
+            return "qwait failed: invalid job id"
+        if self.store.state(job_id) in states.ENDED:
+            return "ENDED %d" % self.exit_value(job_id)
+        waiters.add(job_id, words[2], words[1])
+        return "OK"
+
+    def qunwait(self, args, box):
+        words = args.split()
+        if len(words) != 3:
+            return "qunwait failed"
+        job_id = canonical_id(words[0])
+        if job_id and self.store.exists(job_id):
+            waiters.remove(job_id, words[2], words[1])
         return "OK"
 
     def ask_sputnik(self, job_id, command):
@@ -370,6 +403,10 @@ class Controller(Daemon):
     def recover(self):
         for line in self.store.reconcile():
             log("store repaired: " + line)
+        for state in states.ENDED:
+            for job_id in self.store.ids(state):
+                if waiters.registrations(job_id):
+                    waiters.notify(job_id, self.exit_value(job_id), self.host)
         for job_id in self.store.ids(states.RUNNING):
             spid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
             host = (self.store.read(job_id, "job.execHost", "") or "").strip()

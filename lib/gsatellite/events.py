@@ -41,7 +41,10 @@ def _has_entries(d):
 
 
 def run_services(event, env_file, exit_value=None, extra_env=None):
-    """Start run-services for both service directories; never waits."""
+    """Start run-services for both service directories; never waits.
+
+    Returns the started ``Popen`` objects (none for empty directories).
+    """
     started = []
     for d in service_dirs(event):
         if not _has_entries(d):

@@ -29,6 +29,15 @@ def login_name():
         return os.environ.get("LOGNAME") or os.environ.get("USER") or str(os.getuid())
 
 
+def job_path_variable():
+    """PATH for the job: ours, plus gsatellite's bin/ so ``trigger`` works."""
+    value = os.environ.get("PATH", os.defpath)
+    bindir = paths.bin_dir()
+    if bindir not in value.split(os.pathsep):
+        value = value + os.pathsep + bindir if value else bindir
+    return value
+
+
 def build(job_id, job_name, job_type, host):
     env = {
         "GSAT_JOBNAME": job_name,
@@ -37,7 +46,7 @@ def build(job_id, job_name, job_type, host):
         "GSAT_O_LOGNAME": login_name(),
         "GSAT_O_JOBID": job_id,
         "GSAT_O_HOST": host,
-        "GSAT_O_PATH": os.environ.get("PATH", os.defpath),
+        "GSAT_O_PATH": job_path_variable(),
     }
     env.update(jobtypes.get(job_type).environment())
     return env

@@ -110,8 +110,16 @@ def user_services_dir(event):
     return _g("services", "on" + event)
 
 
-def config_file_in_state_dir():
-    return _g("gsatellite.conf")
+def local_runtime_dir():
+    """A host-local directory for FIFOs (they do not cross NFS)."""
+    run = os.environ.get("XDG_RUNTIME_DIR")
+    if run and os.path.isdir(run):
+        return os.path.join(run, "gsatellite")
+    return os.path.join("/tmp", "gsatellite-%d" % os.getuid())
+
+
+def waiter_fifo(pid):
+    return os.path.join(local_runtime_dir(), "gqwait.%d.fifo" % pid)
 
 
 # --- message boxes (PROTOCOL.md §2) ---------------------------------------

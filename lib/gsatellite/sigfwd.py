@@ -34,6 +34,7 @@ class SignalForwarder(Daemon):
         self.next_action = 0
         self.handlers["DELEGATE_ACTION"] = self.delegate
         self.handlers["UNDELEGATE_ACTION"] = self.undelegate
+        self.handlers["WRITE_FIFO"] = self.write_fifo
         self.alias = mbox.create_alias(self.box, paths.SIGFWD_ALIAS)
         makedirs(paths.run_dir())
         write_atomic(paths.sigfwd_pid_file(), "%d\n" % self.pid)
@@ -96,6 +97,16 @@ class SignalForwarder(Daemon):
                 pass
             child.wait()
         return "OK"
+
+    def write_fifo(self, args, box):
+        """``WRITE_FIFO PATH TEXT``: a controller on another host tells a
+        local gqwait that its job ended (FIFOs do not cross NFS)."""
+        from . import waiters
+
+        fifo, _, text = args.partition(" ")
+        if not waiters.valid_fifo_path(fifo) or not text:
+            return "1"
+        return "0" if waiters.write_fifo(fifo, text) else "1"
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:

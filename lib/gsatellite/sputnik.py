@@ -47,7 +47,10 @@ class Sputnik(Daemon):
             JOB_CHILD_PID=self.runner_pid,
             STARTED=self.runner_started,
             TERMINATED=self.runner_terminated,
+            TRIGGER=self.trigger,
+            TRIGGER_WAIT=self.trigger_wait,
         )
+        self.triggers = {}  # run-services pid -> pending --wait trigger
 
     def file(self, name):
         return paths.job_file(self.job_id, name)
@@ -77,6 +80,7 @@ class Sputnik(Daemon):
             proc.reset_signals()
             full = dict(os.environ)
             full.update(env)
+            full["PATH"] = env["GSAT_O_PATH"]
             with open(self.job_path, "rb") as f:
                 shebang = f.read(2) == b"#!"
             if shebang:
@@ -112,15 +116,18 @@ class Sputnik(Daemon):
 
     # -- the job's end ----------------------------------------------------------
     def reap(self):
-        if self.child is None or self.exit is not None:
-            return
-        try:
-            pid, status = os.waitpid(self.child, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        self.record_exit(proc.exit_value(status))
+        """Reap every child: the job, and run-services of triggers."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.child and self.exit is None:
+                self.record_exit(proc.exit_value(status))
+            elif pid in self.triggers:
+                self.trigger_done(pid, proc.exit_value(status))
 
     def record_exit(self, value):
         self.exit = value
@@ -156,7 +163,7 @@ class Sputnik(Daemon):
     def tick(self):
         self.reap()
         delivered = self.deliver()
-        if self.exit is not None and delivered:
+        if self.exit is not None and delivered and not self.triggers:
             self.stop = True
         return self.poll if delivered else min(self.poll, RETRY_SECONDS)
 
@@ -186,6 +193,44 @@ class Sputnik(Daemon):
         except (ValueError, IndexError):
             return "SIGNAL FAILED"
         return "OK" if self._signal_group(sig) else "SIGNAL FAILED"
+
+    def _run_trigger(self, args, wait):
+        from . import events, triggers
+
+        name, _, rest = args.partition(" ")
+        problem = triggers.check_name(name)
+        if problem:
+            log("TRIGGER refused: %s" % problem)
+            return None, "trigger failed: %s" % problem
+        values = triggers.decode_args(rest)
+        append_line(self.file("job.events"), "%d %s %s" % (time.time(), name, " ".join(values)))
+        extra = {"GSAT_EVENT_ARGS": " ".join(values)}
+        if wait:
+            extra["GSAT_RUN_SERVICES_WAIT"] = "1"
+        started = events.run_services(name, self.file("job.env"), extra_env=extra)
+        return started, None
+
+    def trigger(self, args, box):
+        _, problem = self._run_trigger(args, wait=False)
+        return problem or "OK"
+
+    def trigger_wait(self, args, box):
+        started, problem = self._run_trigger(args, wait=True)
+        if problem:
+            return problem
+        if not started:
+            return "OK"
+        pending = {"box": box, "left": {p.pid for p in started}, "failed": False}
+        for p in started:
+            self.triggers[p.pid] = pending
+        return None  # answered by trigger_done
+
+    def trigger_done(self, pid, value):
+        pending = self.triggers.pop(pid)
+        pending["left"].discard(pid)
+        pending["failed"] = pending["failed"] or value != 0
+        if not pending["left"]:
+            self.reply(pending["box"], "FAILED" if pending["failed"] else "OK")
 
     def runner_pid(self, args, box):
         if args.strip().isdigit():

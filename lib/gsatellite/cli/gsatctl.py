@@ -91,7 +91,7 @@ def parse(prog, argv):
     if action is None:
         raise Exit(usage(EX_USAGE))
     rest = argv[1:]
-    if action == "--qsub" and rest:
+    if action in ("--qsub", "--qwait") and rest:
         return action, rest
     if not rest or (rest[0].startswith("-") and rest[0] != "-"):
         err(prog, 'Missing argument for option "%s"!' % first)
@@ -115,7 +115,9 @@ def _main(prog, argv):
     if action == "--qsub":
         return qsub(prog, rest)
     if action == "--qwait":
-        raise Exit(EX_FAIL, "waiting for jobs is not available yet.")
+        from . import gqwait
+
+        return gqwait.wait(prog, rest)
     return JOB_ACTIONS[action](prog, rest[0])
 
 

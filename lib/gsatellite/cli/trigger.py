@@ -1,0 +1,86 @@
+"""trigger [--wait] [--job ID] NAME [ARG...]: run the services of event NAME.
+
+Inside a job the job is found from ``GSAT_O_JOBID``; its sputnik runs the
+services, so the controller is not involved.  Exit 0 once the services were
+started (``--wait``: once they finished, non-zero if any failed), 64 for
+usage errors (including a call outside a job without ``--job``), 1 when the
+job does not run or the sputnik refuses.
+"""
+
+import os
+import sys
+
+from .. import __version__, paths, states
+from ..fsutil import read_first_line
+from ..ipc import mbox, request
+from ..jobstore import canonical_id
+from ..triggers import check_name, encode_args
+from .common import EX_FAIL, EX_USAGE, Exit, program, run
+
+USAGE = "Usage: trigger [--wait] [--job jobId] EVENT_NAME [ARG...]\n"
+
+
+def main(argv=None):
+    return run(program(), _main, sys.argv[1:] if argv is None else argv)
+
+
+def _main(prog, argv):
+    wait, job = False, None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--help":
+            sys.stdout.write(USAGE + "\n" + __doc__.split("\n\n", 1)[1])
+            return 0
+        if a in ("-V", "--version"):
+            sys.stdout.write("trigger v%s\n" % __version__)
+            return 0
+        if a == "--wait":
+            wait = True
+        elif a == "--job":
+            if i + 1 >= len(argv):
+                sys.stderr.write(USAGE)
+                raise Exit(EX_USAGE, "--job needs a job id")
+            job = argv[i + 1]
+            i += 1
+        elif a == "--":
+            i += 1
+            break
+        elif a.startswith("-"):
+            sys.stderr.write(USAGE)
+            raise Exit(EX_USAGE, 'Unknown option "%s"!' % a)
+        else:
+            break
+        i += 1
+    rest = argv[i:]
+    if not rest:
+        sys.stderr.write(USAGE)
+        raise Exit(EX_USAGE, "missing event name")
+    name, args = rest[0], rest[1:]
+    problem = check_name(name)
+    if problem:
+        raise Exit(EX_USAGE, problem)
+    if job is None:
+        job = os.environ.get("GSAT_O_JOBID")
+        if not job:
+            raise Exit(EX_USAGE, "not inside a gsatellite job (no GSAT_O_JOBID); use --job ID")
+    job_id = canonical_id(job)
+    if job_id is None or not os.path.isdir(paths.job_dir(job_id)):
+        raise Exit(EX_FAIL, 'Invalid job id "%s"!' % job)
+    if read_first_line(paths.job_file(job_id, "job.state"), "") != states.RUNNING:
+        raise Exit(EX_FAIL, "job %s is not running" % job_id)
+    spid = read_first_line(paths.job_file(job_id, "sputnik.pid"), "")
+    host = read_first_line(paths.job_file(job_id, "job.execHost"), "")
+    if not spid.isdigit() or not host:
+        raise Exit(EX_FAIL, "job %s has no supervisor to run the services" % job_id)
+    box = paths.pid_box(int(spid), host)
+    verb = "TRIGGER_WAIT" if wait else "TRIGGER"
+    command = "%s %s %s" % (verb, name, encode_args(args))
+    answer = request.request(
+        box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: mbox.exists(box)
+    )
+    if answer == "OK":
+        return 0
+    if answer == "FAILED":
+        raise Exit(EX_FAIL, "a service of event %s failed" % name)
+    raise Exit(EX_FAIL, answer)

@@ -1,0 +1,48 @@
+"""User-defined events triggered from inside a job (FEATURES.md §2).
+
+``trigger NAME [ARG...]`` asks the job's sputnik (same host) with
+``TRIGGER NAME ARGS`` (args percent-escaped, space separated; ``--wait``
+becomes ``TRIGGER_WAIT``).  The sputnik records the event in ``job.events``
+(``EPOCH NAME ARGS``) and runs the services of ``onNAME`` through
+run-services with the job environment, ``GSAT_EVENT=NAME`` and
+``GSAT_EVENT_ARGS`` (the arguments joined by single spaces).
+"""
+
+import string
+
+NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_")
+RESERVED = ("JOB_START", "JOB_TERMINATION", "JOB_ABORT", "STAGE_OUT_FAILED", "PROXY_EXPIRING")
+
+
+def check_name(name):
+    """None if ``name`` may be triggered, else the reason it may not."""
+    if not name or len(name) > 64 or not set(name) <= NAME_CHARS:
+        return "invalid event name %r (allowed: 1 to 64 of A-Z a-z 0-9 _)" % name
+    if name in RESERVED:
+        return "%s is one of gsatellite's own events and cannot be triggered" % name
+    return None
+
+
+def encode_args(args):
+    return " ".join("".join("%%%02X" % ord(c) if c in "% ;\n\r\t" else c for c in a) or "%00" for a in args)
+
+
+def decode_args(text):
+    out = []
+    for word in text.split():
+        if word == "%00":
+            out.append("")
+            continue
+        chars, i = [], 0
+        while i < len(word):
+            if word[i] == "%" and i + 2 < len(word) + 1:
+                try:
+                    chars.append(chr(int(word[i + 1:i + 3], 16)))
+                    i += 3
+                    continue
+                except ValueError:
+                    pass
+            chars.append(word[i])
+            i += 1
+        out.append("".join(chars))
+    return out
