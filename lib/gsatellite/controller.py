@@ -205,19 +205,21 @@ class Controller(Daemon):
             return "qsub failed"
         job_type = opts.get("-T") if jobtypes.is_known(opts.get("-T")) else jobtypes.DEFAULT
         job_id = None
+        attrs = {attr: opts[option] for option, attr in OPTION_FILES.items() if option in opts}
+        if "job.startAfter" in attrs:
+            attrs["job.startAfter"] = attrs["job.startAfter"].lstrip("@")
+        attrs["job.submitted"] = int(time.time())
+        if box:
+            attrs["job.submitBox"] = box
         try:
             job_id, warning = self.store.new_id()
             if warning:
                 log(warning)
-            self.store.create(job_id, job, job_type, name=opts.get("-N"))
-            for option, attr in OPTION_FILES.items():
-                if option in opts:
-                    self.store.write(job_id, attr, opts[option])
-            self.store.set_state(job_id, states.QUEUED)
+            self.store.create(job_id, job, job_type, name=opts.get("-N"), attrs=attrs)
         except OSError as e:
             log("QSUB %s failed: %s" % (job, e))
-            if job_id is not None and self.store.exists(job_id):
-                self.store.remove(job_id)
+            if job_id is not None:
+                self.store.discard_staging(job_id)
             return "qsub failed"
         self.need_schedule = True
         log("job %s submitted: %s" % (job_id, job))

@@ -101,8 +101,10 @@ class JobStore:
         return repaired, "nextJobId was corrupt (%r); repaired to %d" % (text, repaired)
 
     def new_id(self):
-        """Hand out the next id and create its (empty) job directory.
+        """Hand out the next id and create its (empty) staging directory.
 
+        The job is built in ``jobs/.ID.d.new`` and renamed into place by
+        :meth:`create`, so a crash never leaves half a job behind.
         Returns ``(job_id, warning_or_None)``.
         """
         value, warning = self._read_counter()
@@ -110,11 +112,12 @@ class JobStore:
             job_id = "%05d" % value
             value += 1
             write_atomic(paths.next_job_id_file(), "%d\n" % value)
-            try:
-                os.mkdir(paths.job_dir(job_id), 0o700)
-            except FileExistsError:
+            if os.path.lexists(paths.job_dir(job_id)):
                 warning = warning or "nextJobId pointed at existing job %s; skipped" % job_id
                 continue
+            staging = paths.job_staging_dir(job_id)
+            shutil.rmtree(staging, ignore_errors=True)
+            os.mkdir(staging, 0o700)
             return job_id, warning
 
     # -- job files ---------------------------------------------------------------
@@ -130,21 +133,35 @@ class JobStore:
     def append(self, job_id, name, value):
         append_line(paths.job_file(job_id, name), str(value))
 
-    def create(self, job_id, source, job_type, name=None):
-        """Fill the job directory of a new job (PROTOCOL.md §5 step 2)."""
-        jdir = paths.job_dir(job_id)
+    def create(self, job_id, source, job_type, name=None, attrs=None):
+        """Build a new job (PROTOCOL.md §5 step 2) and publish it as queued.
+
+        Everything is written in the staging directory first; the rename to
+        ``jobs/ID.d`` is the commit, then the ``queued`` link follows (a
+        crash in between is repaired by :meth:`reconcile`).
+        """
+        staging = paths.job_staging_dir(job_id)
         name = name or os.path.basename(source)
-        for attr in ("jobId", "job.id"):
-            self.write(job_id, attr, job_id)
-        self.write(job_id, "job.name", name)
-        self.write(job_id, "job.type", job_type)
-        tmp = paths.job_tmp_dir(job_id)
-        os.mkdir(tmp, 0o700)
-        copy = os.path.join(tmp, name)
-        shutil.copyfile(source, copy)
-        os.chmod(copy, 0o700)
-        symlink_atomic(copy, os.path.join(jdir, job_id))
-        return jdir
+        files = {"jobId": job_id, "job.id": job_id, "job.name": name, "job.type": job_type}
+        files.update(attrs or {})
+        files["job.state"] = states.QUEUED
+        for attr, value in files.items():
+            write_atomic(os.path.join(staging, attr), "%s\n" % value)
+        os.mkdir(os.path.join(staging, "jobtmp"), 0o700)
+        shutil.copyfile(source, os.path.join(staging, "jobtmp", name))
+        os.chmod(os.path.join(staging, "jobtmp", name), 0o700)
+        # The link names the final location, valid once the rename is done.
+        final_copy = os.path.join(paths.job_tmp_dir(job_id), name)
+        os.symlink(final_copy, os.path.join(staging, job_id))
+        os.rename(staging, paths.job_dir(job_id))
+        try:
+            self.set_state(job_id, states.QUEUED)
+        except OSError:
+            pass  # the job exists; reconcile() adds the missing link
+        return paths.job_dir(job_id)
+
+    def discard_staging(self, job_id):
+        shutil.rmtree(paths.job_staging_dir(job_id), ignore_errors=True)
 
     def job_path(self, job_id):
         """Absolute path of the job's copy (target of ``jobs/ID.d/ID``)."""
@@ -188,6 +205,10 @@ class JobStore:
     def reconcile(self):
         """Make state links agree with ``job.state``; returns what was repaired."""
         repairs = []
+        for name in os.listdir(paths.jobs_dir()):
+            if name.startswith(".") and (name.endswith(".d.new") or name.startswith(".removed.")):
+                shutil.rmtree(os.path.join(paths.jobs_dir(), name), ignore_errors=True)
+                repairs.append("%s: unfinished submission or removal cleaned up" % name)
         for s in states.ALL:
             for job_id in self.ids(s):
                 if not self.exists(job_id):

@@ -165,6 +165,11 @@ def job_dir(job_id):
     return _g("gschedule", "jobs", job_id + ".d")
 
 
+def job_staging_dir(job_id):
+    """Where a new job is built before it is renamed into ``jobs/``."""
+    return _g("gschedule", "jobs", "." + job_id + ".d.new")
+
+
 def state_link(state, job_id):
     return _g("gschedule", state, job_id + ".d")
 

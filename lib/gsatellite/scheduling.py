@@ -1,8 +1,8 @@
 """Start conditions of a job: deferred start (``-a``) and dependencies (``-W``).
 
 ``-a DATETIME`` accepts ISO 8601 (``2026-12-01T14:00``, ``2026-12-01 14:00``)
-and PBS's ``[[[[CC]YY]MM]DD]hhmm[.SS]``; it is stored as epoch seconds in
-``job.startAfter``.  ``-W depend=TYPE:ID[:ID...][,TYPE:ID...]`` with TYPE one
+and PBS's ``[[[[CC]YY]MM]DD]hhmm[.SS]``; its canonical form is ``@EPOCH``
+and it is stored as epoch seconds in ``job.startAfter``.  ``-W depend=TYPE:ID[:ID...][,TYPE:ID...]`` with TYPE one
 of ``afterok``, ``afterany``, ``afternotok`` is stored canonically in
 ``job.depend``.  :func:`blocked` tells the controller whether a queued job
 may start now, must wait, or can never start.
@@ -23,6 +23,8 @@ def parse_time(text, now=None):
     """Epoch seconds for a ``-a`` value; raises :class:`ConditionError`."""
     now = time.time() if now is None else now
     value = text.strip()
+    if value.startswith("@") and value[1:].isdigit():
+        return int(value[1:])  # already canonical (epoch seconds)
     digits, _, secs = value.partition(".")
     if digits.isdigit() and len(digits) in (4, 6, 8, 10, 12) and (not secs or (secs.isdigit() and len(secs) == 2)):
         return _pbs_time(digits, int(secs or 0), now)
@@ -70,7 +72,7 @@ def parse_depend(text):
     value = text.strip()
     if value.startswith("depend="):
         value = value[len("depend="):]
-    else:
+    elif not value.startswith(DEPEND_TYPES):
         raise ConditionError("unsupported -W value %r (use depend=TYPE:ID[:ID...])" % text)
     out = []
     for part in value.split(","):
@@ -97,7 +99,7 @@ def check(option, value):
 
     try:
         if option == "-a":
-            return "%d" % parse_time(value)
+            return "@%d" % parse_time(value)
         return format_depend(parse_depend(value))
     except ConditionError as e:
         raise DirectiveError(str(e))

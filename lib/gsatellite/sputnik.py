@@ -19,7 +19,7 @@ import os
 import signal
 import time
 
-from . import config, jobenv, jobtypes, paths, proc
+from . import config, jobenv, jobtypes, liveness, paths, proc
 from .daemon import Daemon
 from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
 from .ipc import mbox, wake
@@ -102,12 +102,14 @@ class Sputnik(Daemon):
 
     def deliver(self):
         while self.outbox:
-            host = read_first_line(paths.gsatlc_host_file(), "")
-            pid = read_first_line(paths.gsatlc_pid_file(), "")
-            if not host or not pid or not pid.isdigit():
+            info = liveness.controller()
+            if info is None:
                 return False
+            host, pid = info
+            if host == self.host and not proc.alive(pid):
+                return False  # a killed controller's files; wait for the next one
             try:
-                mbox.send(paths.pid_box(int(pid), host), "%s;%s" % (self.outbox[0], self.box))
+                mbox.send(paths.pid_box(pid, host), "%s;%s" % (self.outbox[0], self.box))
             except (mbox.BoxMissing, OSError):
                 return False
             wake.wake(host, pid)

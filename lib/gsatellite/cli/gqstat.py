@@ -17,7 +17,7 @@ ATTRIBUTES = ("job.id", "job.name", "job.dir", "job.state", "job.execHost",
 HEADER = "   job.state job.id             job.execHost                 job.name\n"
 RULE = "------------ ------ ------------------------ ------------------------\n"
 
-USAGE = """Usage: %s [-f [jobId]] [-s jobState] [-t jobType]
+USAGE = """Usage: %s [-f [jobId]] [-s jobState] [-t jobType] [--json]
 Try `%s --help' for more information.
 """
 
@@ -37,6 +37,8 @@ OPTIONS:
                         failed or held.
 [-t, --job-type jobType]
                         Only jobs of this type.
+[--json]                All attributes of the selected jobs as a JSON array
+                        (times as epoch seconds and ISO 8601).
 [-V, --version]         Display version information and exit.
 [--help]                Display this help and exit.
 
@@ -71,6 +73,41 @@ def row(job_id, state=None):
     return "%s %s %s %s\n" % (_cell(state, 12), _cell(job_id, 6), _cell(host, 24), _cell(name, 24))
 
 
+# Attributes classic tools never write, shown after the classic lines when
+# present (so a classic store lists exactly as the classic gqstat lists it).
+EXTENSIONS = ("job.type", "job.exit", "job.restarts", "job.reason", "job.depend",
+              "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError")
+TIMES = (("job.submitted", "job.submitTime"), ("job.startAfter", "job.startAfterTime"),
+         ("job.start", "job.startTime"), ("job.stop", "job.stopTime"))
+
+
+def local_time(epoch_text):
+    import time
+
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(epoch_text)))
+    except (ValueError, OverflowError):
+        return ""
+
+
+def extensions(jdir):
+    if not os.path.exists(os.path.join(jdir, "job.submitted")):
+        events = _read(os.path.join(jdir, "job.events"))
+        return 'job.events="%d"\n' % len(events.splitlines()) if events else ""
+    out = []
+    for attr in EXTENSIONS:
+        value = _read(os.path.join(jdir, attr))
+        if value:
+            out.append('%s="%s"\n' % (attr, value))
+    for attr, key in TIMES:
+        value = _read(os.path.join(jdir, attr)).split("\n")[-1]
+        if value:
+            out.append('%s="%s"\n' % (key, local_time(value)))
+    events = _read(os.path.join(jdir, "job.events"))
+    out.append('job.events="%d"\n' % (len(events.splitlines()) if events else 0))
+    return "".join(out)
+
+
 def detailed(job_id):
     jdir = paths.job_dir(job_id)
     out = []
@@ -84,7 +121,7 @@ def detailed(job_id):
             out.append('%s="%s"\n' % (attr, _read(path)))
         elif attr == "job.dir":
             out.append('%s="%s"\n' % (attr, jdir))
-    return "".join(out)
+    return "".join(out) + extensions(jdir)
 
 
 def job_ids(state=None):
@@ -103,7 +140,7 @@ def _type_matches(job_id, job_type):
 
 
 def parse(prog, argv):
-    opts = {"detailed": False, "id": None, "state": None, "type": None}
+    opts = {"detailed": False, "id": None, "state": None, "type": None, "json": False}
     seen = set()
     i = 0
     while i < len(argv):
@@ -114,6 +151,10 @@ def parse(prog, argv):
         if a in ("-V", "--version"):
             sys.stdout.write("gqstat v%s\n" % __version__)
             raise Exit(0)
+        if a == "--json":
+            opts["json"] = True
+            i += 1
+            continue
         if a in ("-f", "--detailed-listing", "-s", "--job-state", "-t", "--job-type"):
             key = {"-f": "f", "--detailed-listing": "f", "-s": "s", "--job-state": "s",
                    "-t": "t", "--job-type": "t"}[a]
@@ -153,6 +194,18 @@ def _main(prog, argv):
     if state is not None and not states.is_state(state):
         raise Exit(EX_FAIL, "Unknown job state -- '%s'." % state)
     out = sys.stdout
+    if opts["json"]:
+        from .. import jobjson
+
+        if opts["id"] is not None:
+            job_id = canonical_id(opts["id"])
+            if job_id is None or not os.path.isdir(paths.job_dir(job_id)):
+                raise Exit(EX_FAIL, 'Invalid job id "%s"!' % opts["id"])
+            wanted = [job_id] if state is None or job_id in job_ids(state) else []
+        else:
+            wanted = job_ids(state)
+        jobjson.dump([j for j in wanted if _type_matches(j, job_type)], out)
+        return 0
     if opts["detailed"]:
         if opts["id"] is not None:
             job_id = canonical_id(opts["id"])

@@ -198,7 +198,7 @@ def qsub(prog, args):
                     if not os.path.isdir(paths.job_dir(dep)):
                         raise Exit(EX_FAIL, "dependency on unknown job %s; nothing submitted." % dep)
     prefix = "QSUB %s -- " % directives.encode(given) if given else "QSUB "
-    answers = request.post(box, [prefix + j for j in jobs])
+    answers = submit(box, [prefix + j for j in jobs])
     code = 0
     for job, answer in zip(jobs, answers):
         if answer == "qsub failed" or not answer.isdigit():
@@ -208,6 +208,49 @@ def qsub(prog, args):
             sys.stdout.write(answer + "\n")
     sys.stdout.flush()
     return code
+
+
+def submit(box, commands):
+    """Send QSUBs; if the controller dies meanwhile, report exactly the jobs
+    it created (each records the answer box it was submitted with), so a
+    submission is never both failed and queued, nor neither."""
+    from .. import liveness, proc
+
+    info = liveness.controller()
+    here = paths.hostname()
+    first = read_first_line(paths.next_job_id_file(), "")
+
+    def alive():
+        if info is None:
+            return False
+        if info[0] == here:
+            return proc.alive(info[1])
+        return liveness.controller() == info
+
+    try:
+        return request.post(box, commands, alive=alive)
+    except request.RequestError as e:
+        if not e.boxes:
+            raise
+        found = _jobs_by_submit_box(int(first) if first.isdigit() else 0)
+        answers = list(e.answers)
+        for answer_box in e.boxes[len(answers):]:
+            answers.append(found.get(answer_box, "qsub failed"))
+        return answers
+
+
+def _jobs_by_submit_box(first):
+    found = {}
+    try:
+        names = os.listdir(paths.jobs_dir())
+    except OSError:
+        return found
+    for name in names:
+        if name.endswith(".d") and name[:-2].isdigit() and int(name[:-2]) >= first:
+            recorded = read_first_line(paths.job_file(name[:-2], "job.submitBox"), "")
+            if recorded:
+                found[recorded] = name[:-2]
+    return found
 
 
 def job_id_or_exit(prog, text):

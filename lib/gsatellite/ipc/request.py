@@ -15,7 +15,12 @@ from . import mbox, wake
 
 
 class RequestError(Exception):
-    pass
+    """No answer.  ``answers`` holds those received before the failure and
+    ``boxes`` the answer boxes of all commands, so a caller can find out
+    whether an unanswered request was carried out anyway."""
+
+    answers = ()
+    boxes = ()
 
 
 class AnswerTimeout(RequestError):
@@ -57,8 +62,12 @@ def post(box, commands, wake_owner=True, timeout=None, alive=None):
             wake.wake_box_owner(box)
         answers = []
         deadline = time.monotonic() + timeout
-        for answer_box in boxes:
-            answers.append(_await(answer_box, deadline, sleeper, box, alive))
+        try:
+            for answer_box in boxes:
+                answers.append(_await(answer_box, deadline, sleeper, box, alive))
+        except RequestError as e:
+            e.answers, e.boxes = answers, boxes
+            raise
         return answers
     finally:
         for b in boxes:
