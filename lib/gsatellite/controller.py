@@ -44,10 +44,12 @@ class Controller(Daemon):
     name = "gsatlc"
 
     def __init__(self):
+        # Check the configuration before the box exists, so a bad setting
+        # leaves nothing behind.
+        self.scheduler = scheduler.get(config.get("scheduler"))
         super().__init__()
         self.poll = config.get_float("liveness_interval")
         self.store = JobStore(on_change=self.state_changed)
-        self.scheduler = scheduler.get(config.get("scheduler"))
         self.max_restarts = config.get_int("max_restarts")
         self.slots = config.get_int("slots")
         self.next_timer = None

@@ -91,6 +91,16 @@ def detach(fn, *args):
     return int(data) if data else None
 
 
+def set_name(name):
+    """Name this process in ``ps -e``/``top`` (a forked sputnik would show
+    as its parent otherwise)."""
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name[:15])
+    except OSError:
+        pass
+
+
 def alive(pid):
     try:
         os.kill(int(pid), 0)

@@ -256,6 +256,7 @@ def supervise(job_path, job_id, external_runner=None):
     from . import log as logmod
 
     logmod.set_name("sputnik")
+    proc.set_name("sputnik")
     try:
         proc.redirect(os.devnull, paths.job_file(job_id, "sputnik.log"))
     except OSError:
