@@ -52,6 +52,9 @@ class Controller(Daemon):
         self.store = JobStore(on_change=self.state_changed)
         self.max_restarts = config.get_int("max_restarts")
         self.slots = config.get_int("slots")
+        # Queued jobs known to have no start condition (-a/-W): scheduling
+        # skips reading their condition files, which keeps a long queue cheap.
+        self.unconditional = set()
         self.next_timer = None
         self.need_schedule = True
         self.last_refresh = 0.0
@@ -135,8 +138,14 @@ class Controller(Daemon):
         now = time.time()
         startable = []
         for job_id in queued:
+            if job_id in self.unconditional:
+                startable.append(job_id)
+                continue
             verdict, reason = scheduling.blocked(self.store, job_id, now)
             if verdict is None:
+                # A met condition stays met (ended jobs stay ended, time
+                # only moves on), so it need not be read again.
+                self.unconditional.add(job_id)
                 startable.append(job_id)
                 continue
             if self.store.read(job_id, "job.reason", "") != reason:
@@ -218,6 +227,8 @@ class Controller(Daemon):
             if warning:
                 log(warning)
             self.store.create(job_id, job, job_type, name=opts.get("-N"), attrs=attrs)
+            if "-a" not in opts and "-W" not in opts:
+                self.unconditional.add(job_id)
         except OSError as e:
             log("QSUB %s failed: %s" % (job, e))
             if job_id is not None:
@@ -266,6 +277,7 @@ class Controller(Daemon):
             job_id = self._job(args)
         except InvalidJobId:
             return "qdel failed: invalid job id"
+        self.unconditional.discard(job_id)
         if self.store.state(job_id) == states.RUNNING:
             return "qdel failed: running job"
         waiters.notify(job_id, "DELETED", self.host)

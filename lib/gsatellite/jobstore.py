@@ -17,7 +17,6 @@ Invariants:
 """
 
 import os
-import shutil
 
 from . import paths, states
 from .fsutil import (
@@ -29,6 +28,14 @@ from .fsutil import (
     unlink_quiet,
     write_atomic,
 )
+
+
+def _rmtree(path):
+    # Imported here: clients import this module for canonical_id() and
+    # should not pay for shutil at start-up.
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class StoreError(Exception):
@@ -116,7 +123,7 @@ class JobStore:
                 warning = warning or "nextJobId pointed at existing job %s; skipped" % job_id
                 continue
             staging = paths.job_staging_dir(job_id)
-            shutil.rmtree(staging, ignore_errors=True)
+            _rmtree(staging)
             os.mkdir(staging, 0o700)
             return job_id, warning
 
@@ -148,6 +155,8 @@ class JobStore:
         for attr, value in files.items():
             write_atomic(os.path.join(staging, attr), "%s\n" % value)
         os.mkdir(os.path.join(staging, "jobtmp"), 0o700)
+        import shutil
+
         shutil.copyfile(source, os.path.join(staging, "jobtmp", name))
         os.chmod(os.path.join(staging, "jobtmp", name), 0o700)
         # The link names the final location, valid once the rename is done.
@@ -161,7 +170,7 @@ class JobStore:
         return paths.job_dir(job_id)
 
     def discard_staging(self, job_id):
-        shutil.rmtree(paths.job_staging_dir(job_id), ignore_errors=True)
+        _rmtree(paths.job_staging_dir(job_id))
 
     def job_path(self, job_id):
         """Absolute path of the job's copy (target of ``jobs/ID.d/ID``)."""
@@ -200,14 +209,14 @@ class JobStore:
         # Rename first so a half-removed directory is never mistaken for a job.
         trash = os.path.join(paths.jobs_dir(), ".removed.%s.%d" % (job_id, os.getpid()))
         os.rename(jdir, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        _rmtree(trash)
 
     def reconcile(self):
         """Make state links agree with ``job.state``; returns what was repaired."""
         repairs = []
         for name in os.listdir(paths.jobs_dir()):
             if name.startswith(".") and (name.endswith(".d.new") or name.startswith(".removed.")):
-                shutil.rmtree(os.path.join(paths.jobs_dir(), name), ignore_errors=True)
+                _rmtree(os.path.join(paths.jobs_dir(), name))
                 repairs.append("%s: unfinished submission or removal cleaned up" % name)
         for s in states.ALL:
             for job_id in self.ids(s):
