@@ -409,7 +409,7 @@ class Controller(Daemon):
             except (mail.MailError, config.ConfigError) as e:
                 log("job %s: %s mail not delivered: %s" % (job_id, event, e))
 
-        proc.detach(send)
+        proc.spawn_session(send)
 
     def fire(self, job_id, event, exit_value=None):
         events.emit(event, job_id, exit_value=exit_value)
@@ -517,6 +517,7 @@ def main():
         lock.release()
         return 70
     c.publish()
+    proc.become_subreaper()
     try:
         sigfwd.ensure_running()
     except (RuntimeError, OSError) as e:

@@ -153,7 +153,9 @@ class JobStore:
         files.update(attrs or {})
         files["job.state"] = states.QUEUED
         for attr, value in files.items():
-            write_atomic(os.path.join(staging, attr), "%s\n" % value)
+            # Plain writes: nobody looks into the staging directory.
+            with open(os.path.join(staging, attr), "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write("%s\n" % value)
         os.mkdir(os.path.join(staging, "jobtmp"), 0o700)
         import shutil
 

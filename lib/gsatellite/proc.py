@@ -9,6 +9,7 @@ ignored signals ignored), and never return into the parent's code.
 
 import os
 import signal
+import sys
 
 
 def close_fds(keep=(0, 1, 2)):
@@ -56,39 +57,41 @@ def exit_value(status):
     return 1
 
 
-def detach(fn, *args):
-    """Run ``fn(*args)`` in a grandchild that leads its own session.
+def spawn_session(fn, *args):
+    """Run ``fn(*args)`` in a forked child that leads a new session.
 
-    Returns the grandchild's PID.  The intermediate child exits at once and is
-    reaped here, so the grandchild is adopted by init and survives us.
+    Returns the child's PID at once.  The caller reaps it (our daemons
+    collect SIGCHLD); if the caller dies first, init adopts the child, which
+    keeps running in its own session.
     """
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:
+    pid = os.fork()
+    if pid == 0:
         try:
-            os.close(r)
-            grandchild = os.fork()
-            if grandchild == 0:
-                os.setsid()
-                os.close(w)
-                try:
-                    code = fn(*args) or 0
-                except SystemExit as e:
-                    code = e.code if isinstance(e.code, int) else 1
-                except BaseException:
-                    import traceback
+            os.setsid()
+            code = fn(*args) or 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            import traceback
 
-                    traceback.print_exc()
-                    code = 70
-                os._exit(code)
-            os.write(w, b"%d" % grandchild)
+            traceback.print_exc()
+            code = 70
         finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(child, 0)
-    return int(data) if data else None
+            sys.stdout.flush()
+        os._exit(code)
+    return pid
+
+
+def become_subreaper():
+    """Adopt orphaned descendants (Linux PR_SET_CHILD_SUBREAPER), so that
+    services and job children that outlive their parents are reaped by us
+    even where PID 1 does not reap (some containers)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def set_name(name):

@@ -257,6 +257,7 @@ def supervise(job_path, job_id, external_runner=None):
 
     logmod.set_name("sputnik")
     proc.set_name("sputnik")
+    proc.become_subreaper()
     try:
         proc.redirect(os.devnull, paths.job_file(job_id, "sputnik.log"))
     except OSError:
@@ -279,4 +280,4 @@ def launch(job_path, job_id):
         proc.close_fds()
         return supervise(job_path, job_id)
 
-    return proc.detach(body)
+    return proc.spawn_session(body)
