@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 
+from . import protocol as P
 from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, scheduling, sigfwd, states, waiters
 from .daemon import Daemon
 from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
@@ -59,15 +60,17 @@ class Controller(Daemon):
         self.need_schedule = True
         self.last_refresh = 0.0
         self.handlers.update(
-            QSUB=self.qsub,
-            QHOLD=self.qhold,
-            QRLS=self.qrls,
-            QDEL=self.qdel,
-            QSIG=self.qsig,
-            STARTED=self.started,
-            TERMINATED=self.terminated,
-            QWAIT=self.qwait,
-            QUNWAIT=self.qunwait,
+            {
+                P.QSUB: self.qsub,
+                P.QHOLD: self.qhold,
+                P.QRLS: self.qrls,
+                P.QDEL: self.qdel,
+                P.QSIG: self.qsig,
+                P.STARTED: self.started,
+                P.TERMINATED: self.terminated,
+                P.QWAIT: self.qwait,
+                P.QUNWAIT: self.qunwait,
+            }
         )
         for event in ("JOB_START", "JOB_END", "JOB_ABORT"):
             events.subscribe(event, self.mail_notice)
@@ -198,13 +201,13 @@ class Controller(Daemon):
                 overrides = directives.decode(encoded)
             except directives.DirectiveError as e:
                 log("QSUB refused: %s" % e)
-                return "qsub failed"
+                return P.QSUB_FAILED
         if not job.startswith("/") or "\n" in job:
             log("QSUB refused: not an absolute path: %r" % job)
-            return "qsub failed"
+            return P.QSUB_FAILED
         if not os.path.isfile(job) or not os.access(job, os.R_OK):
             log("QSUB refused: %s is not a readable file" % job)
-            return "qsub failed"
+            return P.QSUB_FAILED
         try:
             opts = directives.options(directives.scan(job), os.path.dirname(job), overrides, warn=log)
             for _kind, ids in scheduling.parse_depend("depend=" + opts["-W"]) if "-W" in opts else ():
@@ -213,7 +216,7 @@ class Controller(Daemon):
                         raise directives.DirectiveError("dependency on unknown job %s" % dep)
         except directives.DirectiveError as e:
             log("QSUB %s refused: %s" % (job, e))
-            return "qsub failed"
+            return P.QSUB_FAILED
         job_type = opts.get("-T") if jobtypes.is_known(opts.get("-T")) else jobtypes.DEFAULT
         job_id = None
         attrs = {attr: opts[option] for option, attr in OPTION_FILES.items() if option in opts}
@@ -233,7 +236,7 @@ class Controller(Daemon):
             log("QSUB %s failed: %s" % (job, e))
             if job_id is not None:
                 self.store.discard_staging(job_id)
-            return "qsub failed"
+            return P.QSUB_FAILED
         self.need_schedule = True
         log("job %s submitted: %s" % (job_id, job))
         return job_id
@@ -245,88 +248,88 @@ class Controller(Daemon):
         try:
             job_id = self._job(args)
         except InvalidJobId:
-            return "qhold failed: invalid job id"
+            return P.invalid_id(P.QHOLD)
         state = self.store.state(job_id)
         if state == states.HELD:
-            return "OK"
+            return P.OK
         if state == states.QUEUED:
             self.store.set_state(job_id, states.HELD)
-            return "OK"
+            return P.OK
         if state != states.RUNNING:
-            return "qhold failed"
-        if self.ask_sputnik(job_id, "HOLD") != "OK":
-            return "qhold failed"
+            return P.failed(P.QHOLD)
+        if self.ask_sputnik(job_id, P.HOLD) != P.OK:
+            return P.failed(P.QHOLD)
         self.store.set_state(job_id, states.HELD)
         self.need_schedule = True
         events.emit("JOB_ABORT", job_id, reason="held while running")
-        return "OK"
+        return P.OK
 
     def qrls(self, args, box):
         try:
             job_id = self._job(args)
         except InvalidJobId:
-            return "qrls failed: invalid job id"
+            return P.invalid_id(P.QRLS)
         if self.store.state(job_id) != states.HELD:
-            return "qrls failed"
+            return P.failed(P.QRLS)
         self.store.set_state(job_id, states.QUEUED)
         self.need_schedule = True
-        return "OK"
+        return P.OK
 
     def qdel(self, args, box):
         try:
             job_id = self._job(args)
         except InvalidJobId:
-            return "qdel failed: invalid job id"
+            return P.invalid_id(P.QDEL)
         self.unconditional.discard(job_id)
         if self.store.state(job_id) == states.RUNNING:
-            return "qdel failed: running job"
+            return P.RUNNING_JOB
         waiters.notify(job_id, "DELETED", self.host)
         self.store.remove(job_id)
         events.emit("DELETED", job_id)
         log("job %s deleted" % job_id)
-        return "OK"
+        return P.OK
 
     def qsig(self, args, box):
         words = args.split()
         if len(words) != 2:
-            return "qsig failed"
+            return P.failed(P.QSIG)
         try:
             job_id = self._job(words[1])
         except InvalidJobId:
-            return "qsig failed: invalid job id"
+            return P.invalid_id(P.QSIG)
         try:
             wake.signal_number(words[0])
         except ValueError:
-            return "qsig failed"
+            return P.failed(P.QSIG)
         if self.store.state(job_id) != states.RUNNING:
-            return "qsig failed"
-        if self.ask_sputnik(job_id, "SIGNAL %s" % words[0]) != "OK":
-            return "qsig failed"
-        return "OK"
+            return P.failed(P.QSIG)
+        if self.ask_sputnik(job_id, P.command(P.SIGNAL, words[0])) != P.OK:
+            return P.failed(P.QSIG)
+        return P.OK
 
     def qwait(self, args, box):
         """``QWAIT ID FIFOPATH HOST``: register a gqwait; ``ENDED VALUE`` if
         the job has already ended."""
         words = args.split()
         if len(words) != 3 or not waiters.valid_fifo_path(words[1]):
-            return "qwait failed"
+            return P.failed(P.QWAIT)
         try:
             job_id = self._job(words[0])
         except InvalidJobId:
-            return "qwait failed: invalid job id"
+            return P.invalid_id(P.QWAIT)
         if self.store.state(job_id) in states.ENDED:
-            return "ENDED %d" % self.exit_value(job_id)
+            return P.command(P.ENDED, self.exit_value(job_id))
         waiters.add(job_id, words[2], words[1])
-        return "OK"
+        return P.OK
 
     def qunwait(self, args, box):
         words = args.split()
         if len(words) != 3:
-            return "qunwait failed"
+            return P.failed(P.QUNWAIT)
         job_id = canonical_id(words[0])
         if job_id and self.store.exists(job_id):
             waiters.remove(job_id, words[2], words[1])
-        return "OK"
+        return P.OK
 
     def ask_sputnik(self, job_id, command):
         pid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()

@@ -18,7 +18,8 @@ import signal
 
 from . import config, paths
 from .ipc import mbox, wake
-from .ipc.request import split
+from . import protocol as P
+from .protocol import split
 from .log import log
 
 TERMINATING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -35,10 +36,10 @@ class Daemon:
         self.stop = False
         self.limit = config.get_int("max_message_size")
         self.handlers = {
-            "ALIVE?": lambda args, box: "YES",
-            "PID?": lambda args, box: str(self.pid),
-            "HOST?": lambda args, box: self.host,
-            "STOP": self.handle_stop,
+            P.ALIVE: lambda args, box: P.YES,
+            P.PID: lambda args, box: str(self.pid),
+            P.HOST: lambda args, box: self.host,
+            P.STOP: self.handle_stop,
         }
         self.sleeper = wake.Sleeper(TERMINATING + (signal.SIGCHLD,))
         self.box = self.make_box()
@@ -48,7 +49,7 @@ class Daemon:
         return mbox.create_pid_box(self.pid)
 
     def fallback(self, command, args, answer_box):
-        return "UNKNOWN COMMAND"
+        return P.UNKNOWN
 
     def on_signal(self, signo):
         if signo in TERMINATING:
@@ -62,13 +63,13 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------
     def handle_stop(self, args, box):
         self.stop = True
-        return "STOPPING"
+        return P.STOPPING
 
     def reply(self, answer_box, answer):
         if not answer_box:
             return
         try:
-            mbox.send(answer_box, "%s;%s" % (answer, self.box))
+            mbox.send(answer_box, P.message(answer, self.box))
         except (mbox.BoxMissing, OSError) as e:
             log("cannot answer %r to %s: %s" % (answer, answer_box, e))
             return

@@ -18,6 +18,7 @@ import sys
 import time
 
 from . import config, paths, proc
+from . import protocol as P
 from .daemon import Daemon
 from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
 from .ipc import mbox, wake
@@ -32,9 +33,9 @@ class SignalForwarder(Daemon):
         self.poll = config.get_float("sigfwd_poll")
         self.actions = {}
         self.next_action = 0
-        self.handlers["DELEGATE_ACTION"] = self.delegate
-        self.handlers["UNDELEGATE_ACTION"] = self.undelegate
-        self.handlers["WRITE_FIFO"] = self.write_fifo
+        self.handlers[P.DELEGATE_ACTION] = self.delegate
+        self.handlers[P.UNDELEGATE_ACTION] = self.undelegate
+        self.handlers[P.WRITE_FIFO] = self.write_fifo
         self.alias = mbox.create_alias(self.box, paths.SIGFWD_ALIAS)
         makedirs(paths.run_dir())
         write_atomic(paths.sigfwd_pid_file(), "%d\n" % self.pid)
@@ -43,7 +44,7 @@ class SignalForwarder(Daemon):
     def fallback(self, verb, args, answer_box):
         if verb.startswith("SIG"):
             return str(self.forward(verb, args))
-        return "UNKNOWN COMMAND"
+        return P.UNKNOWN
 
     def forward(self, name, args):
         target = args.strip()
@@ -89,14 +90,14 @@ class SignalForwarder(Daemon):
         try:
             child = self.actions.pop(int(args.strip()))
         except (ValueError, KeyError):
-            return "OK"
+            return P.OK
         if child.poll() is None:
             try:
                 os.killpg(child.pid, signal.SIGTERM)
             except OSError:
                 pass
             child.wait()
-        return "OK"
+        return P.OK
 
     def write_fifo(self, args, box):
         """``WRITE_FIFO PATH TEXT``: a controller on another host tells a

@@ -19,6 +19,7 @@ import os
 import signal
 import time
 
+from . import protocol as P
 from . import config, jobenv, jobtypes, liveness, paths, proc
 from .daemon import Daemon
 from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
@@ -42,13 +43,15 @@ class Sputnik(Daemon):
         self.held = False
         self.outbox = []
         self.handlers.update(
-            HOLD=self.hold,
-            SIGNAL=self.signal_job,
-            JOB_CHILD_PID=self.runner_pid,
-            STARTED=self.runner_started,
-            TERMINATED=self.runner_terminated,
-            TRIGGER=self.trigger,
-            TRIGGER_WAIT=self.trigger_wait,
+            {
+                P.HOLD: self.hold,
+                P.SIGNAL: self.signal_job,
+                P.JOB_CHILD_PID: self.runner_pid,
+                P.STARTED: self.runner_started,
+                P.TERMINATED: self.runner_terminated,
+                P.TRIGGER: self.trigger,
+                P.TRIGGER_WAIT: self.trigger_wait,
+            }
         )
         self.triggers = {}  # run-services pid -> pending --wait trigger
 
@@ -69,7 +72,7 @@ class Sputnik(Daemon):
         write_atomic(self.file("job.pid"), "%d\n" % pid)
         append_line(self.file("job.start"), str(int(time.time())))
         log("job %s started as pid %d" % (self.job_id, pid))
-        self.tell_controller("STARTED %s" % self.job_id)
+        self.tell_controller(P.command(P.STARTED, self.job_id))
 
     def _exec_job(self, env):
         try:
@@ -109,7 +112,7 @@ class Sputnik(Daemon):
             if host == self.host and not proc.alive(pid):
                 return False  # a killed controller's files; wait for the next one
             try:
-                mbox.send(paths.pid_box(pid, host), "%s;%s" % (self.outbox[0], self.box))
+                mbox.send(paths.pid_box(pid, host), P.message(self.outbox[0], self.box))
             except (mbox.BoxMissing, OSError):
                 return False
             wake.wake(host, pid)
@@ -138,7 +141,7 @@ class Sputnik(Daemon):
         log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
         self.copy_outputs()
         if not self.held:
-            self.tell_controller("TERMINATED %s %d" % (self.job_id, value))
+            self.tell_controller(P.command(P.TERMINATED, self.job_id, value))
 
     def copy_outputs(self):
         """``-o``/``-e``: copy the job's streams where the user asked.  On
@@ -186,15 +189,15 @@ class Sputnik(Daemon):
         if self._signal_group(sig):
             self.held = True
             log("job %s held with %s" % (self.job_id, wake.signal_name(sig)))
-            return "OK"
-        return "HOLD FAILED"
+            return P.OK
+        return P.HOLD_FAILED
 
     def signal_job(self, args, box):
         try:
             sig = wake.signal_number(args.split()[0])
         except (ValueError, IndexError):
-            return "SIGNAL FAILED"
-        return "OK" if self._signal_group(sig) else "SIGNAL FAILED"
+            return P.SIGNAL_FAILED
+        return P.OK if self._signal_group(sig) else P.SIGNAL_FAILED
 
     def _run_trigger(self, args, wait):
         from . import events, triggers
@@ -214,14 +217,14 @@ class Sputnik(Daemon):
 
     def trigger(self, args, box):
         _, problem = self._run_trigger(args, wait=False)
-        return problem or "OK"
+        return problem or P.OK
 
     def trigger_wait(self, args, box):
         started, problem = self._run_trigger(args, wait=True)
         if problem:
             return problem
         if not started:
-            return "OK"
+            return P.OK
         pending = {"box": box, "left": {p.pid for p in started}, "failed": False}
         for p in started:
             self.triggers[p.pid] = pending
@@ -232,7 +235,7 @@ class Sputnik(Daemon):
         pending["left"].discard(pid)
         pending["failed"] = pending["failed"] or value != 0
         if not pending["left"]:
-            self.reply(pending["box"], "FAILED" if pending["failed"] else "OK")
+            self.reply(pending["box"], P.FAILED if pending["failed"] else P.OK)
 
     def runner_pid(self, args, box):
         if args.strip().isdigit():
@@ -240,7 +243,7 @@ class Sputnik(Daemon):
         return None
 
     def runner_started(self, args, box):
-        self.tell_controller("STARTED %s" % self.job_id)
+        self.tell_controller(P.command(P.STARTED, self.job_id))
         return None
 
     def runner_terminated(self, args, box):

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+from .. import protocol as P
 from .. import __version__, liveness, paths, states
 from ..fsutil import read_text
 from ..ipc import request
@@ -92,8 +93,8 @@ def _main(prog, argv):
         for job_id in doomed:
             store.remove(job_id)
         return 0
-    answers = request.post(box, ["QDEL %s" % j for j in doomed])
-    failed = [j for j, a in zip(doomed, answers) if a != "OK"]
+    answers = request.post(box, [P.command(P.QDEL, j) for j in doomed])
+    failed = [j for j, a in zip(doomed, answers) if a != P.OK]
     if failed:
         raise Exit(EX_FAIL, "could not remove: %s" % " ".join(failed))
     return 0

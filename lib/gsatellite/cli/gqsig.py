@@ -2,6 +2,7 @@
 
 import sys
 
+from .. import protocol as P
 from .. import __version__, states
 from ..ipc import request, wake
 from .common import EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
@@ -61,7 +62,7 @@ def _main(prog, argv):
     job_id = job_id_or_exit(prog, job)
     if job_state(job_id) != states.RUNNING:
         raise Exit(EX_FAIL, 'Job "%s" is not running!' % job)
-    answer = request.request(box, "QSIG %s %s" % (wake.signal_name(signo), job_id))
-    if answer != "OK":
+    answer = request.request(box, P.command(P.QSIG, wake.signal_name(signo), job_id))
+    if answer != P.OK:
         raise Exit(EX_FAIL, "qsig failed! (%s)" % answer)
     return 0

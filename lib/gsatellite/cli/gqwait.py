@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 
+from .. import protocol as P
 from .. import __version__, paths, states
 from ..fsutil import read_first_line
 from ..ipc import request
@@ -134,10 +135,10 @@ class Waiter:
         for job_id in self.ids:
             if job_id in self.results:
                 continue
-            answer = request.request(self.box, "QWAIT %s %s %s" % (job_id, self.fifo, self.host))
-            if answer == "OK":
+            answer = request.request(self.box, P.command(P.QWAIT, job_id, self.fifo, self.host))
+            if answer == P.OK:
                 self.registered.append(job_id)
-            elif answer.startswith("ENDED "):
+            elif answer.startswith(P.ENDED + " "):
                 value = answer.split()[1]
                 self.results[job_id] = int(value) if value.isdigit() else 1
             else:
@@ -177,7 +178,7 @@ class Waiter:
     def _unregister(self):
         for job_id in self.registered:
             try:
-                request.request(self.box, "QUNWAIT %s %s %s" % (job_id, self.fifo, self.host), timeout=5)
+                request.request(self.box, P.command(P.QUNWAIT, job_id, self.fifo, self.host), timeout=5)
             except (request.RequestError, OSError):
                 pass
 

@@ -7,6 +7,7 @@ several job files and prints one id per line, in order.
 import os
 import sys
 
+from .. import protocol as P
 from .. import __version__, paths, states
 from ..fsutil import read_first_line
 from ..ipc import request
@@ -197,11 +198,11 @@ def qsub(prog, args):
                 for dep in ids:
                     if not os.path.isdir(paths.job_dir(dep)):
                         raise Exit(EX_FAIL, "dependency on unknown job %s; nothing submitted." % dep)
-    prefix = "QSUB %s -- " % directives.encode(given) if given else "QSUB "
+    prefix = P.command(P.QSUB, directives.encode(given), "-- ") if given else P.QSUB + " "
     answers = submit(box, [prefix + j for j in jobs])
     code = 0
     for job, answer in zip(jobs, answers):
-        if answer == "qsub failed" or not answer.isdigit():
+        if answer == P.QSUB_FAILED or not answer.isdigit():
             err(prog, "qsub failed! (%s)" % job)
             code = EX_FAIL
         else:
@@ -235,7 +236,7 @@ def submit(box, commands):
         found = _jobs_by_submit_box(int(first) if first.isdigit() else 0)
         answers = list(e.answers)
         for answer_box in e.boxes[len(answers):]:
-            answers.append(found.get(answer_box, "qsub failed"))
+            answers.append(found.get(answer_box, P.QSUB_FAILED))
         return answers
 
 
@@ -269,14 +270,14 @@ def _simple(verb, prog, text, checks=None):
     job_id = job_id_or_exit(prog, text)
     if checks:
         checks(job_id)
-    answer = request.request(box, "%s %s" % (verb, job_id))
-    if answer != "OK":
+    answer = request.request(box, P.command(verb, job_id))
+    if answer != P.OK:
         raise Exit(EX_FAIL, "%s failed! (%s)" % (verb.lower(), answer))
     return 0
 
 
 def qhold(prog, text):
-    return _simple("QHOLD", prog, text)
+    return _simple(P.QHOLD, prog, text)
 
 
 def qrls(prog, text):
@@ -285,8 +286,8 @@ def qrls(prog, text):
     if job_state(job_id) != states.HELD:
         sys.stderr.write('%s[gsatellite/interface]: qrls failed! Job "%s" not in held state!\n' % (prog, text))
         return EX_FAIL
-    answer = request.request(box, "QRLS %s" % job_id)
-    if answer != "OK":
+    answer = request.request(box, P.command(P.QRLS, job_id))
+    if answer != P.OK:
         raise Exit(EX_FAIL, "qrls failed! (%s)" % answer)
     return 0
 
@@ -296,7 +297,7 @@ def qdel(prog, text):
         if job_state(job_id) == states.RUNNING:
             raise Exit(EX_FAIL, "Cannot remove a running job! Try to hold the job first.")
 
-    return _simple("QDEL", prog, text, not_running)
+    return _simple(P.QDEL, prog, text, not_running)
 
 
 JOB_ACTIONS = {"--qhold": qhold, "--qrls": qrls, "--qdel": qdel}

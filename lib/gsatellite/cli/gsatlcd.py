@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from .. import protocol as P
 from .. import liveness, paths, proc
 from ..fsutil import makedirs, read_first_line, unlink_quiet
 from ..ipc import request
@@ -34,7 +35,7 @@ def main(argv=None):
 
 def answers(box, timeout=5.0):
     try:
-        return request.request(box, "ALIVE?", timeout=timeout) == "YES"
+        return request.request(box, P.ALIVE, timeout=timeout) == P.YES
     except (request.RequestError, OSError):
         return False
 
@@ -99,7 +100,7 @@ def stop(prog):
     if host and host != paths.hostname():
         # Another host's controller: ask it to stop (woken via its sigfwd).
         try:
-            ok = request.request(paths.pid_box(pid, host), "STOP", timeout=10.0) == "STOPPING"
+            ok = request.request(paths.pid_box(pid, host), P.STOP, timeout=10.0) == P.STOPPING
         except (request.RequestError, OSError) as e:
             err(prog, "gsatlc on %s did not answer: %s" % (host, e))
             return EX_FAIL

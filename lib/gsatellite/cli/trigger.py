@@ -10,6 +10,7 @@ job does not run or the sputnik refuses.
 import os
 import sys
 
+from .. import protocol as P
 from .. import __version__, paths, states
 from ..fsutil import read_first_line
 from ..ipc import mbox, request
@@ -74,13 +75,13 @@ def _main(prog, argv):
     if not spid.isdigit() or not host:
         raise Exit(EX_FAIL, "job %s has no supervisor to run the services" % job_id)
     box = paths.pid_box(int(spid), host)
-    verb = "TRIGGER_WAIT" if wait else "TRIGGER"
+    verb = P.TRIGGER_WAIT if wait else P.TRIGGER
     command = "%s %s %s" % (verb, name, encode_args(args))
     answer = request.request(
         box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: mbox.exists(box)
     )
-    if answer == "OK":
+    if answer == P.OK:
         return 0
-    if answer == "FAILED":
+    if answer == P.FAILED:
         raise Exit(EX_FAIL, "a service of event %s failed" % name)
     raise Exit(EX_FAIL, answer)

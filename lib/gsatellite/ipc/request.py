@@ -11,6 +11,7 @@ import os
 import time
 
 from .. import config
+from ..protocol import message, split
 from . import mbox, wake
 
 
@@ -36,13 +37,6 @@ def _answer_box():
     return mbox.create_pid_box(suffix=".%d" % _counter)
 
 
-def split(message):
-    """``"CMD;BOX"`` -> ``("CMD", "BOX")``; the box is empty when absent."""
-    command, sep, rest = message.partition(";")
-    box = rest.split(";", 1)[0] if sep else ""
-    return command, box
-
-
 def post(box, commands, wake_owner=True, timeout=None, alive=None):
     """Send several commands, each with its own answer box; return answers.
 
@@ -57,7 +51,7 @@ def post(box, commands, wake_owner=True, timeout=None, alive=None):
     boxes = [_answer_box() for _ in commands]
     try:
         for command, answer_box in zip(commands, boxes):
-            mbox.send(box, "%s;%s" % (command, answer_box))
+            mbox.send(box, message(command, answer_box))
         if wake_owner:
             wake.wake_box_owner(box)
         answers = []

@@ -1,0 +1,78 @@
+"""The wire vocabulary: every verb and answer, in one place.
+
+A message is one line ``COMMAND;ANSWERBOX`` (PROTOCOL.md §2); the first word
+of COMMAND is the verb.  A reply has the same form, ``ANSWER;SENDERBOX``.
+Classic verbs and answers are spelled exactly as the bash tools spell them;
+the new verbs (marked *new*) are only ever sent by the new tools.
+
+========================  ===========  ==================================================
+verb and arguments        handled by   answers
+========================  ===========  ==================================================
+ALIVE? / PID? / HOST?     everyone     YES / its PID / its host
+STOP                      everyone     STOPPING, then it exits
+QSUB PATH                 gsatlc       job id, or ``qsub failed``
+QSUB -X=V... -- PATH      gsatlc       *new* form carrying gqsub options
+QHOLD ID                  gsatlc       OK, ``qhold failed[: invalid job id]``
+QRLS ID                   gsatlc       OK, ``qrls failed[: invalid job id]``
+QDEL ID                   gsatlc       OK, ``qdel failed: running job|invalid job id``
+QSIG SIGNAL ID            gsatlc       OK, ``qsig failed[: invalid job id]``
+QWAIT ID FIFO HOST        gsatlc       *new*: OK, ``ENDED VALUE``, ``qwait failed...``
+QUNWAIT ID FIFO HOST      gsatlc       *new*: OK
+STARTED ID                gsatlc       (none; from sputnik)
+TERMINATED ID EXIT        gsatlc       (none; from sputnik)
+HOLD                      sputnik      OK, ``HOLD FAILED``
+SIGNAL SIGNAL             sputnik      OK, ``SIGNAL FAILED``
+TRIGGER NAME ARGS         sputnik      *new*: OK, ``trigger failed: ...``
+TRIGGER_WAIT NAME ARGS    sputnik      *new*: OK, FAILED (when the services ended)
+JOB_CHILD_PID PID         sputnik      (none; from a classic runner)
+STARTED / TERMINATED EXIT sputnik      (none; from a classic runner)
+SIGNAME PID               sigfwd       kill's exit code
+DELEGATE_ACTION FILE      sigfwd       action id (0, 1, ...)
+UNDELEGATE_ACTION ID      sigfwd       OK
+WRITE_FIFO FIFO TEXT      sigfwd       *new*: 0 or 1
+========================  ===========  ==================================================
+"""
+
+# standard commands
+ALIVE, PID, HOST, STOP = "ALIVE?", "PID?", "HOST?", "STOP"
+YES, STOPPING, UNKNOWN, OK = "YES", "STOPPING", "UNKNOWN COMMAND", "OK"
+
+# controller
+QSUB, QHOLD, QRLS, QDEL, QSIG = "QSUB", "QHOLD", "QRLS", "QDEL", "QSIG"
+QWAIT, QUNWAIT, STARTED, TERMINATED = "QWAIT", "QUNWAIT", "STARTED", "TERMINATED"
+ENDED = "ENDED"
+QSUB_FAILED = "qsub failed"
+RUNNING_JOB = "qdel failed: running job"
+
+# sputnik
+HOLD, SIGNAL, JOB_CHILD_PID = "HOLD", "SIGNAL", "JOB_CHILD_PID"
+TRIGGER, TRIGGER_WAIT = "TRIGGER", "TRIGGER_WAIT"
+HOLD_FAILED, SIGNAL_FAILED, FAILED = "HOLD FAILED", "SIGNAL FAILED", "FAILED"
+
+# sigfwd
+DELEGATE_ACTION, UNDELEGATE_ACTION, WRITE_FIFO = "DELEGATE_ACTION", "UNDELEGATE_ACTION", "WRITE_FIFO"
+
+
+def failed(verb):
+    """``qhold failed`` for QHOLD, and so on."""
+    return "%s failed" % verb.lower()
+
+
+def invalid_id(verb):
+    """``qhold failed: invalid job id`` for QHOLD, and so on."""
+    return "%s failed: invalid job id" % verb.lower()
+
+
+def command(verb, *args):
+    return " ".join((verb,) + tuple(str(a) for a in args))
+
+
+def message(text, box):
+    return "%s;%s" % (text, box or "")
+
+
+def split(msg):
+    """``"CMD;BOX"`` -> ``("CMD", "BOX")``; the box is empty when absent."""
+    text, sep, rest = msg.partition(";")
+    box = rest.split(";", 1)[0] if sep else ""
+    return text, box
