@@ -513,6 +513,9 @@ def main():
     except AlreadyRunning as e:
         sys.stderr.write("gsatlc: %s\n" % e)
         return 1
+    except config.ConfigError as e:
+        sys.stderr.write("gsatlc: configuration: %s\n" % e)
+        return 70
     try:
         c = Controller()
     except (scheduler.UnknownScheduler, config.ConfigError) as e:

@@ -14,9 +14,9 @@ import sys
 import time
 
 from .. import protocol as P
-from .. import liveness, paths, proc
+from .. import config, liveness, paths, proc
 from ..fsutil import makedirs, read_first_line, unlink_quiet
-from ..ipc import request
+from ..ipc import mbox, request
 from .common import EX_FAIL, err, program
 
 USAGE = "usage: gsatlcd {--start|--stop|--status}\n"
@@ -30,13 +30,17 @@ def main(argv=None):
         sys.stdout.write(USAGE)
         return EX_FAIL
     os.umask(0o077)
-    return {"--start": start, "--stop": stop, "--status": status}[argv[0]](prog)
+    try:
+        return {"--start": start, "--stop": stop, "--status": status}[argv[0]](prog)
+    except config.ConfigError as e:
+        err(prog, "configuration: %s" % e)
+        return 70
 
 
 def answers(box, timeout=5.0):
     try:
         return request.request(box, P.ALIVE, timeout=timeout) == P.YES
-    except (request.RequestError, OSError):
+    except (request.RequestError, mbox.BoxMissing, OSError):
         return False
 
 
@@ -58,7 +62,12 @@ def start(prog):
         err(prog, "cannot create %s: %s" % (paths.log_dir(), e.strerror))
         return 79
     log_file = paths.gsatlc_log()
-    with open(log_file, "ab") as out:
+    try:
+        out = open(log_file, "ab")
+    except OSError as e:
+        err(prog, "cannot write %s: %s" % (log_file, e.strerror))
+        return 79
+    with out:
         p = subprocess.Popen(
             [sys.executable, paths.bin_path("gsatlc")],
             stdin=subprocess.DEVNULL,

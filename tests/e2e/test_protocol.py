@@ -1,0 +1,220 @@
+"""The classic message-box protocol, spoken across old and new tools.
+
+Two directions:
+
+* a classic client, emulated with shell tools only
+  (``classic_client/classic_request.sh``: mktemp, mv, kill -CONT, ls -c,
+  cat), talks to our gsatlc (standard commands, STOP) and to our sigfwd
+  through its ``sigfwd.inbox`` alias, which it must poll (no SIGCONT);
+* our ``sendcmd`` talks to a classic receiver
+  (``classic_client/classic_receiver.sh``) that only polls its box and
+  never sends signals.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLASSIC_REQUEST = os.path.join(HERE, "classic_client", "classic_request.sh")
+CLASSIC_RECEIVER = os.path.join(HERE, "classic_client", "classic_receiver.sh")
+
+
+def _proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def classic(gsat, target, command, pid=None, timeout=20):
+    """One classic request; returns the reply line ``ANSWER;SENDERBOX``."""
+    hostboxdir = os.path.join(gsat.g, "mboxes", gsat.host())
+    p = gsat.run(
+        CLASSIC_REQUEST, hostboxdir, target, command,
+        "-" if pid is None else str(pid), str(timeout), timeout=timeout + 10,
+    )
+    assert p.returncode == 0, "classic request %r failed (%d): %s" % (command, p.returncode, p.stderr)
+    assert p.stdout.endswith("\n") and p.stdout.count("\n") == 1, repr(p.stdout)
+    return p.stdout[:-1]
+
+
+def leftover_temp_boxes(gsat):
+    d = os.path.join(gsat.g, "mboxes", gsat.host())
+    # Temporary classic boxes: 8 random characters + ".inbox" (no PID).
+    return [n for n in os.listdir(d) if n.endswith(".inbox") and not n.split(".")[0].isdigit()
+            and n != "sigfwd.inbox"]
+
+
+# -- classic client -> our gsatlc ------------------------------------------------
+
+def test_classic_client_standard_commands_to_gsatlc(gsat):
+    gsat.start()
+    pid = gsat.controller_pid()
+    box = gsat.controller_box()
+    assert classic(gsat, box, "ALIVE?", pid) == "YES;%s" % box
+    assert classic(gsat, box, "PID?", pid) == "%d;%s" % (pid, box)
+    assert classic(gsat, box, "HOST?", pid) == "%s;%s" % (gsat.host(), box)
+    assert classic(gsat, box, "FROBNICATE now", pid) == "UNKNOWN COMMAND;%s" % box
+    assert classic(gsat, box, "alive?", pid) == "UNKNOWN COMMAND;%s" % box
+    # The classic client removes its temporary answer boxes; nothing else
+    # may have been left behind in the controller's box either.
+    assert leftover_temp_boxes(gsat) == []
+    assert os.listdir(box) == []
+
+
+def test_classic_client_stop_makes_gsatlc_exit_and_clean_up(gsat):
+    gsat.start()
+    pid = gsat.controller_pid()
+    box = gsat.controller_box()
+    sigfwd_pid_file = os.path.join(gsat.g, "var", "run", gsat.host(), "sigfwd.pid")
+    with open(sigfwd_pid_file) as f:
+        sigfwd_pid = int(f.read())
+    assert classic(gsat, box, "STOP", pid) == "STOPPING;%s" % box
+    gsat.wait_for(lambda: _proc_state(pid) in (None, "Z"), timeout=15, what="gsatlc to exit")
+    assert not os.path.exists(os.path.join(gsat.g, "gsatlcPid"))
+    assert not os.path.exists(os.path.join(gsat.g, "gsatlcHostName"))
+    assert not os.path.exists(box)
+    # gsatlc stops its host's signal forwarder on the way out.
+    gsat.wait_for(lambda: _proc_state(sigfwd_pid) in (None, "Z"), timeout=15, what="sigfwd to exit")
+    assert gsat.run("gsatlcd", "--status").returncode == 1
+
+
+# -- classic client -> our sigfwd (polled, never signalled) ------------------------
+
+def _sigfwd(gsat):
+    alias = os.path.join(gsat.g, "mboxes", gsat.host(), "sigfwd.inbox")
+    assert os.path.islink(alias)
+    target = os.readlink(alias)
+    assert "/" not in target, "alias must name the real box relative, got %r" % target
+    return alias, os.path.join(os.path.dirname(alias), target)
+
+
+def test_classic_client_sigcont_forwarding_through_sigfwd_alias(gsat):
+    gsat.start()
+    alias, real = _sigfwd(gsat)
+    victim = subprocess.Popen(["sleep", "60"])
+    gsat.extra_pids.append(victim.pid)
+    try:
+        os.kill(victim.pid, signal.SIGSTOP)
+        gsat.wait_for(lambda: _proc_state(victim.pid) == "T", what="sleep to stop")
+        # No pid argument: the classic client sends no SIGCONT to the
+        # forwarder, so the answer proves that it polls its box.
+        assert classic(gsat, alias, "SIGCONT %d" % victim.pid) == "0;%s" % real
+        gsat.wait_for(lambda: _proc_state(victim.pid) == "S", what="forwarded SIGCONT to resume sleep")
+
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        reply = classic(gsat, alias, "SIGCONT %d" % dead.pid)
+        code, box = reply.split(";")
+        assert box == real
+        assert code.isdigit() and code != "0", reply
+        assert classic(gsat, alias, "ALIVE?") == "YES;%s" % real
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_classic_client_delegates_and_undelegates_actions(gsat):
+    gsat.start()
+    alias, real = _sigfwd(gsat)
+    marker = os.path.join(gsat.jobs, "action.out")
+    action = os.path.join(gsat.jobs, "action.sh")
+    with open(action, "w") as f:
+        # Not executable on purpose: DELEGATE_ACTION must make it so.
+        f.write("#!/bin/bash\necho $$ >> %s\nexec sleep 300\n" % marker)
+    os.chmod(action, 0o600)
+
+    assert classic(gsat, alias, "DELEGATE_ACTION %s" % action) == "0;%s" % real
+    gsat.wait_for(lambda: os.path.exists(marker) and open(marker).read().count("\n") == 1,
+                  what="first action to run")
+    assert classic(gsat, alias, "DELEGATE_ACTION %s" % action) == "1;%s" % real
+    gsat.wait_for(lambda: open(marker).read().count("\n") == 2, what="second action to run")
+    first, second = (int(x) for x in open(marker).read().split())
+    gsat.extra_pids.extend([first, second])
+    assert os.access(action, os.X_OK)
+    assert _proc_state(first) not in (None, "Z")
+
+    assert classic(gsat, alias, "UNDELEGATE_ACTION 0") == "OK;%s" % real
+    gsat.wait_for(lambda: _proc_state(first) in (None, "Z"), timeout=10, what="action 0 to be killed")
+    assert _proc_state(second) not in (None, "Z"), "UNDELEGATE_ACTION 0 must leave action 1 alone"
+    assert classic(gsat, alias, "UNDELEGATE_ACTION 1") == "OK;%s" % real
+    gsat.wait_for(lambda: _proc_state(second) in (None, "Z"), timeout=10, what="action 1 to be killed")
+    # An id that names nothing (any more) is still answered OK.
+    assert classic(gsat, alias, "UNDELEGATE_ACTION 0") == "OK;%s" % real
+
+
+# -- our sendcmd -> a classic receiver ----------------------------------------------
+
+@pytest.fixture
+def classic_receiver(gsat):
+    """A classic bash receiver on box G/mboxes/HOST/PID.inbox (its own PID)."""
+    host = gsat.run(sys.executable, "-c", "import sys; sys.path.insert(0, %r); "
+                    "from gsatellite import paths; print(paths.hostname())"
+                    % os.path.join(os.path.dirname(os.path.dirname(HERE)), "lib"), check=True).stdout.strip()
+    d = os.path.join(gsat.g, "mboxes", host)
+    os.makedirs(d, mode=0o700)
+    logfile = os.path.join(gsat.jobs, "receiver.log")
+    # The box name carries the receiver's PID, as a classic process's box
+    # does; bash's PID is only known after start, so a placeholder box is
+    # renamed to the real name before the receiver looks at it.
+    placeholder = os.path.join(d, "starting.inbox")
+    os.mkdir(placeholder, 0o700)
+    p = subprocess.Popen(
+        ["bash", "-c", 'while [[ ! -d $1/$$.inbox ]]; do sleep 0.01; done; exec "$2" "$1/$$.inbox" "$3"',
+         "receiver", d, CLASSIC_RECEIVER, logfile],
+        env=gsat.env,
+    )
+    box = os.path.join(d, "%d.inbox" % p.pid)
+    os.rename(placeholder, box)
+    try:
+        yield box, logfile
+    finally:
+        p.kill()
+        p.wait()
+
+
+def _logged(logfile):
+    try:
+        with open(logfile) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def test_sendcmd_gets_answers_from_a_classic_receiver(gsat, classic_receiver):
+    box, logfile = classic_receiver
+    for command in ("ALIVE?", "HELLO classic world", "PID?"):
+        p = gsat.run("sendcmd", "-c", command, "-m", box, "--timeout", "20")
+        assert (p.returncode, p.stdout, p.stderr) == (0, "GOT %s\n" % command, "")
+    got = _logged(logfile)
+    assert [line.split(";")[0] for line in got] == ["ALIVE?", "HELLO classic world", "PID?"]
+    # Each request named an answer box of sendcmd's own, which sendcmd
+    # removed after reading the answer.
+    for line in got:
+        answer_box = line.split(";", 1)[1]
+        assert answer_box.startswith(os.path.dirname(box) + "/") and answer_box.endswith(".inbox")
+        assert not os.path.exists(answer_box)
+    assert os.listdir(box) == []
+
+
+def test_sendcmd_no_wait_for_answer_to_a_classic_receiver(gsat, classic_receiver):
+    box, logfile = classic_receiver
+    p = gsat.run("sendcmd", "-c", "NOTIFY something", "-m", box, "--no-wait-for-answer")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    gsat.wait_for(lambda: _logged(logfile), what="receiver to take the message")
+    # No answer box: the message ends with an empty answer part.
+    assert _logged(logfile) == ["NOTIFY something;"]
+    assert os.listdir(box) == []
+
+
+def test_sendcmd_to_a_missing_box_fails_cleanly(gsat):
+    missing = os.path.join(gsat.g, "mboxes", "nohost", "12345.inbox")
+    p = gsat.run("sendcmd", "-c", "ALIVE?", "-m", missing, "--timeout", "2")
+    assert p.returncode == 1
+    assert p.stdout == ""
+    assert p.stderr == 'sendcmd: Message box "%s" not existing.\n' % missing

@@ -1,0 +1,291 @@
+"""Message boxes (gsatellite.ipc.mbox), in-process against a temporary $HOME.
+
+Covers: publish/receive order (oldest ctime first; within one ctime tick,
+send order), hidden files never visible, each message consumed exactly
+once even by racing readers, alias boxes, owner(), BoxMissing and
+BadMessage (empty, oversized, binary, several lines).
+"""
+
+import os
+import stat
+import threading
+import time
+
+import pytest
+
+from gsatellite import config, paths
+from gsatellite.fsutil import ALPHABET
+from gsatellite.ipc import mbox
+
+HOST = "unit.example.org"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("GSAT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GSAT_HOSTNAME", HOST)
+    paths.reset()
+    config.reset()
+    yield tmp_path
+    paths.reset()
+    config.reset()
+
+
+def drain(box):
+    out = []
+    while True:
+        m = mbox.receive(box)
+        if m is None:
+            return out
+        out.append(m)
+
+
+def visible(box):
+    return sorted(n for n in os.listdir(box) if n.startswith("message"))
+
+
+# -- publish and order ---------------------------------------------------------
+
+def test_send_writes_one_line_file_with_classic_name(home):
+    box = mbox.create_pid_box(4711)
+    assert box == os.path.join(str(home), ".gsatellite", "mboxes", HOST, "4711.inbox")
+    assert stat.S_IMODE(os.stat(box).st_mode) == 0o700
+    mbox.send(box, "ALIVE?;/some/box.inbox")
+    (name,) = os.listdir(box)
+    assert name.startswith("message.")
+    rand = name[len("message."):]
+    assert len(rand) == 8 and all(c in ALPHABET for c in rand)
+    with open(os.path.join(box, name), "rb") as f:
+        assert f.read() == b"ALIVE?;/some/box.inbox\n"
+
+
+def test_receive_returns_messages_in_send_order(home):
+    box = mbox.create_box("1.inbox")
+    sent = ["MSG %d;" % i for i in range(200)]
+    for m in sent:
+        mbox.send(box, m)
+    assert drain(box) == sent
+    assert os.listdir(box) == []
+
+
+def test_many_messages_in_one_ctime_tick_keep_send_order(home, monkeypatch):
+    # This filesystem's ctimes are fine-grained; NFS and older kernels give
+    # whole seconds or jiffies, so many messages share one ctime.  Coarsen
+    # the ctime the receiver sees to whole seconds: the order must come
+    # from the names then.
+    real_lstat = os.lstat
+    seen = []
+
+    class Coarse:
+        def __init__(self, st):
+            self.st_ctime_ns = st.st_ctime_ns // 10**9 * 10**9
+            seen.append(self.st_ctime_ns)
+
+    monkeypatch.setattr(mbox.os, "lstat", lambda p: Coarse(real_lstat(p)))
+    box = mbox.create_box("2.inbox")
+    sent = ["TICK %d;" % i for i in range(300)]
+    for m in sent:
+        mbox.send(box, m)
+    assert drain(box) == sent
+    assert len(set(seen)) < len(sent) / 2, "test did not produce shared ctimes"
+
+
+def test_identical_ctimes_order_by_name(home, monkeypatch):
+    class Same:
+        st_ctime_ns = 10**18
+
+    box = mbox.create_box("3.inbox")
+    for rand in ("zzzzzzzz", "00000000", "AAAAAAAA", "aaaaaaaa"):
+        with open(os.path.join(box, "message." + rand), "w") as f:
+            f.write("%s;\n" % rand)
+    monkeypatch.setattr(mbox.os, "lstat", lambda p: Same())
+    assert drain(box) == ["00000000;", "AAAAAAAA;", "aaaaaaaa;", "zzzzzzzz;"]
+
+
+def test_older_ctime_wins_over_name(home):
+    # Classic senders use random names, so the ctime decides, not the name.
+    box = mbox.create_box("4.inbox")
+    for rand in ("zzzzzzzz", "00000000"):
+        with open(os.path.join(box, "message." + rand), "w") as f:
+            f.write("%s;\n" % rand)
+        time.sleep(0.05)
+    assert drain(box) == ["zzzzzzzz;", "00000000;"]
+
+
+def test_hidden_and_foreign_files_are_not_messages(home):
+    box = mbox.create_box("5.inbox")
+    for name in (".message.ABCDEFGH", "read.message.ABCDEFGH", "notes"):
+        with open(os.path.join(box, name), "w") as f:
+            f.write("HIDDEN;\n")
+    assert mbox.pending(box) == []
+    assert mbox.receive(box) is None
+    mbox.send(box, "SHOWN;")
+    assert mbox.receive(box) == "SHOWN;"
+    assert sorted(os.listdir(box)) == [".message.ABCDEFGH", "notes", "read.message.ABCDEFGH"]
+
+
+# -- exactly once ---------------------------------------------------------------
+
+def test_consume_takes_a_message_exactly_once(home):
+    box = mbox.create_box("6.inbox")
+    mbox.send(box, "ONCE;")
+    (path,) = mbox.pending(box)
+    assert mbox.consume(path) == "ONCE;"
+    with pytest.raises(FileNotFoundError):
+        mbox.consume(path)
+    assert os.listdir(box) == []
+    assert mbox.receive(box) is None
+
+
+def test_racing_receivers_share_messages_without_duplicates(home):
+    box = mbox.create_box("7.inbox")
+    sent = ["RACE %d;" % i for i in range(400)]
+    for m in sent:
+        mbox.send(box, m)
+    got = [[] for _ in range(4)]
+    go = threading.Event()
+
+    def reader(out):
+        go.wait()
+        out.extend(drain(box))
+
+    threads = [threading.Thread(target=reader, args=(out,)) for out in got]
+    for t in threads:
+        t.start()
+    go.set()
+    for t in threads:
+        t.join(60)
+    everything = [m for out in got for m in out]
+    assert sorted(everything) == sorted(sent)
+    assert len(everything) == len(set(everything))
+    assert os.listdir(box) == []
+    # Each reader still saw its own share in send order.
+    for out in got:
+        assert out == sorted(out, key=sent.index)
+
+
+# -- boxes, aliases, owners ---------------------------------------------------------
+
+def test_alias_resolves_to_the_real_box(home):
+    box = mbox.create_box("4711.inbox")
+    alias = mbox.create_alias(box, "sigfwd.inbox")
+    assert alias == os.path.join(os.path.dirname(box), "sigfwd.inbox")
+    assert os.readlink(alias) == "4711.inbox"  # bare relative name, classic
+    assert mbox.resolve(alias) == box
+    assert mbox.resolve(box) == box
+    assert mbox.exists(alias)
+    assert mbox.owner(alias) == (HOST, "4711")
+    mbox.send(alias, "VIA ALIAS;")
+    assert len(visible(box)) == 1
+    assert mbox.receive(alias) == "VIA ALIAS;"
+    mbox.remove_box(alias)
+    assert not os.path.lexists(alias)
+    assert os.path.isdir(box)
+
+
+def test_alias_can_be_repointed_atomically(home):
+    old = mbox.create_box("100.inbox")
+    new = mbox.create_box("200.inbox")
+    alias = mbox.create_alias(old, "sigfwd.inbox")
+    mbox.create_alias(new, "sigfwd.inbox")
+    assert mbox.resolve(alias) == new
+    assert sorted(os.listdir(os.path.dirname(old))) == ["100.inbox", "200.inbox", "sigfwd.inbox"]
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/h/.gsatellite/mboxes/node1.example.org/123.inbox", ("node1.example.org", "123")),
+    ("/h/.gsatellite/mboxes/node1/123.inbox/", ("node1", "123")),
+    ("/h/.gsatellite/mboxes/node1/123.2.inbox", ("node1", "123")),
+    ("/h/.gsatellite/mboxes/node1/AbCd1234.inbox", ("node1", "AbCd1234")),
+])
+def test_owner_is_read_off_the_path(path, expected):
+    assert mbox.owner(path) == expected
+
+
+def test_temp_box_is_classic(home):
+    box = mbox.create_temp_box()
+    d, name = os.path.split(box)
+    assert d == paths.mboxes_dir()
+    assert name.endswith(".inbox") and len(name) == 8 + len(".inbox")
+    assert stat.S_IMODE(os.stat(box).st_mode) == 0o700
+    assert os.listdir(d) == [name]  # the mktemp directory was renamed, not copied
+
+
+def test_recreated_pid_box_drops_stale_messages(home):
+    box = mbox.create_pid_box(321)
+    mbox.send(box, "FOR A DEAD PROCESS;")
+    assert mbox.create_pid_box(321) == box
+    assert os.listdir(box) == []
+
+
+# -- errors ------------------------------------------------------------------------
+
+def test_missing_box_raises_box_missing(home):
+    missing = paths.box_path("999999.inbox")
+    with pytest.raises(mbox.BoxMissing):
+        mbox.send(missing, "ALIVE?;")
+    with pytest.raises(mbox.BoxMissing):
+        mbox.receive(missing)
+    assert not os.path.exists(missing)
+    os.makedirs(paths.mboxes_dir())
+    dangling = mbox.create_alias(missing, "sigfwd.inbox")
+    with pytest.raises(mbox.BoxMissing):
+        mbox.send(dangling, "ALIVE?;")
+    assert not mbox.exists(dangling)
+
+
+def test_box_removed_between_check_and_publish_raises_box_missing(home, monkeypatch):
+    box = mbox.create_box("8.inbox")
+    real_open = os.open
+
+    def vanish_then_open(path, *args):
+        mbox.remove_box(box)
+        return real_open(path, *args)
+
+    monkeypatch.setattr(mbox.os, "open", vanish_then_open)
+    with pytest.raises(mbox.BoxMissing):
+        mbox.send(box, "ALIVE?;")
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"\n", "empty"),
+    (b"ALIVE?\0;box\n", "not one line"),
+    (b"ALIVE?;box\nPID?;box\n", "not one line"),
+    (b"x" * 101, "larger than 100"),
+])
+def test_bad_message_is_refused_and_removed(home, data, reason):
+    box = mbox.create_box("9.inbox")
+    path = os.path.join(box, "message.BADBADBA")
+    with open(path, "wb") as f:
+        f.write(data)
+    with pytest.raises(mbox.BadMessage, match=reason):
+        mbox.consume(path, limit=100)
+    assert os.listdir(box) == []
+
+
+def test_message_at_the_size_limit_is_accepted(home):
+    box = mbox.create_box("10.inbox")
+    text = "A" * 99  # plus the newline: exactly the 100-byte limit
+    mbox.send(box, text)
+    assert mbox.receive(box, limit=100) == text
+
+
+def test_default_limit_refuses_over_64_kib(home):
+    box = mbox.create_box("11.inbox")
+    mbox.send(box, "B" * 70000 + ";")
+    with pytest.raises(mbox.BadMessage):
+        mbox.receive(box)
+    assert os.listdir(box) == []
+
+
+def test_non_utf8_single_line_survives_round_trip(home):
+    box = mbox.create_box("12.inbox")
+    path = os.path.join(box, "message.LATIN1XX")
+    with open(path, "wb") as f:
+        f.write(b"QSUB /tmp/caf\xe9.job;\n")
+    text = mbox.receive(box)
+    assert text.encode("utf-8", "surrogateescape") == b"QSUB /tmp/caf\xe9.job;"
