@@ -128,7 +128,9 @@ class Gsat:
         for d in _listdir(jobs):
             p = _read(os.path.join(jobs, d, "sputnik.pid"))
             if p.isdigit():
-                found.append(("pid", int(p)))
+                # sputniks ignore SIGTERM by design (users signal the job,
+                # not its supervisor), so they get SIGKILL at once.
+                found.append(("sputnik", int(p)))
             p = _read(os.path.join(jobs, d, "job.pid"))
             if p.isdigit():
                 found.append(("group", int(p)))
@@ -138,7 +140,7 @@ class Gsat:
     def cleanup(self):
         targets = self.pids()
         for kind, pid in targets:
-            _kill(kind, pid, signal.SIGKILL if kind == "group" else signal.SIGTERM)
+            _kill(kind, pid, signal.SIGKILL if kind in ("group", "sputnik") else signal.SIGTERM)
             _kill(kind, pid, signal.SIGCONT)
         deadline = time.monotonic() + 5
         for kind, pid in targets:

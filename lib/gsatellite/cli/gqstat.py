@@ -163,8 +163,12 @@ def parse(prog, argv):
                 sys.stderr.write(USAGE % (prog, prog))
                 raise Exit(EX_USAGE)
             seen.add(key)
-            nxt = argv[i + 1] if i + 1 < len(argv) else ""
-            has_value = nxt != "" and not nxt.startswith("-")
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if key == "f":
+                # An explicit empty argument after -f is an (invalid) job id.
+                has_value = nxt is not None and (nxt == "" or not nxt.startswith("-"))
+            else:
+                has_value = nxt is not None and nxt != "" and not nxt.startswith("-")
             if key == "f":
                 opts["detailed"] = True
                 if has_value:

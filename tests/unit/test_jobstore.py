@@ -1,0 +1,331 @@
+"""Unit tests of the job store (lib/gsatellite/jobstore.py), in process.
+
+``$HOME`` points at a temporary directory and :func:`paths.reset` drops the
+cached base, so every test works on its own fresh ``G/gschedule``.  Crash
+points of :meth:`JobStore.set_state` are simulated by writing the files a
+crash would leave behind by hand, then calling :meth:`JobStore.reconcile`.
+"""
+
+import os
+
+import pytest
+
+from gsatellite import paths, states
+from gsatellite.jobstore import InvalidJobId, JobStore, canonical_id
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    paths.reset()
+    s = JobStore()
+    s.ensure()
+    yield s
+    paths.reset()
+
+
+def _counter():
+    with open(paths.next_job_id_file()) as f:
+        return f.read()
+
+
+def _links(job_id):
+    """States whose directory holds a link for the job."""
+    return [s for s in states.ALL if os.path.lexists(paths.state_link(s, job_id))]
+
+
+def _job_file(tmp_path, name="work.job", body="#!/bin/bash\necho hi\n"):
+    path = tmp_path / name
+    path.write_text(body)
+    return str(path)
+
+
+def _new_job(store, tmp_path, state=states.QUEUED, name="work.job"):
+    job_id, _ = store.new_id()
+    store.create(job_id, _job_file(tmp_path, name), "default")
+    if state != states.QUEUED:
+        store.set_state(job_id, state, notify=False)
+    return job_id
+
+
+# -- ids ----------------------------------------------------------------------
+
+def test_ensure_creates_layout_and_zero_counter(store):
+    base = paths.gschedule_dir()
+    for d in ("jobs",) + states.ALL:
+        assert os.path.isdir(os.path.join(base, d)), d
+    assert _counter() == "0\n"
+
+
+def test_new_id_pads_and_advances_counter(store):
+    got = [store.new_id() for _ in range(3)]
+    assert got == [("00000", None), ("00001", None), ("00002", None)]
+    assert _counter() == "3\n"
+    for job_id, _ in got:
+        # Built in a hidden staging directory; not a job until create().
+        assert os.path.isdir(paths.job_staging_dir(job_id))
+        assert not os.path.lexists(paths.job_dir(job_id))
+    assert store.ids() == []
+
+
+def test_new_id_beyond_five_digits(store, tmp_path):
+    with open(paths.next_job_id_file(), "w") as f:
+        f.write("99999\n")
+    assert _new_job(store, tmp_path) == "99999"
+    assert _new_job(store, tmp_path) == "100000"
+    assert _counter() == "100001\n"
+    assert store.ids() == ["99999", "100000"]
+    assert store.ids(states.QUEUED) == ["99999", "100000"]
+
+
+@pytest.mark.parametrize("garbage", ["garbage\n", "", "-3\n", "1.5\n"])
+def test_corrupt_counter_is_repaired_from_highest_id(store, tmp_path, garbage):
+    for _ in range(3):
+        _new_job(store, tmp_path)
+    with open(paths.next_job_id_file(), "w") as f:
+        f.write(garbage)
+    job_id, warning = store.new_id()
+    assert job_id == "00003"
+    assert warning and "corrupt" in warning
+    assert _counter() == "4\n"
+
+
+def test_missing_counter_with_no_jobs_starts_at_zero(store):
+    os.unlink(paths.next_job_id_file())
+    assert store.new_id()[0] == "00000"
+
+
+def test_counter_behind_existing_job_never_reuses_an_id(store, tmp_path):
+    for _ in range(3):
+        _new_job(store, tmp_path)
+    with open(paths.next_job_id_file(), "w") as f:
+        f.write("1\n")
+    job_id, warning = store.new_id()
+    assert job_id == "00003"
+    assert warning is not None
+    assert _counter() == "4\n"
+
+
+@pytest.mark.parametrize("text,want", [
+    ("7", "00007"), ("00007", "00007"), ("0", "00000"), ("12345", "12345"),
+    ("123456", "123456"), ("007", "00007"),
+])
+def test_canonical_id_accepts_numbers(text, want):
+    assert canonical_id(text) == want
+
+
+@pytest.mark.parametrize("text", [
+    "../x", "../../x", "", "abc", "-1", "+1", " 7", "7 ", "1e3", "0x1", "00001.d",
+    "٣",  # an Arabic-Indic digit: isdigit() but not a job number
+    "1/2", None, 7,
+])
+def test_canonical_id_rejects_non_numbers(text):
+    assert canonical_id(text) is None
+
+
+def test_resolve_id_needs_an_existing_job(store, tmp_path):
+    job_id = _new_job(store, tmp_path)
+    assert store.resolve_id("0") == job_id
+    for text in ("1", "../jobs/00000", "abc", ""):
+        with pytest.raises(InvalidJobId):
+            store.resolve_id(text)
+
+
+# -- job directory -----------------------------------------------------------
+
+def test_create_fills_job_directory_and_queues_it(store, tmp_path):
+    src = _job_file(tmp_path, "my job.sh", "#!/bin/bash\nexit 0\n")
+    job_id, _ = store.new_id()
+    jdir = store.create(job_id, src, "gtransfer")
+    assert jdir == paths.job_dir(job_id)
+    assert not os.path.lexists(paths.job_staging_dir(job_id))
+    assert store.read(job_id, "job.state") == states.QUEUED
+    assert _links(job_id) == [states.QUEUED]
+    for attr in ("jobId", "job.id"):
+        assert store.read(job_id, attr) == job_id
+    assert store.read(job_id, "job.name") == "my job.sh"
+    assert store.read(job_id, "job.type") == "gtransfer"
+    copy = os.path.join(paths.job_tmp_dir(job_id), "my job.sh")
+    assert store.job_path(job_id) == copy
+    assert os.path.isabs(os.readlink(os.path.join(jdir, job_id)))
+    assert os.access(copy, os.X_OK)
+    # The copy is independent of the original.
+    with open(src, "w") as f:
+        f.write("changed\n")
+    with open(copy) as f:
+        assert f.read() == "#!/bin/bash\nexit 0\n"
+
+
+def test_append_keeps_one_line_per_value(store, tmp_path):
+    job_id = _new_job(store, tmp_path)
+    store.append(job_id, "job.start", 100)
+    store.append(job_id, "job.start", 200)
+    assert store.read(job_id, "job.start") == "100\n200"
+
+
+def test_remove_deletes_directory_and_links(store, tmp_path):
+    job_id = _new_job(store, tmp_path, states.FINISHED)
+    store.remove(job_id)
+    assert not os.path.lexists(paths.job_dir(job_id))
+    assert _links(job_id) == []
+    assert os.listdir(paths.jobs_dir()) == []
+    assert store.ids() == []
+
+
+# -- states --------------------------------------------------------------------
+
+@pytest.mark.parametrize("sequence", [
+    (states.QUEUED, states.RUNNING, states.FINISHED),
+    (states.QUEUED, states.HELD, states.QUEUED, states.RUNNING, states.HELD),
+    (states.RUNNING, states.FAILED),
+])
+def test_set_state_writes_state_file_and_exactly_one_link(store, tmp_path, sequence):
+    job_id = _new_job(store, tmp_path)
+    for state in sequence:
+        store.set_state(job_id, state)
+        with open(paths.job_file(job_id, "job.state")) as f:
+            assert f.read() == state + "\n"
+        assert _links(job_id) == [state]
+        link = paths.state_link(state, job_id)
+        assert os.readlink(link) == paths.job_dir(job_id)
+        assert store.state(job_id) == state
+        assert store.ids(state) == [job_id]
+
+
+def test_set_state_notifies_changes_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    paths.reset()
+    seen = []
+    s = JobStore(on_change=lambda *a: seen.append(a))
+    s.ensure()
+    job_id, _ = s.new_id()
+    s.create(job_id, _job_file(tmp_path), "default")
+    del seen[:]
+    s.set_state(job_id, states.QUEUED)
+    s.set_state(job_id, states.RUNNING)
+    s.set_state(job_id, states.RUNNING)
+    s.set_state(job_id, states.HELD)
+    s.set_state(job_id, states.FINISHED, notify=False)
+    assert seen == [(job_id, states.QUEUED, states.RUNNING), (job_id, states.RUNNING, states.HELD)]
+    paths.reset()
+
+
+def test_state_falls_back_to_the_single_link(store, tmp_path):
+    job_id = _new_job(store, tmp_path, states.FINISHED)
+    with open(paths.job_file(job_id, "job.state"), "w") as f:
+        f.write("bogus\n")
+    assert store.state(job_id) == states.FINISHED
+
+
+# -- reconcile: every crash point of set_state -------------------------------
+
+def _assert_consistent(store, job_id, state):
+    assert store.read(job_id, "job.state") == state
+    assert _links(job_id) == [state]
+    assert os.readlink(paths.state_link(state, job_id)) == paths.job_dir(job_id)
+
+
+def test_reconcile_leaves_a_consistent_store_alone(store, tmp_path):
+    a = _new_job(store, tmp_path, states.QUEUED)
+    b = _new_job(store, tmp_path, states.FINISHED)
+    assert store.reconcile() == []
+    _assert_consistent(store, a, states.QUEUED)
+    _assert_consistent(store, b, states.FINISHED)
+
+
+def test_reconcile_state_written_but_link_still_old(store, tmp_path):
+    # Crash after writing job.state, before the new link.
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    store.write(job_id, "job.state", states.RUNNING)
+    repairs = store.reconcile()
+    assert len(repairs) == 1 and job_id in repairs[0]
+    _assert_consistent(store, job_id, states.RUNNING)
+
+
+def test_reconcile_both_links(store, tmp_path):
+    # Crash after the new link, before the old one was removed.
+    job_id = _new_job(store, tmp_path, states.RUNNING)
+    store.write(job_id, "job.state", states.FINISHED)
+    os.symlink(paths.job_dir(job_id), paths.state_link(states.FINISHED, job_id))
+    assert sorted(_links(job_id)) == [states.FINISHED, states.RUNNING]
+    assert store.reconcile()
+    _assert_consistent(store, job_id, states.FINISHED)
+
+
+def test_reconcile_no_link_at_all(store, tmp_path):
+    job_id = _new_job(store, tmp_path, states.HELD)
+    os.unlink(paths.state_link(states.HELD, job_id))
+    assert store.reconcile()
+    _assert_consistent(store, job_id, states.HELD)
+
+
+def test_reconcile_removes_dangling_links(store, tmp_path):
+    # A job directory removed (qdel crash) while its state link survived.
+    kept = _new_job(store, tmp_path, states.QUEUED)
+    os.symlink(os.path.join(paths.jobs_dir(), "00042.d"), paths.state_link(states.FAILED, "00042"))
+    os.symlink(os.path.join(paths.jobs_dir(), "00043.d"), paths.state_link(states.QUEUED, "00043"))
+    repairs = store.reconcile()
+    assert len(repairs) == 2
+    assert not os.path.lexists(paths.state_link(states.FAILED, "00042"))
+    assert not os.path.lexists(paths.state_link(states.QUEUED, "00043"))
+    _assert_consistent(store, kept, states.QUEUED)
+
+
+@pytest.mark.parametrize("content", [None, "", "bogus\n"])
+def test_reconcile_missing_or_invalid_state_file_follows_link(store, tmp_path, content):
+    job_id = _new_job(store, tmp_path, states.FINISHED)
+    state_file = paths.job_file(job_id, "job.state")
+    if content is None:
+        os.unlink(state_file)
+    else:
+        with open(state_file, "w") as f:
+            f.write(content)
+    assert store.reconcile()
+    _assert_consistent(store, job_id, states.FINISHED)
+
+
+@pytest.mark.parametrize("exit_value,want", [
+    (None, states.QUEUED), ("0", states.FINISHED), ("3", states.FAILED),
+])
+def test_reconcile_no_state_file_and_no_link(store, tmp_path, exit_value, want):
+    job_id = _new_job(store, tmp_path)
+    os.unlink(paths.job_file(job_id, "job.state"))
+    os.unlink(paths.state_link(states.QUEUED, job_id))
+    if exit_value is not None:
+        store.write(job_id, "job.exit", exit_value)
+    assert store.reconcile()
+    _assert_consistent(store, job_id, want)
+
+
+def test_reconcile_published_job_without_link(store, tmp_path):
+    # Crash after create() renamed the job into place, before its link.
+    job_id = _new_job(store, tmp_path)
+    os.unlink(paths.state_link(states.QUEUED, job_id))
+    assert store.reconcile()
+    _assert_consistent(store, job_id, states.QUEUED)
+
+
+def test_reconcile_removes_unfinished_submissions_and_removals(store, tmp_path):
+    kept = _new_job(store, tmp_path)
+    staged, _ = store.new_id()
+    doomed = _new_job(store, tmp_path, states.FINISHED)
+    trash = os.path.join(paths.jobs_dir(), ".removed.%s.4711" % doomed)
+    os.unlink(paths.state_link(states.FINISHED, doomed))
+    os.rename(paths.job_dir(doomed), trash)
+    assert len(store.reconcile()) == 2
+    assert os.listdir(paths.jobs_dir()) == [kept + ".d"]
+    assert store.ids() == [kept]
+    _assert_consistent(store, kept, states.QUEUED)
+    # The staged id was handed out and is not reused.
+    assert store.new_id()[0] == "%05d" % (int(doomed) + 1)
+
+
+def test_reconcile_is_idempotent(store, tmp_path):
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    store.write(job_id, "job.state", states.RUNNING)
+    os.symlink(os.path.join(paths.jobs_dir(), "00009.d"), paths.state_link(states.HELD, "00009"))
+    assert store.reconcile()
+    assert store.reconcile() == []
+    _assert_consistent(store, job_id, states.RUNNING)
