@@ -16,16 +16,21 @@ def random_chars(n):
     return "".join(ALPHABET[b % 62] for b in raw)
 
 
-def write_atomic(path, text, mode=0o600):
-    """Write ``text`` to ``path`` via a temporary file and rename."""
+def _temp_beside(path, create):
+    """Create a hidden temporary name next to ``path`` with ``create(tmp)``
+    (which must fail with FileExistsError when taken); returns its result."""
     d, name = os.path.split(path)
     while True:
         tmp = os.path.join(d, ".%s.%s" % (name, random_chars(8)))
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            break
+            return tmp, create(tmp)
         except FileExistsError:
             continue
+
+
+def write_atomic(path, text, mode=0o600):
+    """Write ``text`` to ``path`` via a temporary file and rename."""
+    tmp, fd = _temp_beside(path, lambda t: os.open(t, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
     try:
         data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
         view = memoryview(data)
@@ -46,14 +51,7 @@ def write_atomic(path, text, mode=0o600):
 
 def symlink_atomic(target, path):
     """Create or replace the symlink ``path -> target`` atomically."""
-    d, name = os.path.split(path)
-    while True:
-        tmp = os.path.join(d, ".%s.%s" % (name, random_chars(8)))
-        try:
-            os.symlink(target, tmp)
-            break
-        except FileExistsError:
-            continue
+    tmp, _ = _temp_beside(path, lambda t: os.symlink(target, t))
     try:
         os.rename(tmp, path)
     except BaseException:

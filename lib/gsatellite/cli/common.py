@@ -25,6 +25,18 @@ def err(prog, message):
     sys.stderr.write("%s: %s\n" % (prog, message))
 
 
+def info_option(arg, prog, help_text):
+    """Handle ``--help`` and ``-V``/``--version``: print and raise Exit(0)."""
+    if arg == "--help":
+        sys.stdout.write(help_text)
+        raise Exit(0)
+    if arg in ("-V", "--version"):
+        from .. import __version__
+
+        sys.stdout.write("%s v%s\n" % (prog, __version__))
+        raise Exit(0)
+
+
 def controller_box(prog):
     """Box of the live controller, or exit 69 with the classic message."""
     from .. import liveness

@@ -12,10 +12,10 @@ import sys
 import time
 
 from .. import protocol as P
-from .. import __version__, liveness, paths, states
+from .. import liveness, paths, states
 from ..fsutil import read_text
 from ..ipc import request
-from .common import EX_FAIL, EX_USAGE, Exit, program, run
+from .common import info_option, EX_FAIL, EX_USAGE, Exit, program, run
 
 USAGE = "Usage: gqclean [--older-than AGE] [--state finished|failed] [-n|--dry-run]\n"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -52,12 +52,7 @@ def _main(prog, argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--help":
-            sys.stdout.write(USAGE + "\n" + __doc__.split("\n\n", 1)[1])
-            return 0
-        if a in ("-V", "--version"):
-            sys.stdout.write("gqclean v%s\n" % __version__)
-            return 0
+        info_option(a, "gqclean", USAGE + "\n" + __doc__.split("\n\n", 1)[1])
         if a in ("-n", "--dry-run"):
             dry = True
         elif a in ("--older-than", "--state") and i + 1 < len(argv):

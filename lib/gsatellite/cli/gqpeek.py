@@ -13,10 +13,10 @@ import os
 import sys
 import time
 
-from .. import __version__, paths, states
+from .. import paths, states
 from ..fsutil import read_first_line
 from ..jobstore import canonical_id
-from .common import EX_FAIL, EX_USAGE, Exit, err, program, run
+from .common import info_option, EX_FAIL, EX_USAGE, Exit, err, program, run
 
 USAGE = "Usage: gqpeek [-o|-e|-a] [-f] [-n N] jobId\n"
 POLL = 0.05
@@ -31,12 +31,7 @@ def parse(argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--help":
-            sys.stdout.write(USAGE + "\n" + __doc__.split("\n\n", 1)[1])
-            raise Exit(0)
-        if a in ("-V", "--version"):
-            sys.stdout.write("gqpeek v%s\n" % __version__)
-            raise Exit(0)
+        info_option(a, "gqpeek", USAGE + "\n" + __doc__.split("\n\n", 1)[1])
         if a == "-o":
             streams = ("job.stdout",)
         elif a == "-e":

@@ -5,7 +5,7 @@ import sys
 from .. import protocol as P
 from .. import __version__, states
 from ..ipc import request, wake
-from .common import EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
+from .common import info_option, EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
 from .gsatctl import job_id_or_exit, job_state
 
 USAGE = """Usage: %s [-s|--signal SIGNAL] jobId
@@ -32,12 +32,7 @@ def _main(prog, argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--help":
-            sys.stdout.write(HELP % __version__)
-            return 0
-        if a in ("-V", "--version"):
-            sys.stdout.write("gqsig v%s\n" % __version__)
-            return 0
+        info_option(a, "gqsig", HELP % __version__)
         if a in ("-s", "--signal"):
             if i + 1 >= len(argv):
                 err(prog, 'Missing argument for option "%s"!' % a)

@@ -10,7 +10,7 @@ import sys
 
 from .. import __version__, paths, states
 from ..jobstore import canonical_id
-from .common import EX_FAIL, EX_USAGE, Exit, err, program, run
+from .common import info_option, EX_FAIL, EX_USAGE, Exit, err, program, run
 
 ATTRIBUTES = ("job.id", "job.name", "job.dir", "job.state", "job.execHost",
               "job.pid", "job.start", "job.stop")
@@ -145,12 +145,7 @@ def parse(prog, argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--help":
-            sys.stdout.write(HELP % __version__)
-            raise Exit(0)
-        if a in ("-V", "--version"):
-            sys.stdout.write("gqstat v%s\n" % __version__)
-            raise Exit(0)
+        info_option(a, "gqstat", HELP % __version__)
         if a == "--json":
             opts["json"] = True
             i += 1

@@ -14,11 +14,11 @@ import sys
 import time
 
 from .. import protocol as P
-from .. import __version__, paths, states
+from .. import paths, states
 from ..fsutil import read_first_line
 from ..ipc import request
 from ..jobstore import canonical_id
-from .common import EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
+from .common import info_option, EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
 
 USAGE = "Usage: %s [--any] [--timeout SEC] jobId [jobId ...]\n"
 EX_TIMEOUT = 124
@@ -33,12 +33,7 @@ def parse(prog, argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--help":
-            sys.stdout.write(USAGE % prog + __doc__.split("\n\n", 1)[1])
-            raise Exit(0)
-        if a in ("-V", "--version"):
-            sys.stdout.write("%s v%s\n" % (prog, __version__))
-            raise Exit(0)
+        info_option(a, prog, USAGE % prog + __doc__.split("\n\n", 1)[1])
         if a == "--any":
             any_ = True
         elif a in ("--timeout", "-t"):

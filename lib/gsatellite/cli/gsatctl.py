@@ -77,7 +77,9 @@ def usage(code):
 
 def parse(prog, argv):
     short = SHORTHANDS.get(prog)
-    if short:
+    if short and argv and argv[0] in ("--help", "-V", "--version"):
+        argv = argv[:1]
+    elif short:
         argv = [short] + list(argv)
     if not argv:
         raise Exit(usage(EX_FAIL))

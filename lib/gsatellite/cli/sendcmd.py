@@ -4,7 +4,7 @@ import sys
 
 from .. import __version__
 from ..ipc import mbox, request, wake
-from .common import EX_FAIL, EX_USAGE, err, program, run
+from .common import info_option, EX_FAIL, EX_USAGE, err, program, run
 
 USAGE = """Usage: sendcmd --command command --message-box messageBox [--no-sigfwd] [--no-wait-for-answer] [--timeout SEC]
 Try `sendcmd --help' for more information.
@@ -44,12 +44,7 @@ def _main(prog, argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--help":
-            sys.stdout.write(HELP % __version__)
-            return 0
-        if a in ("-V", "--version"):
-            sys.stdout.write("sendcmd v%s\n" % __version__)
-            return 0
+        info_option(a, "sendcmd", HELP % __version__)
         if a in ("-c", "--command", "-m", "--message-box", "--timeout"):
             key = {"-c": "c", "--command": "c", "-m": "m", "--message-box": "m"}.get(a, a)
             if key in opts:

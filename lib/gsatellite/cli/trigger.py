@@ -11,12 +11,12 @@ import os
 import sys
 
 from .. import protocol as P
-from .. import __version__, paths, states
+from .. import paths, states
 from ..fsutil import read_first_line
 from ..ipc import mbox, request
 from ..jobstore import canonical_id
 from ..triggers import check_name, encode_args
-from .common import EX_FAIL, EX_USAGE, Exit, program, run
+from .common import info_option, EX_FAIL, EX_USAGE, Exit, program, run
 
 USAGE = "Usage: trigger [--wait] [--job jobId] EVENT_NAME [ARG...]\n"
 
@@ -30,12 +30,7 @@ def _main(prog, argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--help":
-            sys.stdout.write(USAGE + "\n" + __doc__.split("\n\n", 1)[1])
-            return 0
-        if a in ("-V", "--version"):
-            sys.stdout.write("trigger v%s\n" % __version__)
-            return 0
+        info_option(a, "trigger", USAGE + "\n" + __doc__.split("\n\n", 1)[1])
         if a == "--wait":
             wait = True
         elif a == "--job":
