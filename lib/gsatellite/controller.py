@@ -177,8 +177,10 @@ class Controller(Daemon):
             self.store.set_state(job_id, states.FAILED)
             return
         self.store.write(job_id, "job.execHost", self.host)
-        if self.store.read(job_id, "job.reason") is not None:
-            unlink_quiet(paths.job_file(job_id, "job.reason"))
+        # Files of an earlier run (held, restarted) must not be mistaken for
+        # this run's by recover(): no sputnik.pid means "never launched".
+        for stale in ("job.reason", "sputnik.pid", "job.exit"):
+            unlink_quiet(paths.job_file(job_id, stale))
         self.store.set_state(job_id, states.RUNNING)
         from . import sputnik
 
@@ -434,7 +436,10 @@ class Controller(Daemon):
             value = (self.store.read(job_id, "job.exit", "") or "").strip()
             starts = len((self.store.read(job_id, "job.start", "") or "").split())
             stops = len((self.store.read(job_id, "job.stop", "") or "").split())
-            if value.isdigit() and stops >= starts > 0:
+            if not spid:
+                log("job %s was marked running but never launched; queued again" % job_id)
+                self.store.set_state(job_id, states.QUEUED)
+            elif value.isdigit() and stops >= starts > 0:
                 log("job %s ended while no controller ran (exit %s)" % (job_id, value))
                 self.job_ended(job_id, int(value))
             else:

@@ -121,37 +121,20 @@ def options(found, base, overrides=None, warn=None):
 
 # --- carrying options in a QSUB message ----------------------------------------
 
-def _escape(text):
-    return "".join("%%%02X" % ord(c) if c in "% ;\n\r" else c for c in text)
-
-
-def _unescape(text):
-    out = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "%" and i + 2 < len(text) + 1 and text[i + 1:i + 3].isalnum():
-            try:
-                out.append(chr(int(text[i + 1:i + 3], 16)))
-                i += 3
-                continue
-            except ValueError:
-                pass
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
 def encode(opts):
-    """``{"-N": "x y"}`` -> ``"-N=x%20y"`` (no spaces, ``;`` or newlines)."""
-    return " ".join("%s=%s" % (k, _escape(v)) for k, v in sorted(opts.items()))
+    """``{"-N": "x y"}`` -> ``"-N=x%20y"`` (no white space, ``;`` or newlines)."""
+    from .protocol import quote_word
+
+    return " ".join("%s=%s" % (k, quote_word(v)) for k, v in sorted(opts.items()))
 
 
 def decode(text):
+    from .protocol import unquote_word
+
     out = {}
     for word in text.split():
         key, sep, value = word.partition("=")
         if not sep or key not in KNOWN:
             raise DirectiveError("bad option %r in request" % word)
-        out[key] = _unescape(value)
+        out[key] = unquote_word(value)
     return out

@@ -105,12 +105,18 @@ def set_name(name):
 
 
 def alive(pid):
+    """True while ``pid`` runs.  A zombie counts as dead: where PID 1 does not
+    reap (some containers), a dead orphan stays a zombie forever."""
     try:
         os.kill(int(pid), 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     except (TypeError, ValueError, OSError):
         return False
+    try:
+        with open("/proc/%d/stat" % int(pid), "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True

@@ -63,6 +63,31 @@ def invalid_id(verb):
     return "%s failed: invalid job id" % verb.lower()
 
 
+def quote_word(text):
+    """Make ``text`` one message word: ``%``, ``;`` and every white-space or
+    control character become ``%XX`` (``%00`` alone stands for "")."""
+    if text == "":
+        return "%00"
+    return "".join("%%%02X" % ord(c) if c in "%;" or c.isspace() or ord(c) < 32 else c for c in text)
+
+
+def unquote_word(word):
+    if word == "%00":
+        return ""
+    out, i = [], 0
+    while i < len(word):
+        if word[i] == "%" and i + 2 < len(word) + 1:
+            try:
+                out.append(chr(int(word[i + 1:i + 3], 16)))
+                i += 3
+                continue
+            except ValueError:
+                pass
+        out.append(word[i])
+        i += 1
+    return "".join(out)
+
+
 def command(verb, *args):
     return " ".join((verb,) + tuple(str(a) for a in args))
 

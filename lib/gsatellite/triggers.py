@@ -10,6 +10,8 @@ run-services with the job environment, ``GSAT_EVENT=NAME`` and
 
 import string
 
+from .protocol import quote_word, unquote_word
+
 NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_")
 RESERVED = ("JOB_START", "JOB_TERMINATION", "JOB_ABORT", "STAGE_OUT_FAILED", "PROXY_EXPIRING")
 
@@ -24,25 +26,8 @@ def check_name(name):
 
 
 def encode_args(args):
-    return " ".join("".join("%%%02X" % ord(c) if c in "% ;\n\r\t" else c for c in a) or "%00" for a in args)
+    return " ".join(quote_word(a) for a in args)
 
 
 def decode_args(text):
-    out = []
-    for word in text.split():
-        if word == "%00":
-            out.append("")
-            continue
-        chars, i = [], 0
-        while i < len(word):
-            if word[i] == "%" and i + 2 < len(word) + 1:
-                try:
-                    chars.append(chr(int(word[i + 1:i + 3], 16)))
-                    i += 3
-                    continue
-                except ValueError:
-                    pass
-            chars.append(word[i])
-            i += 1
-        out.append("".join(chars))
-    return out
+    return [unquote_word(w) for w in text.split()]
