@@ -17,7 +17,7 @@ demo: deps
 	PYTHON=$(PYTHON) bash share/doc/demo.sh
 
 lint: test-deps
-	$(PYTHON) -m ruff check lib bin tests bench
+	$(PYTHON) -m ruff check $(wildcard lib bin tests bench)
 
 test: test-deps lint
 	$(PYTHON) -m pytest -q

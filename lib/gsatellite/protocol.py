@@ -65,27 +65,35 @@ def invalid_id(verb):
 
 def quote_word(text):
     """Make ``text`` one message word: ``%``, ``;`` and every white-space or
-    control character become ``%XX`` (``%00`` alone stands for "")."""
+    control character become ``%XX`` per UTF-8 byte (``%00`` alone stands
+    for the empty string)."""
     if text == "":
         return "%00"
-    return "".join("%%%02X" % ord(c) if c in "%;" or c.isspace() or ord(c) < 32 else c for c in text)
+    out = []
+    for c in text:
+        if c in "%;" or c.isspace() or ord(c) < 32:
+            out.append("".join("%%%02X" % b for b in c.encode("utf-8", "surrogateescape")))
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def unquote_word(word):
     if word == "%00":
         return ""
-    out, i = [], 0
+    data = bytearray()
+    i = 0
     while i < len(word):
-        if word[i] == "%" and i + 2 < len(word) + 1:
+        if word[i] == "%" and len(word[i + 1:i + 3]) == 2:
             try:
-                out.append(chr(int(word[i + 1:i + 3], 16)))
+                data.append(int(word[i + 1:i + 3], 16))
                 i += 3
                 continue
             except ValueError:
                 pass
-        out.append(word[i])
+        data.extend(word[i].encode("utf-8", "surrogateescape"))
         i += 1
-    return "".join(out)
+    return data.decode("utf-8", "surrogateescape")
 
 
 def command(verb, *args):

@@ -166,6 +166,12 @@ class Sputnik(Daemon):
             log("%s received and ignored" % wake.signal_name(signo))
 
     def tick(self):
+        if not os.path.isdir(paths.job_dir(self.job_id)):
+            # The store (or all of $HOME/.gsatellite) was removed: there is
+            # nobody left to report to.
+            log("job directory of %s is gone; exiting" % self.job_id)
+            self.stop = True
+            return 0
         self.reap()
         delivered = self.deliver()
         if self.exit is not None and delivered and not self.triggers:
