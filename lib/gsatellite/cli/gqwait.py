@@ -16,7 +16,7 @@ import time
 from .. import protocol as P
 from .. import paths, states
 from ..fsutil import read_first_line
-from ..ipc import request
+from ..ipc import mbox, request, wake
 from ..jobstore import canonical_id
 from .common import info_option, EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
 
@@ -130,10 +130,15 @@ class Waiter:
         for job_id in self.ids:
             if job_id in self.results:
                 continue
+            # Counted as registered before the request: if we are interrupted
+            # while waiting for the answer, the QUNWAIT must still be sent
+            # (the controller handles its box in order).
+            self.registered.append(job_id)
             answer = request.request(self.box, P.command(P.QWAIT, job_id, self.fifo, self.host))
             if answer == P.OK:
-                self.registered.append(job_id)
-            elif answer.startswith(P.ENDED + " "):
+                continue
+            self.registered.remove(job_id)
+            if answer.startswith(P.ENDED + " "):
                 value = answer.split()[1]
                 self.results[job_id] = int(value) if value.isdigit() else 1
             else:
@@ -171,11 +176,15 @@ class Waiter:
         self.results[job_id] = int(value) if value.isdigit() else 1
 
     def _unregister(self):
-        for job_id in self.registered:
-            try:
-                request.request(self.box, P.command(P.QUNWAIT, job_id, self.fifo, self.host), timeout=5)
-            except (request.RequestError, OSError):
-                pass
+        """Withdraw what is still registered; no answer is needed."""
+        if not self.registered:
+            return
+        try:
+            for job_id in self.registered:
+                mbox.send(self.box, P.message(P.command(P.QUNWAIT, job_id, self.fifo, self.host), ""))
+            wake.wake_box_owner(self.box)
+        except (mbox.BoxMissing, OSError):
+            pass
 
 
 def _terminate(signo, frame):
