@@ -96,12 +96,18 @@ class Controller(Daemon):
         self.last_refresh = time.monotonic()
         return True
 
-    def tick(self):
+    def maintain(self):
+        # A steady stream of messages must not starve the liveness refresh:
+        # clients would take the controller for dead after 5 s.
         if time.monotonic() - self.last_refresh >= self.poll * 0.9:
             if not self.refresh():
                 self.stop = True
                 self.owner = False
-                return 0
+
+    def tick(self):
+        self.maintain()
+        if self.stop:
+            return 0
         if self.need_schedule or (self.next_timer is not None and time.time() >= self.next_timer):
             self.need_schedule = False
             self.schedule()

@@ -60,6 +60,10 @@ class Daemon:
         """Periodic work after each pass; returns seconds until next needed."""
         return self.poll
 
+    def maintain(self):
+        """Cheap upkeep that must not wait for an empty box (called after
+        every message), e.g. the controller's liveness refresh."""
+
     # -- the loop ---------------------------------------------------------------
     def handle_stop(self, args, box):
         self.stop = True
@@ -117,6 +121,7 @@ class Daemon:
                 raise
             count += 1
             self.dispatch(message)
+            self.maintain()
             if self.stop:
                 break
         return count

@@ -7,6 +7,7 @@ and default dispositions (Python ignores SIGPIPE and SIGXFSZ, and exec keeps
 ignored signals ignored), and never return into the parent's code.
 """
 
+import gc
 import os
 import signal
 import sys
@@ -64,6 +65,10 @@ def spawn_session(fn, *args):
     collect SIGCHLD); if the caller dies first, init adopts the child, which
     keeps running in its own session.
     """
+    # Objects that exist now are never collected in the child: without this
+    # the child's first garbage collection would touch (and so copy) the
+    # whole heap it shares with us.
+    gc.freeze()
     pid = os.fork()
     if pid == 0:
         try:
@@ -79,6 +84,7 @@ def spawn_session(fn, *args):
         finally:
             sys.stdout.flush()
         os._exit(code)
+    gc.unfreeze()
     return pid
 
 
