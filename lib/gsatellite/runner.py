@@ -3,7 +3,8 @@
 Our own sputnik starts jobs itself (fork + exec, no interpreter per job);
 this runner exists for a classic sputnik that finds ``sputnikRunJob`` on
 PATH.  It speaks the classic exchange with its parent: ``JOB_CHILD_PID``,
-``STARTED;`` and ``TERMINATED EXIT;``; the supervisor records the exit.
+``STARTED;`` and ``TERMINATED EXIT;``, and, as the classic runner did (a
+classic sputnik does not), writes ``job.stop`` and ``job.exit``.
 """
 
 import os
@@ -46,5 +47,7 @@ def main(job, job_id, parent_pid, parent_box):
     _tell(parent_box, parent_pid, "STARTED;")
     value = child.wait()
     value = 128 - value if value < 0 else value
+    append_line(paths.job_file(job_id, "job.stop"), str(int(time.time())))
+    write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
     _tell(parent_box, parent_pid, "TERMINATED %d;" % value)
     return 0

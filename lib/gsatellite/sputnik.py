@@ -96,6 +96,11 @@ class Sputnik(Daemon):
         full["PATH"] = env["GSAT_O_PATH"]
         with open(self.job_path, "rb") as f:
             shebang = f.read(2) == b"#!"
+            mode = os.fstat(f.fileno()).st_mode
+        if shebang and not mode & 0o100:
+            # A classic controller copies the job with plain cp; its runner
+            # made the copy executable, so we do too.
+            os.chmod(self.job_path, mode | 0o700)
         # Like the classic tools: bash runs what has no #! line itself.
         path, argv = (self.job_path, [self.job_path]) if shebang else ("/bin/bash", ["bash", self.job_path])
         append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -149,10 +154,13 @@ class Sputnik(Daemon):
             elif pid in self.triggers:
                 self.trigger_done(pid, proc.exit_value(status))
 
-    def record_exit(self, value):
+    def record_exit(self, value, written=False):
+        """The job ended with ``value``; ``written``: a runner already wrote
+        job.stop/job.exit."""
         self.exit = value
-        append_line(self.file("job.stop"), str(int(time.time())))
-        write_atomic(self.file("job.exit"), "%d\n" % value)
+        if not written:
+            append_line(self.file("job.stop"), str(int(time.time())))
+            write_atomic(self.file("job.exit"), "%d\n" % value)
         log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
         self.copy_outputs()
         if not self.held:
@@ -270,7 +278,7 @@ class Sputnik(Daemon):
     def runner_terminated(self, args, box):
         value = args.strip()
         if self.exit is None:
-            self.record_exit(int(value) if value.isdigit() else 1)
+            self.record_exit(int(value) if value.isdigit() else 1, written=True)
         return None
 
 
