@@ -58,6 +58,23 @@ def exit_value(status):
     return 1
 
 
+def start_daemon(program, out):
+    """Start ``bin/PROGRAM`` with this interpreter in a session of its own,
+    output to the open file ``out``, with a clean signal state."""
+    import subprocess
+
+    from . import paths
+
+    return subprocess.Popen(
+        [sys.executable, paths.bin_path(program)],
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
+        preexec_fn=reset_signals,
+    )
+
+
 def spawn_session(fn, *args):
     """Run ``fn(*args)`` in a forked child that leads a new session.
 

@@ -14,7 +14,6 @@ senders also send SIGCONT so it reacts at once.
 import os
 import signal
 import subprocess
-import sys
 import time
 
 from . import config, paths, proc
@@ -145,14 +144,7 @@ def ensure_running():
         return int(pid)
     makedirs(paths.host_log_dir())
     with open(paths.sigfwd_log(), "ab") as out:
-        p = subprocess.Popen(
-            [sys.executable, paths.bin_path("sigfwd")],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            preexec_fn=proc.reset_signals,
-        )
+        p = proc.start_daemon("sigfwd", out)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if mbox.exists(paths.sigfwd_box()) and read_first_line(paths.sigfwd_pid_file(), "") == str(p.pid):

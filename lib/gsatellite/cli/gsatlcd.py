@@ -9,7 +9,6 @@ supervising them and report their ends to the next controller.
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -68,14 +67,7 @@ def start(prog):
         err(prog, "cannot write %s: %s" % (log_file, e.strerror))
         return 79
     with out:
-        p = subprocess.Popen(
-            [sys.executable, paths.bin_path("gsatlc")],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            preexec_fn=proc.reset_signals,
-        )
+        p = proc.start_daemon("gsatlc", out)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         code = p.poll()
