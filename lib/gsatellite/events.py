@@ -9,6 +9,7 @@ directory without entries costs no process at all.
 
 import os
 import subprocess
+import sys
 
 from . import paths
 from .log import log
@@ -52,10 +53,13 @@ def run_services(event, env_file, exit_value=None, extra_env=None):
         argv = [paths.run_services(), event, env_file, d]
         if exit_value is not None:
             argv.append(str(exit_value))
-        env = None
-        if extra_env:
-            env = dict(os.environ)
-            env.update(extra_env)
+        env = dict(os.environ)
+        env.update(extra_env or {})
+        # Shipped Python services say "#!/usr/bin/env python3": let that be
+        # the interpreter gsatellite itself runs on (a venv need not be on PATH).
+        here = os.path.dirname(sys.executable)
+        if env.get("PATH", "").split(os.pathsep)[0] != here:
+            env["PATH"] = here + os.pathsep + env.get("PATH", os.defpath)
         try:
             proc = subprocess.Popen(
                 argv,
