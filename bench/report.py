@@ -58,6 +58,7 @@ class Report:
             ("Python", "%s (%s)" % (version, interp)),
             ("`python3` on PATH", shim),
             ("temporary homes in", tmpdir),
+            ("bytecode", self.info.get("bytecode", "?")),
             ("run", "`%s`" % " ".join(["python3"] + self.argv)),
             ("duration", "%.0f s" % ((self.finished or time.time()) - self.started)),
         ]

@@ -4,16 +4,18 @@
     python3 bench/run.py [--quick] [--only NAME[,NAME...]] [--no-install]
                          [--output PATH] [--tmpdir DIR]
 
-NAME is a figure (baseline, sendcmd, submit, drain, listing, idle,
-concurrency, wait) or a tool (gsat, classic, tsp, nq); figure names select
+NAME is a figure (baseline, sendcmd, submit, drain, idle, concurrency, wait,
+trigger, slots, listing) or a tool (gsat, classic, tsp, nq); figure names select
 figures, tool names select tools.  The classic bash gsatellite is included
 when GSAT_CLASSIC_DIR names a checkout of it.  Every process started is
-stopped by PID when the run ends, fails or is interrupted.
+stopped by PID when the run ends, fails or is interrupted.  The checkout's
+lib/ is compiled to bytecode first, as pip does for an installed copy.
 """
 
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -22,6 +24,7 @@ import common
 import figures
 import gsat
 import idle
+import jobfigs
 import report
 import tools
 from common import Interrupted, log
@@ -34,11 +37,15 @@ FIGURES = [
     ("idle", idle.fig_idle),
     ("concurrency", figures.fig_concurrency),
     ("wait", figures.fig_wait),
+    ("trigger", jobfigs.fig_trigger),
+    ("slots", jobfigs.fig_slots),
     # Last: making and removing 10,000-job stores churns the filesystem, which
     # on some machines slows file creation for minutes afterwards.
     ("listing", figures.fig_listing),
 ]
 TOOLS = ("gsat", "classic", "tsp", "nq")
+# Modules whose figures are about gsatellite alone (skipped by --only tsp etc.).
+GSAT_ONLY = ("gsat", "jobfigs")
 
 # Repetitions: (full, quick); "classic" overrides where the bash tools are slow.
 REPS = {
@@ -120,6 +127,21 @@ def _help(path):
     return (p.stdout + p.stderr).lower()
 
 
+def compile_lib(interp):
+    """Write lib/'s bytecode, as pip does at install time.  Where
+    PYTHONDONTWRITEBYTECODE is set (as on the machine this suite was written
+    on) nothing else writes it, and every command would compile our modules
+    again, which an installed copy never does (~10 ms per command here)."""
+    r = subprocess.run([interp, "-m", "compileall", "-q", "lib"], cwd=common.ROOT,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    text = "lib/ compiled at the start with `%s -m compileall -q lib`" % interp
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        text += " (PYTHONDONTWRITEBYTECODE is set here, so nothing else would write it)"
+    if r.returncode != 0:
+        text += "; it failed: %s" % r.stdout.strip().splitlines()[-1:]
+    return text
+
+
 def _rmdir(path):
     try:
         os.rmdir(path)  # only if empty
@@ -162,6 +184,8 @@ def main(argv=None):
     common.BASE[0] = tmpdir
     where = "%s (creating a small file there: %.0f us before the run" % (tmpdir, common.create_cost(tmpdir) * 1e6)
     shim, interp, version = tools.real_python()
+    bytecode = compile_lib(interp)
+    log(bytecode)
     rep = report.Report(["bench/run.py"] + argv, [])
     ctx = Ctx(args, rep, interp, shim)
     only_figs = set(args.only) - set(TOOLS)
@@ -179,7 +203,7 @@ def main(argv=None):
             if only_figs and name not in only_figs:
                 continue
             for func in funcs if isinstance(funcs, list) else [funcs]:
-                if func.__module__ == "gsat" and not ctx.want("gsat"):
+                if func.__module__ in GSAT_ONLY and not ctx.want("gsat"):
                     continue
                 log("figure %s (%s)" % (name, func.__name__))
                 start = time.monotonic()
@@ -210,7 +234,7 @@ def main(argv=None):
         where += ")"
     if args.quick:
         rep.note("--quick run: fewer repetitions and smaller sizes; see the figures' notes")
-    rep.info = {"interp": interp, "version": version, "tmpdir": where,
+    rep.info = {"interp": interp, "version": version, "tmpdir": where, "bytecode": bytecode,
                 "shim": "%s -> %s" % (shim, interp) if ctx.shim_is_wrapper else shim}
     if made:
         _rmdir(tmpdir)

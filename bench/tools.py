@@ -81,18 +81,25 @@ class Tool:
     def parse_id(self, out):
         return out.strip()
 
+    def ready(self, ids):
+        """Return once the wait command can see every job in ``ids``."""
+
+    def wait_all_argv(self, ids):
+        return self.wait_argv(ids[-1])
+
     def drain(self, job, n, one_call=False):
         """Seconds from the first submission to the end of the last job."""
         start = time.perf_counter()
         ids = self.submit(job, n)
-        r = self.box.check(self.wait_argv(ids[-1]), timeout=600)
+        self.ready(ids)
+        r = self.box.check(self.wait_all_argv(ids), timeout=600)
         return r.end - start
 
 
 class Gsat(Tool):
-    def __init__(self, interp, variant="direct", classic_dir=None, start=True):
+    def __init__(self, interp, variant="direct", classic_dir=None, start=True, env=None):
         self.interp, self.variant, self.classic = interp, variant, classic_dir
-        self.start = start
+        self.start, self.env = start, env
         if classic_dir:
             self.key, self.title = "classic", "classic gsatellite"
             self.bin = os.path.join(classic_dir, "bin")
@@ -108,7 +115,7 @@ class Gsat(Tool):
         return [name] + list(args)
 
     def open(self):
-        self.box = Sandbox(self.key, path_prefix=[self.bin])
+        self.box = Sandbox(self.key, path_prefix=[self.bin], env=self.env)
         self.g = os.path.join(self.box.home, ".gsatellite")
         self.started = self.start
         if not self.start:
@@ -270,6 +277,18 @@ class Nq(Tool):
     def has_wait(self):
         return True, ""
 
+    def ready(self, ids):
+        # nq prints the id before the job's file has its final name (it is
+        # made as ".,ID" and renamed), and `nq -w ID` returns at once for a
+        # file it cannot open; a job still hidden is also not waited for by
+        # later jobs.  So wait until every file has its name.
+        qdir = self.box.env["NQDIR"]
+        if not wait_until(lambda: set(ids) <= set(os.listdir(qdir)), 60, 0.001):
+            raise RuntimeError("nq jobs never appeared in %s" % qdir)
+
+    def wait_all_argv(self, ids):
+        return [self.bin, "-w"] + list(ids)
+
     def list_argv(self, detailed=False):
         # Every job's first line (its command), without following output.
         return [self.fq, "-a", "-n", "-q"]
@@ -286,7 +305,8 @@ class Nq(Tool):
             self.box.env["NQDIR"] = part
             try:
                 ids = self.submit(TRUE, m)
-                self.box.check(self.wait_argv(ids[-1]), timeout=600)
+                self.ready(ids)
+                self.box.check(self.wait_all_argv(ids), timeout=600)
             finally:
                 self.box.env["NQDIR"] = self.dir
             for name in os.listdir(part):
