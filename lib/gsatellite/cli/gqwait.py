@@ -16,7 +16,7 @@ import time
 from .. import protocol as P
 from .. import paths, states
 from ..fsutil import read_first_line
-from ..ipc import mbox, request, wake
+from ..ipc import mbox, request
 from ..jobstore import canonical_id
 from .common import info_option, EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
 
@@ -176,14 +176,14 @@ class Waiter:
         self.results[job_id] = int(value) if value.isdigit() else 1
 
     def _unregister(self):
-        """Withdraw what is still registered; no answer is needed."""
+        """Withdraw what is still registered, so nothing is left once we exit
+        (a controller that does not answer costs at most a few seconds)."""
         if not self.registered:
             return
+        commands = [P.command(P.QUNWAIT, job_id, self.fifo, self.host) for job_id in self.registered]
         try:
-            for job_id in self.registered:
-                mbox.send(self.box, P.message(P.command(P.QUNWAIT, job_id, self.fifo, self.host), ""))
-            wake.wake_box_owner(self.box)
-        except (mbox.BoxMissing, OSError):
+            request.post(self.box, commands, timeout=5)
+        except (request.RequestError, mbox.BoxMissing, OSError):
             pass
 
 
