@@ -69,6 +69,16 @@ class Gsat:
         os.chmod(path, 0o755)
         return path
 
+    def service(self, event, name, body, mode=0o700):
+        """A user service for ``event`` in ``$HOME/.gsatellite/services``."""
+        d = os.path.join(self.g, "services", "on" + event)
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/bash\n" + body)
+        os.chmod(path, mode)
+        return path
+
     def qsub(self, *paths):
         p = self.run("gqsub", *paths, check=True)
         ids = p.stdout.split()
@@ -180,6 +190,17 @@ def _kill(kind, pid, sig):
             os.kill(pid, sig)
     except OSError:
         pass
+
+
+@pytest.fixture
+def procs(gsat):
+    """Popen objects started by a test; killed by PID and reaped at the end."""
+    started = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
 
 
 @pytest.fixture

@@ -17,19 +17,10 @@ import subprocess
 import threading
 import time
 
-import pytest
 
 ENDED = ("finished", "failed")
 
 
-@pytest.fixture
-def procs(gsat):
-    started = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
 
 
 def _spawn(gsat, procs, *argv):

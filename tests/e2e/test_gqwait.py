@@ -36,15 +36,6 @@ ENDED = ("finished", "failed")
 
 # -- helpers ---------------------------------------------------------------------------
 
-@pytest.fixture
-def procs(gsat):
-    """Popen objects started by a test; killed by PID and reaped at the end."""
-    started = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
 
 
 @pytest.fixture

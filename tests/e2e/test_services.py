@@ -22,15 +22,6 @@ ENDED = ("finished", "failed")
 EVENTS = ("JOB_START", "JOB_TERMINATION")
 
 
-def _service(gsat, event, name, body, mode=0o700):
-    d = os.path.join(gsat.g, "services", "on" + event)
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        f.write("#!/bin/bash\n" + body)
-    os.chmod(path, mode)
-    return path
-
 
 def _read_env0(path):
     with open(path, "rb") as f:
@@ -65,7 +56,7 @@ def test_service_and_job_environment_with_hostile_values(gsat):
     gsat.env["USER"] = ""
     gsat.env["LOGNAME"] = "not-the-login-name"
     for event in EVENTS:
-        _service(gsat, event, "record", (
+        gsat.service(event, "record", (
             'f=%s/"$GSAT_EVENT"\n'
             'env -0 > "$f.tmp" && mv "$f.tmp" "$f.env"\n' % shlex.quote(out)))
     gsat.start()
@@ -94,7 +85,7 @@ def test_service_and_job_environment_with_hostile_values(gsat):
 def test_get_email_address_helper(gsat):
     out = str(gsat.tmp / "out")
     os.makedirs(out)
-    _service(gsat, "JOB_START", "address", (
+    gsat.service("JOB_START", "address", (
         'f=%s/"$GSAT_O_JOBID"\n'
         '__getEmailAddress > "$f.tmp" && mv "$f.tmp" "$f"\n' % shlex.quote(out)))
     gsat.start()
@@ -124,14 +115,14 @@ def test_misbehaving_services_do_not_hold_up_jobs(gsat):
     q = shlex.quote(out)
     for event in EVENTS:
         # exec: the recorded PID is the sleeping process itself.
-        _service(gsat, event, "a_hang", "echo $$ >> %s\nexec sleep 1000\n" % shlex.quote(pids_file))
-        _service(gsat, event, "b_crash", "exit 1\n")
-        _service(gsat, event, "c_kill", "kill -KILL $$\n")
-        _service(gsat, event, "d_world", 'touch %s/world."$GSAT_EVENT.$GSAT_O_JOBID"\n' % q, mode=0o777)
-        _service(gsat, event, "e_group", 'touch %s/group."$GSAT_EVENT.$GSAT_O_JOBID"\n' % q, mode=0o770)
-        _service(gsat, event, "f_noexec", 'touch %s/noexec."$GSAT_EVENT.$GSAT_O_JOBID"\n' % q, mode=0o600)
+        gsat.service(event, "a_hang", "echo $$ >> %s\nexec sleep 1000\n" % shlex.quote(pids_file))
+        gsat.service(event, "b_crash", "exit 1\n")
+        gsat.service(event, "c_kill", "kill -KILL $$\n")
+        gsat.service(event, "d_world", 'touch %s/world."$GSAT_EVENT.$GSAT_O_JOBID"\n' % q, mode=0o777)
+        gsat.service(event, "e_group", 'touch %s/group."$GSAT_EVENT.$GSAT_O_JOBID"\n' % q, mode=0o770)
+        gsat.service(event, "f_noexec", 'touch %s/noexec."$GSAT_EVENT.$GSAT_O_JOBID"\n' % q, mode=0o600)
         # Sorted last, so once it ran the earlier entries were dealt with.
-        _service(gsat, event, "zz_good", 'touch %s/good."$GSAT_EVENT.$GSAT_O_JOBID"\n' % q)
+        gsat.service(event, "zz_good", 'touch %s/good."$GSAT_EVENT.$GSAT_O_JOBID"\n' % q)
     jobs = [gsat.job("j%d.job" % i, "true\n") for i in range(3)]
     try:
         gsat.start()

@@ -23,19 +23,9 @@ import pytest
 ENDED = ("finished", "failed")
 
 
-def _service(gsat, event, name, body, mode=0o700):
-    d = os.path.join(gsat.g, "services", "on" + event)
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        f.write("#!/bin/bash\n" + body)
-    os.chmod(path, mode)
-    return path
-
-
 def _env_service(gsat, event, out):
     """A service that saves its environment (NUL separated) in ``out``/env.PID."""
-    return _service(gsat, event, "svc", 'env -0 > "%s/env.$$.tmp" && mv "%s/env.$$.tmp" "%s/env.$$"\n' % (out, out, out))
+    return gsat.service(event, "svc", 'env -0 > "%s/env.$$.tmp" && mv "%s/env.$$.tmp" "%s/env.$$"\n' % (out, out, out))
 
 
 def _envs(out):
@@ -130,10 +120,10 @@ def test_arguments_arrive_unchanged(gsat, args):
 
 def test_trigger_wait_reports_service_failure(gsat):
     done = os.path.join(gsat.jobs, "good_done")
-    _service(gsat, "GOOD", "svc", 'sleep 1; touch "%s"; exit 0\n' % done)
-    _service(gsat, "BAD", "svc", "exit 1\n")
-    _service(gsat, "MIXED", "ok", "exit 0\n")
-    _service(gsat, "MIXED", "bad", "sleep 0.3; exit 2\n")
+    gsat.service("GOOD", "svc", 'sleep 1; touch "%s"; exit 0\n' % done)
+    gsat.service("BAD", "svc", "exit 1\n")
+    gsat.service("MIXED", "ok", "exit 0\n")
+    gsat.service("MIXED", "bad", "sleep 0.3; exit 2\n")
     gsat.start()
     a = gsat.qsub(gsat.job("wait.job", (
         "trigger --wait GOOD; echo $? > rc_good\n"
@@ -252,7 +242,7 @@ def _lines(path):
 def test_thousand_triggers_leave_no_zombies_and_controller_answers(gsat):
     n = 1000
     ran = os.path.join(gsat.jobs, "ran")
-    _service(gsat, "LOOP", "svc", 'echo "$GSAT_EVENT_ARGS" >> "%s"\n' % ran)
+    gsat.service("LOOP", "svc", 'echo "$GSAT_EVENT_ARGS" >> "%s"\n' % ran)
     gsat.start()
     loop_done = os.path.join(gsat.jobs, "loop_done")
     a = gsat.qsub(gsat.job("loop.job", (
