@@ -222,16 +222,6 @@ def system_services_dir(event):
     return os.path.join(libexec_dir(), "services", "on" + event)
 
 
-def examples_dir():
-    for d in (
-        os.path.join(tree(), "share", "doc", "examples"),
-        os.path.join(sys.prefix, "share", "doc", "gsatellite", "examples"),
-    ):
-        if os.path.isdir(d):
-            return d
-    return os.path.join(tree(), "share", "doc", "examples")
-
-
 def config_dirs():
     """Configuration directories in the classic search order.
 

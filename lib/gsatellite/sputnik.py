@@ -282,7 +282,7 @@ class Sputnik(Daemon):
         return None
 
 
-def supervise(job_path, job_id, external_runner=None):
+def supervise(job_path, job_id):
     """Body of a sputnik process (already a session leader)."""
     os.umask(0o077)
     from . import log as logmod
