@@ -275,7 +275,8 @@ def test_ctrl_c_during_registration_leaves_no_registration(gsat, procs, runtime)
     p = _spawn(gsat, procs, "gqwait", a)
     gsat.wait_for(lambda: mbox.pending(dummy_box), what="QWAIT in the stand-in's box")
     p.send_signal(signal.SIGINT)
-    assert _finish(p)[0] == 130
+    code, out, err = _finish(p)
+    assert code == 130, err
     sent = []
     for path in mbox.pending(dummy_box):
         with open(path) as f:
