@@ -134,7 +134,12 @@ class Waiter:
             # while waiting for the answer, the QUNWAIT must still be sent
             # (the controller handles its box in order).
             self.registered.append(job_id)
-            answer = request.request(self.box, P.command(P.QWAIT, job_id, self.fifo, self.host))
+            try:
+                answer = request.request(self.box, P.command(P.QWAIT, job_id, self.fifo, self.host))
+            except request.RequestInterrupted as e:
+                if e.unread:  # withdrawn unread: there is nothing to undo
+                    self.registered.remove(job_id)
+                raise
             if answer == P.OK:
                 continue
             self.registered.remove(job_id)
