@@ -86,6 +86,16 @@ def check_path(value, base):
     return value if value.startswith("/") else os.path.normpath(os.path.join(base, value))
 
 
+def check_condition(option, value):
+    """Canonical stored form of a start condition ``-a``/``-W`` value."""
+    from . import conditions
+
+    try:
+        return conditions.canonical(option, value)
+    except conditions.ConditionError as e:
+        raise DirectiveError(str(e))
+
+
 def options(found, base, overrides=None, warn=None):
     """Effective job options from directives ``found`` and ``overrides``.
 
@@ -111,9 +121,7 @@ def options(found, base, overrides=None, warn=None):
         elif option in ("-o", "-e"):
             out[option] = check_path(value, base)
         elif option in ("-a", "-W"):
-            from . import scheduling
-
-            out[option] = scheduling.check(option, value)
+            out[option] = check_condition(option, value)
         else:
             out[option] = value
     return out
