@@ -58,10 +58,6 @@ def email_address_file():
     return _g("myEmailAddress")
 
 
-def tmp_dir():
-    return _g("tmp")
-
-
 def proxy_credential():
     return _g("tmp", "defaultGsiProxyCredential")
 
