@@ -4,7 +4,7 @@ Directives are lines ``#GSAT -X VALUE`` read from the top of the script up to
 the first line that is neither empty nor a comment (the ``#!`` line is a
 comment).  They are parsed at submission; gqsub options override them.
 
-Recognised options (FEATURES.md §5): ``-T TYPE``, ``-N NAME``, ``-o PATH``,
+Recognised options (README.md, "Job scripts and directives"): ``-T TYPE``, ``-N NAME``, ``-o PATH``,
 ``-e PATH``, ``-m POINTS`` (``n`` or letters of ``abe``), ``-M ADDR[,ADDR]``,
 ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``.  Unknown directives give a
 warning; a malformed value raises :class:`DirectiveError`.

@@ -40,7 +40,7 @@ def _g(*parts):
     return os.path.join(base(), *parts)
 
 
-# --- top level files (PROTOCOL.md §1) -------------------------------------
+# --- top level files (docs/protocol.md §1) --------------------------------
 
 def gsatlc_pid_file():
     return _g("gsatlcPid")
@@ -106,7 +106,7 @@ def waiter_fifo(pid):
     return os.path.join(local_runtime_dir(), "gqwait.%d.fifo" % pid)
 
 
-# --- message boxes (PROTOCOL.md §2) ---------------------------------------
+# --- message boxes (docs/protocol.md §2) ----------------------------------
 
 def mboxes_dir(host=None):
     return _g("mboxes", host or hostname())
@@ -127,7 +127,7 @@ def sigfwd_box(host=None):
     return box_path(SIGFWD_ALIAS, host)
 
 
-# --- the job store (PROTOCOL.md §4) ---------------------------------------
+# --- the job store (docs/protocol.md §6) ----------------------------------
 
 def gschedule_dir():
     return _g("gschedule")
