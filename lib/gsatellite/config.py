@@ -2,18 +2,24 @@
 
 A configuration file (``gsatellite.conf``) holds ``key = value`` lines;
 ``#`` starts a comment, ``[section]`` headers are allowed and ignored.  Files
-are read in the classic search order of :func:`paths.config_dirs`; a later
+are read in the classic search order of :func:`config_dirs`; a later
 file overrides an earlier one.  An environment variable ``GSAT_<KEY>``
 (upper case) overrides every file.  ``etc/gsatellite.conf`` documents every
 key; :data:`DEFAULTS` is the single source of the default values.
 
 The parser is hand-written on purpose: ``configparser`` pulls in ``re`` and
 costs client start-up time on every ``gqsub``.
+
+It builds only on :mod:`roots`: :mod:`paths` asks this module for the
+``hostname`` setting, so importing :mod:`paths` here would close a circle.
 """
 
 import os
+import sys
 
-from . import paths
+from . import roots
+
+CONFIG_NAME = "gsatellite.conf"
 
 DEFAULTS = {
     # Host name used for message boxes and job.execHost (empty: resolve).
@@ -74,10 +80,25 @@ def _parse(path, into):
         into[key.strip().lower()] = value
 
 
+def config_dirs():
+    """Configuration directories in the classic search order.
+
+    Files found later override settings of files found earlier, so the user's
+    ``$HOME/.gsatellite`` has the last word.
+    """
+    return (
+        "/etc/gsatellite",
+        "/etc/opt/gsatellite",
+        os.path.join(roots.tree(), "etc"),
+        os.path.join(sys.prefix, "etc", "gsatellite"),
+        roots.base(),
+    )
+
+
 def load():
     values = dict(DEFAULTS)
-    for d in paths.config_dirs():
-        _parse(os.path.join(d, paths.CONFIG_NAME), values)
+    for d in config_dirs():
+        _parse(os.path.join(d, CONFIG_NAME), values)
     return values
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 
 from . import protocol as P
-from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, scheduling, sigfwd, states, waiters
+from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, conditions as scheduling, sigfwd, states, waiters
 from .daemon import Daemon
 from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
 from .ipc import mbox, request, wake

@@ -4,7 +4,7 @@ Directives are lines ``#GSAT -X VALUE`` read from the top of the script up to
 the first line that is neither empty nor a comment (the ``#!`` line is a
 comment).  They are parsed at submission; gqsub options override them.
 
-Recognised options (FEATURES.md §5): ``-T TYPE``, ``-N NAME``, ``-o PATH``,
+Recognised options (README.md, "Job scripts and directives"): ``-T TYPE``, ``-N NAME``, ``-o PATH``,
 ``-e PATH``, ``-m POINTS`` (``n`` or letters of ``abe``), ``-M ADDR[,ADDR]``,
 ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``.  Unknown directives give a
 warning; a malformed value raises :class:`DirectiveError`.
@@ -86,6 +86,16 @@ def check_path(value, base):
     return value if value.startswith("/") else os.path.normpath(os.path.join(base, value))
 
 
+def check_condition(option, value):
+    """Canonical stored form of a start condition ``-a``/``-W`` value."""
+    from . import conditions
+
+    try:
+        return conditions.canonical(option, value)
+    except conditions.ConditionError as e:
+        raise DirectiveError(str(e))
+
+
 def options(found, base, overrides=None, warn=None):
     """Effective job options from directives ``found`` and ``overrides``.
 
@@ -111,9 +121,7 @@ def options(found, base, overrides=None, warn=None):
         elif option in ("-o", "-e"):
             out[option] = check_path(value, base)
         elif option in ("-a", "-W"):
-            from . import scheduling
-
-            out[option] = scheduling.check(option, value)
+            out[option] = check_condition(option, value)
         else:
             out[option] = value
     return out

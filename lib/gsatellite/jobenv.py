@@ -1,4 +1,4 @@
-"""The job environment ``job.env`` (PROTOCOL.md §6).
+"""The job environment ``job.env`` (docs/protocol.md §7).
 
 Values are written as ``export NAME="value"`` lines with ``\\``, ``"``, ``$``
 and backquote escaped, which is exactly what bash keeps special inside double

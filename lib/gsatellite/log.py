@@ -22,7 +22,3 @@ def log(message, stream=None):
     except (OSError, ValueError):
         pass
 
-
-def error(program, message):
-    """One line on stderr, prefixed with the program name (clients)."""
-    sys.stderr.write("%s: %s\n" % (program, message))

@@ -122,27 +122,42 @@ def job_info(job_id, event, exit_value=None, reason=None):
 
 
 def parse_env(path):
-    """Read back a ``job.env`` written by :mod:`jobenv` (no shell involved)."""
+    """Read back a ``job.env`` written by :mod:`jobenv` (no shell involved).
+
+    Each assignment is ``export NAME="VALUE"`` at the start of a line; a
+    value may span lines and ``\\`` escapes the next character.  A line that
+    is not such an assignment is skipped, and an assignment cut off before its
+    closing quote (a file truncated by a full disk, say) is left out: a mail
+    shows what was complete, never half a value.  Every step moves forward,
+    so any text ends the loop.
+    """
     from .fsutil import read_text
 
     text = read_text(path, "")
     out = {}
-    i = 0
-    while True:
-        start = text.find("export ", i)
-        if start < 0:
-            return out
-        eq = text.find('="', start)
-        name = text[start + 7:eq]
+    i, n = 0, len(text)
+    while i < n:
+        end_of_line = text.find("\n", i)
+        if end_of_line < 0:
+            end_of_line = n
+        eq = text.find('="', i, end_of_line)
+        if not text.startswith("export ", i) or eq < 0:
+            i = end_of_line + 1
+            continue
+        name = text[i + 7:eq]
         j = eq + 2
         value = []
-        while j < len(text) and text[j] != '"':
-            if text[j] == "\\" and j + 1 < len(text):
+        while j < n and text[j] != '"':
+            if text[j] == "\\" and j + 1 < n:
                 j += 1
             value.append(text[j])
             j += 1
+        if j >= n:
+            break
         out[name] = "".join(value)
-        i = j + 1
+        after = text.find("\n", j)
+        i = n if after < 0 else after + 1
+    return out
 
 
 def wanted(job_id, point):

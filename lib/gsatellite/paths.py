@@ -1,11 +1,16 @@
-"""Every path gsatellite uses, and this host's name.
+"""Every path of the state directory and the install tree, and this host's name.
 
-This module is the only place that joins path strings.  It knows three trees:
+Paths are joined onto the roots of :mod:`roots` (``$HOME``, ``G =
+$HOME/.gsatellite``, the install tree), whose functions this module
+re-exports.  The layout of ``G`` (docs/protocol.md) and of the install tree
+is spelled out here; other modules only join a name onto a directory they
+got from here (a file in a job directory, an entry of a message box, a
+temporary file beside its target), join a user's relative path, or, for
+:mod:`config`, find the configuration files under the roots.
 
-* the user's state directory ``G = $HOME/.gsatellite`` (PROTOCOL.md §1, §4),
-* the install tree (``bin/``, ``lib/``, ``libexec/``, ``etc/``), found relative
-  to this file so that a checkout works without installation,
-* the configuration search order of the classic tools.
+The host name (it names the per-host directories) comes from the
+``hostname`` setting of :mod:`config`, which builds only on :mod:`roots`, so
+config and paths never import each other.
 
 It deliberately imports nothing heavy: every client command goes through it.
 """
@@ -13,10 +18,10 @@ It deliberately imports nothing heavy: every client command goes through it.
 import os
 import sys
 
-_BASE = None
-_HOST = None
+from . import roots
+from .roots import base, home, tree  # noqa: F401 - also paths.home() for callers
 
-STATES = ("queued", "running", "held", "finished", "failed")
+_HOST = None
 
 # How long a cached host name stays valid before it is resolved again.
 _HOST_CACHE_SECONDS = 3600
@@ -26,33 +31,16 @@ _RESOLVE_TIMEOUT = 2.0
 
 def reset():
     """Forget cached values (for tests that change $HOME in-process)."""
-    global _BASE, _HOST
-    _BASE = None
+    global _HOST
+    roots.reset()
     _HOST = None
-
-
-def home():
-    h = os.environ.get("HOME")
-    if h:
-        return h
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_dir
-
-
-def base():
-    """``$HOME/.gsatellite``."""
-    global _BASE
-    if _BASE is None:
-        _BASE = os.path.join(home(), ".gsatellite")
-    return _BASE
 
 
 def _g(*parts):
     return os.path.join(base(), *parts)
 
 
-# --- top level files (PROTOCOL.md §1) -------------------------------------
+# --- top level files (docs/protocol.md §1) --------------------------------
 
 def gsatlc_pid_file():
     return _g("gsatlcPid")
@@ -68,10 +56,6 @@ def gsatlc_lock_file():
 
 def email_address_file():
     return _g("myEmailAddress")
-
-
-def tmp_dir():
-    return _g("tmp")
 
 
 def proxy_credential():
@@ -122,7 +106,7 @@ def waiter_fifo(pid):
     return os.path.join(local_runtime_dir(), "gqwait.%d.fifo" % pid)
 
 
-# --- message boxes (PROTOCOL.md §2) ---------------------------------------
+# --- message boxes (docs/protocol.md §2) ----------------------------------
 
 def mboxes_dir(host=None):
     return _g("mboxes", host or hostname())
@@ -143,7 +127,7 @@ def sigfwd_box(host=None):
     return box_path(SIGFWD_ALIAS, host)
 
 
-# --- the job store (PROTOCOL.md §4) ---------------------------------------
+# --- the job store (docs/protocol.md §6) ----------------------------------
 
 def gschedule_dir():
     return _g("gschedule")
@@ -185,11 +169,6 @@ def job_tmp_dir(job_id):
 
 # --- the install tree ------------------------------------------------------
 
-def tree():
-    """Root of the install tree: the directory holding ``lib/gsatellite``."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
 def bin_dir():
     d = os.path.join(tree(), "bin")
     if os.path.isfile(os.path.join(d, "gsatlc")):
@@ -220,24 +199,6 @@ def run_services():
 
 def system_services_dir(event):
     return os.path.join(libexec_dir(), "services", "on" + event)
-
-
-def config_dirs():
-    """Configuration directories in the classic search order.
-
-    Files found later override settings of files found earlier, so the user's
-    ``$HOME/.gsatellite`` has the last word.
-    """
-    return (
-        "/etc/gsatellite",
-        "/etc/opt/gsatellite",
-        os.path.join(tree(), "etc"),
-        os.path.join(sys.prefix, "etc", "gsatellite"),
-        base(),
-    )
-
-
-CONFIG_NAME = "gsatellite.conf"
 
 
 # --- host name ---------------------------------------------------------------

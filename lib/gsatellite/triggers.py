@@ -1,4 +1,4 @@
-"""User-defined events triggered from inside a job (FEATURES.md §2).
+"""User-defined events triggered from inside a job (docs/protocol.md §8).
 
 ``trigger NAME [ARG...]`` asks the job's sputnik (same host) with
 ``TRIGGER NAME ARGS`` (args percent-escaped, space separated; ``--wait``

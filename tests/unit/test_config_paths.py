@@ -44,7 +44,7 @@ def write_conf(directory, text):
 
 
 def system_configs():
-    return [d for d in paths.config_dirs()[:-1] if os.path.isfile(os.path.join(d, paths.CONFIG_NAME))
+    return [d for d in config.config_dirs()[:-1] if os.path.isfile(os.path.join(d, config.CONFIG_NAME))
             and d != os.path.join(paths.tree(), "etc")]
 
 
@@ -78,7 +78,7 @@ def test_shipped_config_documents_every_default():
 # -- search order and overrides -----------------------------------------------------
 
 def test_user_file_is_read_last():
-    dirs = paths.config_dirs()
+    dirs = config.config_dirs()
     assert dirs[-1] == paths.base() == os.path.join(os.environ["HOME"], ".gsatellite")
     assert dirs[:2] == ("/etc/gsatellite", "/etc/opt/gsatellite")
     assert dirs.index(os.path.join(paths.tree(), "etc")) < len(dirs) - 1
@@ -86,7 +86,7 @@ def test_user_file_is_read_last():
 
 def test_later_file_overrides_earlier(tmp_path, monkeypatch):
     first, second = tmp_path / "etc1", tmp_path / "etc2"
-    monkeypatch.setattr(paths, "config_dirs", lambda: (str(first), str(tmp_path / "absent"), str(second),
+    monkeypatch.setattr(config, "config_dirs", lambda: (str(first), str(tmp_path / "absent"), str(second),
                                                       paths.base()))
     write_conf(first, "scheduler = nobatch\nanswer_timeout = 5\nsigfwd_poll = 0.25\n")
     write_conf(second, "answer_timeout = 7\n")

@@ -194,7 +194,7 @@ def qsub(prog, args):
         except directives.DirectiveError as e:
             raise Exit(EX_FAIL, "%s: %s; nothing submitted." % (job, e))
         if "-W" in opts:
-            from ..scheduling import parse_depend
+            from ..conditions import parse_depend
 
             for _, ids in parse_depend("depend=" + opts["-W"]):
                 for dep in ids:

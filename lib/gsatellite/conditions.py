@@ -6,6 +6,9 @@ and it is stored as epoch seconds in ``job.startAfter``.  ``-W depend=TYPE:ID[:I
 of ``afterok``, ``afterany``, ``afternotok`` is stored canonically in
 ``job.depend``.  :func:`blocked` tells the controller whether a queued job
 may start now, must wait, or can never start.
+
+Malformed values raise :class:`ConditionError`; :mod:`directives` turns it
+into its own error, so this module never imports it.
 """
 
 import time
@@ -93,16 +96,11 @@ def format_depend(deps):
     return ",".join("%s:%s" % (t, ":".join(ids)) for t, ids in deps)
 
 
-def check(option, value):
-    """Canonical stored form of a ``-a`` or ``-W`` value (raises DirectiveError)."""
-    from .directives import DirectiveError
-
-    try:
-        if option == "-a":
-            return "@%d" % parse_time(value)
-        return format_depend(parse_depend(value))
-    except ConditionError as e:
-        raise DirectiveError(str(e))
+def canonical(option, value):
+    """Canonical stored form of a ``-a`` or ``-W`` value (raises ConditionError)."""
+    if option == "-a":
+        return "@%d" % parse_time(value)
+    return format_depend(parse_depend(value))
 
 
 def blocked(store, job_id, now):

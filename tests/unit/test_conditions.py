@@ -1,8 +1,8 @@
-"""Unit tests of the start conditions (lib/gsatellite/scheduling.py).
+"""Unit tests of the start conditions (lib/gsatellite/conditions.py).
 
 ``parse_time`` is checked against ISO 8601 variants, every PBS digit form
 (with a fixed ``now`` so "today" and "tomorrow" are known), ``@EPOCH`` and
-malformed values; ``parse_depend``/``format_depend``/``check`` against the
+malformed values; ``parse_depend``/``format_depend``/``check_condition`` against the
 canonical ``-W`` form; ``blocked`` against a real :class:`JobStore` in a
 temporary ``$HOME``, job states being set the way the controller sets them.
 """
@@ -13,16 +13,16 @@ import time
 import pytest
 
 from gsatellite import paths, states
-from gsatellite.directives import DirectiveError
-from gsatellite.jobstore import JobStore
-from gsatellite.scheduling import (
+from gsatellite.conditions import (
     ConditionError,
     blocked,
-    check,
     format_depend,
     parse_depend,
     parse_time,
 )
+from gsatellite.directives import DirectiveError
+from gsatellite.directives import check_condition as check
+from gsatellite.jobstore import JobStore
 
 
 def local(y, mo, d, h, mi, s=0):

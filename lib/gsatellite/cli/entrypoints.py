@@ -67,6 +67,6 @@ def sputnik_run_job(argv=None):
     if len(argv) != 4:
         err(program(), "usage: sputnikRunJob JOB ID PARENTPID PARENTINBOX")
         return EX_USAGE
-    from .. import runner
+    from .. import classic_runner as runner
 
     return runner.main(*argv)
