@@ -1,20 +1,34 @@
 """The receive loop shared by gsatlc, sigfwd and sputnik.
 
-A daemon owns one message box and a table ``verb -> handler``.  ``once()``
-takes every message that is in the box, dispatches it, and then sleeps until
-a signal or a timeout; ``run()`` repeats ``once()`` until ``stop`` is set.
-Signal handlers never run: signals are blocked and collected by the
-:class:`~gsatellite.ipc.wake.Sleeper`, so a wake-up cannot be lost and no
+A daemon serves one or more inboxes, each with its own message handler, and
+runs timers.  ``once()`` takes every message that is in its inboxes,
+dispatches it, runs the timers that are due, and then sleeps until a signal,
+the next timer or a timeout; ``run()`` repeats ``once()`` until ``stop`` is
+set.  Timers run between two messages too, so no stream of messages can
+starve them.  Signal handlers never run: signals are blocked and collected by
+the :class:`~gsatellite.ipc.wake.Sleeper`, so a wake-up cannot be lost and no
 work happens in signal context.
 
-A handler receives ``(args, answer_box)`` and returns the answer text, or
-None for no answer.  Standard commands (``ALIVE?``, ``PID?``, ``HOST?``,
-``STOP``) are answered here; anything unknown gets ``UNKNOWN COMMAND``.
+The main inbox's handler is :meth:`Daemon.dispatch`: a table ``verb ->
+handler``.  A handler receives ``(args, reply_to)`` and returns the answer
+text, or None for no answer now (it may answer later with :meth:`reply`).
+A handler that raises answers ``VERB failed: internal error``.  Standard
+commands (``ALIVE?``, ``PID?``, ``HOST?``, ``STOP``) are answered here;
+anything unknown gets ``UNKNOWN COMMAND``.
+
+:meth:`Daemon.ask` is a request that never blocks the loop: the answer (or
+None at the deadline) arrives later through a callback.
+
+Time comes from ``self.clock`` (monotonic) and ``self.now`` (wall clock), so
+tests can drive the loop with a fake clock.
 """
 
-import errno
+import heapq
+import itertools
 import os
 import signal
+import time
+import traceback
 
 from . import config, paths
 from .ipc import mbox, wake
@@ -30,7 +44,9 @@ class Daemon:
     # Seconds between two looks into the box when nothing wakes us.
     poll = 5.0
 
-    def __init__(self):
+    def __init__(self, clock=time.monotonic, now=time.time):
+        self.clock = clock
+        self.now = now
         self.pid = os.getpid()
         self.host = paths.hostname()
         self.stop = False
@@ -41,8 +57,14 @@ class Daemon:
             P.HOST: lambda args, box: self.host,
             P.STOP: self.handle_stop,
         }
+        self.timers = []  # heap of [when, seq, fn]; fn None once cancelled
+        self._seq = itertools.count()
+        self._asks = itertools.count(1)
+        self.inboxes = []  # [(inbox, on_message)]
         self.sleeper = wake.Sleeper(TERMINATING + (signal.SIGCHLD,))
         self.box = self.make_box()
+        self.inbox = mbox.Inbox(self.box, self.limit)
+        self.serve(self.inbox, self.dispatch)
 
     # -- hooks for subclasses -------------------------------------------------
     def make_box(self):
@@ -64,12 +86,93 @@ class Daemon:
         """Cheap upkeep that must not wait for an empty box (called after
         every message), e.g. the controller's liveness refresh."""
 
+    # -- timers -------------------------------------------------------------------
+    def call_later(self, seconds, fn):
+        """Run ``fn()`` from the loop in ``seconds``; returns a handle."""
+        timer = [self.clock() + max(0.0, seconds), next(self._seq), fn]
+        heapq.heappush(self.timers, timer)
+        return timer
+
+    def every(self, seconds, fn):
+        """Run ``fn()`` every ``seconds`` (first run after one interval)."""
+
+        def again():
+            fn()
+            self.call_later(seconds, again)
+
+        return self.call_later(seconds, again)
+
+    def cancel(self, timer):
+        if timer is not None:
+            timer[2] = None
+
+    def run_timers(self):
+        """Run the timers that are due; returns seconds until the next one."""
+        while self.timers:
+            when, _, fn = self.timers[0]
+            if fn is None:
+                heapq.heappop(self.timers)
+                continue
+            left = when - self.clock()
+            if left > 0:
+                return left
+            heapq.heappop(self.timers)
+            try:
+                fn()
+            except Exception:
+                log("timer %r failed:\n%s" % (fn, traceback.format_exc()))
+            if self.stop:
+                return 0
+        return None
+
+    # -- inboxes --------------------------------------------------------------------
+    def serve(self, inbox, on_message):
+        """Receive on ``inbox`` too; ``on_message(text)`` handles each message."""
+        self.inboxes.append((inbox, on_message))
+
+    def unserve(self, inbox):
+        self.inboxes = [(i, fn) for i, fn in self.inboxes if i is not inbox]
+
+    def ask(self, address, command, on_answer, timeout):
+        """Send ``command`` to ``address`` without waiting for the answer.
+
+        ``on_answer(answer)`` is called exactly once from the loop: with the
+        answer text, or with None when the deadline passes or the peer cannot
+        be reached.  At the deadline a request still unread is withdrawn, so
+        it can no longer take effect.
+        """
+        box = mbox.create_pid_box(self.pid, suffix=".a%d" % next(self._asks))
+        inbox = mbox.Inbox(box, self.limit)
+        pending = {"sent": None, "timer": None}
+
+        def finish(answer):
+            if "done" in pending:
+                return
+            pending["done"] = True
+            self.cancel(pending["timer"])
+            self.unserve(inbox)
+            if answer is None and pending["sent"] is not None and mbox.withdraw(pending["sent"]):
+                log("%s to %s withdrawn unread" % (command, address))
+            inbox.close()
+            on_answer(answer)
+
+        try:
+            pending["sent"] = mbox.send(address, P.message(command, box))
+            wake.wake_box_owner(address)
+        except (mbox.BoxMissing, OSError) as e:
+            log("cannot send %s to %s: %s" % (command, address, e))
+            self.call_later(0, lambda: finish(None))
+            return
+        pending["timer"] = self.call_later(timeout, lambda: finish(None))
+        self.serve(inbox, lambda text: finish(split(text)[0]))
+
     # -- the loop ---------------------------------------------------------------
     def handle_stop(self, args, box):
         self.stop = True
         return P.STOPPING
 
     def reply(self, answer_box, answer):
+        """Answer a request; never raises."""
         if not answer_box:
             return
         try:
@@ -91,40 +194,45 @@ class Daemon:
                 answer = self.fallback(verb, args, answer_box)
             else:
                 answer = handler(args, answer_box)
-        except Exception as e:  # a bad request must never kill the daemon
-            log("error handling %r: %s: %s" % (command[:200], type(e).__name__, e))
-            answer = None
+        except Exception:  # a bad request must never kill the daemon
+            log("error handling %r:\n%s" % (command[:200], traceback.format_exc()))
+            answer = "%s failed: internal error" % verb.lower()
         if answer is not None:
             self.reply(answer_box, answer)
 
     def take_messages(self):
-        """Process every message now in the box; returns how many."""
-        try:
-            files = mbox.pending(self.box)
-        except FileNotFoundError:
-            log("my message box %s vanished; recreating it" % self.box)
-            self.box = self.make_box()
-            return 0
+        """Process every message now in the inboxes; returns how many."""
         count = 0
-        for path in files:
-            try:
-                message = mbox.consume(path, self.limit)
-            except FileNotFoundError:
-                continue
-            except mbox.BadMessage as e:
-                log("bad message %s discarded: %s" % (os.path.basename(path), e))
-                continue
-            except OSError as e:
-                if e.errno == errno.EISDIR:
-                    log("not a message file: %s" % path)
-                    continue
-                raise
-            count += 1
-            self.dispatch(message)
-            self.maintain()
+        for inbox, on_message in list(self.inboxes):
+            if (inbox, on_message) not in self.inboxes:
+                continue  # unserved by a handler of this pass
+            while not self.stop:
+                try:
+                    message = inbox.receive()
+                except FileNotFoundError:
+                    self.inbox_lost(inbox)
+                    break
+                if message is None:
+                    break
+                count += 1
+                on_message(message)
+                self.maintain()
+                self.run_timers()
+                if (inbox, on_message) not in self.inboxes:
+                    break
             if self.stop:
                 break
         return count
+
+    def inbox_lost(self, inbox):
+        if inbox is not self.inbox:
+            log("inbox %s vanished" % inbox.address)
+            return
+        log("my message box %s vanished; recreating it" % self.box)
+        self.unserve(inbox)
+        self.box = self.make_box()
+        self.inbox = mbox.Inbox(self.box, self.limit)
+        self.inboxes.insert(0, (self.inbox, self.dispatch))
 
     def once(self, timeout=None):
         while not self.stop and self.take_messages():
@@ -132,9 +240,15 @@ class Daemon:
                 self.on_signal(signo)
         if self.stop:
             return
+        self.run_timers()
+        if self.stop:
+            return
         wait = self.tick()
         if self.stop:
             return
+        next_timer = self.run_timers()
+        if next_timer is not None:
+            wait = min(wait, next_timer)
         if timeout is not None:
             wait = min(wait, timeout)
         signo = self.sleeper.sleep(wait)
@@ -151,5 +265,6 @@ class Daemon:
             self.shutdown()
 
     def shutdown(self):
-        mbox.remove_box(self.box)
-
+        for inbox, _ in self.inboxes:
+            inbox.close()
+        self.inboxes = []

@@ -59,22 +59,25 @@ def exchange(info, commands, alive=None, timeout=None):
     command; the exception that ended the wait (None when all answered).
     """
     box = paths.pid_box(info[1], info[0])
-    interrupted = getattr(request, "RequestInterrupted", ())
     try:
         return list(request.post(box, commands, alive=alive, timeout=timeout)), [], None
     except mbox.BoxMissing as e:
         raise Unreachable("cannot reach gsatlc: %s" % e)
     except request.RequestError as e:
-        error = KeyboardInterrupt() if interrupted and isinstance(e, interrupted) else e
-        answers = list(e.answers)
-        unread = getattr(e, "unread", None)
-        boxes = list(e.boxes)
+        error = e
     except KeyboardInterrupt as e:
-        # A transport that does not withdraw: whatever was sent may be read.
-        error, answers, unread, boxes = e, [], None, []
+        # The transport's RequestInterrupted carries what it withdrew.
+        error = e
+    answers = list(getattr(error, "answers", ()))
+    unread = getattr(error, "unread", ())
+    boxes = list(getattr(error, "boxes", ()))
     if not boxes and not isinstance(error, KeyboardInterrupt):
         raise Unreachable("cannot reach gsatlc: %s" % error)
-    unread = set(unread or ())
+    if len(answers) == len(commands):
+        # The last answers arrived while the transport gave up.
+        return answers, boxes, None
+    # Never sent (no answer box yet) or withdrawn unread: never takes effect.
+    unread = set(unread or ()) | set(range(len(boxes), len(commands)))
     outcomes = answers + [WITHDRAWN if i in unread else UNANSWERED
                           for i in range(len(answers), len(commands))]
     return outcomes, boxes, error

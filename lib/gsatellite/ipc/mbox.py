@@ -128,7 +128,10 @@ def exists(box):
 
 
 def send(box, message):
-    """Publish ``message`` in ``box``; raises :class:`BoxMissing`."""
+    """Publish ``message`` in ``box``; raises :class:`BoxMissing`.
+
+    Returns the path of the published message, which :func:`withdraw` takes.
+    """
     real = resolve(box)
     for attempt in range(4):
         if os.path.isdir(real):
@@ -156,10 +159,27 @@ def send(box, message):
         os.write(fd, data)
     finally:
         os.close(fd)
+    published = os.path.join(real, MESSAGE_PREFIX + "." + name)
     try:
-        os.rename(hidden, os.path.join(real, MESSAGE_PREFIX + "." + name))
+        os.rename(hidden, published)
     except FileNotFoundError:
         raise BoxMissing(box)
+    return published
+
+
+def withdraw(published):
+    """Take back a message that nobody has read; True if it was still unread.
+
+    Readers commit to a message by renaming it (:func:`consume`), so exactly
+    one of a reader and this rename wins: False means a reader has it.
+    """
+    taken = os.path.join(os.path.dirname(published), ".withdrawn." + os.path.basename(published))
+    try:
+        os.rename(published, taken)
+    except OSError:
+        return False
+    _unlink(taken)
+    return True
 
 
 def pending(box):
@@ -211,6 +231,43 @@ def receive(box, limit=65536):
         except FileNotFoundError:
             continue
     return None
+
+
+class Inbox:
+    """A box this process receives on, for a daemon loop.
+
+    ``receive()`` returns the next message text or None when the box is empty;
+    one directory listing serves a whole batch.  Bad entries are skipped with
+    a log line.  Raises ``FileNotFoundError`` when the box itself is gone.
+    """
+
+    def __init__(self, box, limit=65536):
+        self.address = box
+        self.limit = limit
+        self._batch = []
+
+    def receive(self):
+        from ..log import log
+
+        while True:
+            if not self._batch:
+                self._batch = pending(self.address)
+                if not self._batch:
+                    return None
+            path = self._batch.pop(0)
+            try:
+                return consume(path, self.limit)
+            except FileNotFoundError:
+                continue  # withdrawn by its sender, or taken by another reader
+            except BadMessage as e:
+                log("bad message %s discarded: %s" % (os.path.basename(path), e))
+            except OSError as e:
+                if e.errno != errno.EISDIR:
+                    raise
+                log("not a message file: %s" % path)
+
+    def close(self):
+        remove_box(self.address)
 
 
 def _listdir(d, missing_ok=True):

@@ -5,6 +5,10 @@ A request is ``COMMAND;ANSWERBOX``.  The answer box is this process's own
 it has answered; a classic server does not, so we also look into the box on a
 short, growing interval.  Unlike the classic clients we give up after the
 configured ``answer_timeout`` with :class:`AnswerTimeout`.
+
+A client that gives up (time-out, dead receiver, Ctrl-C) first withdraws
+every message the receiver has not read yet, so no request it reports as
+not done takes effect later.
 """
 
 import os
@@ -22,10 +26,22 @@ class RequestError(Exception):
 
     answers = ()
     boxes = ()
+    # Indices of the commands withdrawn unread: these can never take effect.
+    unread = ()
 
 
 class AnswerTimeout(RequestError):
     pass
+
+
+class RequestInterrupted(KeyboardInterrupt):
+    """Ctrl-C while waiting; unread messages were withdrawn first.  Still a
+    KeyboardInterrupt (``except Exception`` must not swallow it), with the
+    attributes of :class:`RequestError`."""
+
+    answers = ()
+    boxes = ()
+    unread = ()
 
 
 _counter = 0
@@ -48,25 +64,49 @@ def post(box, commands, wake_owner=True, timeout=None, alive=None):
     if timeout is None:
         timeout = config.get_float("answer_timeout")
     sleeper = wake.Sleeper()
-    boxes = [_answer_box() for _ in commands]
+    boxes = []
+    sent = []
+    answers = []
     try:
-        for command, answer_box in zip(commands, boxes):
-            mbox.send(box, message(command, answer_box))
-        if wake_owner:
-            wake.wake_box_owner(box)
-        answers = []
-        deadline = time.monotonic() + timeout
         try:
+            for command in commands:
+                boxes.append(_answer_box())
+                sent.append(mbox.send(box, message(command, boxes[-1])))
+            if wake_owner:
+                wake.wake_box_owner(box)
+            deadline = time.monotonic() + timeout
             for answer_box in boxes:
                 answers.append(_await(answer_box, deadline, sleeper, box, alive))
+        except KeyboardInterrupt:
+            raise _give_up(RequestInterrupted("interrupted"), answers, boxes, sent)
         except RequestError as e:
-            e.answers, e.boxes = answers, boxes
+            raise _give_up(e, answers, boxes, sent)
+        except (mbox.BoxMissing, OSError):
+            if not sent:
+                raise
+            # Half a batch sent: take back what the receiver has not read.
+            _give_up(RequestError(), answers, boxes, sent)
             raise
         return answers
     finally:
         for b in boxes:
             mbox.remove_box(b)
         sleeper.release()
+
+
+def _give_up(error, answers, boxes, sent):
+    """Withdraw what is still unread and record the outcome on ``error``."""
+    error.answers, error.boxes = answers, boxes
+    error.unread = [i for i in range(len(answers), len(sent)) if mbox.withdraw(sent[i])]
+    # An answer may have arrived between the last look and the withdrawal.
+    for i in range(len(answers), len(sent)):
+        if i in error.unread:
+            break
+        msg = mbox.receive(boxes[i]) if mbox.exists(boxes[i]) else None
+        if msg is None:
+            break
+        answers.append(split(msg)[0])
+    return error
 
 
 def request(box, command, wake=True, timeout=None, alive=None):

@@ -1,0 +1,151 @@
+"""The shared daemon loop, driven in-process: timers, several inboxes,
+asynchronous requests, internal errors, and withdrawal of unread requests."""
+
+import os
+
+import pytest
+
+from gsatellite import config, paths
+from gsatellite.daemon import Daemon
+from gsatellite.ipc import mbox, request
+from gsatellite.protocol import split
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GSAT_HOSTNAME", "testhost")
+    paths.reset()
+    config.reset()
+    yield tmp_path
+    paths.reset()
+    config.reset()
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def daemon(home):
+    clock = Clock()
+    d = Daemon(clock=clock)
+    d.fake_clock = clock
+    yield d
+    d.shutdown()
+    d.sleeper.release()
+
+
+def answers_in(box):
+    out = []
+    while True:
+        msg = mbox.receive(box)
+        if msg is None:
+            return out
+        out.append(split(msg)[0])
+
+
+def test_timers_run_in_order_when_due_and_cancelled_ones_never(daemon):
+    ran = []
+    daemon.call_later(2, lambda: ran.append("b"))
+    daemon.call_later(1, lambda: ran.append("a"))
+    cancelled = daemon.call_later(1.5, lambda: ran.append("never"))
+    daemon.cancel(cancelled)
+    assert daemon.run_timers() == pytest.approx(1)
+    assert ran == []
+    daemon.fake_clock.t += 5
+    assert daemon.run_timers() is None
+    assert ran == ["a", "b"]
+
+
+def test_every_repeats(daemon):
+    ran = []
+    daemon.every(1, lambda: ran.append(daemon.clock()))
+    for _ in range(3):
+        daemon.fake_clock.t += 1
+        daemon.run_timers()
+    assert ran == [1001, 1002, 1003]
+
+
+def test_a_raising_handler_answers_internal_error(daemon, home):
+    def broken(args, box):
+        raise ZeroDivisionError("boom")
+
+    daemon.handlers["QBOOM"] = broken
+    client = mbox.create_pid_box(suffix=".t1")
+    mbox.send(daemon.box, "QBOOM 1;%s" % client)
+    mbox.send(daemon.box, "ALIVE?;%s" % client)
+    daemon.once(timeout=0)
+    assert answers_in(client) == ["qboom failed: internal error", "YES"]
+
+
+def test_timers_run_between_messages(daemon, home):
+    """A stream of messages must not starve a timer that is due."""
+    seen = []
+    daemon.handlers["STEP"] = lambda args, box: (daemon.fake_clock.__setattr__("t", daemon.clock() + 1), seen.append(args))[1]
+    daemon.call_later(1.5, lambda: seen.append("timer"))
+    for n in range(4):
+        mbox.send(daemon.box, "STEP %d;" % n)
+    daemon.once(timeout=0)
+    assert seen.index("timer") == 2, seen
+
+
+def test_ask_gets_the_answer_from_a_second_inbox(daemon, home):
+    peer = mbox.create_pid_box(os.getpid(), suffix=".peer")
+    got = []
+    daemon.ask(peer, "HOLD", got.append, timeout=10)
+    msg = mbox.receive(peer)
+    command, reply_to = split(msg)
+    assert command == "HOLD"
+    assert reply_to != daemon.box and reply_to.endswith(".inbox")
+    mbox.send(reply_to, "OK;%s" % peer)
+    daemon.once(timeout=0)
+    assert got == ["OK"]
+    assert not os.path.exists(reply_to)  # the answer box is gone afterwards
+    assert len(daemon.inboxes) == 1
+
+
+def test_ask_deadline_withdraws_the_unread_request(daemon, home):
+    peer = mbox.create_pid_box(os.getpid(), suffix=".peer")
+    got = []
+    daemon.ask(peer, "HOLD", got.append, timeout=30)
+    daemon.once(timeout=0)
+    assert got == []
+    daemon.fake_clock.t += 31
+    daemon.once(timeout=0)
+    assert got == [None]
+    assert mbox.receive(peer) is None  # withdrawn: the peer will never act on it
+    daemon.once(timeout=0)
+    assert got == [None]  # exactly once
+
+
+def test_ask_an_unreachable_peer_answers_none(daemon, home):
+    got = []
+    daemon.ask(os.path.join(str(home), "nowhere.inbox"), "HOLD", got.append, timeout=30)
+    daemon.once(timeout=0)
+    assert got == [None]
+
+
+def test_withdraw_loses_to_a_reader_that_renamed_first(home):
+    box = mbox.create_pid_box(suffix=".w")
+    sent = mbox.send(box, "A;")
+    assert mbox.receive(box) == "A;"
+    assert mbox.withdraw(sent) is False
+    sent = mbox.send(box, "B;")
+    assert mbox.withdraw(sent) is True
+    assert mbox.receive(box) is None
+
+
+def test_request_timeout_withdraws_unread_commands(home, monkeypatch):
+    monkeypatch.setenv("GSAT_ANSWER_TIMEOUT", "0.2")
+    config.reset()
+    box = mbox.create_pid_box(99999999, suffix=".srv")  # nobody reads it
+    with pytest.raises(request.AnswerTimeout) as info:
+        request.post(box, ["QSUB /a", "QSUB /b"], wake_owner=False)
+    assert info.value.unread == [0, 1]
+    assert mbox.receive(box) is None
+    assert [b for b in os.listdir(os.path.dirname(box)) if ".srv" not in b] == []
