@@ -29,8 +29,8 @@ from .operations import (  # noqa: F401
 # Submission and watching are imported on first use: most commands need
 # only one of them, and every module costs start-up time.
 _LAZY = {
-    "submit": "submit", "check_job_file": "submit", "Submitted": "submit", "Failed": "submit",
-    "NotSubmitted": "submit", "Unconfirmed": "submit",
+    "submit": "submission", "check_job_file": "submission", "Submitted": "submission",
+    "Failed": "submission", "NotSubmitted": "submission", "Unconfirmed": "submission",
     "wait": "watch", "Peek": "watch", "verdict": "watch", "tail_bytes": "watch",
 }
 
