@@ -1,9 +1,10 @@
-"""What every client shares: program name, errors, exit codes, the controller."""
+"""What every command shares: program name, usage output, and the mapping
+of failures (a :class:`~gsatellite.client.ClientError` or :class:`Exit`) to
+one line on stderr and an exit code."""
 
 import os
 import sys
 
-EX_OK = 0
 EX_FAIL = 1
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
@@ -37,19 +38,10 @@ def info_option(arg, prog, help_text):
         raise Exit(0)
 
 
-def controller_box(prog):
-    """Box of the live controller, or exit 69 with the classic message."""
-    from .. import liveness
-
-    box = liveness.controller_box()
-    if box is None:
-        raise Exit(EX_UNAVAILABLE, liveness.NOT_RUNNING)
-    return box
-
-
 def run(prog, fn, argv):
     """Call ``fn(prog, argv)`` and map exceptions to exit codes."""
     from .. import config
+    from ..client import ClientError
     from ..ipc import mbox, request
 
     try:
@@ -58,6 +50,9 @@ def run(prog, fn, argv):
         if e.message:
             err(prog, e.message)
         return e.code
+    except ClientError as e:
+        sys.stderr.write(e.line(prog) + "\n")
+        return e.exit_code
     except request.AnswerTimeout:
         err(prog, "no answer from gsatlc within %s s (answer_timeout); is it stuck?"
             % config.get("answer_timeout"))

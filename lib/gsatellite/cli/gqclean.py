@@ -7,15 +7,10 @@ removal goes through it (it is the store's single writer); without one the
 jobs are removed directly.
 """
 
-import os
 import sys
-import time
 
-from .. import protocol as P
-from .. import liveness, paths, states
-from ..fsutil import read_text
-from ..ipc import request
-from .common import info_option, EX_FAIL, EX_USAGE, Exit, program, run
+from .. import client, states
+from .common import info_option, EX_USAGE, Exit, program, run
 
 USAGE = "Usage: gqclean [--older-than AGE] [--state finished|failed] [-n|--dry-run]\n"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -35,16 +30,6 @@ def parse_age(text):
     if value < 0:
         raise Exit(EX_USAGE, "invalid age %r (e.g. 90, 30m, 12h, 7d)" % text)
     return value * (unit or 1)
-
-
-def ended_at(job_id):
-    stops = (read_text(paths.job_file(job_id, "job.stop"), "") or "").split()
-    if stops and stops[-1].isdigit():
-        return int(stops[-1])
-    try:
-        return os.stat(paths.job_file(job_id, "job.state")).st_mtime
-    except OSError:
-        return 0
 
 
 def _main(prog, argv):
@@ -67,29 +52,9 @@ def _main(prog, argv):
             sys.stderr.write(USAGE)
             return EX_USAGE
         i += 1
-    from ..jobstore import JobStore
-
-    store = JobStore()
-    now = time.time()
-    doomed = [
-        job_id
-        for state in wanted
-        for job_id in store.ids(state)
-        if store.state(job_id) == state and (age is None or now - ended_at(job_id) >= age)
-    ]
-    doomed.sort()
+    doomed = client.ended_jobs(wanted, age)
     if dry:
         sys.stdout.write("".join(j + "\n" for j in doomed))
         return 0
-    if not doomed:
-        return 0
-    box = liveness.controller_box()
-    if box is None:
-        for job_id in doomed:
-            store.remove(job_id)
-        return 0
-    answers = request.post(box, [P.command(P.QDEL, j) for j in doomed])
-    failed = [j for j, a in zip(doomed, answers) if a != P.OK]
-    if failed:
-        raise Exit(EX_FAIL, "could not remove: %s" % " ".join(failed))
+    client.remove_ended(doomed)
     return 0

@@ -2,11 +2,8 @@
 
 import sys
 
-from .. import protocol as P
-from .. import __version__, states
-from ..ipc import request, wake
-from .common import info_option, EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
-from .gsatctl import job_id_or_exit, job_state
+from .. import __version__, client
+from .common import info_option, EX_USAGE, err, program, run
 
 USAGE = """Usage: %s [-s|--signal SIGNAL] jobId
 Try `%s --help' for more information.
@@ -49,15 +46,5 @@ def _main(prog, argv):
     if job is None:
         sys.stderr.write(USAGE % (prog, prog))
         return EX_USAGE
-    try:
-        signo = wake.signal_number(sig)
-    except ValueError:
-        raise Exit(EX_USAGE, 'Unknown signal "%s"!' % sig)
-    box = controller_box(prog)
-    job_id = job_id_or_exit(prog, job)
-    if job_state(job_id) != states.RUNNING:
-        raise Exit(EX_FAIL, 'Job "%s" is not running!' % job)
-    answer = request.request(box, P.command(P.QSIG, wake.signal_name(signo), job_id))
-    if answer != P.OK:
-        raise Exit(EX_FAIL, "qsig failed! (%s)" % answer)
+    client.signal_job(job, sig)
     return 0

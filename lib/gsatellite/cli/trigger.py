@@ -11,10 +11,9 @@ import os
 import sys
 
 from .. import protocol as P
+from .. import job as jobs
 from .. import paths, states
-from ..fsutil import read_first_line
 from ..ipc import mbox, request
-from ..jobstore import canonical_id
 from ..triggers import check_name, encode_args
 from .common import info_option, EX_FAIL, EX_USAGE, Exit, program, run
 
@@ -60,16 +59,15 @@ def _main(prog, argv):
         job = os.environ.get("GSAT_O_JOBID")
         if not job:
             raise Exit(EX_USAGE, "not inside a gsatellite job (no GSAT_O_JOBID); use --job ID")
-    job_id = canonical_id(job)
-    if job_id is None or not os.path.isdir(paths.job_dir(job_id)):
+    view = jobs.find(job)
+    if view is None:
         raise Exit(EX_FAIL, 'Invalid job id "%s"!' % job)
-    if read_first_line(paths.job_file(job_id, "job.state"), "") != states.RUNNING:
-        raise Exit(EX_FAIL, "job %s is not running" % job_id)
-    spid = read_first_line(paths.job_file(job_id, "sputnik.pid"), "")
-    host = read_first_line(paths.job_file(job_id, "job.execHost"), "")
-    if not spid.isdigit() or not host:
-        raise Exit(EX_FAIL, "job %s has no supervisor to run the services" % job_id)
-    box = paths.pid_box(int(spid), host)
+    if view.state != states.RUNNING:
+        raise Exit(EX_FAIL, "job %s is not running" % view.id)
+    spid, host = view.sputnik_pid, (view.exec_host or "").split("\n", 1)[0]
+    if spid is None or not host:
+        raise Exit(EX_FAIL, "job %s has no supervisor to run the services" % view.id)
+    box = paths.pid_box(spid, host)
     verb = P.TRIGGER_WAIT if wait else P.TRIGGER
     command = "%s %s %s" % (verb, name, encode_args(args))
     answer = request.request(

@@ -1,0 +1,213 @@
+"""Requests to the controller and operations on existing jobs.
+
+A request that got no answer is reported for what it is (see
+:func:`exchange`): withdrawn unread, so it never takes effect, or received
+and unanswered, so it may still take effect.
+"""
+
+import time
+
+from .. import config, job, liveness, paths, states
+from .. import protocol as P
+from ..ipc import mbox, request
+from .errors import (EX_INTERRUPTED, EX_UNAVAILABLE, EX_USAGE, ClientError, InvalidJobId,
+                     NoAnswer, NotHeld, NotRunning, Refused, Unreachable, UnknownState, WrongState)
+
+POLL = 0.05
+
+
+# What became of a request that got no answer.
+WITHDRAWN = "withdrawn"      # taken back unread: it never takes effect
+UNANSWERED = "unanswered"    # read by the controller (or not known to be unread)
+
+
+def controller():
+    """``(host, pid)`` of the live controller; :class:`NotRunning` otherwise."""
+    info = liveness.controller()
+    if info is None:
+        raise NotRunning()
+    return info
+
+
+def _alive_check(info):
+    from .. import proc
+
+    here = paths.hostname()
+
+    def alive():
+        if info[0] == here:
+            return proc.alive(info[1])
+        return liveness.controller() == info
+
+    return alive
+
+
+def _why(error):
+    """Why a request ended without all answers, as the start of a message."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, request.AnswerTimeout):
+        return "no answer from gsatlc within %s s (answer_timeout)" % config.get("answer_timeout")
+    return "gsatlc went away without answering"
+
+
+def exchange(info, commands, alive=None, timeout=None):
+    """Send ``commands`` to the controller ``info``.
+
+    Returns ``(outcomes, boxes, error)``: one outcome per command, its answer
+    or :data:`WITHDRAWN` or :data:`UNANSWERED`; the answer box of each
+    command; the exception that ended the wait (None when all answered).
+    """
+    box = paths.pid_box(info[1], info[0])
+    try:
+        return list(request.post(box, commands, alive=alive, timeout=timeout)), [], None
+    except mbox.BoxMissing as e:
+        raise Unreachable("cannot reach gsatlc: %s" % e)
+    except request.RequestError as e:
+        error = e
+    except KeyboardInterrupt as e:
+        # The transport's RequestInterrupted carries what it withdrew.
+        error = e
+    answers = list(getattr(error, "answers", ()))
+    unread = getattr(error, "unread", ())
+    boxes = list(getattr(error, "boxes", ()))
+    if not boxes and not isinstance(error, KeyboardInterrupt):
+        raise Unreachable("cannot reach gsatlc: %s" % error)
+    if len(answers) == len(commands):
+        # The last answers arrived while the transport gave up.
+        return answers, boxes, None
+    # Never sent (no answer box yet) or withdrawn unread: never takes effect.
+    unread = set(unread or ()) | set(range(len(boxes), len(commands)))
+    outcomes = answers + [WITHDRAWN if i in unread else UNANSWERED
+                          for i in range(len(answers), len(commands))]
+    return outcomes, boxes, error
+
+
+def _no_answer(verb, outcome, error):
+    why = _why(error)
+    code = EX_INTERRUPTED if isinstance(error, KeyboardInterrupt) else EX_UNAVAILABLE
+    if outcome == WITHDRAWN:
+        return NoAnswer("%s; %s not done." % (why, verb.lower()), True, code)
+    later = "may still take effect" if isinstance(error, request.AnswerTimeout) else "may have taken effect"
+    return NoAnswer("%s; gsatlc received the %s request, which %s." % (why, verb.lower(), later), False, code)
+
+
+def _ask(info, verb, *args):
+    """One request; the answer text, or :class:`NoAnswer`."""
+    outcomes, _, error = exchange(info, [P.command(verb, *args)], alive=_alive_check(info))
+    if error is not None:
+        raise _no_answer(verb, outcomes[0], error)
+    return outcomes[0]
+
+
+def find_job(text):
+    """The :class:`~gsatellite.job.Job` named by ``text``; :class:`InvalidJobId`."""
+    found = job.find(text)
+    if found is None:
+        raise InvalidJobId(text)
+    return found
+
+
+def _job_request(verb, text, check=None, *args):
+    info = controller()
+    target = find_job(text)
+    if check is not None:
+        check(target)
+    answer = _ask(info, verb, *(args + (target.id,)))
+    if answer != P.OK:
+        raise Refused(verb, answer)
+    return target.id
+
+
+# -- job operations ---------------------------------------------------------------------
+
+def hold(text):
+    """Hold job ``text``; returns its id."""
+    return _job_request(P.QHOLD, text)
+
+
+def release(text):
+    """Release held job ``text``; returns its id."""
+    def held(target):
+        if target.state != states.HELD:
+            raise NotHeld(text)
+
+    return _job_request(P.QRLS, text, held)
+
+
+def delete(text):
+    """Remove job ``text`` (not while it runs); returns its id."""
+    def not_running(target):
+        if target.state == states.RUNNING:
+            raise WrongState("Cannot remove a running job! Try to hold the job first.")
+
+    return _job_request(P.QDEL, text, not_running)
+
+
+def signal_job(text, sig="SIGTERM"):
+    """Send ``sig`` (a name such as USR1 or a number) to running job ``text``."""
+    from ..ipc import wake
+
+    try:
+        signo = wake.signal_number(sig)
+    except ValueError:
+        raise ClientError('Unknown signal "%s"!' % sig, EX_USAGE)
+
+    def running(target):
+        if target.state != states.RUNNING:
+            raise WrongState('Job "%s" is not running!' % text)
+
+    return _job_request(P.QSIG, text, running, wake.signal_name(signo))
+
+
+def status(text=None, state=None, job_type=None):
+    """Views of the jobs to list: all, or job ``text``; only those in ``state``
+    and of ``job_type`` when given.  Needs no controller."""
+    if state is not None and not states.is_state(state):
+        raise UnknownState(state)
+    if text is None:
+        return job.jobs(state, job_type)
+    target = find_job(text)
+    if state is not None and target.id not in job.ids(state):
+        return []
+    if job_type is not None and target.text("job.type") != job_type:
+        return []
+    return [target]
+
+
+# -- ended jobs --------------------------------------------------------------------------
+
+def ended_jobs(wanted=states.ENDED, older_than=None, now=None):
+    """Ids of jobs in the ended states ``wanted`` that ended at least
+    ``older_than`` seconds ago (all of them when None), sorted."""
+    now = time.time() if now is None else now
+    found = []
+    for state in wanted:
+        for job_id in job.ids(state):
+            view = job.Job(job_id)
+            if job_id.isdigit() and view.state == state and (
+                    older_than is None or now - view.ended_at() >= older_than):
+                found.append(job_id)
+    return sorted(found)
+
+
+def remove_ended(job_ids):
+    """Remove ended jobs: through the controller when it runs (the store's
+    single writer), else directly.  Raises :class:`ClientError` naming the
+    jobs that could not be removed."""
+    if not job_ids:
+        return
+    info = liveness.controller()
+    if info is None:
+        from ..jobstore import JobStore
+
+        store = JobStore()
+        for job_id in job_ids:
+            store.remove(job_id)
+        return
+    outcomes, _, error = exchange(info, [P.command(P.QDEL, j) for j in job_ids], alive=_alive_check(info))
+    failed = [j for j, a in zip(job_ids, outcomes) if a != P.OK]
+    if error is not None and failed:
+        raise _no_answer(P.QDEL, UNANSWERED if UNANSWERED in outcomes else WITHDRAWN, error)
+    if failed:
+        raise ClientError("could not remove: %s" % " ".join(failed))

@@ -1,0 +1,168 @@
+"""Submitting jobs, crash-safe: every job is reported as submitted (with its
+id), refused, not submitted, or received and unconfirmed, never both
+submitted and failed, nor neither."""
+
+import os
+import time
+
+from .. import config, job
+from .. import protocol as P
+from ..ipc import request
+from .errors import EX_FAIL, EX_INTERRUPTED, EX_UNAVAILABLE, BadJobFile
+from .operations import UNANSWERED, WITHDRAWN, POLL, _alive_check, _why, controller, exchange
+
+
+
+class Result:
+    """What became of one job file; ``message`` is None for a submitted job."""
+
+    __slots__ = ("job_file", "detail", "exit_code")
+    message = None
+
+    def __init__(self, job_file, detail, exit_code=EX_FAIL):
+        self.job_file, self.detail, self.exit_code = job_file, detail, exit_code
+
+    def __eq__(self, other):
+        return type(other) is type(self) and (self.job_file, self.detail) == (other.job_file, other.detail)
+
+    def __repr__(self):
+        return "%s(%r, %r)" % (type(self).__name__, self.job_file, self.detail)
+
+
+class Submitted(Result):
+    """Queued as ``job_id``."""
+
+    def __init__(self, job_file, job_id):
+        super().__init__(job_file, job_id, 0)
+
+    @property
+    def job_id(self):
+        return self.detail
+
+
+class Failed(Result):
+    """The controller refused the job; ``answer`` is its answer."""
+
+    @property
+    def answer(self):
+        return self.detail
+
+    @property
+    def message(self):
+        return "qsub failed! (%s)" % self.job_file
+
+
+class NotSubmitted(Result):
+    """Not queued and never will be; ``why`` says what happened."""
+
+    @property
+    def why(self):
+        return self.detail
+
+    @property
+    def message(self):
+        return "%s; %s not submitted." % (self.detail, self.job_file)
+
+
+class Unconfirmed(Result):
+    """Received by the controller, unanswered: it may still be queued."""
+
+    @property
+    def why(self):
+        return self.detail
+
+    @property
+    def message(self):
+        return "%s; gsatlc received %s, which may still be submitted (see gqstat)." % (self.detail, self.job_file)
+
+
+def check_job_file(path):
+    """Why ``path`` cannot be submitted, or None."""
+    if ";" in path or "\n" in path:
+        return 'Job path "%s" contains ";" or a newline, which the message protocol cannot carry.' % path.replace("\n", "\\n")
+    if not os.path.lexists(path):
+        return 'Job "%s" not existing!' % path
+    if os.path.isdir(path):
+        return 'Job "%s" is a directory!' % path
+    if not os.path.isfile(path):
+        return 'Job "%s" is not a regular file!' % path
+    if not os.access(path, os.R_OK):
+        return 'Job "%s" is not readable!' % path
+    return None
+
+
+def _commands(job_files, overrides, cwd, warn):
+    """The QSUB commands for ``job_files``; :class:`BadJobFile` if any is bad."""
+    from .. import directives
+
+    try:
+        given = directives.options([], cwd, overrides)
+    except directives.DirectiveError as e:
+        raise BadJobFile("%s; nothing submitted." % e)
+    for path in job_files:
+        problem = check_job_file(path)
+        if problem:
+            raise BadJobFile(problem)
+        try:
+            opts = directives.options(directives.scan(path), os.path.dirname(path), given,
+                                      warn=lambda text, path=path: warn(path, text))
+        except directives.DirectiveError as e:
+            raise BadJobFile("%s: %s; nothing submitted." % (path, e))
+        if "-W" in opts:
+            from ..conditions import parse_depend
+
+            for _, ids in parse_depend("depend=" + opts["-W"]):
+                for dep in ids:
+                    if job.find(dep) is None:
+                        raise BadJobFile("dependency on unknown job %s; nothing submitted." % dep)
+    prefix = P.command(P.QSUB, directives.encode(given), "-- ") if given else P.QSUB + " "
+    return [prefix + path for path in job_files]
+
+
+def submit(job_files, overrides=None, cwd=None, warn=None, settle=None):
+    """Submit ``job_files`` (with gqsub ``overrides`` such as ``{"-N": name}``).
+
+    All files are checked first; a bad one raises :class:`BadJobFile` and
+    nothing is queued.  Returns one result per file, in order:
+    :class:`Submitted`, :class:`Failed`, :class:`NotSubmitted` or
+    :class:`Unconfirmed`.  ``warn(job_file, text)`` receives directive
+    warnings.  When the controller received a job but gave no answer, the
+    store is watched for it while the controller lives, up to ``settle``
+    seconds (default: ``answer_timeout``).
+    """
+    cwd = cwd or os.getcwd()
+    job_files = [p if p.startswith("/") else os.path.join(cwd, p) for p in job_files]
+    info = controller()
+    commands = _commands(job_files, overrides or {}, cwd, warn or (lambda path, text: None))
+    first = job.next_id()
+    alive = _alive_check(info)
+    outcomes, boxes, error = exchange(info, commands, alive=alive)
+    if error is None:
+        return [Submitted(f, a) if a.isdigit() else Failed(f, a) for f, a in zip(job_files, outcomes)]
+    pending = {boxes[i]: i for i, o in enumerate(outcomes) if o == UNANSWERED and i < len(boxes)}
+    found = job.by_submit_box(pending, first)
+    if isinstance(error, request.AnswerTimeout):
+        settle = config.get_float("answer_timeout") if settle is None else settle
+        deadline = time.monotonic() + settle
+        while len(found) < len(pending) and time.monotonic() < deadline and alive():
+            time.sleep(POLL)
+            found = job.by_submit_box(pending, first)
+    why = _why(error)
+    code = EX_INTERRUPTED if isinstance(error, KeyboardInterrupt) else EX_UNAVAILABLE
+    gone = not isinstance(error, (request.AnswerTimeout, KeyboardInterrupt)) and not alive()
+    results = []
+    for i, (path, outcome) in enumerate(zip(job_files, outcomes)):
+        box = boxes[i] if i < len(boxes) else None
+        if outcome not in (WITHDRAWN, UNANSWERED):
+            results.append(Submitted(path, outcome) if outcome.isdigit() else Failed(path, outcome))
+        elif box in found:
+            results.append(Submitted(path, found[box]))
+        elif outcome == WITHDRAWN or gone:
+            # A dead controller's unfinished submission is discarded when
+            # the next one starts (JobStore.reconcile), so it never runs.
+            results.append(NotSubmitted(path, why, code))
+        else:
+            results.append(Unconfirmed(path, why, code))
+    return results
+
+

@@ -1,0 +1,225 @@
+"""Watching jobs: waiting for their ends (gqwait) and reading their output
+(gqpeek).
+
+A wait costs no CPU: it registers a FIFO with the controller (``QWAIT``)
+and sleeps in ``select`` until the controller writes a line into it.  Every
+registration still held when the wait ends, however it ends, is withdrawn
+(``QUNWAIT``), so nothing is left behind.
+"""
+
+import os
+import time
+
+from .. import paths
+from .. import protocol as P
+from .errors import EX_FAIL, ClientError, JobDeleted, NoAnswer, TimedOut
+from .operations import POLL, _ask, controller, find_job
+
+
+def verdict(ids, results, any_):
+    """The exit value once the wait is over, else None: with ``any_`` that
+    of the first job (in ``ids`` order) that ended; else the first non-zero
+    one once all have ended."""
+    if any_:
+        for job_id in ids:
+            if job_id in results:
+                return results[job_id]
+        return None
+    if len(results) < len(ids):
+        return None
+    for job_id in ids:
+        if results[job_id]:
+            return results[job_id]
+    return 0
+
+
+def wait(texts, any_=False, timeout=None):
+    """Wait until the jobs named by ``texts`` have ended (one of them with
+    ``any_``); return the exit value (see :func:`verdict`).
+
+    Raises :class:`TimedOut` when ``timeout`` seconds pass first,
+    :class:`InvalidJobId`, :class:`JobDeleted`, :class:`NotRunning`
+    (only when a job has not ended yet) and :class:`NoAnswer`.
+    """
+    jobs = [find_job(text) for text in texts]
+    ids = [j.id for j in jobs]
+    results = {j.id: j.exit_value() for j in jobs if j.exit_value() is not None}
+    done = verdict(ids, results, any_)
+    if done is not None:
+        return done
+    return _Waiter(controller(), ids, results, any_, timeout).run()
+
+
+class _Waiter:
+    def __init__(self, info, ids, results, any_, timeout):
+        self.info, self.ids, self.results = info, ids, results
+        self.any, self.timeout = any_, timeout
+        self.host = paths.hostname()
+        self.fifo = paths.waiter_fifo(os.getpid())
+        self.registered = []
+
+    def run(self):
+        _private_dir(os.path.dirname(self.fifo))
+        try:
+            os.unlink(self.fifo)
+        except FileNotFoundError:
+            pass
+        os.mkfifo(self.fifo, 0o600)
+        # O_RDWR: the open never blocks and read() never sees EOF between
+        # writers, so select() sleeps until a line really arrives.
+        fd = os.open(self.fifo, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            return self._wait(fd)
+        finally:
+            os.close(fd)
+            os.unlink(self.fifo)
+            self._unregister()
+
+    def _wait(self, fd):
+        import select
+
+        for job_id in self.ids:
+            if job_id in self.results:
+                continue
+            # Counted as registered before the request: if we are interrupted
+            # while waiting for the answer, the QUNWAIT must still be sent
+            # (the controller handles its box in order).
+            self.registered.append(job_id)
+            try:
+                answer = _ask(self.info, P.QWAIT, job_id, self.fifo, self.host)
+            except NoAnswer as e:
+                if e.withdrawn:
+                    self.registered.remove(job_id)
+                raise
+            if answer == P.OK:
+                continue
+            self.registered.remove(job_id)
+            if answer.startswith(P.ENDED + " "):
+                value = answer.split()[1]
+                self.results[job_id] = int(value) if value.isdigit() else 1
+            else:
+                raise ClientError('cannot wait for job "%s": %s' % (job_id, answer))
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        buf = b""
+        while True:
+            done = verdict(self.ids, self.results, self.any)
+            if done is not None:
+                return done
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimedOut()
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            try:
+                buf += os.read(fd, 4096)
+            except BlockingIOError:
+                continue
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                self._line(line.decode("utf-8", "replace"))
+
+    def _line(self, line):
+        words = line.split()
+        if len(words) != 2 or words[0] not in self.ids:
+            return
+        job_id, value = words
+        if job_id in self.registered:
+            self.registered.remove(job_id)
+        if value == "DELETED":
+            raise JobDeleted(job_id)
+        self.results[job_id] = int(value) if value.isdigit() else 1
+
+    def _unregister(self):
+        """Withdraw what is still registered, so nothing is left once we exit
+        (a controller that does not answer costs at most a few seconds)."""
+        if not self.registered:
+            return
+        from ..ipc import request
+
+        commands = [P.command(P.QUNWAIT, job_id, self.fifo, self.host) for job_id in self.registered]
+        try:
+            request.post(paths.pid_box(self.info[1], self.info[0]), commands, timeout=5)
+        except BaseException:  # best-effort cleanup must never decide the outcome
+            pass
+
+
+def _private_dir(d):
+    """Create ``d`` as a private directory; refuse one we do not own."""
+    import stat
+
+    try:
+        os.mkdir(d, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(d)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise ClientError("%s is not a private directory of this user; refusing to put a FIFO there" % d)
+
+
+# -- output ---------------------------------------------------------------------------
+
+def tail_bytes(data, n):
+    """The last ``n`` lines of ``data`` (all of it when ``n`` is None)."""
+    if n is None:
+        return data
+    if n == 0:
+        return b""
+    parts = data.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts = parts[:-1]
+        return b"\n".join(parts[-n:]) + b"\n"
+    return b"\n".join(parts[-n:])
+
+
+class Peek:
+    """A job's output: ``streams`` is ``("stdout",)``, ``("stderr",)`` or both.
+
+    :meth:`read` returns what is there now (its last ``lines`` lines);
+    :meth:`follow` then yields new output until the job ends, after which
+    ``exit_value`` holds the job's exit value.
+    """
+
+    def __init__(self, text, streams=("stdout",), lines=None, poll=POLL):
+        self.job = find_job(text)
+        self.streams, self.lines, self.poll = tuple(streams), lines, poll
+        self.offsets = {}
+        self.exit_value = None
+
+    @property
+    def id(self):
+        return self.job.id
+
+    def queued(self):
+        from .. import states
+
+        return self.job.reload().state == states.QUEUED
+
+    def wait_started(self, sleep=time.sleep):
+        while self.queued():
+            sleep(self.poll * 4)
+
+    def read(self):
+        out = []
+        for stream in self.streams:
+            data = self.job.read_output(stream)
+            self.offsets[stream] = len(data)
+            out.append(tail_bytes(data, self.lines))
+        return b"".join(out)
+
+    def follow(self, sleep=time.sleep):
+        while True:
+            self.job.reload()
+            ended = self.job.ended()
+            if not self.job.exists():
+                raise JobDeleted(self.job.id)
+            for stream in self.streams:
+                data = self.job.read_output(stream, self.offsets.get(stream, 0))
+                if data:
+                    self.offsets[stream] = self.offsets.get(stream, 0) + len(data)
+                    yield data
+            if ended:
+                value = self.job.exit
+                self.exit_value = value if value is not None else EX_FAIL
+                return
+            sleep(self.poll)

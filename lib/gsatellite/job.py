@@ -1,0 +1,302 @@
+"""A typed, read-only view of one job in the store: the clients' only reader
+of job files (PROTOCOL.md §4).
+
+The controller (through :mod:`jobstore`) writes a job; everything a client
+shows or decides about a job is read here.  Invariants:
+
+* A :class:`Job` never writes.  It reads a file the first time an attribute
+  needs it and keeps the text, so a listing of 10,000 jobs reads only the
+  files its columns need, each once.  :meth:`Job.reload` forgets what was
+  read, for callers that watch a job change (gqpeek ``-f``).
+* A missing or unreadable file reads as absent (None), never as an error:
+  the controller may be moving the job while we look.
+* Text is decoded as UTF-8 with ``surrogateescape``, so any byte a classic
+  tool wrote survives a round trip to the terminal.
+"""
+
+import os
+
+from . import paths, states
+from .jobstore import canonical_id
+
+_CHUNK = 65536
+
+
+class Event:
+    """One line of ``job.events``: ``EPOCH NAME [ARGS]``."""
+
+    __slots__ = ("epoch", "name", "args")
+
+    def __init__(self, epoch, name, args=""):
+        self.epoch, self.name, self.args = epoch, name, args
+
+    def __eq__(self, other):
+        return isinstance(other, Event) and (self.epoch, self.name, self.args) == (other.epoch, other.name, other.args)
+
+    def __repr__(self):
+        return "Event(%r, %r, %r)" % (self.epoch, self.name, self.args)
+
+
+def _read(path):
+    # os.read instead of open(): a listing reads tens of thousands of tiny
+    # files, and the buffered file object costs more than the read.
+    # O_NONBLOCK: a FIFO planted in a job directory must not hang a client.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        chunks = [os.read(fd, _CHUNK)]
+        # A short read of a regular file is its end.
+        while len(chunks[-1]) == _CHUNK:
+            chunks.append(os.read(fd, _CHUNK))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
+
+
+def _number(text):
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _numbers(text):
+    return [int(v) for v in (text or "").split() if v.isdigit()]
+
+
+class Job:
+    """What the store says about job ``id`` (a canonical id, e.g. ``00007``)."""
+
+    __slots__ = ("id", "dir", "_raw")
+
+    def __init__(self, job_id):
+        self.id = job_id
+        self.dir = paths.job_dir(job_id)
+        self._raw = {}
+
+    def __repr__(self):
+        return "Job(%r)" % self.id
+
+    def reload(self):
+        self._raw = {}
+        return self
+
+    # -- raw access ---------------------------------------------------------------
+    def raw(self, attr):
+        """The whole text of job file ``attr``, or None when it is missing."""
+        cache = self._raw
+        if attr in cache:
+            return cache[attr]
+        value = _read(self.dir + "/" + attr)
+        cache[attr] = value
+        return value
+
+    def text(self, attr):
+        """Job file ``attr`` without its trailing newlines; None when missing."""
+        value = self.raw(attr)
+        return None if value is None else value.rstrip("\n")
+
+    def _value(self, attr):
+        """Like :meth:`text`, but an empty file reads as None too."""
+        return self.text(attr) or None
+
+    # -- typed attributes -----------------------------------------------------------
+    def exists(self):
+        return os.path.isdir(self.dir)
+
+    @property
+    def name(self):
+        return self._value("job.name")
+
+    @property
+    def state(self):
+        """The state word of ``job.state`` (None when missing or not a state)."""
+        word = (self.text("job.state") or "").strip()
+        return word if states.is_state(word) else None
+
+    @property
+    def type(self):
+        return self._value("job.type")
+
+    @property
+    def exec_host(self):
+        return self._value("job.execHost")
+
+    @property
+    def pid(self):
+        return _number(self.text("job.pid"))
+
+    @property
+    def sputnik_pid(self):
+        return _number(self.text("sputnik.pid"))
+
+    @property
+    def exit(self):
+        return _number(self.text("job.exit"))
+
+    @property
+    def restarts(self):
+        return _number(self.text("job.restarts"))
+
+    @property
+    def reason(self):
+        return self._value("job.reason")
+
+    @property
+    def depend(self):
+        return self._value("job.depend")
+
+    @property
+    def mail_points(self):
+        return self._value("job.mailPoints")
+
+    @property
+    def mail_to(self):
+        return self._value("job.mailTo")
+
+    @property
+    def stdout_path(self):
+        return self._value("job.stdoutPath")
+
+    @property
+    def stderr_path(self):
+        return self._value("job.stderrPath")
+
+    @property
+    def output_error(self):
+        return self._value("job.outputError")
+
+    @property
+    def submit_box(self):
+        """The answer box the job was submitted with (new tools only)."""
+        return (self.text("job.submitBox") or "").split("\n", 1)[0] or None
+
+    @property
+    def submitted(self):
+        """Epoch of the submission, None for a job submitted by a classic tool."""
+        return _number(self.text("job.submitted"))
+
+    @property
+    def start_after(self):
+        return _number(self.text("job.startAfter"))
+
+    @property
+    def starts(self):
+        """Epochs of every start (a restarted job has several)."""
+        return _numbers(self.text("job.start"))
+
+    @property
+    def stops(self):
+        return _numbers(self.text("job.stop"))
+
+    @property
+    def events(self):
+        out = []
+        for line in (self.text("job.events") or "").splitlines():
+            words = line.split(" ", 2)
+            if len(words) >= 2 and words[0].isdigit():
+                out.append(Event(int(words[0]), words[1], words[2] if len(words) > 2 else ""))
+        return out
+
+    @property
+    def job_file(self):
+        """Path of the job's copy (the target of ``jobs/ID.d/ID``), or None."""
+        try:
+            return os.readlink(self.dir + "/" + self.id)
+        except OSError:
+            return None
+
+    # -- derived ---------------------------------------------------------------------
+    def ended(self):
+        return self.state in states.ENDED
+
+    def ended_at(self):
+        """Epoch of the job's end: its last ``job.stop``, else when its state
+        was last written (a job that failed before it started)."""
+        stops = self.stops
+        if stops:
+            return stops[-1]
+        try:
+            return os.stat(self.dir + "/job.state").st_mtime
+        except OSError:
+            return 0
+
+    def exit_value(self):
+        """Exit value of an ended job (1 when unrecorded); None while not ended."""
+        if not self.ended():
+            return None
+        value = self.exit
+        return 1 if value is None else value
+
+    def output_path(self, stream):
+        """Path of the job's ``stdout`` or ``stderr`` while it is in the store."""
+        return self.dir + "/job." + stream
+
+    def read_output(self, stream, offset=0):
+        """Bytes of the job's ``stdout``/``stderr`` from ``offset`` on."""
+        try:
+            with open(self.output_path(stream), "rb") as f:
+                if offset:
+                    f.seek(offset)
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+
+def find(text):
+    """The job a user's id text names (``7``, ``00007``), or None."""
+    job_id = canonical_id(text)
+    if job_id is None:
+        return None
+    job = Job(job_id)
+    return job if job.exists() else None
+
+
+def ids(state=None):
+    """Ids of every job (or of those linked in ``state``), in listing order.
+
+    Like the classic gqstat this lists every ``*.d`` entry that is not hidden
+    (jobs being built or removed are hidden names).
+    """
+    d = paths.state_dir(state) if state else paths.jobs_dir()
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    out = [n[:-2] for n in names if n.endswith(".d") and not n.startswith(".")]
+    out.sort()
+    return out
+
+
+def jobs(state=None, job_type=None):
+    """Views of every job (in ``state``, of ``job_type``), in listing order."""
+    found = [Job(j) for j in ids(state)]
+    if job_type is not None:
+        found = [j for j in found if j.text("job.type") == job_type]
+    return found
+
+
+def next_id():
+    """The id the controller hands out next, as a number (0 if unknown)."""
+    try:
+        with open(paths.next_job_id_file()) as f:
+            text = f.readline().strip()
+    except OSError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
+def by_submit_box(boxes, first=0):
+    """``{answer box: job id}`` for jobs numbered ``first`` or higher that
+    were submitted with one of ``boxes``: how a client learns which of its
+    unanswered submissions the controller carried out."""
+    wanted = set(boxes)
+    found = {}
+    for job_id in ids():
+        if job_id.isdigit() and int(job_id) >= first:
+            box = Job(job_id).submit_box
+            if box in wanted:
+                found[box] = job_id
+    return found

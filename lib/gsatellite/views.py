@@ -1,0 +1,137 @@
+"""How jobs look to a user: gqstat's table, ``-f`` and ``--json``, from
+:class:`gsatellite.job.Job` views (COMMANDS.md).
+
+The table and ``-f`` are byte for byte what the classic gqstat prints for
+a classic store: widths are padded in bytes and cut in characters, as
+bash's printf and ``${var::N}`` do in a UTF-8 locale, and attributes the
+classic tools never write are shown only after the classic lines.
+
+The JSON form has fixed keys (a missing attribute is ``null`` or an empty
+list, never absent), so scripts can rely on them.  Times come twice: epoch
+seconds (``*_epoch``) and ISO 8601 in local time with offset (``*_iso``).
+
+Rendering functions return text; they never print.
+"""
+
+import os
+import time
+
+HEADER = "   job.state job.id             job.execHost                 job.name\n"
+RULE = "------------ ------ ------------------------ ------------------------\n"
+
+# The classic -f attributes, in the classic order.
+ATTRIBUTES = ("job.id", "job.name", "job.dir", "job.state", "job.execHost",
+              "job.pid", "job.start", "job.stop")
+# Attributes classic tools never write, shown after the classic lines when
+# present (so a classic store lists exactly as the classic gqstat lists it).
+EXTENSIONS = ("job.type", "job.exit", "job.restarts", "job.reason", "job.depend",
+              "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError")
+TIMES = (("job.submitted", "job.submitTime"), ("job.startAfter", "job.startAfterTime"),
+         ("job.start", "job.startTime"), ("job.stop", "job.stopTime"))
+
+
+# -- the table -----------------------------------------------------------------
+
+def _cell(text, width):
+    text = text[:width]
+    pad = width - len(text.encode("utf-8", "surrogateescape"))
+    return text + " " * pad if pad > 0 else text
+
+
+def row(job):
+    """One table line: state, id, execution host, name of the job's file."""
+    copy = job.job_file
+    name = os.path.basename(copy) if copy is not None else ""
+    return "%s %s %s %s\n" % (_cell(job.text("job.state") or "", 12), _cell(job.id, 6),
+                              _cell(job.text("job.execHost") or "", 24), _cell(name, 24))
+
+
+def table(jobs):
+    return "".join([HEADER, RULE] + [row(j) for j in jobs])
+
+
+# -- -f --------------------------------------------------------------------------
+
+def local_time(epoch_text):
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(epoch_text)))
+    except (ValueError, OverflowError):
+        return ""
+
+
+def _extensions(job):
+    events = job.text("job.events")
+    count = len(events.splitlines()) if events else 0
+    if job.raw("job.submitted") is None:
+        # A job submitted by a classic tool: only the event count is new.
+        return 'job.events="%d"\n' % count if events else ""
+    out = []
+    for attr in EXTENSIONS:
+        value = job.text(attr)
+        if value:
+            out.append('%s="%s"\n' % (attr, value))
+    for attr, key in TIMES:
+        value = (job.text(attr) or "").split("\n")[-1]
+        if value:
+            out.append('%s="%s"\n' % (key, local_time(value)))
+    out.append('job.events="%d"\n' % count)
+    return "".join(out)
+
+
+def detailed(job):
+    """Every attribute of ``job`` as ``attr="value"`` lines (gqstat -f ID)."""
+    out = []
+    for attr in ATTRIBUTES:
+        if job.raw(attr):
+            out.append('%s="%s"\n' % (attr, job.text(attr)))
+        elif attr == "job.dir":
+            out.append('%s="%s"\n' % (attr, job.dir))
+    return "".join(out) + _extensions(job)
+
+
+def detailed_list(jobs):
+    """``detailed`` for several jobs, each followed by an empty line (gqstat -f)."""
+    return "".join(detailed(j) + "\n" for j in jobs)
+
+
+# -- --json ------------------------------------------------------------------------
+
+# key -> job file, for single-value text attributes
+_TEXT = {
+    "name": "job.name", "state": "job.state", "type": "job.type",
+    "exec_host": "job.execHost", "reason": "job.reason", "depend": "job.depend",
+    "mail_points": "job.mailPoints", "mail_to": "job.mailTo",
+    "stdout_path": "job.stdoutPath", "stderr_path": "job.stderrPath",
+    "output_error": "job.outputError",
+}
+
+
+def iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))
+
+
+def record(job):
+    """Every attribute of ``job`` under the stable ``--json`` key names."""
+    out = {"id": job.text("job.id") or job.id, "dir": job.dir, "job_file": job.job_file}
+    for key, attr in _TEXT.items():
+        out[key] = job.text(attr) or None
+    for key in ("pid", "sputnik_pid", "exit", "restarts"):
+        out[key] = getattr(job, key)
+    for key in ("submitted", "start_after"):
+        epoch = getattr(job, key)
+        out[key + "_epoch"] = epoch
+        out[key + "_iso"] = iso(epoch) if epoch is not None else None
+    for key in ("starts", "stops"):
+        values = getattr(job, key)
+        out[key + "_epoch"] = values
+        out[key + "_iso"] = [iso(v) for v in values]
+    out["events"] = [{"epoch": e.epoch, "iso": iso(e.epoch), "name": e.name, "args": e.args}
+                     for e in job.events]
+    return out
+
+
+def json_text(jobs):
+    """The ``gqstat --json`` document for ``jobs``, newline-terminated."""
+    import json
+
+    return json.dumps([record(j) for j in jobs], indent=2, sort_keys=True) + "\n"
