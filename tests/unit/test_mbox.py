@@ -1,4 +1,4 @@
-"""Message boxes (gsatellite.ipc.mbox), in-process against a temporary $HOME.
+"""Message boxes (gsatellite.transport.mbox), in-process against a temporary $HOME.
 
 Covers: publish/receive order (oldest ctime first; within one ctime tick,
 send order), hidden files never visible, each message consumed exactly
@@ -15,7 +15,7 @@ import pytest
 
 from gsatellite import config, paths
 from gsatellite.fsutil import ALPHABET
-from gsatellite.ipc import mbox
+from gsatellite.transport import mbox
 
 HOST = "unit.example.org"
 
@@ -82,6 +82,7 @@ def test_many_messages_in_one_ctime_tick_keep_send_order(home, monkeypatch):
     class Coarse:
         def __init__(self, st):
             self.st_ctime_ns = st.st_ctime_ns // 10**9 * 10**9
+            self.st_mode = st.st_mode
             seen.append(self.st_ctime_ns)
 
     monkeypatch.setattr(mbox.os, "lstat", lambda p: Coarse(real_lstat(p)))
@@ -96,6 +97,7 @@ def test_many_messages_in_one_ctime_tick_keep_send_order(home, monkeypatch):
 def test_identical_ctimes_order_by_name(home, monkeypatch):
     class Same:
         st_ctime_ns = 10**18
+        st_mode = stat.S_IFREG | 0o600
 
     box = mbox.create_box("3.inbox")
     for rand in ("zzzzzzzz", "00000000", "AAAAAAAA", "aaaaaaaa"):
@@ -208,7 +210,7 @@ def test_owner_is_read_off_the_path(path, expected):
 def test_temp_box_is_classic(home):
     box = mbox.create_temp_box()
     d, name = os.path.split(box)
-    assert d == paths.mboxes_dir()
+    assert d == mbox.host_dir()
     assert name.endswith(".inbox") and len(name) == 8 + len(".inbox")
     assert stat.S_IMODE(os.stat(box).st_mode) == 0o700
     assert os.listdir(d) == [name]  # the mktemp directory was renamed, not copied
@@ -224,13 +226,13 @@ def test_recreated_pid_box_drops_stale_messages(home):
 # -- errors ------------------------------------------------------------------------
 
 def test_missing_box_raises_box_missing(home):
-    missing = paths.box_path("999999.inbox")
+    missing = mbox.box_path("999999.inbox")
     with pytest.raises(mbox.BoxMissing):
         mbox.send(missing, "ALIVE?;")
     with pytest.raises(mbox.BoxMissing):
         mbox.receive(missing)
     assert not os.path.exists(missing)
-    os.makedirs(paths.mboxes_dir())
+    os.makedirs(mbox.host_dir())
     dangling = mbox.create_alias(missing, "sigfwd.inbox")
     with pytest.raises(mbox.BoxMissing):
         mbox.send(dangling, "ALIVE?;")

@@ -14,7 +14,7 @@ import time
 from .. import protocol as P
 from .. import liveness, paths, states
 from ..fsutil import read_text
-from ..ipc import request
+from ..transport import request
 from .common import info_option, EX_FAIL, EX_USAGE, Exit, program, run
 
 USAGE = "Usage: gqclean [--older-than AGE] [--state finished|failed] [-n|--dry-run]\n"

@@ -4,7 +4,7 @@ import sys
 
 from .. import protocol as P
 from .. import __version__, states
-from ..ipc import request, wake
+from ..transport import request, wake
 from .common import info_option, EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
 from .gsatctl import job_id_or_exit, job_state
 

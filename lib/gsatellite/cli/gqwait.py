@@ -16,7 +16,7 @@ import time
 from .. import protocol as P
 from .. import paths, states
 from ..fsutil import read_first_line
-from ..ipc import request
+from ..transport import request
 from ..jobstore import canonical_id
 from .common import info_option, EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
 

@@ -10,7 +10,7 @@ import sys
 from .. import protocol as P
 from .. import __version__, paths, states
 from ..fsutil import read_first_line
-from ..ipc import request
+from ..transport import request
 from ..jobstore import canonical_id
 from .common import EX_FAIL, EX_USAGE, Exit, controller_box, err, program, run
 

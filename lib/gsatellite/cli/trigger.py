@@ -13,7 +13,8 @@ import sys
 from .. import protocol as P
 from .. import paths, states
 from ..fsutil import read_first_line
-from ..ipc import mbox, request
+from .. import transport
+from ..transport import request
 from ..jobstore import canonical_id
 from ..triggers import check_name, encode_args
 from .common import info_option, EX_FAIL, EX_USAGE, Exit, program, run
@@ -69,11 +70,11 @@ def _main(prog, argv):
     host = read_first_line(paths.job_file(job_id, "job.execHost"), "")
     if not spid.isdigit() or not host:
         raise Exit(EX_FAIL, "job %s has no supervisor to run the services" % job_id)
-    box = paths.pid_box(int(spid), host)
+    box = transport.process_address(int(spid), host)
     verb = P.TRIGGER_WAIT if wait else P.TRIGGER
     command = "%s %s %s" % (verb, name, encode_args(args))
     answer = request.request(
-        box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: mbox.exists(box)
+        box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
     )
     if answer == P.OK:
         return 0
