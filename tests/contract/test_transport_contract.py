@@ -17,26 +17,19 @@ import time
 
 import pytest
 
-from gsatellite import config, paths, transport
+from gsatellite import transport
 from gsatellite.transport.wake import Sleeper
 
-from .transports import TRANSPORTS
+from .transports import TRANSPORTS, forget, use_temp_home
 
 HOST = "contract.example.org"
 
 
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("GSAT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("GSAT_HOSTNAME", HOST)
-    paths.reset()
-    config.reset()
+    use_temp_home(monkeypatch, tmp_path / "home", HOST)
     yield tmp_path
-    paths.reset()
-    config.reset()
+    forget()
 
 
 @pytest.fixture(params=TRANSPORTS, ids=lambda t: t.__name__)

@@ -12,8 +12,24 @@ import stat
 
 import pytest
 
-from gsatellite import transport
+from gsatellite import config, paths, transport
 from gsatellite.transport import mbox
+
+
+def use_temp_home(monkeypatch, home, host):
+    """A clean gsatellite environment: ``$HOME`` is ``home``, the host name
+    ``host``, no ``GSAT_`` setting from outside; undo with :func:`forget`."""
+    for key in list(os.environ):
+        if key.startswith("GSAT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GSAT_HOSTNAME", host)
+    forget()
+
+
+def forget():
+    paths.reset()
+    config.reset()
 
 
 class FileBoxes:

@@ -114,7 +114,8 @@ def owner(box):
 def wake_target(box):
     """:func:`owner`, but only for a box of this user: nobody else's process
     is woken because some path names its PID."""
-    box = os.path.abspath(box)  # a local client may name a box relative to its cwd
+    if not box.startswith("/"):  # a local client may name a box relative to its cwd
+        box = os.path.join(os.getcwd(), box)
     try:
         check_reply(box)
     except BadAddress:
