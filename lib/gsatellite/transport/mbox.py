@@ -218,7 +218,7 @@ def send(box, message):
         except OSError:
             pass
         if attempt == 3:
-            raise BoxMissing(errno.ENOENT, "no such message box", box)
+            raise BoxMissing(box)
         time.sleep(0.01 * (attempt + 1))
     data = (message + "\n").encode("utf-8", "surrogateescape")
     while True:
@@ -229,7 +229,7 @@ def send(box, message):
         except FileExistsError:
             continue
         except FileNotFoundError:
-            raise BoxMissing(errno.ENOENT, "no such message box", box)
+            raise BoxMissing(box)
         break
     try:
         os.write(fd, data)
@@ -239,7 +239,7 @@ def send(box, message):
     try:
         os.rename(hidden, published)
     except FileNotFoundError:
-        raise BoxMissing(errno.ENOENT, "no such message box", box)
+        raise BoxMissing(box)
     return published
 
 
@@ -343,7 +343,7 @@ def receive(box, limit=DEFAULT_LIMIT):
     """Take the oldest message of ``box``, or return None if it is empty."""
     real = resolve(box)
     if not os.path.isdir(real):
-        raise BoxMissing(errno.ENOENT, "no such message box", box)
+        raise BoxMissing(box)
     for path in pending(real):
         try:
             return consume(path, limit)
@@ -377,7 +377,7 @@ class Inbox(_Inbox):
                     self._stuck.intersection_update(listing)
                     self._batch = [p for p in listing if p not in self._stuck]
                 except (FileNotFoundError, NotADirectoryError):
-                    raise BoxMissing(errno.ENOENT, "no such message box", self.address) from None
+                    raise BoxMissing(self.address) from None
                 if not self._batch:
                     return None
             path = self._batch.pop(0)
