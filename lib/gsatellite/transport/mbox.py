@@ -114,11 +114,11 @@ def owner(box):
 def wake_target(box):
     """:func:`owner`, but only for a box of this user: nobody else's process
     is woken because some path names its PID."""
-    if not box.startswith("/"):  # a local client may name a box relative to its cwd
-        box = os.path.join(os.getcwd(), box)
     try:
+        if not box.startswith("/"):  # a local client may name a box relative to its cwd
+            box = os.path.join(os.getcwd(), box)
         check_reply(box)
-    except BadAddress:
+    except (BadAddress, FileNotFoundError):  # FileNotFoundError: the cwd is gone
         return None
     return owner(box)
 
