@@ -11,25 +11,25 @@ import os
 import subprocess
 import time
 
-from . import jobenv, paths, proc
+from . import jobenv, paths, proc, transport
+from . import protocol as P
 from .fsutil import append_line, read_first_line, write_atomic
-from .ipc import mbox
+from .transport import wake
 
 
 def _tell(box, parent, message):
     try:
-        mbox.send(box, message)
-    except (mbox.BoxMissing, OSError):
+        transport.send(box, message)
+    except OSError:  # transport.TransportError included
         return
-    try:
-        os.kill(int(parent), 18)  # SIGCONT
-    except (OSError, ValueError):
-        pass
+    # The classic interface names the parent's PID: wake that one (never a
+    # group or every process for a PID that is not a positive number).
+    wake.kill(parent, wake.WAKE)
 
 
 def main(job, job_id, parent_pid, parent_box):
     os.umask(0o077)
-    _tell(parent_box, parent_pid, "JOB_CHILD_PID %d;" % os.getpid())
+    _tell(parent_box, parent_pid, P.runner_child_pid(os.getpid()))
     job_type = read_first_line(paths.job_file(job_id, "job.type"), "") or "default"
     env = jobenv.build(job_id, os.path.basename(job), job_type, paths.hostname())
     jobenv.write(job_id, env)
@@ -44,10 +44,10 @@ def main(job, job_id, parent_pid, parent_box):
                                  stdout=out, stderr=errf, preexec_fn=proc.reset_signals)
     append_line(paths.job_file(job_id, "job.start"), str(int(time.time())))
     write_atomic(paths.job_file(job_id, "job.pid"), "%d\n" % child.pid)
-    _tell(parent_box, parent_pid, "STARTED;")
+    _tell(parent_box, parent_pid, P.runner_started())
     value = child.wait()
     value = 128 - value if value < 0 else value
     append_line(paths.job_file(job_id, "job.stop"), str(int(time.time())))
     write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
-    _tell(parent_box, parent_pid, "TERMINATED %d;" % value)
+    _tell(parent_box, parent_pid, P.runner_terminated(value))
     return 0

@@ -21,7 +21,8 @@ from . import protocol as P
 from . import config, directives, events, jobtypes, liveness, paths, proc, scheduler, conditions as scheduling, sigfwd, states, waiters
 from .daemon import Daemon
 from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
-from .ipc import mbox, request, wake
+from . import transport
+from .transport import request, wake
 from .jobstore import InvalidJobId, JobStore, StoreError, canonical_id
 from .log import log
 
@@ -350,12 +351,12 @@ class Controller(Daemon):
         if not pid.isdigit() or not host:
             log("job %s: no sputnik to send %s to" % (job_id, command))
             return None
-        sbox = paths.pid_box(int(pid), host)
+        sbox = transport.process_address(int(pid), host)
         try:
             answer = request.request(
-                sbox, command, timeout=SPUTNIK_TIMEOUT, alive=lambda: mbox.exists(sbox)
+                sbox, command, timeout=SPUTNIK_TIMEOUT, alive=lambda: transport.exists(sbox)
             )
-        except (request.RequestError, mbox.BoxMissing, OSError) as e:
+        except (request.RequestError, transport.Unreachable, OSError) as e:
             log("job %s: %s to sputnik failed: %s" % (job_id, command, e))
             return None
         return answer

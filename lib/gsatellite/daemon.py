@@ -6,7 +6,7 @@ dispatches it, runs the timers that are due, and then sleeps until a signal,
 the next timer or a timeout; ``run()`` repeats ``once()`` until ``stop`` is
 set.  Timers run between two messages too, so no stream of messages can
 starve them.  Signal handlers never run: signals are blocked and collected by
-the :class:`~gsatellite.ipc.wake.Sleeper`, so a wake-up cannot be lost and no
+the :class:`~gsatellite.transport.wake.Sleeper`, so a wake-up cannot be lost and no
 work happens in signal context.
 
 The main inbox's handler is :meth:`Daemon.dispatch`: a table ``verb ->
@@ -18,6 +18,10 @@ anything unknown gets ``UNKNOWN COMMAND``.
 
 :meth:`Daemon.ask` is a request that never blocks the loop: the answer (or
 None at the deadline) arrives later through a callback.
+
+Inboxes and addresses come from :mod:`gsatellite.transport`; this module
+never learns how a message travels.  A reply goes only to an address the
+transport accepts as an answer inbox (:func:`transport.reply_address`).
 
 Time comes from ``self.clock`` (monotonic) and ``self.now`` (wall clock), so
 tests can drive the loop with a fake clock.
@@ -31,7 +35,8 @@ import time
 import traceback
 
 from . import config, paths
-from .ipc import mbox, wake
+from . import transport
+from .transport import wake
 from . import protocol as P
 from .protocol import split
 from .log import log
@@ -62,13 +67,13 @@ class Daemon:
         self._asks = itertools.count(1)
         self.inboxes = []  # [(inbox, on_message)]
         self.sleeper = wake.Sleeper(TERMINATING + (signal.SIGCHLD,))
-        self.box = self.make_box()
-        self.inbox = mbox.Inbox(self.box, self.limit)
+        self.inbox = self.make_inbox()
+        self.box = self.inbox.address
         self.serve(self.inbox, self.dispatch)
 
     # -- hooks for subclasses -------------------------------------------------
-    def make_box(self):
-        return mbox.create_pid_box(self.pid)
+    def make_inbox(self):
+        return transport.open_inbox(self.pid, limit=self.limit)
 
     def fallback(self, command, args, answer_box):
         return P.UNKNOWN
@@ -141,8 +146,7 @@ class Daemon:
         be reached.  At the deadline a request still unread is withdrawn, so
         it can no longer take effect.
         """
-        box = mbox.create_pid_box(self.pid, suffix=".a%d" % next(self._asks))
-        inbox = mbox.Inbox(box, self.limit)
+        inbox = transport.open_inbox(self.pid, tag="a%d" % next(self._asks), limit=self.limit)
         pending = {"sent": None, "timer": None}
 
         def finish(answer):
@@ -151,15 +155,15 @@ class Daemon:
             pending["done"] = True
             self.cancel(pending["timer"])
             self.unserve(inbox)
-            if answer is None and pending["sent"] is not None and mbox.withdraw(pending["sent"]):
+            if answer is None and pending["sent"] is not None and transport.withdraw(pending["sent"]):
                 log("%s to %s withdrawn unread" % (command, address))
             inbox.close()
             on_answer(answer)
 
         try:
-            pending["sent"] = mbox.send(address, P.message(command, box))
-            wake.wake_box_owner(address)
-        except (mbox.BoxMissing, OSError) as e:
+            pending["sent"] = transport.send(address, P.message(command, inbox.address))
+            transport.wake_owner(address)
+        except OSError as e:  # transport.TransportError included
             log("cannot send %s to %s: %s" % (command, address, e))
             self.call_later(0, lambda: finish(None))
             return
@@ -172,15 +176,22 @@ class Daemon:
         return P.STOPPING
 
     def reply(self, answer_box, answer):
-        """Answer a request; never raises."""
+        """Answer a request; never raises.  An answer address that is not
+        an answer inbox of ours (``ALIVE?;/etc``) gets nothing: no file, no
+        signal."""
         if not answer_box:
             return
         try:
-            mbox.send(answer_box, P.message(answer, self.box))
-        except (mbox.BoxMissing, OSError) as e:
+            to = transport.reply_address(answer_box)
+        except transport.BadAddress as e:
+            log("refusing to answer %r: %s" % (answer, e))
+            return
+        try:
+            transport.send(to, P.message(answer, self.box))
+        except OSError as e:  # transport.TransportError included
             log("cannot answer %r to %s: %s" % (answer, answer_box, e))
             return
-        wake.wake_box_owner(answer_box)
+        transport.wake_owner(to)
 
     def dispatch(self, message):
         if ";" not in message:
@@ -209,7 +220,7 @@ class Daemon:
             while not self.stop:
                 try:
                     message = inbox.receive()
-                except FileNotFoundError:
+                except transport.Unreachable:
                     self.inbox_lost(inbox)
                     break
                 if message is None:
@@ -230,8 +241,8 @@ class Daemon:
             return
         log("my message box %s vanished; recreating it" % self.box)
         self.unserve(inbox)
-        self.box = self.make_box()
-        self.inbox = mbox.Inbox(self.box, self.limit)
+        self.inbox = self.make_inbox()
+        self.box = self.inbox.address
         self.inboxes.insert(0, (self.inbox, self.dispatch))
 
     def once(self, timeout=None):

@@ -2,13 +2,15 @@
 
 The controller runs when ``gsatlcPid`` and ``gsatlcHostName`` both exist and
 the ctime of ``gsatlcPid`` is at most 5 seconds old; the controller refreshes
-it every ``liveness_interval`` seconds while it lives.
+it every ``liveness_interval`` seconds while it lives.  The host it names
+becomes part of the controller's address, so a host that is not a valid
+host name makes :func:`controller_box` raise ``transport.BadAddress``.
 """
 
 import os
 import time
 
-from . import paths
+from . import paths, transport
 from .fsutil import read_first_line
 
 MAX_AGE = 5
@@ -30,11 +32,12 @@ def controller():
 
 
 def controller_box():
+    """The live controller's address, or None."""
     info = controller()
     if info is None:
         return None
     host, pid = info
-    return paths.pid_box(pid, host)
+    return transport.process_address(pid, host)
 
 
 NOT_RUNNING = "gsatlc is not running. Start it with `gsatlcd --start'."

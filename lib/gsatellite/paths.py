@@ -108,23 +108,10 @@ def waiter_fifo(pid):
 
 # --- message boxes (docs/protocol.md §2) ----------------------------------
 
-def mboxes_dir(host=None):
-    return _g("mboxes", host or hostname())
-
-
-def box_path(name, host=None):
-    return os.path.join(mboxes_dir(host), name)
-
-
-def pid_box(pid, host=None):
-    return box_path("%d.inbox" % pid, host)
-
-
-SIGFWD_ALIAS = "sigfwd.inbox"
-
-
-def sigfwd_box(host=None):
-    return box_path(SIGFWD_ALIAS, host)
+def mboxes_root():
+    """The directory of every host's message boxes; what lies below it
+    (host directories, box and message names) is the transport's business."""
+    return _g("mboxes")
 
 
 # --- the job store (docs/protocol.md §6) ----------------------------------

@@ -51,6 +51,10 @@ HOLD_FAILED, SIGNAL_FAILED, FAILED = "HOLD FAILED", "SIGNAL FAILED", "FAILED"
 
 # sigfwd
 DELEGATE_ACTION, UNDELEGATE_ACTION, WRITE_FIFO = "DELEGATE_ACTION", "UNDELEGATE_ACTION", "WRITE_FIFO"
+WRITE_FIFO_OK, WRITE_FIFO_FAILED = "0", "1"
+
+# what a gqwait reads from its FIFO: ``ID VALUE`` or ``ID DELETED``
+DELETED = "DELETED"
 
 
 def failed(verb):
@@ -109,3 +113,66 @@ def split(msg):
     text, sep, rest = msg.partition(";")
     box = rest.split(";", 1)[0] if sep else ""
     return text, box
+
+
+# -- the classic runner's messages to its sputnik (no answer wanted) ----------
+
+def runner_child_pid(pid):
+    return message(command(JOB_CHILD_PID, pid), "")
+
+
+def runner_started():
+    return message(STARTED, "")
+
+
+def runner_terminated(value):
+    return message(command(TERMINATED, value), "")
+
+
+def parse_child_pid(args):
+    """``JOB_CHILD_PID``'s argument -> a PID, or None if it is not one."""
+    args = args.strip()
+    return int(args) if args.isdigit() and int(args) > 0 else None
+
+
+def parse_runner_exit(args):
+    """``TERMINATED EXIT`` from a runner -> the exit value (1 if garbled)."""
+    args = args.strip()
+    return int(args) if args.isdigit() else 1
+
+
+# -- signal forwarding (PROTOCOL.md §3) -----------------------------------------
+
+def forward_signal(signal_name, pid):
+    """``SIGCONT 4711;``: asks a host's signal forwarder, no answer wanted."""
+    return message(command(signal_name, pid), "")
+
+
+# -- gqwait: FIFO lines and their relay through a signal forwarder -------------
+
+def fifo_line(job_id, value):
+    """``00001 0``, or ``00001 DELETED`` (``value`` = :data:`DELETED`)."""
+    return "%s %s" % (job_id, value)
+
+
+def parse_fifo_line(line):
+    """``(job_id, value)`` with value an int exit value or :data:`DELETED`;
+    None for a line that is not one of ours."""
+    words = line.split()
+    if len(words) != 2:
+        return None
+    job_id, value = words
+    if value == DELETED:
+        return job_id, DELETED
+    return job_id, int(value) if value.isdigit() else 1
+
+
+def write_fifo(fifo, line):
+    """``WRITE_FIFO FIFO LINE;`` to the forwarder of the waiter's host."""
+    return message(command(WRITE_FIFO, fifo, line), "")
+
+
+def parse_write_fifo(args):
+    """``WRITE_FIFO``'s arguments -> ``(fifo, line)``."""
+    fifo, _, line = args.partition(" ")
+    return fifo, line

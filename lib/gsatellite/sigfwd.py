@@ -1,8 +1,8 @@
 """sigfwd: this host's signal forwarder (PROTOCOL.md §3).
 
-Its box is ``PID.inbox`` with the alias ``sigfwd.inbox``.  Processes on other
-hosts cannot signal ours, so they publish ``SIGNAME PID;BOX`` here and the
-forwarder runs kill and answers kill's exit code.  It also runs *delegated
+Its inbox is also the host's well-known forwarder address
+(``transport.sigfwd_address``).  Processes on other hosts cannot signal
+ours, so they publish ``SIGNAME PID;BOX`` there and the forwarder runs kill and answers kill's exit code.  It also runs *delegated
 actions* (``DELEGATE_ACTION FILE``) in the background and stops them again
 (``UNDELEGATE_ACTION ID``).
 
@@ -19,8 +19,9 @@ import time
 from . import config, paths, proc
 from . import protocol as P
 from .daemon import Daemon
+from . import transport
 from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
-from .ipc import mbox, wake
+from .transport import wake
 from .log import log
 
 
@@ -35,7 +36,7 @@ class SignalForwarder(Daemon):
         self.handlers[P.DELEGATE_ACTION] = self.delegate
         self.handlers[P.UNDELEGATE_ACTION] = self.undelegate
         self.handlers[P.WRITE_FIFO] = self.write_fifo
-        self.alias = mbox.create_alias(self.box, paths.SIGFWD_ALIAS)
+        transport.become_sigfwd(self.inbox)
         makedirs(paths.run_dir())
         write_atomic(paths.sigfwd_pid_file(), "%d\n" % self.pid)
         log("started; box %s" % self.box)
@@ -103,10 +104,10 @@ class SignalForwarder(Daemon):
         local gqwait that its job ended (FIFOs do not cross NFS)."""
         from . import waiters
 
-        fifo, _, text = args.partition(" ")
+        fifo, text = P.parse_write_fifo(args)
         if not waiters.valid_fifo_path(fifo) or not text:
-            return "1"
-        return "0" if waiters.write_fifo(fifo, text) else "1"
+            return P.WRITE_FIFO_FAILED
+        return P.WRITE_FIFO_OK if waiters.write_fifo(fifo, text) else P.WRITE_FIFO_FAILED
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:
@@ -124,8 +125,7 @@ class SignalForwarder(Daemon):
                     pass
         # Only remove the alias and PID file if they are still ours: a new
         # forwarder may already have replaced them.
-        if os.path.islink(self.alias) and mbox.resolve(self.alias) == self.box:
-            unlink_quiet(self.alias)
+        transport.resign_sigfwd(self.inbox)
         pid_file = paths.sigfwd_pid_file()
         try:
             with open(pid_file) as f:
@@ -140,14 +140,14 @@ class SignalForwarder(Daemon):
 def ensure_running():
     """Start this host's signal forwarder unless one answers already."""
     pid = read_first_line(paths.sigfwd_pid_file(), "")
-    if pid.isdigit() and proc.alive(pid) and mbox.exists(paths.sigfwd_box()):
+    if pid.isdigit() and proc.alive(pid) and transport.exists(transport.sigfwd_address()):
         return int(pid)
     makedirs(paths.host_log_dir())
     with open(paths.sigfwd_log(), "ab") as out:
         p = proc.start_daemon("sigfwd", out)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if mbox.exists(paths.sigfwd_box()) and read_first_line(paths.sigfwd_pid_file(), "") == str(p.pid):
+        if transport.exists(transport.sigfwd_address()) and read_first_line(paths.sigfwd_pid_file(), "") == str(p.pid):
             return p.pid
         if p.poll() is not None:
             break

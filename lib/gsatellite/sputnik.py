@@ -24,7 +24,8 @@ from . import protocol as P
 from . import config, jobenv, jobtypes, liveness, paths, proc
 from .daemon import Daemon
 from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
-from .ipc import mbox, wake
+from . import transport
+from .transport import wake
 from .log import log
 
 RETRY_SECONDS = 2.0
@@ -132,10 +133,10 @@ class Sputnik(Daemon):
             if host == self.host and not proc.alive(pid):
                 return False  # a killed controller's files; wait for the next one
             try:
-                mbox.send(paths.pid_box(pid, host), P.message(self.outbox[0], self.box))
-            except (mbox.BoxMissing, OSError):
+                transport.send(transport.process_address(pid, host), P.message(self.outbox[0], self.box))
+            except (transport.Unreachable, OSError):
                 return False
-            wake.wake(host, pid)
+            transport.signal_process(host, pid)
             log("told controller: %s" % self.outbox.pop(0))
         return True
 

@@ -6,16 +6,17 @@ controller restart loses none.  When the job has finally ended (finished or
 failed; an automatic restart is not an end) or is deleted, every waiter gets
 one line ``ID VALUE`` (or ``ID DELETED``) in its FIFO: written directly on
 this host, through the waiter host's signal forwarder (``WRITE_FIFO``)
-elsewhere, because FIFOs do not cross NFS.
+elsewhere, because FIFOs do not cross NFS.  A waiter's HOST becomes part of
+an address, so only a valid host name is registered (``transport.valid_host``).
 """
 
 import errno
 import os
 import stat
 
-from . import paths
+from . import paths, transport
+from . import protocol as P
 from .fsutil import read_text, unlink_quiet, write_atomic
-from .ipc import mbox
 from .log import log
 
 WAITERS = "job.waiters"
@@ -44,6 +45,8 @@ def valid_fifo_path(fifo):
 
 
 def add(job_id, host, fifo):
+    """Register a waiter; ``transport.BadAddress`` for an invalid host."""
+    transport.check_host(host)
     regs = registrations(job_id)
     if (host, fifo) not in regs:
         regs.append((host, fifo))
@@ -79,12 +82,12 @@ def write_fifo(fifo, line):
 def notify(job_id, value, this_host):
     """Tell every waiter of ``job_id`` that it ended with ``value``."""
     for host, fifo in registrations(job_id):
-        line = "%s %s" % (job_id, value)
+        line = P.fifo_line(job_id, value)
         if host == this_host:
             write_fifo(fifo, line)
             continue
         try:
-            mbox.send(paths.sigfwd_box(host), "WRITE_FIFO %s %s;" % (fifo, line))
-        except (mbox.BoxMissing, OSError) as e:
+            transport.send(transport.sigfwd_address(host), P.write_fifo(fifo, line))
+        except OSError as e:  # transport.TransportError (e.g. a bad host) included
             log("cannot reach the signal forwarder of %s for a waiter: %s" % (host, e))
     _save(job_id, [])

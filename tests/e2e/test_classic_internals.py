@@ -11,7 +11,7 @@ import time
 
 from conftest import BIN
 from gsatellite import paths
-from gsatellite.ipc import mbox
+from gsatellite.transport import mbox
 
 
 def _classic_job(gsat, job_id, body):

@@ -256,7 +256,7 @@ def test_interrupted_waiter_leaves_nothing_behind(gsat, procs, runtime, signo, v
 
 @pytest.mark.slow
 def test_ctrl_c_during_registration_leaves_no_registration(gsat, procs, runtime):
-    from gsatellite.ipc import mbox
+    from gsatellite.transport import mbox
 
     gsat.start()
     a = gsat.qsub(gsat.job("long.job", _gate(gsat, "go")))

@@ -30,7 +30,8 @@ PER_REQUEST_TIMEOUT = 30.0
 WORKER = r"""
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
-from gsatellite.ipc import mbox, wake
+from gsatellite import transport
+from gsatellite.transport import mbox, wake
 
 box, n, go, out, timeout = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], float(sys.argv[6])
 sleeper = wake.Sleeper()
@@ -41,7 +42,7 @@ for i in range(n):
     command = "PID?" if i % 2 else "ALIVE?"
     answer_box = mbox.create_pid_box(suffix=".%d" % i)
     mbox.send(box, "%s;%s" % (command, answer_box))
-    wake.wake_box_owner(box)
+    transport.wake_owner(box)
     deadline = time.monotonic() + timeout
     reply = None
     while time.monotonic() < deadline:
@@ -59,7 +60,7 @@ with open(out, "w") as f:
 PING_PONG = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from gsatellite.ipc import request
+from gsatellite.transport import request
 
 box, n, out = sys.argv[2], int(sys.argv[3]), sys.argv[4]
 answers, seconds = [], []

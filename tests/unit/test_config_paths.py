@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from gsatellite import config, paths
+from gsatellite import config, paths, transport
+from gsatellite.transport import mbox
 
 
 @pytest.fixture(autouse=True)
@@ -180,10 +181,11 @@ def test_classic_layout_under_home(home, monkeypatch):
     assert paths.gsatlc_log() == g + "/var/log/gsatlc.log"
     assert paths.sigfwd_log() == g + "/var/log/h1.example.org/sigfwd.log"
     assert paths.sigfwd_pid_file() == g + "/var/run/h1.example.org/sigfwd.pid"
-    assert paths.mboxes_dir() == g + "/mboxes/h1.example.org"
-    assert paths.mboxes_dir("other") == g + "/mboxes/other"
-    assert paths.pid_box(4711) == g + "/mboxes/h1.example.org/4711.inbox"
-    assert paths.sigfwd_box("other") == g + "/mboxes/other/sigfwd.inbox"
+    assert paths.mboxes_root() == g + "/mboxes"
+    assert mbox.host_dir() == g + "/mboxes/h1.example.org"
+    assert mbox.host_dir("other") == g + "/mboxes/other"
+    assert transport.process_address(4711) == g + "/mboxes/h1.example.org/4711.inbox"
+    assert transport.sigfwd_address("other") == g + "/mboxes/other/sigfwd.inbox"
     assert paths.next_job_id_file() == g + "/gschedule/nextJobId"
     assert paths.job_dir("00001") == g + "/gschedule/jobs/00001.d"
     assert paths.state_link("queued", "00001") == g + "/gschedule/queued/00001.d"

@@ -12,7 +12,7 @@ import pytest
 
 from gsatellite import config, paths
 from gsatellite import controller as ctl
-from gsatellite.ipc import mbox
+from gsatellite.transport import mbox
 
 
 @pytest.fixture

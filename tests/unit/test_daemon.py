@@ -7,7 +7,7 @@ import pytest
 
 from gsatellite import config, paths
 from gsatellite.daemon import Daemon
-from gsatellite.ipc import mbox, request
+from gsatellite.transport import mbox, request
 from gsatellite.protocol import split
 
 

@@ -18,10 +18,8 @@ import os
 
 LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib")
 
-# Cycles in code that another part of issue 10 is rewriting (the transport
-# package replaces ipc/); an entry here only stops these exact modules from
-# failing the test, and a stale entry is harmless.
-KNOWN = [{"gsatellite.ipc.request", "gsatellite.ipc.wake"}]
+# Known cycles that are tolerated; none today.
+KNOWN = []
 
 
 def modules(lib, package="gsatellite"):

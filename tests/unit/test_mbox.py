@@ -1,37 +1,39 @@
-"""Message boxes (gsatellite.ipc.mbox), in-process against a temporary $HOME.
+"""Message boxes (gsatellite.transport.mbox), in-process against a temporary $HOME.
 
 Covers: publish/receive order (oldest ctime first; within one ctime tick,
 send order), hidden files never visible, each message consumed exactly
 once even by racing readers, alias boxes, owner(), BoxMissing and
-BadMessage (empty, oversized, binary, several lines).
+BadMessage (empty, oversized, binary, several lines).  And where replies and
+wake-ups may go: only to ``G/mboxes/HOST/NAME.inbox`` with a valid HOST and,
+for a wake-up, a positive PID (regressions: ``ALIVE?;/etc`` made the
+controller write ``/etc/message.X``; an answer box ``/tmp/x/vm/1.inbox``
+made it send SIGCONT to PID 1).  The transport contract (tests/contract)
+covers bad entries of every kind.
 """
 
 import os
+import signal
 import stat
+import subprocess
 import threading
 import time
 
 import pytest
 
-from gsatellite import config, paths
+from gsatellite import paths, transport, waiters
 from gsatellite.fsutil import ALPHABET
-from gsatellite.ipc import mbox
+from gsatellite.transport import mbox
+
+from contract.transports import forget, use_temp_home
 
 HOST = "unit.example.org"
 
 
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("GSAT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GSAT_HOSTNAME", HOST)
-    paths.reset()
-    config.reset()
+    use_temp_home(monkeypatch, tmp_path, HOST)
     yield tmp_path
-    paths.reset()
-    config.reset()
+    forget()
 
 
 def drain(box):
@@ -82,6 +84,7 @@ def test_many_messages_in_one_ctime_tick_keep_send_order(home, monkeypatch):
     class Coarse:
         def __init__(self, st):
             self.st_ctime_ns = st.st_ctime_ns // 10**9 * 10**9
+            self.st_mode = st.st_mode
             seen.append(self.st_ctime_ns)
 
     monkeypatch.setattr(mbox.os, "lstat", lambda p: Coarse(real_lstat(p)))
@@ -96,6 +99,7 @@ def test_many_messages_in_one_ctime_tick_keep_send_order(home, monkeypatch):
 def test_identical_ctimes_order_by_name(home, monkeypatch):
     class Same:
         st_ctime_ns = 10**18
+        st_mode = stat.S_IFREG | 0o600
 
     box = mbox.create_box("3.inbox")
     for rand in ("zzzzzzzz", "00000000", "AAAAAAAA", "aaaaaaaa"):
@@ -208,7 +212,7 @@ def test_owner_is_read_off_the_path(path, expected):
 def test_temp_box_is_classic(home):
     box = mbox.create_temp_box()
     d, name = os.path.split(box)
-    assert d == paths.mboxes_dir()
+    assert d == mbox.host_dir()
     assert name.endswith(".inbox") and len(name) == 8 + len(".inbox")
     assert stat.S_IMODE(os.stat(box).st_mode) == 0o700
     assert os.listdir(d) == [name]  # the mktemp directory was renamed, not copied
@@ -224,13 +228,13 @@ def test_recreated_pid_box_drops_stale_messages(home):
 # -- errors ------------------------------------------------------------------------
 
 def test_missing_box_raises_box_missing(home):
-    missing = paths.box_path("999999.inbox")
+    missing = mbox.box_path("999999.inbox")
     with pytest.raises(mbox.BoxMissing):
         mbox.send(missing, "ALIVE?;")
     with pytest.raises(mbox.BoxMissing):
         mbox.receive(missing)
     assert not os.path.exists(missing)
-    os.makedirs(paths.mboxes_dir())
+    os.makedirs(mbox.host_dir())
     dangling = mbox.create_alias(missing, "sigfwd.inbox")
     with pytest.raises(mbox.BoxMissing):
         mbox.send(dangling, "ALIVE?;")
@@ -289,3 +293,132 @@ def test_non_utf8_single_line_survives_round_trip(home):
         f.write(b"QSUB /tmp/caf\xe9.job;\n")
     text = mbox.receive(box)
     assert text.encode("utf-8", "surrogateescape") == b"QSUB /tmp/caf\xe9.job;"
+
+
+# -- where replies and wake-ups may go ------------------------------------------------
+
+@pytest.mark.parametrize("host", [
+    "localhost", "vm", "node1.example.org", "a-b.c_d.example", "x" * 63, ".".join(["abc"] * 60),
+])
+def test_valid_host_names(host):
+    assert transport.valid_host(host)
+
+
+@pytest.mark.parametrize("host", [
+    "", ".", "..", "../etc", "a/b", "/", "a..b", ".lead", "trail.", "-dash", "dash-", "sp ace",
+    "semi;colon", "nul\0", "new\nline", "x" * 64, ".".join(["abcd"] * 60), None, 7,
+])
+def test_invalid_host_names_cannot_become_addresses(host):
+    assert not transport.valid_host(host)
+    with pytest.raises(transport.BadAddress):
+        transport.check_host(host)
+    if isinstance(host, str):
+        with pytest.raises(transport.BadAddress):
+            transport.process_address(4711, host)
+        with pytest.raises(transport.BadAddress):
+            transport.sigfwd_address(host)
+
+
+def _g(*parts):
+    return os.path.join(paths.base(), *parts)
+
+
+@pytest.mark.parametrize("tail", ["abcdefgh.inbox", "4711.inbox", "4711.3.inbox", "4711.inbox/"])
+def test_answer_boxes_of_ours_are_valid_reply_addresses(home, tail):
+    box = _g("mboxes", HOST, tail)
+    assert transport.reply_address(box) == box
+    assert transport.reply_address(box.replace("/mboxes/", "//mboxes/")) is not None
+
+
+@pytest.mark.parametrize("box", [
+    "/etc",
+    "{tmp}/elsewhere",
+    "/tmp/x/vm/1.inbox",
+    "{G}/mboxes/{HOST}/../../../etc/1.inbox",
+    "{G}/mboxes/{HOST}/./1.inbox",
+    "{G}/mboxes/{HOST}/sub/1.inbox",
+    "{G}/mboxes/1.inbox",
+    "{G}/mboxes/bad!host/1.inbox",
+    "{G}/mboxes/../mboxes/{HOST}/1.inbox",
+    "{G}/mboxes/{HOST}/1.outbox",
+    "{G}/mboxes/{HOST}/.inbox",
+    "{G}/mboxes/{HOST}/1.inbox\0",
+    "mboxes/{HOST}/1.inbox",
+    "",
+])
+def test_other_places_are_refused_as_reply_addresses(home, box):
+    box = box.format(G=paths.base(), HOST=HOST, tmp=str(home))
+    with pytest.raises(transport.BadAddress):
+        transport.reply_address(box)
+    assert transport.owner(box) is None
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("4711.inbox", (HOST, 4711)),
+    ("4711.a2.inbox", (HOST, 4711)),
+    ("0.inbox", None),
+    ("abcdefgh.inbox", None),
+    ("-1.inbox", None),
+])
+def test_only_a_positive_pid_is_an_owner_to_wake(home, name, expected):
+    assert transport.owner(_g("mboxes", HOST, name)) == expected
+
+
+def _state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_box_outside_g_named_after_a_pid_wakes_nobody(home):
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        os.kill(sleeper.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while _state(sleeper.pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state(sleeper.pid) == "T"
+        outside = os.path.join(str(home), "x", HOST, "%d.inbox" % sleeper.pid)
+        os.makedirs(outside)
+        assert transport.wake_owner(outside) is False
+        time.sleep(0.05)
+        assert _state(sleeper.pid) == "T"
+        # The same PID in a box of ours is woken: the test can fail.
+        ours = mbox.create_box("%d.inbox" % sleeper.pid)
+        assert transport.wake_owner(ours) is True
+        deadline = time.monotonic() + 10
+        while _state(sleeper.pid) == "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state(sleeper.pid) != "T"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_waiter_on_a_bad_host_is_not_registered(home):
+    os.makedirs(paths.job_dir("00001"))
+    for host in ("../../etc", "a/b", ""):
+        with pytest.raises(transport.BadAddress):
+            waiters.add("00001", host, "/tmp/some.fifo")
+    assert waiters.registrations("00001") == []
+
+
+def test_a_stored_waiter_on_a_bad_host_gets_nothing(home, capsys):
+    os.makedirs(paths.job_dir("00001"))
+    with open(paths.job_file("00001", waiters.WAITERS), "w") as f:
+        f.write("../../.. /tmp/some.fifo\n")
+    waiters.notify("00001", 0, HOST)
+    assert "invalid host name" in capsys.readouterr().out
+    assert not os.path.exists(os.path.join(paths.base(), "..", "..", "..", "sigfwd.inbox"))
+    assert waiters.registrations("00001") == []
+
+
+def test_inbox_logs_each_skipped_entry_once(home):
+    lines = []
+    inbox = transport.open_inbox(tag="log", log=lines.append)
+    os.mkfifo(os.path.join(inbox.address, "message.x"))
+    transport.send(inbox.address, "AFTER;")
+    assert inbox.receive() == "AFTER;"
+    assert inbox.receive() is None
+    assert lines == ["bad message message.x discarded: not a message file: a FIFO"]
+    inbox.close()
+    assert not os.path.exists(inbox.address)

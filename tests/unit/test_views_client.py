@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from gsatellite import transport
 from gsatellite import client, job, paths, states, views
 from gsatellite.jobstore import JobStore
 
@@ -159,7 +160,7 @@ def _fake_controller(store):
         f.write(host + "\n")
     with open(paths.gsatlc_pid_file(), "w") as f:
         f.write("%d\n" % pid)
-    box = paths.pid_box(pid, host)
+    box = transport.process_address(pid, host)
     os.makedirs(box, mode=0o700)
     return (host, pid), box
 
@@ -167,7 +168,7 @@ def _fake_controller(store):
 def test_exchange_withdraws_unread_requests(store, tmp_path, monkeypatch):
     monkeypatch.setenv("GSAT_ANSWER_TIMEOUT", "0.2")
     info, box = _fake_controller(store)
-    monkeypatch.setattr("gsatellite.ipc.wake.wake_box_owner", lambda box: 0)
+    monkeypatch.setattr("gsatellite.transport.base.wake_owner", lambda box: 0)
     outcomes, boxes, error = client.exchange(info, ["QHOLD 00000", "QHOLD 00001"])
     assert outcomes == [client.operations.WITHDRAWN] * 2 and len(boxes) == 2
     assert os.listdir(box) == []

@@ -42,7 +42,8 @@ def run(prog, fn, argv):
     """Call ``fn(prog, argv)`` and map exceptions to exit codes."""
     from .. import config
     from ..client import ClientError
-    from ..ipc import mbox, request
+    from .. import transport
+    from ..transport import request
 
     try:
         return fn(prog, argv) or 0
@@ -57,7 +58,7 @@ def run(prog, fn, argv):
         err(prog, "no answer from gsatlc within %s s (answer_timeout); is it stuck?"
             % config.get("answer_timeout"))
         return EX_UNAVAILABLE
-    except (request.RequestError, mbox.BoxMissing) as e:
+    except (request.RequestError, transport.TransportError) as e:
         err(prog, "cannot reach gsatlc: %s" % e)
         return EX_UNAVAILABLE
     except config.ConfigError as e:

@@ -15,7 +15,8 @@ import time
 from .. import protocol as P
 from .. import config, liveness, paths, proc
 from ..fsutil import makedirs, read_first_line, unlink_quiet
-from ..ipc import mbox, request
+from .. import transport
+from ..transport import request
 from .common import EX_FAIL, err, program
 
 USAGE = "usage: gsatlcd {--start|--stop|--status}\n"
@@ -39,7 +40,7 @@ def main(argv=None):
 def answers(box, timeout=5.0):
     try:
         return request.request(box, P.ALIVE, timeout=timeout) == P.YES
-    except (request.RequestError, mbox.BoxMissing, OSError):
+    except (request.RequestError, transport.Unreachable, OSError):
         return False
 
 
@@ -75,7 +76,7 @@ def start(prog):
             err(prog, "gsatlc exited with %d: %s" % (code, _last_line(log_file)))
             return code or EX_FAIL
         info = liveness.controller()
-        if info is not None and info[1] == p.pid and answers(paths.pid_box(p.pid, info[0]), 2.0):
+        if info is not None and info[1] == p.pid and answers(transport.process_address(p.pid, info[0]), 2.0):
             return 0
         time.sleep(0.02)
     err(prog, "gsatlc did not answer within %d s (see %s)" % (START_TIMEOUT, log_file))
@@ -101,7 +102,7 @@ def stop(prog):
     if host and host != paths.hostname():
         # Another host's controller: ask it to stop (woken via its sigfwd).
         try:
-            ok = request.request(paths.pid_box(pid, host), P.STOP, timeout=10.0) == P.STOPPING
+            ok = request.request(transport.process_address(pid, host), P.STOP, timeout=10.0) == P.STOPPING
         except (request.RequestError, OSError) as e:
             err(prog, "gsatlc on %s did not answer: %s" % (host, e))
             return EX_FAIL

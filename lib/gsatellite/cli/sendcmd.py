@@ -3,7 +3,8 @@
 import sys
 
 from .. import __version__
-from ..ipc import mbox, request, wake
+from .. import transport
+from ..transport import request
 from .common import info_option, EX_FAIL, EX_USAGE, err, program, run
 
 USAGE = """Usage: sendcmd --command command --message-box messageBox [--no-sigfwd] [--no-wait-for-answer] [--timeout SEC]
@@ -73,7 +74,7 @@ def _main(prog, argv):
     if ";" in command or "\n" in command:
         err(prog, 'a command cannot contain ";" or a newline')
         return EX_USAGE
-    if not mbox.exists(box):
+    if not transport.exists(box):
         err(prog, 'Message box "%s" not existing.' % box)
         return EX_FAIL
     timeout = None
@@ -85,9 +86,9 @@ def _main(prog, argv):
             return EX_USAGE
     wake_owner = "--no-sigfwd" not in flags
     if "--no-wait-for-answer" in flags:
-        mbox.send(box, command + ";")
+        transport.send(box, command + ";")
         if wake_owner:
-            wake.wake_box_owner(box)
+            transport.wake_owner(box)
         return 0
     answer = request.request(box, command, wake=wake_owner, timeout=timeout)
     sys.stdout.write(answer + "\n")

@@ -12,8 +12,9 @@ import sys
 
 from .. import protocol as P
 from .. import job as jobs
-from .. import paths, states
-from ..ipc import mbox, request
+from .. import states
+from .. import transport
+from ..transport import request
 from ..triggers import check_name, encode_args
 from .common import info_option, EX_FAIL, EX_USAGE, Exit, program, run
 
@@ -67,11 +68,14 @@ def _main(prog, argv):
     spid, host = view.sputnik_pid, (view.exec_host or "").split("\n", 1)[0]
     if spid is None or not host:
         raise Exit(EX_FAIL, "job %s has no supervisor to run the services" % view.id)
-    box = paths.pid_box(spid, host)
+    try:
+        box = transport.process_address(spid, host)
+    except transport.BadAddress:
+        raise Exit(EX_FAIL, "job %s names an invalid execution host %r" % (view.id, host))
     verb = P.TRIGGER_WAIT if wait else P.TRIGGER
     command = "%s %s %s" % (verb, name, encode_args(args))
     answer = request.request(
-        box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: mbox.exists(box)
+        box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
     )
     if answer == P.OK:
         return 0

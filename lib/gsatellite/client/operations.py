@@ -9,7 +9,8 @@ import time
 
 from .. import config, job, liveness, paths, states
 from .. import protocol as P
-from ..ipc import mbox, request
+from .. import transport
+from ..transport import request
 from .errors import (EX_INTERRUPTED, EX_UNAVAILABLE, EX_USAGE, ClientError, InvalidJobId,
                      NoAnswer, NotHeld, NotRunning, Refused, Unreachable, UnknownState, WrongState)
 
@@ -58,10 +59,10 @@ def exchange(info, commands, alive=None, timeout=None):
     or :data:`WITHDRAWN` or :data:`UNANSWERED`; the answer box of each
     command; the exception that ended the wait (None when all answered).
     """
-    box = paths.pid_box(info[1], info[0])
+    box = transport.process_address(info[1], info[0])
     try:
         return list(request.post(box, commands, alive=alive, timeout=timeout)), [], None
-    except mbox.BoxMissing as e:
+    except transport.TransportError as e:
         raise Unreachable("cannot reach gsatlc: %s" % e)
     except request.RequestError as e:
         error = e
@@ -146,7 +147,7 @@ def delete(text):
 
 def signal_job(text, sig="SIGTERM"):
     """Send ``sig`` (a name such as USR1 or a number) to running job ``text``."""
-    from ..ipc import wake
+    from ..transport import wake
 
     try:
         signo = wake.signal_number(sig)

@@ -7,7 +7,7 @@ import time
 
 from .. import config, job
 from .. import protocol as P
-from ..ipc import request
+from ..transport import request
 from .errors import EX_FAIL, EX_INTERRUPTED, EX_UNAVAILABLE, BadJobFile
 from .operations import UNANSWERED, WITHDRAWN, POLL, _alive_check, _why, controller, exchange
 

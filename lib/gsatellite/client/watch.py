@@ -120,26 +120,27 @@ class _Waiter:
                 self._line(line.decode("utf-8", "replace"))
 
     def _line(self, line):
-        words = line.split()
-        if len(words) != 2 or words[0] not in self.ids:
+        parsed = P.parse_fifo_line(line)
+        if parsed is None or parsed[0] not in self.ids:
             return
-        job_id, value = words
+        job_id, value = parsed
         if job_id in self.registered:
             self.registered.remove(job_id)
-        if value == "DELETED":
+        if value == P.DELETED:
             raise JobDeleted(job_id)
-        self.results[job_id] = int(value) if value.isdigit() else 1
+        self.results[job_id] = value
 
     def _unregister(self):
         """Withdraw what is still registered, so nothing is left once we exit
         (a controller that does not answer costs at most a few seconds)."""
         if not self.registered:
             return
-        from ..ipc import request
+        from .. import transport
+        from ..transport import request
 
         commands = [P.command(P.QUNWAIT, job_id, self.fifo, self.host) for job_id in self.registered]
         try:
-            request.post(paths.pid_box(self.info[1], self.info[0]), commands, timeout=5)
+            request.post(transport.process_address(self.info[1], self.info[0]), commands, timeout=5)
         except BaseException:  # best-effort cleanup must never decide the outcome
             pass
 

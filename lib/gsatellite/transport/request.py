@@ -1,10 +1,10 @@
-"""Request/reply over message boxes: the client side of every verb.
+"""Request/reply: the client side of every verb.
 
-A request is ``COMMAND;ANSWERBOX``.  The answer box is this process's own
-``PID[.N].inbox``, so a gsatellite server can wake us with SIGCONT as soon as
-it has answered; a classic server does not, so we also look into the box on a
-short, growing interval.  Unlike the classic clients we give up after the
-configured ``answer_timeout`` with :class:`AnswerTimeout`.
+A request is ``COMMAND;ANSWERADDRESS``.  The answer inbox is this process's
+own (``PID.N``), so a gsatellite server can wake us with SIGCONT as soon as
+it has answered; a classic server does not, so we also look into the inbox
+on a short, growing interval.  Unlike the classic clients we give up after
+the configured ``answer_timeout`` with :class:`AnswerTimeout`.
 
 A client that gives up (time-out, dead receiver, Ctrl-C) first withdraws
 every message the receiver has not read yet, so no request it reports as
@@ -12,16 +12,18 @@ not done takes effect later.
 """
 
 import os
+import sys
 import time
 
 from .. import config
 from ..protocol import message, split
-from . import mbox, wake
+from . import base
+from .wake import Sleeper
 
 
 class RequestError(Exception):
     """No answer.  ``answers`` holds those received before the failure and
-    ``boxes`` the answer boxes of all commands, so a caller can find out
+    ``boxes`` the answer addresses of all commands, so a caller can find out
     whether an unanswered request was carried out anyway."""
 
     answers = ()
@@ -47,77 +49,87 @@ class RequestInterrupted(KeyboardInterrupt):
 _counter = 0
 
 
-def _answer_box():
+def _log(line):
+    # A client's stdout is its output (a job id, a table): complaints about
+    # a bad entry in its answer inbox go to stderr.
+    sys.stderr.write("%s: %s\n" % (os.path.basename(sys.argv[0] or "gsatellite"), line))
+
+
+def _answer_inbox():
     global _counter
     _counter += 1
-    return mbox.create_pid_box(suffix=".%d" % _counter)
+    return base.open_inbox(tag=str(_counter), log=_log)
 
 
-def post(box, commands, wake_owner=True, timeout=None, alive=None):
-    """Send several commands, each with its own answer box; return answers.
+def post(to, commands, wake_owner=True, timeout=None, alive=None):
+    """Send several commands, each with its own answer inbox; return answers.
 
     All messages are published first and the owner is woken once, so a
     batch costs one wake-up.  Answers come back in the order of
     ``commands``.  ``alive``, when given, is asked on every look into the
-    answer box; once it returns False we stop waiting for a dead receiver.
+    answer inbox; once it returns False we stop waiting for a dead receiver.
     """
     if timeout is None:
         timeout = config.get_float("answer_timeout")
-    sleeper = wake.Sleeper()
-    boxes = []
+    sleeper = Sleeper()
+    inboxes = []
     sent = []
     answers = []
     try:
         try:
             for command in commands:
-                boxes.append(_answer_box())
-                sent.append(mbox.send(box, message(command, boxes[-1])))
+                inboxes.append(_answer_inbox())
+                sent.append(base.send(to, message(command, inboxes[-1].address)))
             if wake_owner:
-                wake.wake_box_owner(box)
+                base.wake_owner(to)
             deadline = time.monotonic() + timeout
-            for answer_box in boxes:
-                answers.append(_await(answer_box, deadline, sleeper, box, alive))
+            for inbox in inboxes:
+                answers.append(_await(inbox, deadline, sleeper, to, alive))
         except KeyboardInterrupt:
-            raise _give_up(RequestInterrupted("interrupted"), answers, boxes, sent)
+            raise _give_up(RequestInterrupted("interrupted"), answers, inboxes, sent)
         except RequestError as e:
-            raise _give_up(e, answers, boxes, sent)
-        except (mbox.BoxMissing, OSError):
+            raise _give_up(e, answers, inboxes, sent)
+        except OSError:  # base.TransportError included
             if not sent:
                 raise
             # Half a batch sent: take back what the receiver has not read.
-            _give_up(RequestError(), answers, boxes, sent)
+            _give_up(RequestError(), answers, inboxes, sent)
             raise
         return answers
     finally:
-        for b in boxes:
-            mbox.remove_box(b)
+        for inbox in inboxes:
+            inbox.close()
         sleeper.release()
 
 
-def _give_up(error, answers, boxes, sent):
+def _give_up(error, answers, inboxes, sent):
     """Withdraw what is still unread and record the outcome on ``error``."""
-    error.answers, error.boxes = answers, boxes
-    error.unread = [i for i in range(len(answers), len(sent)) if mbox.withdraw(sent[i])]
+    error.answers = answers
+    error.boxes = [inbox.address for inbox in inboxes]
+    error.unread = [i for i in range(len(answers), len(sent)) if base.withdraw(sent[i])]
     # An answer may have arrived between the last look and the withdrawal.
     for i in range(len(answers), len(sent)):
         if i in error.unread:
             break
-        msg = mbox.receive(boxes[i]) if mbox.exists(boxes[i]) else None
+        try:
+            msg = inboxes[i].receive()
+        except base.Unreachable:
+            msg = None
         if msg is None:
             break
         answers.append(split(msg)[0])
     return error
 
 
-def request(box, command, wake=True, timeout=None, alive=None):
-    """Send one command to ``box`` and return the answer part of the reply."""
-    return post(box, [command], wake_owner=wake, timeout=timeout, alive=alive)[0]
+def request(to, command, wake=True, timeout=None, alive=None):
+    """Send one command to ``to`` and return the answer part of the reply."""
+    return post(to, [command], wake_owner=wake, timeout=timeout, alive=alive)[0]
 
 
-def _await(answer_box, deadline, sleeper, target, alive):
+def _await(inbox, deadline, sleeper, target, alive):
     interval = 0.001
     while True:
-        msg = mbox.receive(answer_box)
+        msg = inbox.receive()
         if msg is not None:
             return split(msg)[0]
         left = deadline - time.monotonic()
@@ -125,10 +137,6 @@ def _await(answer_box, deadline, sleeper, target, alive):
             raise AnswerTimeout("no answer from %s" % target)
         if alive is not None and not alive():
             raise RequestError("%s went away without answering" % target)
-        # Refresh NFS attribute caches of the box, as the classic clients do.
-        try:
-            os.utime(answer_box)
-        except OSError:
-            pass
+        inbox.refresh()
         sleeper.sleep(min(interval, left))
         interval = min(interval * 2, 0.1)

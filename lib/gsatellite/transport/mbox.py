@@ -1,10 +1,12 @@
-"""Message boxes: directories that hold one file per message (PROTOCOL.md §2).
+"""File message boxes: directories that hold one file per message (PROTOCOL.md §2).
 
+This module is the only one that knows box paths and message file names.
 Invariants:
 
 * A box is ``G/mboxes/HOST/NAME.inbox``, mode 0700.  Its owner's host is the
   name of the parent directory, its PID the part of the (alias-resolved) box
-  name before the first ``.``.
+  name before the first ``.``.  An :class:`~.base.Address` of this kind is
+  the box's absolute path.
 * A message is published by writing ``.message.XXXXXXXX`` and renaming it to
   ``message.XXXXXXXX``; receivers only look at names starting with
   ``message``, so the rename is the commit and a reader never sees half a
@@ -13,25 +15,31 @@ Invariants:
   senders put a microsecond clock in the first six of the eight characters,
   so messages published within one coarse ctime tick still keep their order.
 * A message is consumed exactly once: read, rename to ``read.NAME``, unlink.
+* A receiver never blocks and never follows a link: an entry is opened only
+  if ``lstat`` calls it a regular file, and then with ``O_NOFOLLOW |
+  O_NONBLOCK`` and checked again on the descriptor (it may have been swapped
+  in between).  Anything else named ``message*`` (a FIFO, a socket, a device,
+  a symlink, a directory) is removed (a directory is renamed out of sight if
+  it is not empty) and reported as a :class:`~.base.BadMessage`.
 """
 
 import errno
 import os
+import stat
 import time
 
 from .. import paths
 from ..fsutil import ALPHABET, random_chars
+from .base import Address, BadAddress, BadMessage, Inbox as _Inbox, Unreachable, check_host
 
 MESSAGE_PREFIX = "message"
 BOX_SUFFIX = ".inbox"
+SIGFWD_ALIAS = "sigfwd" + BOX_SUFFIX
+DEFAULT_LIMIT = 65536
 
+BoxMissing = Unreachable  # the classic name: the box does not exist
 
-class BoxMissing(Exception):
-    """The message box does not exist (classic return code 2)."""
-
-
-class BadMessage(Exception):
-    """A message file that is not a valid one-line message."""
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
 
 
 def _clock_chars():
@@ -43,6 +51,47 @@ def _clock_chars():
         n, r = divmod(n, 62)
         out.append(ALPHABET[r])
     return "".join(reversed(out))
+
+
+# -- where boxes are ----------------------------------------------------------------
+
+def host_dir(host=None):
+    """This (or ``host``'s) directory of boxes."""
+    return os.path.join(paths.mboxes_root(), check_host(host or paths.hostname()))
+
+
+def box_path(name, host=None):
+    return os.path.join(host_dir(host), name)
+
+
+def pid_box(pid, host=None):
+    return box_path("%d%s" % (pid, BOX_SUFFIX), host)
+
+
+def sigfwd_box(host=None):
+    return box_path(SIGFWD_ALIAS, host)
+
+
+def process_address(pid, host=None):
+    return Address(pid_box(pid, host))
+
+
+def sigfwd_address(host=None):
+    return Address(sigfwd_box(host))
+
+
+def check_reply(box):
+    """Refuse (:class:`BadAddress`) anything but ``G/mboxes/HOST/NAME.inbox``."""
+    if "\0" in box or not box.startswith("/"):
+        raise BadAddress("not an absolute box path: %r" % box[:200])
+    if any(part in (".", "..") for part in box.split("/")):
+        raise BadAddress("box path with . or ..: %r" % box[:200])
+    hdir, name = os.path.split(os.path.normpath(box))
+    if os.path.dirname(hdir) != os.path.normpath(paths.mboxes_root()):
+        raise BadAddress("not a box under %s: %r" % (paths.mboxes_root(), box[:200]))
+    check_host(os.path.basename(hdir))
+    if not name.endswith(BOX_SUFFIX) or name.startswith("."):
+        raise BadAddress("not a box name: %r" % name)
 
 
 def resolve(box):
@@ -62,9 +111,23 @@ def owner(box):
     return host, pid
 
 
+def wake_target(box):
+    """:func:`owner`, but only for a box of this user: nobody else's process
+    is woken because some path names its PID."""
+    try:
+        if not box.startswith("/"):  # a local client may name a box relative to its cwd
+            box = os.path.join(os.getcwd(), box)
+        check_reply(box)
+    except (BadAddress, FileNotFoundError):  # FileNotFoundError: the cwd is gone
+        return None
+    return owner(box)
+
+
+# -- creating and removing boxes ------------------------------------------------
+
 def create_box(name, host=None):
     """Create (or reuse) the box ``NAME`` in this host's box directory."""
-    d = paths.mboxes_dir(host)
+    d = host_dir(host)
     os.makedirs(d, mode=0o700, exist_ok=True)
     box = os.path.join(d, name)
     try:
@@ -84,7 +147,7 @@ def create_pid_box(pid=None, suffix=""):
 
 def create_temp_box():
     """A classic temporary box: 8 random characters plus ``.inbox``."""
-    d = paths.mboxes_dir()
+    d = host_dir()
     os.makedirs(d, mode=0o700, exist_ok=True)
     while True:
         name = random_chars(8)
@@ -127,6 +190,19 @@ def exists(box):
     return os.path.isdir(resolve(box))
 
 
+def become_sigfwd(inbox):
+    return Address(create_alias(inbox.address, SIGFWD_ALIAS))
+
+
+def resign_sigfwd(inbox):
+    alias = os.path.join(os.path.dirname(inbox.address), SIGFWD_ALIAS)
+    # Only if it is still ours: a new forwarder may already have replaced it.
+    if os.path.islink(alias) and resolve(alias) == inbox.address:
+        _unlink(alias)
+
+
+# -- sending -----------------------------------------------------------------------------
+
 def send(box, message):
     """Publish ``message`` in ``box``; raises :class:`BoxMissing`.
 
@@ -149,7 +225,7 @@ def send(box, message):
         name = _clock_chars() + random_chars(2)
         hidden = os.path.join(real, "." + MESSAGE_PREFIX + "." + name)
         try:
-            fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:
             continue
         except FileNotFoundError:
@@ -182,8 +258,10 @@ def withdraw(published):
     return True
 
 
+# -- receiving ---------------------------------------------------------------------------
+
 def pending(box):
-    """Visible message files of ``box``, oldest first (by ctime, then name)."""
+    """Visible message entries of ``box``, oldest first (by ctime, then name)."""
     entries = []
     for name in _listdir(box, missing_ok=False):
         if not name.startswith(MESSAGE_PREFIX):
@@ -197,20 +275,39 @@ def pending(box):
     return [os.path.join(box, name) for _, name in entries]
 
 
-def consume(path, limit=65536):
+def consume(path, limit=DEFAULT_LIMIT):
     """Read one message file and remove it; returns the message text.
 
-    Raises :class:`BadMessage` (after removing the file) for an empty,
-    oversized or non-text message, and ``FileNotFoundError`` when another
-    reader took it first.
+    Raises :class:`BadMessage` (after removing the entry) for an empty,
+    oversized or non-text message or an entry that is not a regular file,
+    and ``FileNotFoundError`` when another reader took it first.
     """
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        _reject(path, st.st_mode)
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            raise
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            _reject(path, st.st_mode)  # swapped for a link or FIFO since the lstat
+        _unlink(path)
+        raise BadMessage("unreadable message file: %s" % e.strerror)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            _reject(path, st.st_mode)
+        # A file that grows after the fstat still cannot get past the read.
+        data = os.read(fd, limit + 1) if st.st_size <= limit else None
+    finally:
+        os.close(fd)
     box, name = os.path.split(path)
     read_name = os.path.join(box, "read." + name)
     os.rename(path, read_name)
     _unlink(read_name)
-    if len(data) > limit:
+    if data is None or len(data) > limit:
         raise BadMessage("message larger than %d bytes" % limit)
     data = data.rstrip(b"\n")
     if not data:
@@ -220,7 +317,29 @@ def consume(path, limit=65536):
     return data.decode("utf-8", "surrogateescape")
 
 
-def receive(box, limit=65536):
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def _reject(path, mode):
+    """Take a non-file entry out of the box without opening or following it."""
+    what = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    if stat.S_ISDIR(mode):
+        try:
+            os.rmdir(path)
+        except OSError:
+            # Not empty: rename it out of sight (a rename never follows).
+            d, name = os.path.split(path)
+            try:
+                os.rename(path, os.path.join(d, ".rejected.%s.%s" % (name, random_chars(4))))
+            except OSError:
+                pass
+    else:
+        _unlink(path)
+    raise BadMessage("not a message file: %s" % what)
+
+
+def receive(box, limit=DEFAULT_LIMIT):
     """Take the oldest message of ``box``, or return None if it is empty."""
     real = resolve(box)
     if not os.path.isdir(real):
@@ -233,25 +352,32 @@ def receive(box, limit=65536):
     return None
 
 
-class Inbox:
-    """A box this process receives on, for a daemon loop.
+class Inbox(_Inbox):
+    """A box this process receives on.
 
     ``receive()`` returns the next message text or None when the box is empty;
     one directory listing serves a whole batch.  Bad entries are skipped with
-    a log line.  Raises ``FileNotFoundError`` when the box itself is gone.
+    a log line.  Raises :class:`BoxMissing` when the box itself is gone.
     """
 
-    def __init__(self, box, limit=65536):
-        self.address = box
-        self.limit = limit
+    def __init__(self, box, limit=None, log=None):
+        self.address = Address(box)
+        self.limit = limit or DEFAULT_LIMIT
+        self._log = log
         self._batch = []
+        # Entries that failed for a reason we cannot remove (e.g. no write
+        # permission on the box): skipped, so they cannot loop the receiver.
+        self._stuck = set()
 
     def receive(self):
-        from ..log import log
-
         while True:
             if not self._batch:
-                self._batch = pending(self.address)
+                try:
+                    listing = pending(self.address)
+                    self._stuck.intersection_update(listing)
+                    self._batch = [p for p in listing if p not in self._stuck]
+                except (FileNotFoundError, NotADirectoryError):
+                    raise BoxMissing(self.address) from None
                 if not self._batch:
                     return None
             path = self._batch.pop(0)
@@ -260,14 +386,34 @@ class Inbox:
             except FileNotFoundError:
                 continue  # withdrawn by its sender, or taken by another reader
             except BadMessage as e:
-                log("bad message %s discarded: %s" % (os.path.basename(path), e))
+                self.log("bad message %s discarded: %s" % (os.path.basename(path), e))
             except OSError as e:
-                if e.errno != errno.EISDIR:
-                    raise
-                log("not a message file: %s" % path)
+                # Never let one entry stop the receiver; it stays for a human.
+                self._stuck.add(path)
+                self.log("cannot read message %s: %s" % (os.path.basename(path), e))
+
+    def log(self, line):
+        if self._log is not None:
+            self._log(line)
+            return
+        from ..log import log
+
+        log(line)
 
     def close(self):
         remove_box(self.address)
+
+    def refresh(self):
+        # NFS attribute caches hide new entries for a while; touching the
+        # box refreshes them, as the classic clients do.
+        try:
+            os.utime(self.address)
+        except OSError:
+            pass
+
+
+def open_inbox(pid=None, tag="", limit=None, log=None):
+    return Inbox(create_pid_box(pid, "." + tag if tag else ""), limit, log)
 
 
 def _listdir(d, missing_ok=True):

@@ -1,4 +1,4 @@
-"""Sleeping without lost wake-ups, and waking other processes (PROTOCOL.md §3).
+"""Sleeping without lost wake-ups, and the signal helpers (PROTOCOL.md §3).
 
 A long-lived receiver blocks SIGCONT (and the other signals it cares about)
 once, at start-up, and then sleeps in ``sigtimedwait``.  A SIGCONT that
@@ -6,15 +6,12 @@ arrives while the receiver is busy stays *pending* and ends the next sleep at
 once, so the classic race "box empty? -> SIGSTOP myself" cannot happen.
 Classic senders, which only publish a file and send SIGCONT, still wake us.
 
-Waking a process on another host goes through that host's signal forwarder:
-we publish ``SIGCONT PID;`` (no answer wanted) in its ``sigfwd.inbox``.
+This module only knows signals; waking a process on another host (through
+its signal forwarder) is :func:`gsatellite.transport.base.signal_process`.
 """
 
 import os
 import signal
-
-from .. import paths
-from . import mbox
 
 WAKE = signal.SIGCONT
 
@@ -72,49 +69,23 @@ def signal_name(num):
         return str(num)
 
 
-def send_signal(host, pid, sig=WAKE, wait_answer=False):
-    """Deliver ``sig`` to ``pid`` on ``host``; returns kill's exit code.
-
-    Locally this is ``kill``.  For another host it asks that host's signal
-    forwarder; by default without waiting for its answer (a wake-up needs no
-    receipt), else through :func:`request.request`.
-    """
+def positive_pid(pid):
+    """``pid`` as an int if it names one process, else None: 0 and negative
+    numbers would reach a whole group or every process."""
     try:
         pid = int(pid)
     except (TypeError, ValueError):
-        return 1
-    if pid <= 0:
-        return 1
-    if host == paths.hostname():
-        try:
-            os.kill(pid, sig)
-            return 0
-        except OSError:
-            return 1
-    command = "%s %d" % (signal_name(sig), pid)
-    box = paths.sigfwd_box(host)
-    if not wait_answer:
-        try:
-            mbox.send(box, command + ";")
-            return 0
-        except (mbox.BoxMissing, OSError):
-            return 1
-    from .request import request, RequestError
+        return None
+    return pid if pid > 0 else None
 
+
+def kill(pid, sig=WAKE):
+    """Signal one local process; True if delivered."""
+    pid = positive_pid(pid)
+    if pid is None:
+        return False
     try:
-        answer = request(box, command, wake=False)
-    except RequestError:
-        return 1
-    return int(answer) if answer.isdigit() else 1
-
-
-def wake(host, pid):
-    return send_signal(host, pid, WAKE)
-
-
-def wake_box_owner(box):
-    """Wake the process owning ``box`` if its name carries a PID."""
-    host, pid = mbox.owner(box)
-    if pid.isdigit():
-        return wake(host, pid)
-    return 1
+        os.kill(pid, sig)
+        return True
+    except OSError:
+        return False

@@ -1,1 +1,0 @@
-"""Inter-process communication: message boxes, wake-ups, request/reply."""

@@ -1,0 +1,224 @@
+"""The transport seam: addresses, inboxes, sending, withdrawing, waking.
+
+Everything outside this package talks to other processes through the names
+defined here and never learns how a message travels (a file in a box
+directory today, PROTOCOL.md §2; a System V queue later).  Invariants:
+
+* An :class:`Address` *is* its wire form: the text that travels after the
+  ``;`` of a message.  Its ``kind`` says which transport carries it; an
+  implementation module ``gsatellite.transport.KIND`` provides
+  ``send/withdraw/exists/wake_target/check_reply/process_address/sigfwd_address/
+  open_inbox/become_sigfwd/resign_sigfwd`` for it.
+* An :class:`Inbox` never blocks: ``receive()`` returns one message text or
+  None, skips (and logs) whatever is not a valid message, and raises
+  :class:`Unreachable` only when the inbox itself is gone.
+* A reply goes only to an address :func:`reply_address` accepts, and a
+  wake-up only to a process whose address names a valid host and a positive
+  PID; anything else is refused before a byte is written or a signal sent.
+* Host names that become parts of addresses pass :func:`valid_host`.
+"""
+
+import collections
+import importlib
+import re
+
+from .. import paths, protocol
+from . import wake as _wake
+
+MBOX = "mbox"
+DEFAULT_KIND = MBOX
+_IMPLEMENTATIONS = {MBOX: "gsatellite.transport.mbox"}
+
+# RFC 952/1123 labels (plus "_", which real site names use), dot-separated;
+# nothing that could be read as a path: no "/", no ".", no "..", bounded.
+_HOST = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\Z")
+MAX_HOST = 253
+
+
+class TransportError(OSError):
+    """A message could not be sent or received."""
+
+
+class Unreachable(TransportError):
+    """The address (the box, the queue) does not exist (classic code 2)."""
+
+
+class BadAddress(TransportError, ValueError):
+    """Text that is not an address we may send to, or a host name that
+    cannot become part of one."""
+
+
+class BadMessage(TransportError):
+    """An entry of an inbox that is not one valid message; it is skipped."""
+
+
+class Address(str):
+    """A place messages go to.  It is a ``str`` holding the wire form, so it
+    travels in messages, compares and hashes as that text."""
+
+    __slots__ = ()
+
+    @property
+    def kind(self):
+        # Other transports carry a prefix ("sysv:..."); everything else is
+        # a box path (relative ones too, as a user may type them).
+        prefix, sep, _ = self.partition(":")
+        return prefix if sep and prefix in _IMPLEMENTATIONS else MBOX
+
+
+# What send() returns: withdraw() needs the address's transport and the
+# transport's own token for the published message.
+Receipt = collections.namedtuple("Receipt", "address token")
+
+
+class Inbox:
+    """Where one process receives; ``address`` is what senders use."""
+
+    address = None
+
+    def receive(self):
+        """One message text, or None when nothing is waiting; never blocks."""
+        raise NotImplementedError
+
+    def close(self):
+        """Remove the inbox and whatever it still holds."""
+        raise NotImplementedError
+
+    def refresh(self):
+        """Called by a receiver that polls, before it sleeps again."""
+
+
+def _impl(kind):
+    try:
+        return importlib.import_module(_IMPLEMENTATIONS[kind])
+    except KeyError:
+        raise BadAddress("no transport for address kind %r" % kind) from None
+
+
+def address(text):
+    """``text`` (a wire form, or an Address) as an :class:`Address`."""
+    if isinstance(text, Address):
+        return text
+    if not isinstance(text, str) or not text:
+        raise BadAddress("empty address")
+    return Address(text)
+
+
+def valid_host(host):
+    """True if ``host`` is a host name that may become part of an address."""
+    return isinstance(host, str) and 0 < len(host) <= MAX_HOST and _HOST.match(host) is not None
+
+
+def check_host(host):
+    """``host`` itself, or :class:`BadAddress` with a clear reason."""
+    if not valid_host(host):
+        raise BadAddress("invalid host name %r" % (host,))
+    return host
+
+
+# -- well-known addresses and own inboxes -------------------------------------
+
+def process_address(pid, host=None, kind=DEFAULT_KIND):
+    """The inbox of process ``pid`` on ``host`` (this host by default)."""
+    if host is not None:
+        check_host(host)
+    return _impl(kind).process_address(int(pid), host)
+
+
+def sigfwd_address(host=None, kind=DEFAULT_KIND):
+    """The inbox of ``host``'s signal forwarder."""
+    if host is not None:
+        check_host(host)
+    return _impl(kind).sigfwd_address(host)
+
+
+def open_inbox(pid=None, tag="", limit=None, log=None, kind=DEFAULT_KIND):
+    """This process's inbox (``tag`` tells several of one process apart);
+    whatever an earlier process of the same PID left in it is dropped.
+    ``log(line)`` reports skipped entries (default: the daemon log)."""
+    return _impl(kind).open_inbox(pid, tag, limit, log)
+
+
+def become_sigfwd(inbox):
+    """Make ``inbox`` this host's signal forwarder; returns the alias."""
+    return _impl(inbox.address.kind).become_sigfwd(inbox)
+
+
+def resign_sigfwd(inbox):
+    """Undo :func:`become_sigfwd` unless another forwarder took over."""
+    _impl(inbox.address.kind).resign_sigfwd(inbox)
+
+
+# -- sending -------------------------------------------------------------------------
+
+def send(to, text):
+    """Publish one message; returns a :class:`Receipt` for :func:`withdraw`.
+    Raises :class:`Unreachable`, :class:`BadAddress` or OSError."""
+    to = address(to)
+    return Receipt(to, _impl(to.kind).send(to, text))
+
+
+def withdraw(receipt):
+    """Take back a message nobody has read: True; False once a reader has it."""
+    return _impl(receipt.address.kind).withdraw(receipt.token)
+
+
+def exists(to):
+    try:
+        to = address(to)
+        return _impl(to.kind).exists(to)
+    except BadAddress:
+        return False
+
+
+def reply_address(text):
+    """The address a reply to a message may go to, or :class:`BadAddress`.
+
+    Only inboxes of this user's processes qualify; a message naming any
+    other place (``ALIVE?;/etc``) must not make us write there."""
+    to = address(text)
+    _impl(to.kind).check_reply(to)
+    return to
+
+
+def owner(to):
+    """``(host, pid)`` of the process that receives on ``to``, or None when
+    the address does not name one (then nobody may be woken for it)."""
+    try:
+        to = address(to)
+        found = _impl(to.kind).wake_target(to)
+    except BadAddress:
+        return None
+    if found is None:
+        return None
+    host, pid = found
+    pid = _wake.positive_pid(pid) if pid.isdigit() else None
+    if not valid_host(host) or pid is None:
+        return None
+    return host, pid
+
+
+# -- waking ---------------------------------------------------------------------------
+
+def signal_process(host, pid, sig=_wake.WAKE):
+    """Deliver ``sig`` to ``pid`` on ``host``; True if it was delivered (or,
+    for another host, handed to its signal forwarder)."""
+    if host == paths.hostname():
+        return _wake.kill(pid, sig)
+    pid = _wake.positive_pid(pid)
+    if pid is None:
+        return False
+    try:
+        send(sigfwd_address(host), protocol.forward_signal(_wake.signal_name(sig), pid))
+    except OSError:  # TransportError included
+        return False
+    return True
+
+
+def wake_owner(to):
+    """Wake the process receiving on ``to`` after publishing there; a
+    receiver that polls (or an address without a PID) is left alone."""
+    found = owner(to)
+    if found is None:
+        return False
+    return signal_process(found[0], found[1], _wake.WAKE)
