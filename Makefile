@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine (see README.md):
 #   make demo   install the runtime dependencies, start the controller in a
-#               temporary $HOME, submit the example jobs, wait, show gqstat
+#               temporary $HOME, submit the example jobs, follow one with
+#               gqpeek, run a user service by trigger, gqwait, show gqstat
 #   make test   install the test dependencies and run the whole test suite
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
