@@ -1,7 +1,5 @@
 """gsatlcd {--start|--stop|--status}: control this $HOME's controller.
 
-(``--install-cron``, ``--remove-cron`` and ``--paths`` live in autostart.)
-
 ``--start`` returns only once the controller answers ``ALIVE?``, so a
 ``gqsub`` right after it works; a stale ``gsatlcPid`` left by a killed
 controller is recognised by gsatlc itself and replaced.  ``--stop`` stops
