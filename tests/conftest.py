@@ -15,9 +15,16 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "bin")
 LIB = os.path.join(ROOT, "lib")
-sys.path.insert(0, LIB)
+# GSAT_TEST_INSTALLED=1 (run by the installed package's interpreter): test the
+# installation, its console scripts beside that interpreter and its modules
+# from site-packages, instead of the checkout's bin/ and lib/.
+INSTALLED = os.environ.get("GSAT_TEST_INSTALLED") == "1"
+if INSTALLED:
+    BIN = os.path.dirname(sys.executable)
+else:
+    BIN = os.path.join(ROOT, "bin")
+    sys.path.insert(0, LIB)
 
 
 def _read(path):

@@ -1,19 +1,54 @@
 #!/usr/bin/env bash
-# The main job on its defaults: start the controller in a throw-away $HOME,
-# submit the example jobs, wait for them to end, show gqstat, stop.
+# What gsatellite is for, in under a minute, in a throw-away $HOME: start the
+# controller, submit jobs, follow one live with gqpeek, let a job trigger a
+# user service, wait for a failing job with gqwait, show gqstat, stop.
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH="$here/bin:$PATH"
-export HOME
+export HOME GSAT_SLOTS=4
 HOME=$(mktemp -d "${TMPDIR:-/tmp}/gsatellite-demo.XXXXXXXX")
-echo "demo \$HOME: $HOME"
-gsatlcd --start
-trap 'gsatlcd --stop >/dev/null 2>&1 || true' EXIT
-gqsub "$here"/share/doc/examples/*.job
-# Wait until nothing is queued or running any more.
-while gqstat -s queued | tail -n +3 | grep -q . || gqstat -s running | tail -n +3 | grep -q .; do
-	sleep 0.5
-done
-gqstat
-echo
-gqstat -f
+examples=$here/share/doc/examples
+
+if [[ -t 1 ]]; then
+	say() { printf '\n\033[1m# %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n# %s\n' "$*"; }
+fi
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+say "throw-away \$HOME: $HOME"
+run gsatlcd --start
+trap 'gsatlcd --stop >/dev/null 2>&1 || true; rm -rf "$HOME"' EXIT
+
+say "a user service for the event STEP_DONE (jobs fire it with 'trigger')"
+mkdir -p "$HOME/.gsatellite/services/onSTEP_DONE"
+service=$HOME/.gsatellite/services/onSTEP_DONE/notify
+cat >"$service" <<'SERVICE'
+#!/bin/bash
+echo "$(date +%T) job $GSAT_O_JOBID: step $GSAT_EVENT_ARGS done" >>"$HOME/notifications"
+SERVICE
+chmod 700 "$service"
+printf '%s\n' "$service"
+
+say "submit four jobs; gqsub prints their ids"
+run gqsub "$examples"/succeed.job "$examples"/output.job "$examples"/fail.job "$examples"/progress.job
+progress=$(gqstat | awk '$4 == "progress" { print $2 }')
+
+say "follow the progress job live; gqpeek -f stops when the job ends"
+run gqpeek -f "$progress"
+
+say "what the STEP_DONE service wrote, once per trigger"
+run cat "$HOME/notifications"
+
+say "gqwait blocks until fail.job ends and exits with its exit value"
+fail=$(gqstat | awk '$4 == "fail.job" { print $2 }')
+status=0
+run gqwait "$fail" || status=$?
+echo "gqwait exit value: $status"
+
+say "wait for the rest, then the table of all jobs"
+gqwait $(gqstat | awk 'NR > 2 { print $2 }') || true
+run gqstat
+
+say "and one job in detail"
+run gqstat -f "$progress"

@@ -26,6 +26,10 @@ START_TIMEOUT = 20.0
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     prog = program()
+    if argv and argv[0] in ("--install-cron", "--remove-cron", "--paths"):
+        from .. import autostart
+
+        return autostart.main(prog, argv)
     if len(argv) != 1 or argv[0] not in ("--start", "--stop", "--status"):
         sys.stdout.write(USAGE)
         return EX_FAIL
