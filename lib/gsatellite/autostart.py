@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 
-from . import paths
+from . import config, paths
 
 MARK = "# gsatellite autostart"
 OPTIONS = ("--install-cron", "--remove-cron", "--paths")
@@ -132,7 +132,7 @@ def data_paths():
         ("libexec", paths.libexec_dir()),
         ("services", os.path.join(paths.libexec_dir(), "services")),
         ("user services", os.path.join(paths.base(), "services")),
-        ("config", " ".join(os.path.join(d, paths.CONFIG_NAME) for d in paths.config_dirs())),
+        ("config", " ".join(os.path.join(d, config.CONFIG_NAME) for d in config.config_dirs())),
         ("man", os.path.join(share, "man")),
         ("bash completion", os.path.join(share, "completion" if checkout else "bash-completion/completions",
                                          "gsatellite.bash")),
