@@ -27,7 +27,7 @@ import errno
 import os
 import stat
 
-from . import events, paths, states
+from . import paths, states
 from .fsutil import (
     makedirs,
     read_first_line,
@@ -48,6 +48,14 @@ def _rmtree(path):
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _events():
+    # Imported when used: only the controller's store has a bus, and clients
+    # import this module (canonical_id) without paying for the events.
+    from . import events
+
+    return events
 
 
 class StoreError(Exception):
@@ -248,7 +256,7 @@ class JobStore:
             if s != new:
                 unlink_quiet(paths.state_link(s, job_id))
         if notify and self.bus is not None and old != new:
-            self.bus.emit(events.JOB_STATE, job_id, old=old, new=new)
+            self.bus.emit(_events().JOB_STATE, job_id, old=old, new=new)
         return old
 
     def transition(self, job_id, new, event=None, **info):
@@ -261,7 +269,7 @@ class JobStore:
 
     def remove(self, job_id):
         if self.bus is not None:
-            self.bus.emit(events.JOB_DELETED, job_id)
+            self.bus.emit(_events().JOB_DELETED, job_id)
         for s in states.ALL:
             unlink_quiet(paths.state_link(s, job_id))
         jdir = paths.job_dir(job_id)
