@@ -34,6 +34,10 @@ DEFAULTS = {
     "sigfwd_poll": "0.5",
     # Seconds between safety wake-ups of a sputnik.
     "sputnik_wakeup": "10",
+    # Seconds the controller waits for a sputnik's answer (gqhold, gqsig).
+    "sputnik_timeout": "30",
+    # Largest job script gqsub accepts, in bytes (16 MiB).
+    "max_job_size": "16777216",
     # Automatic restarts a job type may ask for before the job fails.
     "max_restarts": "3",
     # Largest message a daemon accepts, in bytes.

@@ -1,32 +1,78 @@
-"""Events: a tiny publish/subscribe inside the controller and sputnik.
+"""Job events: their names (defined here, once), the bus, and the services.
 
-``emit(name, job_id, **info)`` calls every subscriber of ``name`` (and of
-``"*"``).  The classic events JOB_START and JOB_TERMINATION run the services
-of PROTOCOL.md §6 through ``libexec/run-services``, in the background, once
-for the system and once for the user's service directory.  A service
-directory without entries costs no process at all.
+The controller owns one :class:`Bus`.  The job store emits on it with every
+state transition (:meth:`JobStore.transition`), the controller's handlers
+emit what is not a state change (JOB_START).  Per-job mail, gqwait waiters
+and the services of PROTOCOL.md §6 subscribe (``controller/subscribers.py``);
+nothing calls them directly.
+
+=================  ===========================================================
+event              meaning and its keyword arguments
+=================  ===========================================================
+JOB_STATE          a job's state changed: ``old``, ``new``.  At recovery a
+                   final state with subscribers that may have missed it is
+                   announced again, with ``old == new``.
+JOB_START          the job's supervisor reported that the job started.
+JOB_TERMINATION    the job's process ended: ``exit_value``; ``restart`` when
+                   its job type runs it again; ``recovered`` when a
+                   controller found the end at start-up (no report came).
+JOB_ABORT          the job will not run (on): ``reason`` (a dependency that
+                   can never be met, held while running).
+JOB_DELETED        the job is about to be removed (its files still exist).
+=================  ===========================================================
+
+The classic events JOB_START and JOB_TERMINATION run the services through
+``libexec/run-services``, in the background, once for the system and once
+for the user's service directory.  A service directory without entries
+costs no process at all.
 """
 
 import os
-import subprocess
 import sys
 
 from . import paths
 from .log import log
 
-_subscribers = {}
+JOB_STATE = "JOB_STATE"
+JOB_START = "JOB_START"
+JOB_TERMINATION = "JOB_TERMINATION"
+JOB_ABORT = "JOB_ABORT"
+JOB_DELETED = "JOB_DELETED"
+NAMES = (JOB_STATE, JOB_START, JOB_TERMINATION, JOB_ABORT, JOB_DELETED)
+# Events that run services (PROTOCOL.md §6).
+SERVICE_EVENTS = (JOB_START, JOB_TERMINATION)
 
 
-def subscribe(name, fn):
-    _subscribers.setdefault(name, []).append(fn)
+class Bus:
+    """Subscribers by event name; ``emit`` calls them in subscription order."""
+
+    def __init__(self):
+        self._subscribers = {}
+
+    def subscribe(self, name, fn):
+        if name not in NAMES:
+            raise ValueError("unknown event %r" % name)
+        self._subscribers.setdefault(name, []).append(fn)
+
+    def emit(self, name, job_id, **info):
+        if name not in NAMES:
+            raise ValueError("unknown event %r" % name)
+        for fn in self._subscribers.get(name, ()):
+            try:
+                fn(name, job_id, **info)
+            except Exception as e:  # a subscriber must never break the caller
+                log("event %s for %s: subscriber failed: %s" % (name, job_id, e))
 
 
-def emit(name, job_id, **info):
-    for fn in _subscribers.get(name, []) + _subscribers.get("*", []):
-        try:
-            fn(name, job_id, **info)
-        except Exception as e:  # a subscriber must never break the caller
-            log("event %s for %s: subscriber failed: %s" % (name, job_id, e))
+def job_services(event, job_id, exit_value=None, recovered=False, **_):
+    """Subscriber: run the services of JOB_START / JOB_TERMINATION.
+
+    As the classic controller, services run when the supervisor reports;
+    an end found at recovery was never reported and runs none.
+    """
+    if recovered:
+        return []
+    return run_services(event, paths.job_file(job_id, "job.env"), exit_value)
 
 
 def service_dirs(event):
@@ -46,6 +92,10 @@ def run_services(event, env_file, exit_value=None, extra_env=None):
 
     Returns the started ``Popen`` objects (none for empty directories).
     """
+    # Imported here: the job store imports this module for the event names,
+    # and clients import the job store.
+    import subprocess
+
     started = []
     for d in service_dirs(event):
         if not _has_entries(d):

@@ -11,16 +11,24 @@ Invariants:
   :meth:`JobStore.set_state` writes ``job.state``, then the new link, then
   removes other links, so after a crash at any point :meth:`reconcile` can
   make the links agree with ``job.state`` again.
+* State changes are events: with a bus (:mod:`events`), every change emits
+  JOB_STATE, and :meth:`JobStore.transition` also emits the event it is
+  given, after the state is written.
+* A job is built in ``jobs/.ID.d.new`` (:meth:`stage`, :meth:`copy_script`;
+  the copy may run in another thread, it touches nothing else) and appears
+  with one rename (:meth:`publish`); :meth:`reconcile` removes what a crash
+  left staged.
 * An id is handed out at most once: the counter is advanced before the job
   directory is created with an exclusive ``mkdir``; a corrupt counter is
   repaired from the highest existing id.
 """
 
+import errno
 import os
+import stat
 
 from . import paths, states
 from .fsutil import (
-    append_line,
     makedirs,
     read_first_line,
     read_text,
@@ -30,12 +38,24 @@ from .fsutil import (
 )
 
 
+# Bytes per read when copying a job script.
+COPY_CHUNK = 1 << 16
+
+
 def _rmtree(path):
     # Imported here: clients import this module for canonical_id() and
     # should not pay for shutil at start-up.
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _events():
+    # Imported when used: only the controller's store has a bus, and clients
+    # import this module (canonical_id) without paying for the events.
+    from . import events
+
+    return events
 
 
 class StoreError(Exception):
@@ -50,6 +70,10 @@ class InvalidJobId(Exception):
     pass
 
 
+class JobTooLarge(OSError):
+    """The job script is larger than the limit it is copied with."""
+
+
 def canonical_id(text):
     """``"7"`` -> ``"00007"``; None for anything that is not a job number."""
     if not isinstance(text, str) or not text.isdigit() or not text.isascii():
@@ -60,8 +84,8 @@ def canonical_id(text):
 
 
 class JobStore:
-    def __init__(self, on_change=None):
-        self.on_change = on_change
+    def __init__(self, bus=None):
+        self.bus = bus
 
     # -- creation --------------------------------------------------------------
     def ensure(self):
@@ -137,18 +161,10 @@ class JobStore:
     def write(self, job_id, name, value):
         write_atomic(paths.job_file(job_id, name), "%s\n" % value)
 
-    def append(self, job_id, name, value):
-        append_line(paths.job_file(job_id, name), str(value))
-
-    def create(self, job_id, source, job_type, name=None, attrs=None):
-        """Build a new job (PROTOCOL.md §5 step 2) and publish it as queued.
-
-        Everything is written in the staging directory first; the rename to
-        ``jobs/ID.d`` is the commit, then the ``queued`` link follows (a
-        crash in between is repaired by :meth:`reconcile`).
-        """
+    def stage(self, job_id, name, job_type, attrs=None):
+        """Write a new job's attributes into its staging directory (from
+        :meth:`new_id`); ``name`` is the job's name and its copy's file name."""
         staging = paths.job_staging_dir(job_id)
-        name = name or os.path.basename(source)
         files = {"jobId": job_id, "job.id": job_id, "job.name": name, "job.type": job_type}
         files.update(attrs or {})
         files["job.state"] = states.QUEUED
@@ -157,19 +173,56 @@ class JobStore:
             with open(os.path.join(staging, attr), "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write("%s\n" % value)
         os.mkdir(os.path.join(staging, "jobtmp"), 0o700)
-        import shutil
 
-        shutil.copyfile(source, os.path.join(staging, "jobtmp", name))
-        os.chmod(os.path.join(staging, "jobtmp", name), 0o700)
+    def copy_script(self, job_id, source, name, limit=None):
+        """Copy the job script into the staging directory, at most ``limit``
+        bytes (:class:`JobTooLarge` beyond).  Touches nothing outside the
+        staging directory, so it may run in a worker thread."""
+        dest = os.path.join(paths.job_staging_dir(job_id), "jobtmp", name)
+        copied = 0
+        # Non-blocking open, then a check: a FIFO put in the script's place
+        # since the submission looked at it must not block us.
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", source)
+            fin = os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with fin, open(dest, "wb") as fout:
+            while True:
+                chunk = fin.read(COPY_CHUNK)
+                if not chunk:
+                    break
+                copied += len(chunk)
+                # Checked while copying: the file may have grown since the
+                # submission looked at its size.
+                if limit is not None and copied > limit:
+                    raise JobTooLarge("%s is larger than %d bytes" % (source, limit))
+                fout.write(chunk)
+        os.chmod(dest, 0o700)
+
+    def publish(self, job_id, name):
+        """Commit a staged job (PROTOCOL.md §5 step 2): the rename to
+        ``jobs/ID.d`` is the commit, then the ``queued`` link follows (a
+        crash in between is repaired by :meth:`reconcile`)."""
+        staging = paths.job_staging_dir(job_id)
         # The link names the final location, valid once the rename is done.
-        final_copy = os.path.join(paths.job_tmp_dir(job_id), name)
-        os.symlink(final_copy, os.path.join(staging, job_id))
+        os.symlink(os.path.join(paths.job_tmp_dir(job_id), name), os.path.join(staging, job_id))
         os.rename(staging, paths.job_dir(job_id))
         try:
-            self.set_state(job_id, states.QUEUED)
+            self.set_state(job_id, states.QUEUED, notify=False)
         except OSError:
             pass  # the job exists; reconcile() adds the missing link
         return paths.job_dir(job_id)
+
+    def create(self, job_id, source, job_type, name=None, attrs=None, limit=None):
+        """Build a new job from ``source`` and publish it as queued."""
+        name = name or os.path.basename(source)
+        self.stage(job_id, name, job_type, attrs)
+        self.copy_script(job_id, source, name, limit)
+        return self.publish(job_id, name)
 
     def discard_staging(self, job_id):
         _rmtree(paths.job_staging_dir(job_id))
@@ -194,17 +247,29 @@ class JobStore:
         return [s for s in states.ALL if os.path.lexists(paths.state_link(s, job_id))]
 
     def set_state(self, job_id, new, notify=True):
-        """The one way to change a job's state; notifies ``on_change``."""
+        """Write a job's state; emits JOB_STATE when it changed (and
+        ``notify``).  Returns the state before."""
         old = self.state(job_id)
         self.write(job_id, "job.state", new)
         symlink_atomic(paths.job_dir(job_id), paths.state_link(new, job_id))
         for s in states.ALL:
             if s != new:
                 unlink_quiet(paths.state_link(s, job_id))
-        if notify and self.on_change is not None and old != new:
-            self.on_change(job_id, old, new)
+        if notify and self.bus is not None and old != new:
+            self.bus.emit(_events().JOB_STATE, job_id, old=old, new=new)
+        return old
+
+    def transition(self, job_id, new, event=None, **info):
+        """The one way the controller changes a job's state: write it (as
+        :meth:`set_state`), then emit ``event`` with ``info``."""
+        old = self.set_state(job_id, new)
+        if event is not None and self.bus is not None:
+            self.bus.emit(event, job_id, **info)
+        return old
 
     def remove(self, job_id):
+        if self.bus is not None:
+            self.bus.emit(_events().JOB_DELETED, job_id)
         for s in states.ALL:
             unlink_quiet(paths.state_link(s, job_id))
         jdir = paths.job_dir(job_id)

@@ -137,8 +137,7 @@ def parse_child_pid(args):
 
 def parse_runner_exit(args):
     """``TERMINATED EXIT`` from a runner -> the exit value (1 if garbled)."""
-    args = args.strip()
-    return int(args) if args.isdigit() else 1
+    return exit_value(args.strip())
 
 
 # -- signal forwarding (PROTOCOL.md §3) -----------------------------------------
@@ -176,3 +175,82 @@ def parse_write_fifo(args):
     """``WRITE_FIFO``'s arguments -> ``(fifo, line)``."""
     fifo, _, line = args.partition(" ")
     return fifo, line
+
+
+# -- controller, sputnik and job types: arguments and answers -----------------
+# (parse_* return None for a malformed argument string; the caller answers
+# its verb's failure.)
+
+# A job type's verdict on an exit value (jobtypes): run it again, or end it.
+RESTART, TERMINATE = "RESTART", "TERMINATE"
+
+
+def qsub(path, encoded_options=""):
+    """``QSUB PATH`` (classic), or ``QSUB -X=V... -- PATH`` with gqsub options."""
+    return command(QSUB, encoded_options, "--", path) if encoded_options else command(QSUB, path)
+
+
+def parse_qsub(args):
+    """``(encoded_options, path)``; ``encoded_options`` is "" for the classic form."""
+    if args.startswith("-") and " -- " in args:
+        encoded, _, path = args.partition(" -- ")
+        return encoded, path
+    return "", args
+
+
+def parse_qsig(args):
+    """``QSIG SIGNAL ID`` arguments -> ``(signal, id_text)``."""
+    words = args.split()
+    return (words[0], words[1]) if len(words) == 2 else None
+
+
+def parse_qwait(args):
+    """``QWAIT ID FIFO HOST`` (and QUNWAIT) arguments -> ``(id_text, fifo, host)``."""
+    words = args.split()
+    return tuple(words) if len(words) == 3 else None
+
+
+def ended(value):
+    """QWAIT's answer for a job that has already ended."""
+    return command(ENDED, value)
+
+
+def started(job_id):
+    return command(STARTED, job_id)
+
+
+def parse_started(args):
+    return args.strip()
+
+
+def terminated(job_id, value):
+    return command(TERMINATED, job_id, value)
+
+
+def exit_value(word):
+    """An exit value word; anything but a number counts as 1 (a failure)."""
+    return int(word) if word is not None and word.isdigit() else 1
+
+
+def parse_terminated(args):
+    """``TERMINATED ID EXIT`` arguments -> ``(id_text, exit_value)``, or None."""
+    words = args.split()
+    if not words:
+        return None
+    return words[0], exit_value(words[1] if len(words) > 1 else None)
+
+
+def signal_request(name):
+    """What gsatlc asks a sputnik for ``QSIG NAME ID``."""
+    return command(SIGNAL, name)
+
+
+def parse_signal(args):
+    words = args.split()
+    return words[0] if words else None
+
+
+
+
+def trigger_failed(problem):
+    return "trigger failed: %s" % problem

@@ -77,14 +77,14 @@ class Sputnik(Daemon):
             append_line(self.file("job.stderr"), "sputnik: cannot run %s: %s" % (self.job_path, e.strerror))
             log("job %s could not be started: %s" % (self.job_id, e))
             append_line(self.file("job.start"), str(int(time.time())))
-            self.tell_controller(P.command(P.STARTED, self.job_id))
+            self.tell_controller(P.started(self.job_id))
             self.record_exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
             return
         self.child = self.group = pid
         write_atomic(self.file("job.pid"), "%d\n" % pid)
         append_line(self.file("job.start"), str(int(time.time())))
         log("job %s started as pid %d" % (self.job_id, pid))
-        self.tell_controller(P.command(P.STARTED, self.job_id))
+        self.tell_controller(P.started(self.job_id))
 
     def _spawn_job(self, env):
         """Start the job in its own session with posix_spawn: no Python runs
@@ -165,7 +165,7 @@ class Sputnik(Daemon):
         log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
         self.copy_outputs()
         if not self.held:
-            self.tell_controller(P.command(P.TERMINATED, self.job_id, value))
+            self.tell_controller(P.terminated(self.job_id, value))
 
     def copy_outputs(self):
         """``-o``/``-e``: copy the job's streams where the user asked.  On
@@ -224,8 +224,8 @@ class Sputnik(Daemon):
 
     def signal_job(self, args, box):
         try:
-            sig = wake.signal_number(args.split()[0])
-        except (ValueError, IndexError):
+            sig = wake.signal_number(P.parse_signal(args))
+        except ValueError:
             return P.SIGNAL_FAILED
         return P.OK if self._signal_group(sig) else P.SIGNAL_FAILED
 
@@ -236,7 +236,7 @@ class Sputnik(Daemon):
         problem = triggers.check_name(name)
         if problem:
             log("TRIGGER refused: %s" % problem)
-            return None, "trigger failed: %s" % problem
+            return None, P.trigger_failed(problem)
         values = triggers.decode_args(rest)
         append_line(self.file("job.events"), "%d %s %s" % (time.time(), name, " ".join(values)))
         extra = {"GSAT_EVENT_ARGS": " ".join(values)}
@@ -268,18 +268,18 @@ class Sputnik(Daemon):
             self.reply(pending["box"], P.FAILED if pending["failed"] else P.OK)
 
     def runner_pid(self, args, box):
-        if args.strip().isdigit():
-            self.group = int(args.strip())
+        pid = P.parse_child_pid(args)
+        if pid is not None:
+            self.group = pid
         return None
 
     def runner_started(self, args, box):
-        self.tell_controller(P.command(P.STARTED, self.job_id))
+        self.tell_controller(P.started(self.job_id))
         return None
 
     def runner_terminated(self, args, box):
-        value = args.strip()
         if self.exit is None:
-            self.record_exit(int(value) if value.isdigit() else 1, written=True)
+            self.record_exit(P.parse_runner_exit(args), written=True)
         return None
 
 

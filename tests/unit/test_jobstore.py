@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from gsatellite import paths, states
+from gsatellite import events, paths, states
 from gsatellite.jobstore import InvalidJobId, JobStore, canonical_id
 
 
@@ -158,13 +158,6 @@ def test_create_fills_job_directory_and_queues_it(store, tmp_path):
         assert f.read() == "#!/bin/bash\nexit 0\n"
 
 
-def test_append_keeps_one_line_per_value(store, tmp_path):
-    job_id = _new_job(store, tmp_path)
-    store.append(job_id, "job.start", 100)
-    store.append(job_id, "job.start", 200)
-    assert store.read(job_id, "job.start") == "100\n200"
-
-
 def test_remove_deletes_directory_and_links(store, tmp_path):
     job_id = _new_job(store, tmp_path, states.FINISHED)
     store.remove(job_id)
@@ -198,7 +191,9 @@ def test_set_state_notifies_changes_only(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     paths.reset()
     seen = []
-    s = JobStore(on_change=lambda *a: seen.append(a))
+    bus = events.Bus()
+    bus.subscribe(events.JOB_STATE, lambda event, job_id, old, new: seen.append((job_id, old, new)))
+    s = JobStore(bus=bus)
     s.ensure()
     job_id, _ = s.new_id()
     s.create(job_id, _job_file(tmp_path), "default")

@@ -3,7 +3,7 @@
 A job type is a module in this package with:
 
 * ``HOLD_SIGNAL``: the signal sent to the job's process group on hold,
-* ``evaluate(exit_value) -> "RESTART" | "TERMINATE"``,
+* ``evaluate(exit_value) -> protocol.RESTART | protocol.TERMINATE``,
 * ``environment() -> dict``: extra variables for ``job.env``.
 
 Adding a job type is adding one module here; nothing else changes.
@@ -13,8 +13,6 @@ import importlib
 import os
 
 DEFAULT = "default"
-RESTART = "RESTART"
-TERMINATE = "TERMINATE"
 
 
 def names():

@@ -2,11 +2,13 @@
 
 import signal
 
+from ..protocol import TERMINATE
+
 HOLD_SIGNAL = signal.SIGTERM
 
 
 def evaluate(exit_value):
-    return "TERMINATE"
+    return TERMINATE
 
 
 def environment():

@@ -3,13 +3,14 @@
 import signal
 
 from .. import paths
+from ..protocol import RESTART, TERMINATE
 
 HOLD_SIGNAL = signal.SIGINT
 EX_TEMPFAIL = 75
 
 
 def evaluate(exit_value):
-    return "RESTART" if exit_value == EX_TEMPFAIL else "TERMINATE"
+    return RESTART if exit_value == EX_TEMPFAIL else TERMINATE
 
 
 def environment():

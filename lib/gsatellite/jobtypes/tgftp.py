@@ -3,12 +3,13 @@
 import signal
 
 from .. import paths
+from ..protocol import TERMINATE
 
 HOLD_SIGNAL = signal.SIGTERM
 
 
 def evaluate(exit_value):
-    return "TERMINATE"
+    return TERMINATE
 
 
 def environment():

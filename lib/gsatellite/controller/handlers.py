@@ -1,0 +1,212 @@
+"""The controller's verbs (PROTOCOL.md §1, §5), QSUB aside (:mod:`.submission`).
+
+Each handler gets ``(args, reply_to)`` and returns the exact classic answer,
+or None when there is none now.  Nothing here waits: a request that needs a
+job's sputnik (QHOLD, QSIG of a running job) is sent with
+:meth:`Daemon.ask`, and the client is answered when the sputnik answers, or
+with the verb's failure when ``sputnik_timeout`` passes, the sputnik goes
+away, or it never wrote its PID.
+"""
+
+from .. import events, states, waiters
+from .. import protocol as P
+from .. import transport
+from ..transport import wake
+from ..jobstore import InvalidJobId, canonical_id
+from ..log import log
+
+# Seconds a just-started sputnik gets to write sputnik.pid, and between two
+# looks for it.
+PID_WAIT = 2.0
+PID_RETRY = 0.02
+# Seconds between two checks that an asked sputnik still exists.
+WATCH = 0.5
+
+
+class Handlers:
+    """Mixin of the Controller: uses ``store``, ``bus``, ``system``,
+    ``holds``, ``sputnik_timeout``, ``host``, the daemon's timers and ``ask``."""
+
+    def _job(self, text):
+        return self.store.resolve_id(text.strip())
+
+    def qhold(self, args, box):
+        try:
+            job_id = self._job(args)
+        except InvalidJobId:
+            return P.invalid_id(P.QHOLD)
+        state = self.store.state(job_id)
+        if state == states.HELD:
+            return P.OK
+        if state == states.QUEUED:
+            self.store.transition(job_id, states.HELD)
+            return P.OK
+        if state != states.RUNNING:
+            return P.failed(P.QHOLD)
+        if job_id in self.holds:
+            # One HOLD to the sputnik; every client gets its outcome.
+            self.holds[job_id].append(box)
+            return None
+        self.holds[job_id] = [box]
+
+        def answered(answer):
+            result = self.hold_answered(job_id, answer)
+            for client in self.holds.pop(job_id, ()):
+                self.reply(client, result)
+
+        self.ask_sputnik(job_id, P.HOLD, answered)
+        return None
+
+    def hold_answered(self, job_id, answer):
+        if answer != P.OK:
+            log("job %s: not held: sputnik answered %r" % (job_id, answer))
+            return P.failed(P.QHOLD)
+        state = self.store.state(job_id)
+        if state != states.RUNNING:
+            return P.OK if state == states.HELD else P.failed(P.QHOLD)
+        self.store.transition(job_id, states.HELD, events.JOB_ABORT, reason="held while running")
+        self.need_schedule = True
+        return P.OK
+
+    def qrls(self, args, box):
+        try:
+            job_id = self._job(args)
+        except InvalidJobId:
+            return P.invalid_id(P.QRLS)
+        if self.store.state(job_id) != states.HELD:
+            return P.failed(P.QRLS)
+        self.store.transition(job_id, states.QUEUED)
+        self.need_schedule = True
+        return P.OK
+
+    def qdel(self, args, box):
+        try:
+            job_id = self._job(args)
+        except InvalidJobId:
+            return P.invalid_id(P.QDEL)
+        self.unconditional.discard(job_id)
+        if self.store.state(job_id) == states.RUNNING:
+            return P.RUNNING_JOB
+        self.store.remove(job_id)
+        log("job %s deleted" % job_id)
+        return P.OK
+
+    def qsig(self, args, box):
+        parsed = P.parse_qsig(args)
+        if parsed is None:
+            return P.failed(P.QSIG)
+        name, text = parsed
+        try:
+            job_id = self._job(text)
+        except InvalidJobId:
+            return P.invalid_id(P.QSIG)
+        try:
+            wake.signal_number(name)
+        except ValueError:
+            return P.failed(P.QSIG)
+        if self.store.state(job_id) != states.RUNNING:
+            return P.failed(P.QSIG)
+
+        def answered(answer):
+            if answer != P.OK:
+                log("job %s: signal %s not sent: sputnik answered %r" % (job_id, name, answer))
+            self.reply(box, P.OK if answer == P.OK else P.failed(P.QSIG))
+
+        self.ask_sputnik(job_id, P.signal_request(name), answered)
+        return None
+
+    def qwait(self, args, box):
+        """``QWAIT ID FIFOPATH HOST``: register a gqwait; ``ENDED VALUE`` if
+        the job has already ended."""
+        parsed = P.parse_qwait(args)
+        if parsed is None or not waiters.valid_fifo_path(parsed[1]) or not transport.valid_host(parsed[2]):
+            return P.failed(P.QWAIT)
+        text, fifo, host = parsed
+        try:
+            job_id = self._job(text)
+        except InvalidJobId:
+            return P.invalid_id(P.QWAIT)
+        if self.store.state(job_id) in states.ENDED:
+            return P.ended(self.exit_value(job_id))
+        waiters.add(job_id, host, fifo)
+        return P.OK
+
+    def qunwait(self, args, box):
+        parsed = P.parse_qwait(args)
+        if parsed is None:
+            return P.failed(P.QUNWAIT)
+        text, fifo, host = parsed
+        job_id = canonical_id(text)
+        if job_id and self.store.exists(job_id):
+            waiters.remove(job_id, host, fifo)
+        return P.OK
+
+    def started(self, args, box):
+        job_id = canonical_id(P.parse_started(args))
+        if job_id and self.store.exists(job_id):
+            self.bus.emit(events.JOB_START, job_id)
+        return None
+
+    def terminated(self, args, box):
+        parsed = P.parse_terminated(args)
+        job_id = canonical_id(parsed[0]) if parsed else None
+        if not job_id or not self.store.exists(job_id):
+            log("TERMINATED for unknown job %r" % args)
+            return None
+        value = parsed[1]
+        state = self.store.state(job_id)
+        if state != states.RUNNING:
+            log("TERMINATED %s %d ignored: job is %s" % (job_id, value, state))
+            return None
+        self.job_ended(job_id, value)
+        return None
+
+    # -- asking a job's sputnik ---------------------------------------------------
+    def ask_sputnik(self, job_id, command, on_answer):
+        """Send ``command`` to the job's sputnik; ``on_answer(answer)`` is
+        called once, from the loop: with None when no answer can come."""
+        start = self.clock()
+        deadline = start + self.sputnik_timeout
+        pending = {"done": False, "watch": None}
+
+        def finish(answer):
+            if pending["done"]:
+                return
+            pending["done"] = True
+            self.cancel(pending["watch"])
+            on_answer(answer)
+
+        def attempt():
+            pid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
+            host = (self.store.read(job_id, "job.execHost", "") or "").strip()
+            if not pid.isdigit() and self.clock() < min(start + PID_WAIT, deadline):
+                # Just started: the sputnik has not written its PID yet.
+                self.call_later(PID_RETRY, attempt)
+                return
+            if not pid.isdigit() or not host:
+                log("job %s: no sputnik to send %s to" % (job_id, command))
+                finish(None)
+                return
+            try:
+                address = transport.process_address(int(pid), host)
+            except transport.BadAddress as e:
+                log("job %s: cannot address its sputnik: %s" % (job_id, e))
+                finish(None)
+                return
+
+            def watch():
+                if self.sputnik_gone(int(pid), host, address):
+                    log("job %s: sputnik %s on %s is gone; %s unanswered" % (job_id, pid, host, command))
+                    finish(None)
+                else:
+                    pending["watch"] = self.call_later(WATCH, watch)
+
+            pending["watch"] = self.call_later(WATCH, watch)
+            self.ask(address, command, finish, max(0.0, deadline - self.clock()))
+
+        attempt()
+
+    def sputnik_gone(self, pid, host, address):
+        if not transport.exists(address):
+            return True
+        return host == self.host and not self.system.alive(pid)

@@ -1,0 +1,79 @@
+"""The controller's side of the liveness rule (PROTOCOL.md §1).
+
+Clients take the controller for dead when ``gsatlcPid`` is older than 5
+seconds, so the controller refreshes it on a timer of the daemon loop
+(``liveness_interval``): timers run between any two messages, so neither a
+stream of requests nor a slow handler can starve it.  It also guards
+against a second controller: an exclusive lock on this host and on NFS hosts
+with working locks, and the liveness rule against controllers that take no
+lock (classic ones).
+"""
+
+import os
+
+from .. import liveness, paths
+from ..fsutil import read_first_line, unlink_quiet, write_atomic
+from ..log import log
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+class Liveness:
+    """Mixin of the Controller: ``gsatlcPid``/``gsatlcHostName``."""
+
+    owner = True  # False once another controller took the files over
+
+    def publish(self):
+        write_atomic(paths.gsatlc_host_file(), self.host + "\n")
+        write_atomic(paths.gsatlc_pid_file(), "%d\n" % self.pid)
+
+    def refresh(self):
+        """Keep gsatlcPid young; returns False if another controller owns it."""
+        pid = read_first_line(paths.gsatlc_pid_file(), "")
+        host = read_first_line(paths.gsatlc_host_file(), "")
+        if pid == "" and host == "":
+            log("gsatlcPid/gsatlcHostName vanished; writing them again")
+            self.publish()
+            return True
+        if pid != str(self.pid) or host != self.host:
+            log("gsatlcPid now names %s on %s; another controller took over, exiting" % (pid, host))
+            return False
+        os.utime(paths.gsatlc_pid_file())
+        return True
+
+    def keep_alive(self):
+        """The liveness timer."""
+        if not self.refresh():
+            self.owner = False
+            self.stop = True
+
+    def unpublish(self):
+        if self.owner:
+            for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+                unlink_quiet(f)
+
+
+def acquire_lock():
+    import filelock
+
+    lock = filelock.FileLock(paths.gsatlc_lock_file())
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise AlreadyRunning("another gsatlc holds %s" % paths.gsatlc_lock_file())
+    return lock
+
+
+def check_stale(host, alive):
+    """Refuse when a live controller (maybe classic, maybe elsewhere) exists;
+    ``alive(pid)`` tells whether a PID on this host lives."""
+    info = liveness.controller()
+    if info is not None:
+        other_host, other_pid = info
+        if other_host != host or alive(other_pid):
+            raise AlreadyRunning("gsatlc is already running as %d on %s" % (other_pid, other_host))
+        log("removing stale gsatlcPid of dead process %d" % other_pid)
+    for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+        unlink_quiet(f)

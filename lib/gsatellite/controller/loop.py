@@ -1,0 +1,145 @@
+"""The Controller daemon: its settings, timers and loop hooks, and ``main``.
+
+The Controller is a :class:`~gsatellite.daemon.Daemon` made of mixins, one
+per concern: :class:`.liveness.Liveness` (gsatlcPid), :class:`.handlers.Handlers`
+and :class:`.submission.Submission` (the verbs), :class:`.lifecycle.Lifecycle`
+(schedule, start, end, recover).  This module wires them: the job store and
+its event bus, the subscribers, the liveness timer, the copier, and the
+per-pass work (collect finished copies, schedule after each batch).
+"""
+
+import os
+import signal
+import sys
+import time
+
+from .. import config, events, paths, scheduler
+from .. import protocol as P
+from ..daemon import Daemon
+from ..fsutil import makedirs, write_atomic
+from ..jobstore import JobStore, StoreError
+from ..log import log
+from . import subscribers
+from .copier import Copier
+from .handlers import Handlers
+from .lifecycle import Lifecycle
+from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale
+from .submission import Submission
+from .system import System
+
+
+class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
+    name = "gsatlc"
+
+    def __init__(self, system=None, clock=time.monotonic, now=time.time):
+        # Read the configuration before the box exists, so a bad setting
+        # leaves nothing behind.
+        self.scheduler = scheduler.get(config.get("scheduler"))
+        interval = config.get_float("liveness_interval")
+        self.sputnik_timeout = config.get_float("sputnik_timeout")
+        self.max_job_size = config.get_int("max_job_size")
+        self.max_restarts = config.get_int("max_restarts")
+        self.slots = config.get_int("slots")
+        self.system = system or System()
+        super().__init__(clock=clock, now=now)
+        self.poll = interval
+        self.bus = events.Bus()
+        self.store = JobStore(bus=self.bus)
+        # Queued jobs known to have no start condition (-a/-W): scheduling
+        # skips reading their condition files, which keeps a long queue cheap.
+        self.unconditional = set()
+        self.holds = {}  # job id -> answer boxes of the QHOLDs waiting for its sputnik
+        self.submissions = {}  # job id -> answer box, while its script is copied
+        self.copier = Copier(lambda: self.system.wake(self.pid))
+        self.handlers.update(
+            {
+                P.QSUB: self.qsub,
+                P.QHOLD: self.qhold,
+                P.QRLS: self.qrls,
+                P.QDEL: self.qdel,
+                P.QSIG: self.qsig,
+                P.STARTED: self.started,
+                P.TERMINATED: self.terminated,
+                P.QWAIT: self.qwait,
+                P.QUNWAIT: self.qunwait,
+            }
+        )
+        subscribers.wire(self)
+        self.every(interval, self.keep_alive)
+
+    def maintain(self):
+        # After every message: a finished copy is published (and answered)
+        # without waiting for the box to run empty.
+        self.copier.collect()
+
+    def tick(self):
+        self.copier.collect()
+        now = self.now()
+        if self.need_schedule or (self.next_timer is not None and now >= self.next_timer):
+            self.need_schedule = False
+            self.schedule()
+        if self.next_timer is not None:
+            return max(0.0, min(self.poll, self.next_timer - self.now()))
+        return self.poll
+
+    def on_signal(self, signo):
+        if signo == signal.SIGCHLD:
+            self.system.reap()
+            return
+        super().on_signal(signo)
+
+    def shutdown(self):
+        self.abandon_submissions()
+        if self.holds:
+            log("shutting down with %d QHOLD(s) unanswered" % len(self.holds))
+        super().shutdown()
+        self.unpublish()
+        self.system.stop_forwarder()
+        log("shut down")
+
+
+def main(system=None):
+    os.umask(0o077)
+    base = paths.base()
+    try:
+        makedirs(base)
+        makedirs(paths.log_dir())
+        probe = os.path.join(base, ".write-test.%d" % os.getpid())
+        write_atomic(probe, "")
+        os.unlink(probe)
+    except OSError as e:
+        sys.stderr.write("gsatlc: cannot write %s: %s\n" % (base, e.strerror))
+        return 79
+    system = system or System()
+    try:
+        JobStore().ensure()
+        lock = acquire_lock()
+        check_stale(paths.hostname(), system.alive)
+    except StoreError as e:
+        sys.stderr.write("gsatlc: %s\n" % e)
+        return e.code
+    except AlreadyRunning as e:
+        sys.stderr.write("gsatlc: %s\n" % e)
+        return 1
+    except config.ConfigError as e:
+        sys.stderr.write("gsatlc: configuration: %s\n" % e)
+        return 70
+    try:
+        c = Controller(system)
+    except (scheduler.UnknownScheduler, config.ConfigError) as e:
+        sys.stderr.write("gsatlc: configuration: %s\n" % e)
+        lock.release()
+        return 70
+    c.publish()
+    system.become_subreaper()
+    try:
+        system.start_forwarder()
+    except (RuntimeError, OSError) as e:
+        log("warning: %s" % e)
+    c.recover()
+    log("started; box %s, scheduler %s" % (c.box, config.get("scheduler")))
+    try:
+        c.run()
+    finally:
+        lock.release()
+    return 0

@@ -1,0 +1,65 @@
+"""What reacts to job events in the controller (:mod:`events`).
+
+* the log: one line per state change;
+* gqwait waiters: told when their job reaches a final state or is deleted;
+* services: run-services for JOB_START and JOB_TERMINATION;
+* per-job mail (``-m``/``-M``): sent from a detached child, so a slow or dead
+  mail server never holds up the controller.
+"""
+
+from .. import events, paths, states, waiters
+from .. import protocol as P
+from ..fsutil import read_first_line
+from ..log import log
+
+# The -m letter of each event that can call for a per-job mail.
+MAIL_POINTS = {events.JOB_START: "b", events.JOB_TERMINATION: "e", events.JOB_ABORT: "a"}
+
+
+def notice_kind(event, points, exit_value=None, restart=False):
+    """The per-job mail (its event name) that ``event`` calls for under the
+    job's mail points, or None.  A failed end is an abort for ``-m a``."""
+    if not points or points == "n" or restart:
+        return None
+    if event == events.JOB_TERMINATION and exit_value and "a" in points:
+        return events.JOB_ABORT
+    return event if MAIL_POINTS.get(event, "-") in points else None
+
+
+def wire(controller):
+    """Subscribe everything to ``controller.bus``."""
+    bus = controller.bus
+
+    def log_state(event, job_id, old, new):
+        if old != new:
+            log("job %s: %s -> %s" % (job_id, old, new))
+
+    def tell_waiters(event, job_id, new=None, **_):
+        if event == events.JOB_DELETED:
+            waiters.notify(job_id, P.DELETED, controller.host)
+        elif new in states.ENDED:
+            waiters.notify(job_id, controller.exit_value(job_id), controller.host)
+
+    def mail_notice(event, job_id, exit_value=None, reason=None, restart=False, **_):
+        points = read_first_line(paths.job_file(job_id, "job.mailPoints"), "")
+        kind = notice_kind(event, points, exit_value, restart)
+        if kind is None:
+            return
+        from .. import config, mail
+
+        def send():
+            try:
+                mail.notify(job_id, kind, exit_value, reason)
+                log("job %s: %s mail sent" % (job_id, kind))
+            except (mail.MailError, config.ConfigError) as e:
+                log("job %s: %s mail not delivered: %s" % (job_id, kind, e))
+
+        controller.system.spawn(send)
+
+    bus.subscribe(events.JOB_STATE, log_state)
+    bus.subscribe(events.JOB_STATE, tell_waiters)
+    bus.subscribe(events.JOB_DELETED, tell_waiters)
+    for event in events.SERVICE_EVENTS:
+        bus.subscribe(event, events.job_services)
+    for event in MAIL_POINTS:
+        bus.subscribe(event, mail_notice)

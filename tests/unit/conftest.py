@@ -1,0 +1,136 @@
+"""Fakes for in-process tests of the controller: a clock the test moves and
+an OS seam that records what the controller asks of the system (as
+Supervisor's ``DummyOptions``), so no sputnik, mailer or forwarder runs."""
+
+import os
+import threading
+
+import pytest
+
+from gsatellite import config, paths
+from gsatellite.transport import mbox
+from gsatellite.protocol import split
+
+
+class Clock:
+    def __init__(self, t=1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, seconds):
+        self.t += seconds
+
+
+class FakeSystem:
+    """Records calls; ``dead`` holds the PIDs :meth:`alive` denies."""
+
+    def __init__(self):
+        self.calls = []
+        self.dead = set()
+        self.launch_error = None
+        self.next_pid = 4000000
+        self.woken = threading.Event()
+
+    def names(self):
+        return [c[0] for c in self.calls]
+
+    def launch_sputnik(self, job_path, job_id):
+        self.calls.append(("launch_sputnik", job_path, job_id))
+        if self.launch_error is not None:
+            raise self.launch_error
+        self.next_pid += 1
+        return self.next_pid
+
+    def alive(self, pid):
+        self.calls.append(("alive", pid))
+        return pid not in self.dead
+
+    def spawn(self, fn):
+        self.calls.append(("spawn", fn))
+        return 0
+
+    def reap(self):
+        self.calls.append(("reap",))
+
+    def wake(self, pid):
+        self.calls.append(("wake", pid))
+        self.woken.set()
+
+    def become_subreaper(self):
+        self.calls.append(("become_subreaper",))
+
+    def start_forwarder(self):
+        self.calls.append(("start_forwarder",))
+
+    def stop_forwarder(self):
+        self.calls.append(("stop_forwarder",))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GSAT_HOSTNAME", "testhost")
+    paths.reset()
+    config.reset()
+    yield tmp_path
+    paths.reset()
+    config.reset()
+
+
+@pytest.fixture
+def make_controller(home):
+    """``make_controller(**env_settings)``: a Controller on a fake clock
+    (``c.fake_clock``) and a :class:`FakeSystem` (``c.system``)."""
+    from gsatellite import controller as ctl
+
+    made = []
+
+    def make(**settings):
+        for key, value in settings.items():
+            os.environ["GSAT_" + key.upper()] = str(value)
+        config.reset()
+        ctl.JobStore().ensure()
+        clock = Clock()
+        wall = Clock(1.7e9)
+        c = ctl.Controller(system=FakeSystem(), clock=clock, now=wall)
+        c.fake_clock, c.fake_now = clock, wall
+        made.append((c, settings))
+        return c
+
+    yield make
+    for c, settings in made:
+        c.shutdown()
+        c.sleeper.release()
+        for key in settings:
+            os.environ.pop("GSAT_" + key.upper(), None)
+
+
+def requests_in(box):
+    """Every ``(command, answer_box)`` now in ``box``, in order."""
+    out = []
+    while True:
+        msg = mbox.receive(box)
+        if msg is None:
+            return out
+        out.append(split(msg))
+
+
+def answers_in(box):
+    """Every answer now in ``box``, in order."""
+    return [text for text, _ in requests_in(box)]
+
+
+def new_job(home, job_type="default", bus=None, body="exit 0\n"):
+    """A queued job in a fresh store: ``(store, job_id)``."""
+    from gsatellite.jobstore import JobStore
+
+    store = JobStore(bus=bus)
+    store.ensure()
+    job_id, _ = store.new_id()
+    src = os.path.join(str(home), "j.job")
+    with open(src, "w") as f:
+        f.write(body)
+    store.create(job_id, src, job_type)
+    return store, job_id

@@ -1,0 +1,376 @@
+"""The controller's verbs, in process, with a fake clock and OS seam.
+
+Requests go through ``Controller.dispatch`` as they would from the box;
+answers are read from a real answer box.  A job's sputnik is a box that the
+test reads and answers (or never answers) by hand.
+"""
+
+import itertools
+import os
+
+import pytest
+
+from gsatellite import events, paths, states
+from gsatellite import protocol as P
+from gsatellite.transport import mbox
+
+from .conftest import answers_in, requests_in
+
+_boxes = itertools.count(1)
+REMOTE = "node2"  # the fake sputnik's host: no signal is ever sent to its PID
+
+
+def client_box():
+    return mbox.create_pid_box(suffix=".t%d" % next(_boxes))
+
+
+def ask(c, command):
+    """Dispatch ``command`` as a client would; returns the answers so far."""
+    box = client_box()
+    c.dispatch(P.message(command, box))
+    return box, answers_in(box)
+
+
+def script(home, name="work.job", body="#!/bin/bash\nexit 0\n"):
+    path = os.path.join(str(home), name)
+    with open(path, "w") as f:
+        f.write(body)
+    return path
+
+
+def submit(c, home, name="work.job", body="#!/bin/bash\nexit 0\n"):
+    _, answers = ask(c, P.qsub(script(home, name, body)))
+    assert len(answers) == 1 and answers[0].isdigit(), answers
+    return answers[0]
+
+
+def recorder(c, *names):
+    seen = []
+    for name in names:
+        c.bus.subscribe(name, lambda event, job_id, **info: seen.append((event, job_id, info)))
+    return seen
+
+
+def running_with_sputnik(c, home, host=REMOTE, pid=4242):
+    """A running job whose sputnik is the box ``PID.inbox`` on ``host``."""
+    job_id = submit(c, home)
+    c.store.transition(job_id, states.RUNNING)
+    c.store.write(job_id, "job.execHost", host)
+    c.store.write(job_id, "sputnik.pid", pid)
+    return job_id, mbox.create_box("%d.inbox" % pid, host)
+
+
+def answer_sputnik_requests(box, answer):
+    got = requests_in(box)
+    for _, reply_to in got:
+        mbox.send(reply_to, P.message(answer, box))
+    return [command for command, _ in got]
+
+
+# -- QSUB -----------------------------------------------------------------------------
+
+def test_qsub_answers_the_id_and_queues_a_copy(make_controller, home):
+    c = make_controller()
+    job_id = submit(c, home, body="#!/bin/bash\necho copied\n")
+    assert job_id == "00000"
+    assert c.store.state(job_id) == states.QUEUED
+    with open(c.store.job_path(job_id)) as f:
+        assert f.read() == "#!/bin/bash\necho copied\n"
+    assert c.store.read(job_id, "job.submitted") == str(int(c.fake_now()))
+    assert c.store.read(job_id, "job.submitBox")
+    assert c.need_schedule
+
+
+def test_qsub_refuses_a_script_over_max_job_size(make_controller, home, capsys):
+    c = make_controller(max_job_size=100)
+    _, answers = ask(c, P.qsub(script(home, body="#" * 101)))
+    assert answers == [P.QSUB_FAILED]
+    assert "more than max_job_size (100)" in capsys.readouterr().out
+    assert c.store.ids() == []
+    assert os.listdir(paths.jobs_dir()) == []
+    # Exactly the limit is fine.
+    _, answers = ask(c, P.qsub(script(home, body="#" * 100)))
+    assert answers[0].isdigit()
+
+
+def test_qsub_refuses_what_is_not_a_readable_regular_file(make_controller, home):
+    c = make_controller()
+    fifo = os.path.join(str(home), "fifo.job")
+    os.mkfifo(fifo)
+    for path in (fifo, str(home), "relative.job", os.path.join(str(home), "missing.job")):
+        assert ask(c, P.qsub(path))[1] == [P.QSUB_FAILED], path
+    assert os.listdir(paths.jobs_dir()) == []
+
+
+def test_large_scripts_are_copied_off_the_loop_and_answered_in_order(make_controller, home):
+    c = make_controller()
+    c.inline_copy = 10  # every script below goes to the worker but the tiny one
+    big = script(home, "big.job", "#!/bin/bash\n" + "#" * 200000 + "\n")
+    box_a = client_box()
+    c.dispatch(P.message(P.qsub(big), box_a))
+    assert answers_in(box_a) == []  # deferred: the loop is free meanwhile
+    assert ask(c, P.ALIVE)[1] == [P.YES]
+    # A small script submitted meanwhile waits its turn behind the big one.
+    box_b = client_box()
+    c.dispatch(P.message(P.qsub(script(home, "tiny.job", "x")), box_b))
+    assert answers_in(box_b) == []
+    deadline = 200
+    while c.copier.busy() and deadline:
+        assert c.system.woken.wait(10), "the copier never woke the loop"
+        c.system.woken.clear()
+        c.maintain()
+        deadline -= 1
+    assert answers_in(box_a) == ["00000"]
+    assert answers_in(box_b) == ["00001"]
+    assert c.store.ids(states.QUEUED) == ["00000", "00001"]
+    assert os.path.getsize(c.store.job_path("00000")) == os.path.getsize(big)
+    assert ("wake", c.pid) in c.system.calls
+
+
+def test_shutdown_abandons_a_copy_under_way_and_says_so(make_controller, home):
+    c = make_controller()
+    c.inline_copy = 0
+    # The worker is not started: the copy cannot finish before shutdown.
+    c.copier.running = True
+    box = client_box()
+    c.dispatch(P.message(P.qsub(script(home)), box))
+    assert answers_in(box) == []
+    assert os.path.isdir(paths.job_staging_dir("00000"))
+    c.copier.running = False
+    c.shutdown()
+    assert answers_in(box) == [P.QSUB_FAILED]
+    assert not os.path.exists(paths.job_staging_dir("00000"))
+    assert c.store.ids() == []
+
+
+def test_a_handler_that_raises_answers_internal_error(make_controller, home, capsys):
+    c = make_controller()
+
+    def broken():
+        raise RuntimeError("disk on fire")
+
+    c.store.new_id = broken
+    assert ask(c, P.qsub(script(home)))[1] == ["qsub failed: internal error"]
+    out = capsys.readouterr().out
+    assert "RuntimeError: disk on fire" in out  # the traceback is logged
+    # The controller goes on serving.
+    assert ask(c, P.ALIVE)[1] == [P.YES]
+
+
+# -- QHOLD / QSIG: asynchronous requests to the sputnik -------------------------
+
+def test_qhold_of_queued_and_held_jobs_needs_no_sputnik(make_controller, home):
+    c = make_controller()
+    job_id = submit(c, home)
+    assert ask(c, P.command(P.QHOLD, job_id))[1] == [P.OK]
+    assert c.store.state(job_id) == states.HELD
+    assert ask(c, P.command(P.QHOLD, job_id))[1] == [P.OK]
+    assert ask(c, P.command(P.QHOLD, "77"))[1] == [P.invalid_id(P.QHOLD)]
+    c.store.transition(job_id, states.FINISHED)
+    assert ask(c, P.command(P.QHOLD, job_id))[1] == [P.failed(P.QHOLD)]
+
+
+def test_qhold_of_a_running_job_is_answered_when_the_sputnik_answers(make_controller, home):
+    c = make_controller()
+    job_id, sputnik = running_with_sputnik(c, home)
+    seen = recorder(c, events.JOB_ABORT)
+    box, answers = ask(c, P.command(P.QHOLD, job_id))
+    assert answers == []
+    assert ask(c, P.ALIVE)[1] == [P.YES]  # not blocked meanwhile
+    c.need_schedule = False
+    assert answer_sputnik_requests(sputnik, P.OK) == [P.HOLD]
+    c.take_messages()
+    assert answers_in(box) == [P.OK]
+    assert c.store.state(job_id) == states.HELD
+    assert seen == [(events.JOB_ABORT, job_id, {"reason": "held while running"})]
+    assert c.need_schedule
+
+
+def test_qhold_failed_when_the_sputnik_refuses(make_controller, home):
+    c = make_controller()
+    job_id, sputnik = running_with_sputnik(c, home)
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    answer_sputnik_requests(sputnik, P.HOLD_FAILED)
+    c.take_messages()
+    assert answers_in(box) == [P.failed(P.QHOLD)]
+    assert c.store.state(job_id) == states.RUNNING
+
+
+def test_silent_sputnik_qhold_fails_at_the_deadline_and_is_withdrawn(make_controller, home):
+    c = make_controller(sputnik_timeout=7)
+    job_id, sputnik = running_with_sputnik(c, home)
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    assert mbox.pending(sputnik), "HOLD was not sent"
+    c.fake_clock.advance(6.9)
+    c.run_timers()
+    assert answers_in(box) == []
+    assert ask(c, P.ALIVE)[1] == [P.YES]
+    c.fake_clock.advance(0.2)
+    c.run_timers()
+    assert answers_in(box) == [P.failed(P.QHOLD)]
+    assert not mbox.pending(sputnik), "the unread HOLD must be taken back"
+    assert c.store.state(job_id) == states.RUNNING
+    assert c.holds == {}
+
+
+def test_two_qholds_share_one_hold(make_controller, home):
+    c = make_controller()
+    job_id, sputnik = running_with_sputnik(c, home)
+    first, _ = ask(c, P.command(P.QHOLD, job_id))
+    second, _ = ask(c, P.command(P.QHOLD, job_id))
+    seen = recorder(c, events.JOB_ABORT)
+    assert answer_sputnik_requests(sputnik, P.OK) == [P.HOLD]
+    c.take_messages()
+    assert answers_in(first) == answers_in(second) == [P.OK]
+    assert len(seen) == 1
+
+
+def test_hold_waits_for_a_sputnik_that_has_not_written_its_pid(make_controller, home):
+    c = make_controller()
+    job_id, sputnik = running_with_sputnik(c, home)
+    os.unlink(paths.job_file(job_id, "sputnik.pid"))
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    c.fake_clock.advance(0.5)
+    c.run_timers()
+    assert not mbox.pending(sputnik)
+    c.store.write(job_id, "sputnik.pid", 4242)
+    c.fake_clock.advance(0.05)
+    c.run_timers()
+    assert answer_sputnik_requests(sputnik, P.OK) == [P.HOLD]
+    c.take_messages()
+    assert answers_in(box) == [P.OK]
+
+
+def test_hold_fails_when_no_sputnik_pid_appears(make_controller, home):
+    c = make_controller()
+    job_id, _ = running_with_sputnik(c, home)
+    os.unlink(paths.job_file(job_id, "sputnik.pid"))
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    for _ in range(150):
+        c.fake_clock.advance(0.02)
+        c.run_timers()
+    assert answers_in(box) == [P.failed(P.QHOLD)]
+
+
+def test_hold_fails_at_once_when_the_sputnik_box_is_gone(make_controller, home):
+    c = make_controller()
+    job_id, sputnik = running_with_sputnik(c, home)
+    mbox.remove_box(sputnik)
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    c.run_timers()
+    assert answers_in(box) == [P.failed(P.QHOLD)]
+
+
+def test_hold_fails_soon_when_a_local_sputnik_dies(make_controller, home, procs_sleep):
+    c = make_controller(sputnik_timeout=30)
+    # A PID of ours stands for the sputnik: the wake-up SIGCONT goes to it.
+    job_id, sputnik = running_with_sputnik(c, home, host="testhost", pid=procs_sleep.pid)
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    c.fake_clock.advance(1)
+    c.run_timers()
+    assert answers_in(box) == []
+    c.system.dead.add(procs_sleep.pid)
+    c.fake_clock.advance(1)
+    c.run_timers()
+    assert answers_in(box) == [P.failed(P.QHOLD)]
+
+
+@pytest.fixture
+def procs_sleep():
+    import subprocess
+
+    p = subprocess.Popen(["sleep", "60"])
+    yield p
+    p.kill()
+    p.wait()
+
+
+def test_qsig_relays_the_sputnik_answer(make_controller, home):
+    c = make_controller()
+    job_id, sputnik = running_with_sputnik(c, home)
+    box, answers = ask(c, P.command(P.QSIG, "USR1", job_id))
+    assert answers == []
+    assert answer_sputnik_requests(sputnik, P.OK) == [P.signal_request("USR1")]
+    c.take_messages()
+    assert answers_in(box) == [P.OK]
+    box, _ = ask(c, P.command(P.QSIG, "USR1", job_id))
+    answer_sputnik_requests(sputnik, P.SIGNAL_FAILED)
+    c.take_messages()
+    assert answers_in(box) == [P.failed(P.QSIG)]
+
+
+@pytest.mark.parametrize("args, answer", [
+    ("USR1", P.failed(P.QSIG)),
+    ("NOSUCHSIG 0", P.failed(P.QSIG)),
+    ("USR1 99", P.invalid_id(P.QSIG)),
+    ("USR1 0", P.failed(P.QSIG)),  # queued: nothing to signal
+])
+def test_qsig_refusals(make_controller, home, args, answer):
+    c = make_controller()
+    submit(c, home)
+    assert ask(c, P.command(P.QSIG, args))[1] == [answer]
+
+
+# -- QRLS, QDEL, QWAIT ----------------------------------------------------------------
+
+def test_qrls_requeues_a_held_job_only(make_controller, home):
+    c = make_controller()
+    job_id = submit(c, home)
+    assert ask(c, P.command(P.QRLS, job_id))[1] == [P.failed(P.QRLS)]
+    c.store.transition(job_id, states.HELD)
+    c.need_schedule = False
+    assert ask(c, P.command(P.QRLS, job_id))[1] == [P.OK]
+    assert c.store.state(job_id) == states.QUEUED and c.need_schedule
+
+
+def test_qdel_refuses_running_and_tells_waiters_of_others(make_controller, home):
+    c = make_controller()
+    job_id = submit(c, home)
+    fifo = os.path.join(str(home), "w.fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert ask(c, P.command(P.QWAIT, job_id, fifo, "testhost"))[1] == [P.OK]
+        c.store.transition(job_id, states.RUNNING)
+        assert ask(c, P.command(P.QDEL, job_id))[1] == [P.RUNNING_JOB]
+        c.store.transition(job_id, states.HELD)
+        seen = recorder(c, events.JOB_DELETED)
+        assert ask(c, P.command(P.QDEL, job_id))[1] == [P.OK]
+        assert seen == [(events.JOB_DELETED, job_id, {})]
+        assert os.read(reader, 100) == ("%s %s\n" % (job_id, P.DELETED)).encode()
+        assert not c.store.exists(job_id)
+    finally:
+        os.close(reader)
+
+
+def test_qwait_answers_ended_jobs_and_registers_others(make_controller, home):
+    c = make_controller()
+    job_id = submit(c, home)
+    assert ask(c, P.command(P.QWAIT, job_id, "/tmp/f", "h1"))[1] == [P.OK]
+    assert ask(c, P.command(P.QWAIT, job_id, "relative", "h1"))[1] == [P.failed(P.QWAIT)]
+    assert ask(c, P.command(P.QWAIT, job_id, "/tmp/f"))[1] == [P.failed(P.QWAIT)]
+    assert ask(c, P.command(P.QWAIT, "123", "/tmp/f", "h1"))[1] == [P.invalid_id(P.QWAIT)]
+    assert ask(c, P.command(P.QUNWAIT, job_id, "/tmp/f", "h1"))[1] == [P.OK]
+    c.store.write(job_id, "job.exit", 3)
+    c.store.transition(job_id, states.FAILED)
+    assert ask(c, P.command(P.QWAIT, job_id, "/tmp/f", "h1"))[1] == [P.ended(3)]
+
+
+# -- reports from sputniks ----------------------------------------------------------
+
+def test_started_emits_job_start_and_terminated_ends_the_job(make_controller, home):
+    c = make_controller()
+    job_id = submit(c, home)
+    c.store.transition(job_id, states.RUNNING)
+    seen = recorder(c, events.JOB_START, events.JOB_TERMINATION)
+    assert ask(c, P.started(job_id))[1] == []
+    assert ask(c, P.terminated(job_id, 4))[1] == []
+    assert c.store.state(job_id) == states.FAILED
+    assert seen == [
+        (events.JOB_START, job_id, {}),
+        (events.JOB_TERMINATION, job_id, {"exit_value": 4, "recovered": False}),
+    ]
+    # A late or repeated report changes nothing.
+    ask(c, P.terminated(job_id, 0))
+    ask(c, P.terminated("999", 0))
+    assert c.store.state(job_id) == states.FAILED and len(seen) == 2

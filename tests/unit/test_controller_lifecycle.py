@@ -1,0 +1,222 @@
+"""A job's life in the controller: scheduling, start, end, restart and
+recovery, with a fake OS seam (no sputnik is started) and a fake clock."""
+
+import os
+import time
+
+import pytest
+
+from gsatellite import events, paths, states
+from gsatellite.controller import subscribers
+from gsatellite.controller.liveness import AlreadyRunning, check_stale
+
+from .test_controller_handlers import recorder, submit
+
+
+def launched(c):
+    return [call[2] for call in c.system.calls if call[0] == "launch_sputnik"]
+
+
+def test_schedule_starts_the_lowest_queued_job_in_one_slot(make_controller, home):
+    c = make_controller(slots=1)
+    a, b = submit(c, home, "a.job"), submit(c, home, "b.job")
+    c.tick()
+    assert launched(c) == [a]
+    assert c.store.state(a) == states.RUNNING and c.store.state(b) == states.QUEUED
+    assert c.store.read(a, "job.execHost") == "testhost"
+    assert c.system.calls[-1][1] == c.store.job_path(a)
+    c.tick()
+    assert launched(c) == [a]  # nothing new to schedule, slot busy
+
+
+def test_start_failures_fail_the_job(make_controller, home):
+    c = make_controller(scheduler="nobatch")
+    a, b = submit(c, home, "a.job"), submit(c, home, "b.job")
+    os.unlink(c.store.job_path(a))
+    c.system.launch_error = OSError("no fork today")
+    c.tick()
+    assert (c.store.state(a), c.store.read(a, "job.exit")) == (states.FAILED, "127")
+    assert (c.store.state(b), c.store.read(b, "job.exit")) == (states.FAILED, "126")
+
+
+def test_job_end_emits_termination_and_schedules(make_controller, home):
+    c = make_controller()
+    a = submit(c, home)
+    c.tick()
+    seen = recorder(c, events.JOB_STATE, events.JOB_TERMINATION)
+    c.need_schedule = False
+    c.job_ended(a, 0)
+    assert c.store.state(a) == states.FINISHED and c.need_schedule
+    assert seen == [
+        (events.JOB_STATE, a, {"old": states.RUNNING, "new": states.FINISHED}),
+        (events.JOB_TERMINATION, a, {"exit_value": 0, "recovered": False}),
+    ]
+
+
+def test_restart_requeues_up_to_max_restarts(make_controller, home):
+    c = make_controller(max_restarts=1)
+    a = submit(c, home, body="#GSAT -T gtransfer\nexit 75\n")
+    b = submit(c, home, "b.job")
+    c.tick()
+    seen = recorder(c, events.JOB_TERMINATION)
+    c.job_ended(a, 75)
+    # The job queued behind got the slot while the restarted one was held.
+    assert launched(c) == [a, b]
+    assert c.store.state(a) == states.QUEUED and c.store.read(a, "job.restarts") == "1"
+    assert seen == [(events.JOB_TERMINATION, a, {"exit_value": 75, "restart": True, "recovered": False})]
+    c.store.transition(a, states.RUNNING)
+    c.job_ended(a, 75)
+    assert c.store.state(a) == states.FAILED
+    assert seen[-1] == (events.JOB_TERMINATION, a, {"exit_value": 75, "recovered": False})
+
+
+def test_a_dependency_that_can_never_be_met_aborts_the_job(make_controller, home):
+    c = make_controller()
+    a = submit(c, home)
+    c.store.write(a, "job.exit", 1)
+    c.store.transition(a, states.FAILED)
+    b = submit(c, home, "b.job", "#GSAT -W depend=afterok:%s\nexit 0\n" % a)
+    seen = recorder(c, events.JOB_ABORT)
+    c.tick()
+    assert c.store.state(b) == states.FAILED
+    assert seen == [(events.JOB_ABORT, b, {"reason": c.store.read(b, "job.reason")})]
+    assert launched(c) == []
+
+
+def test_a_deferred_job_starts_when_the_wall_clock_says_so(make_controller, home):
+    c = make_controller()
+    later = int(c.fake_now()) + 60
+    a = submit(c, home, body="#GSAT -a @%d\nexit 0\n" % later)
+    assert c.tick() <= c.poll
+    assert c.next_timer == later and launched(c) == []
+    c.fake_now.advance(30)
+    c.tick()
+    assert launched(c) == []
+    c.fake_now.advance(31)
+    c.tick()
+    assert launched(c) == [a]
+
+
+# -- recovery -----------------------------------------------------------------------------
+
+def running(c, home, name, **files):
+    job_id = submit(c, home, name)
+    c.store.transition(job_id, states.RUNNING)
+    c.store.write(job_id, "job.execHost", files.pop("host", "testhost"))
+    for attr, value in files.items():
+        c.store.write(job_id, attr.replace("_", "."), value)
+    return job_id
+
+
+def test_recover_accounts_for_every_running_job(make_controller, home):
+    c = make_controller()
+    never = running(c, home, "never.job")
+    ended = running(c, home, "ended.job", sputnik_pid=11, job_start="1", job_stop="2", job_exit="5")
+    lost = running(c, home, "lost.job", sputnik_pid=12, job_start="1")
+    alive = running(c, home, "alive.job", sputnik_pid=13)
+    elsewhere = running(c, home, "elsewhere.job", sputnik_pid=14, host="node2")
+    c.system.dead.update({11, 12})
+    seen = recorder(c, events.JOB_TERMINATION)
+    c.recover()
+    assert c.store.state(never) == states.QUEUED
+    assert c.store.state(ended) == states.FAILED
+    assert seen == [(events.JOB_TERMINATION, ended, {"exit_value": 5, "recovered": True})]
+    assert c.store.state(lost) == states.FAILED
+    assert c.store.read(lost, "job.reason") == "supervisor lost, no exit value recorded"
+    assert c.store.state(alive) == states.RUNNING
+    assert c.store.state(elsewhere) == states.RUNNING
+    assert 14 not in [call[1] for call in c.system.calls if call[0] == "alive"]
+
+
+def test_recover_tells_waiters_of_ended_jobs_again(make_controller, home):
+    c = make_controller()
+    a = submit(c, home)
+    c.store.write(a, "job.exit", 0)
+    c.store.transition(a, states.FINISHED)
+    fifo = os.path.join(str(home), "w.fifo")
+    os.mkfifo(fifo)
+    with open(paths.job_file(a, "job.waiters"), "w") as f:
+        f.write("testhost %s\n" % fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        c.recover()
+        assert os.read(reader, 100) == ("%s 0\n" % a).encode()
+    finally:
+        os.close(reader)
+
+
+def test_services_do_not_run_for_an_end_found_at_recovery(make_controller, home):
+    make_controller()
+    marker = os.path.join(str(home), "ran")
+    d = paths.user_services_dir(events.JOB_TERMINATION)
+    os.makedirs(d)
+    with open(os.path.join(d, "svc"), "w") as f:
+        f.write("#!/bin/sh\ntouch %s\n" % marker)
+    os.chmod(os.path.join(d, "svc"), 0o700)
+    assert events.job_services(events.JOB_TERMINATION, "00000", exit_value=0, recovered=True) == []
+    started = events.job_services(events.JOB_TERMINATION, "00000", exit_value=0)
+    assert len(started) == 1
+    assert started[0].wait(30) == 0
+    assert started[0].args[1:] == [events.JOB_TERMINATION, paths.job_file("00000", "job.env"), d, "0"]
+    # run-services starts each service in the background.
+    deadline = time.monotonic() + 30
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists(marker)
+
+
+# -- per-job mail -------------------------------------------------------------------------
+
+def test_notice_kind_follows_the_mail_points():
+    kind = subscribers.notice_kind
+    T, S, A = events.JOB_TERMINATION, events.JOB_START, events.JOB_ABORT
+    assert kind(S, "b") == S and kind(S, "e") is None
+    assert kind(T, "e", 0) == T and kind(T, "e", 3) == T
+    assert kind(T, "a", 3) == A and kind(T, "ae", 3) == A and kind(T, "a", 0) is None
+    assert kind(T, "abe", 75, restart=True) is None
+    assert kind(A, "a") == A and kind(A, "be") is None
+    assert kind(S, "n") is None and kind(S, "") is None
+
+
+def test_mail_is_sent_from_a_detached_child(make_controller, home):
+    c = make_controller()
+    a = submit(c, home, body="#GSAT -m be\nexit 0\n")
+    c.tick()
+    c.started(a, "")
+    c.job_ended(a, 0)
+    assert c.system.names().count("spawn") == 2
+    b = submit(c, home, "b.job")
+    c.tick()
+    c.started(b, "")
+    c.job_ended(b, 1)
+    assert c.system.names().count("spawn") == 2
+
+
+# -- liveness ---------------------------------------------------------------------------------
+
+def test_liveness_timer_refreshes_and_stops_when_another_controller_took_over(make_controller, home):
+    c = make_controller(liveness_interval=2)
+    c.publish()
+    os.utime(paths.gsatlc_pid_file(), (1, 1))
+    c.fake_clock.advance(2)
+    c.run_timers()
+    assert os.stat(paths.gsatlc_pid_file()).st_mtime > 1
+    with open(paths.gsatlc_pid_file(), "w") as f:
+        f.write("1\n")
+    c.fake_clock.advance(2)
+    c.run_timers()
+    assert c.stop and not c.owner
+    c.shutdown()
+    assert os.path.exists(paths.gsatlc_pid_file())  # not ours to remove
+
+
+def test_check_stale_refuses_a_live_controller_and_clears_a_dead_one(home):
+    os.makedirs(paths.base(), exist_ok=True)
+    with open(paths.gsatlc_host_file(), "w") as f:
+        f.write("testhost\n")
+    with open(paths.gsatlc_pid_file(), "w") as f:
+        f.write("12345\n")
+    with pytest.raises(AlreadyRunning):
+        check_stale("testhost", lambda pid: True)
+    check_stale("testhost", lambda pid: False)
+    assert not os.path.exists(paths.gsatlc_pid_file())

@@ -1,0 +1,93 @@
+"""The sputnik's verbs and its reports to the controller, in process.
+
+A real process group (``sleep`` in a session of its own) stands for the job
+where a signal must reach something; the controller is a box the test reads.
+"""
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from gsatellite import paths
+from gsatellite import protocol as P
+from gsatellite.fsutil import write_atomic
+from gsatellite.transport import mbox
+from gsatellite.sputnik import Sputnik
+
+from .conftest import new_job, requests_in
+
+
+def _unblocked():
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+@pytest.fixture
+def group():
+    """A stand-in job: its own session, so its PID is its process group."""
+    p = subprocess.Popen(["sleep", "60"], start_new_session=True, preexec_fn=_unblocked)
+    yield p
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+@pytest.fixture
+def sputnik(home):
+    s, job_id = new_job(home, "gtransfer")
+    sp = Sputnik(s.job_path(job_id), job_id)
+    yield sp
+    sp.shutdown()
+    sp.sleeper.release()
+
+
+def controller_box(pid):
+    """Publish a live controller whose box is ``PID.inbox`` on this host."""
+    os.makedirs(paths.base(), exist_ok=True)
+    write_atomic(paths.gsatlc_host_file(), "testhost\n")
+    write_atomic(paths.gsatlc_pid_file(), "%d\n" % pid)
+    return mbox.create_box("%d.inbox" % pid)
+
+
+def test_hold_and_signal_without_a_job_fail(sputnik):
+    assert sputnik.hold("", "") == P.HOLD_FAILED
+    assert sputnik.signal_job("USR1", "") == P.SIGNAL_FAILED
+    assert sputnik.signal_job("", "") == P.SIGNAL_FAILED
+
+
+def test_hold_sends_the_job_types_signal_to_the_group(sputnik, group):
+    sputnik.runner_pid(" %d " % group.pid, "")
+    assert sputnik.group == group.pid
+    assert sputnik.hold("", "") == P.OK  # gtransfer: SIGINT
+    assert group.wait(10) == -signal.SIGINT
+    assert sputnik.held
+
+
+def test_signal_reaches_the_group_and_bad_names_are_refused(sputnik, group):
+    sputnik.runner_pid(str(group.pid), "")
+    assert sputnik.signal_job("NOSUCH", "") == P.SIGNAL_FAILED
+    assert sputnik.signal_job("USR1", "") == P.OK
+    assert group.wait(10) == -signal.SIGUSR1
+
+
+def test_reports_wait_in_the_outbox_until_a_controller_lives(sputnik, group):
+    sputnik.runner_terminated("5", "")
+    assert sputnik.exit == 5
+    assert sputnik.outbox == [P.terminated(sputnik.job_id, 5)]
+    box = controller_box(group.pid)  # SIGCONT wakes the stand-in; harmless
+    assert sputnik.deliver()
+    assert requests_in(box) == [(P.terminated(sputnik.job_id, 5), sputnik.box)]
+    assert sputnik.outbox == []
+
+
+def test_runner_messages_parse_as_classic(sputnik):
+    sputnik.runner_pid("not-a-pid", "")
+    assert sputnik.group is None
+    sputnik.runner_terminated("garbage", "")
+    assert sputnik.exit == 1
+
+
+def test_trigger_with_a_reserved_name_is_refused(sputnik):
+    answer = sputnik.trigger("JOB_START", "")
+    assert answer.startswith(P.trigger_failed(""))
