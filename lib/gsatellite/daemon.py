@@ -65,6 +65,7 @@ class Daemon:
         self.timers = []  # heap of [when, seq, fn]; fn None once cancelled
         self._seq = itertools.count()
         self._asks = itertools.count(1)
+        self._pending_asks = set()  # finish() of every ask still waiting
         self.inboxes = []  # [(inbox, on_message)]
         self.sleeper = wake.Sleeper(TERMINATING + (signal.SIGCHLD,))
         self.inbox = self.make_inbox()
@@ -89,7 +90,8 @@ class Daemon:
 
     def maintain(self):
         """Cheap upkeep that must not wait for an empty box (called after
-        every message), e.g. the controller's liveness refresh."""
+        every message), e.g. the controller collecting finished copies.
+        Periodic work belongs in a timer (:meth:`every`)."""
 
     # -- timers -------------------------------------------------------------------
     def call_later(self, seconds, fn):
@@ -144,7 +146,8 @@ class Daemon:
         ``on_answer(answer)`` is called exactly once from the loop: with the
         answer text, or with None when the deadline passes or the peer cannot
         be reached.  At the deadline a request still unread is withdrawn, so
-        it can no longer take effect.
+        it can no longer take effect.  At shutdown every pending ask ends
+        with None, so no client waits for an answer that will never come.
         """
         inbox = transport.open_inbox(self.pid, tag="a%d" % next(self._asks), limit=self.limit)
         pending = {"sent": None, "timer": None}
@@ -153,6 +156,7 @@ class Daemon:
             if "done" in pending:
                 return
             pending["done"] = True
+            self._pending_asks.discard(finish)
             self.cancel(pending["timer"])
             self.unserve(inbox)
             if answer is None and pending["sent"] is not None and transport.withdraw(pending["sent"]):
@@ -168,6 +172,7 @@ class Daemon:
             self.call_later(0, lambda: finish(None))
             return
         pending["timer"] = self.call_later(timeout, lambda: finish(None))
+        self._pending_asks.add(finish)
         self.serve(inbox, lambda text: finish(split(text)[0]))
 
     # -- the loop ---------------------------------------------------------------
@@ -276,6 +281,11 @@ class Daemon:
             self.shutdown()
 
     def shutdown(self):
+        for finish in list(self._pending_asks):
+            try:
+                finish(None)
+            except Exception:
+                log("ending a pending request failed:\n%s" % traceback.format_exc())
         for inbox, _ in self.inboxes:
             inbox.close()
         self.inboxes = []

@@ -21,8 +21,6 @@ from email.message import EmailMessage
 from . import config, jobenv, paths
 from .fsutil import read_first_line
 
-EVENT_POINTS = {"JOB_START": "b", "JOB_END": "e", "JOB_ABORT": "a"}
-
 
 class MailError(Exception):
     pass

@@ -116,6 +116,20 @@ def test_job_path_that_the_protocol_cannot_carry(ready, name):
     assert snapshot(ready) == before
 
 
+def test_job_file_larger_than_max_job_size_is_refused_by_gqsub(ready):
+    big = ready.job("big.job", "true\n" + "#" * 300 + "\n")
+    small = ready.job("small.job", "true\n")
+    before = snapshot(ready)
+    ready.env["GSAT_MAX_JOB_SIZE"] = "200"
+    try:
+        p = ready.run("gqsub", small, big)
+    finally:
+        del ready.env["GSAT_MAX_JOB_SIZE"]
+    one_line_error(p, 1, "max_job_size")
+    assert p.stdout == ""
+    assert snapshot(ready) == before
+
+
 def test_one_bad_file_among_several_queues_nothing(ready):
     good = ready.job("good.job", "true\n")
     before = snapshot(ready)

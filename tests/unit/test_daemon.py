@@ -149,3 +149,14 @@ def test_request_timeout_withdraws_unread_commands(home, monkeypatch):
     assert info.value.unread == [0, 1]
     assert mbox.receive(box) is None
     assert [b for b in os.listdir(os.path.dirname(box)) if ".srv" not in b] == []
+
+
+def test_shutdown_ends_pending_asks_with_none(daemon, home):
+    """A client waiting on a deferred answer hears at shutdown, not at its
+    own time-out; the unread request is withdrawn."""
+    peer = mbox.create_pid_box(os.getpid(), suffix=".peer2")
+    got = []
+    daemon.ask(peer, "HOLD", got.append, timeout=30)
+    daemon.shutdown()
+    assert got == [None]
+    assert mbox.receive(peer) is None

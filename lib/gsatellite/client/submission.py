@@ -88,6 +88,12 @@ def check_job_file(path):
         return 'Job "%s" is not a regular file!' % path
     if not os.access(path, os.R_OK):
         return 'Job "%s" is not readable!' % path
+    from .. import config
+
+    limit = config.get_int("max_job_size")
+    size = os.path.getsize(path)
+    if size > limit:
+        return 'Job "%s" is %d bytes, more than max_job_size (%d); nothing submitted.' % (path, size, limit)
     return None
 
 
