@@ -49,6 +49,9 @@ class Gsat:
         self.env["HOME"] = self.home
         self.env["PATH"] = BIN + os.pathsep + self.env.get("PATH", "")
         self.env.pop("GSAT_HOSTNAME", None)
+        # The shipped mail service is linked into the system service
+        # directories (the classic default); tests that want it turn it on.
+        self.env["GSAT_MAIL_SERVICE"] = "no"
         self.extra_pids = []
 
     # -- commands ---------------------------------------------------------------

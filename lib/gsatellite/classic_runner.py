@@ -33,8 +33,7 @@ def main(job, job_id, parent_pid, parent_box):
     job_type = read_first_line(paths.job_file(job_id, "job.type"), "") or "default"
     env = jobenv.build(job_id, os.path.basename(job), job_type, paths.hostname())
     jobenv.write(job_id, env)
-    full = dict(os.environ)
-    full.update(env)
+    full = jobenv.process_environment(env)
     with open(job, "rb") as f:
         argv = [job] if f.read(2) == b"#!" else ["/bin/bash", job]
     os.chmod(job, 0o700)

@@ -54,6 +54,9 @@ DEFAULTS = {
     "mail_from": "",
     # Largest tarball mailJobTarball attaches, in bytes.
     "mail_tarball_limit": "10485760",
+    # The shipped mail service linked into the install tree's onJOB_START and
+    # onJOB_TERMINATION directories (the classic default): yes or no.
+    "mail_service": "yes",
 }
 
 _VALUES = None
@@ -123,6 +126,26 @@ def get(key):
     if env is not None:
         return env
     return _values().get(key, DEFAULTS.get(key, ""))
+
+
+def is_set(key):
+    """True when ``key`` is given by ``GSAT_<KEY>`` or a configuration file
+    (its default alone does not count)."""
+    if os.environ.get("GSAT_" + key.upper()) is not None:
+        return True
+    found = {}
+    for d in config_dirs():
+        _parse(os.path.join(d, CONFIG_NAME), found)
+    return key in found
+
+
+def get_bool(key):
+    raw = get(key).strip().lower()
+    if raw in ("yes", "true", "on", "1"):
+        return True
+    if raw in ("no", "false", "off", "0"):
+        return False
+    raise ConfigError("setting %s=%r is not yes or no" % (key, raw))
 
 
 def get_float(key):

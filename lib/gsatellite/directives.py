@@ -1,18 +1,38 @@
 """``#GSAT`` directives in job scripts, and the job options they set.
 
-Directives are lines ``#GSAT -X VALUE`` read from the top of the script up to
-the first line that is neither empty nor a comment (the ``#!`` line is a
-comment).  They are parsed at submission; gqsub options override them.
+Where each directive is read (docs/directives.md has the reasoning):
 
-Recognised options (README.md, "Job scripts and directives"): ``-T TYPE``, ``-N NAME``, ``-o PATH``,
-``-e PATH``, ``-m POINTS`` (``n`` or letters of ``abe``), ``-M ADDR[,ADDR]``,
-``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``.  Unknown directives give a
-warning; a malformed value raises :class:`DirectiveError`.
+* ``-T TYPE`` as the classic tool read it: anywhere in the file, from the
+  one line that contains ``#GSAT -T``; that line must be exactly
+  ``#GSAT -T TYPE`` with a known TYPE.  No such line, several, or another
+  spelling: the ``default`` type, with a warning where a directive was
+  evidently meant.
+* Every other directive (the classic tool read none of them) from the top
+  of the script up to the first line that is neither empty nor a comment
+  (the ``#!`` line is a comment), as PBS and Slurm read theirs; a directive
+  further down is not read and gives a warning.
+
+Recognised options (README.md, "Job scripts and directives"): ``-T TYPE``,
+``-N NAME``, ``-o PATH``, ``-e PATH``, ``-m POINTS`` (``n`` or letters of
+``abe``), ``-M ADDR[,ADDR]``, ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``.
+Unknown directives give a warning.
+
+A malformed value given as a gqsub option raises :class:`DirectiveError`
+(nothing is queued).  A malformed value in a script raises it only when the
+script was written for the new options, which :func:`options` recognises by
+a valid ``-N``, ``-a`` or ``-W`` directive (options the classic tool never
+had); in any other script the directive is ignored with a warning, as the
+classic tool ignored it, and the job is queued as the classic tool queued
+it.
 """
 
 import os
 
 KNOWN = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W")
+# Directives only the new tools know: one with a valid value shows that the
+# script was written for them, and makes its directives strict.
+NEW_ONLY = ("-N", "-a", "-W")
+CLASSIC_TYPE = "#GSAT -T"
 # Characters a job name may not contain: it becomes the job copy's file name
 # and travels inside one-line messages.
 _BAD_NAME_CHARS = "/;\n\r\0"
@@ -23,29 +43,87 @@ class DirectiveError(Exception):
     pass
 
 
+class Found(list):
+    """``[(option, value), ...]`` of a script, plus ``notes``: warnings about
+    lines that look like directives but are not read."""
+
+    def __init__(self, items=(), notes=()):
+        super().__init__(items)
+        self.notes = list(notes)
+
+
+def _directive(line):
+    """``(option, value)`` of a ``#GSAT`` line (already stripped), or None."""
+    if not line.startswith("#GSAT") or line[5:6] not in (" ", "\t"):
+        return None
+    words = line[5:].split(None, 1)
+    if not words:
+        return None
+    return words[0], (words[1].strip() if len(words) > 1 else "")
+
+
 def scan(path, limit=1 << 16):
-    """``[(option, value), ...]`` of the job script at ``path``, in order."""
+    """The directives of the job script at ``path`` as a :class:`Found`:
+    the header's directives in order (without ``-T``), preceded by
+    ``("-T", TYPE)`` when the classic rule finds a type."""
     try:
         with open(path, "rb") as f:
-            head = f.read(limit)
+            data = f.read()
     except OSError:
-        return []
-    found = []
-    for raw in head.decode("utf-8", "surrogateescape").splitlines():
+        return Found()
+    text = data.decode("utf-8", "surrogateescape")
+    found, notes = [], []
+    in_header = True
+    for raw in text[:limit].splitlines():
         line = raw.strip()
         if not line:
             continue
-        if not line.startswith("#"):
-            break
-        if not line.startswith("#GSAT") or line[5:6] not in (" ", "\t"):
-            continue
-        words = line[5:].split(None, 1)
-        if not words:
-            continue
-        option = words[0]
-        value = words[1].strip() if len(words) > 1 else ""
-        found.append((option, value))
-    return found
+        if in_header and not line.startswith("#"):
+            in_header = False
+        d = _directive(line)
+        if d is None or d[0].startswith("-T"):
+            continue  # the classic rule below reads -T
+        if in_header:
+            found.append(d)
+        else:
+            notes.append("'#GSAT %s %s' after the first command is not read" % d)
+    chosen, note = classic_type(text, b"\0" in data)
+    if note:
+        notes.append(note)
+    if chosen:
+        found.insert(0, ("-T", chosen))
+    return Found(found, notes)
+
+
+def classic_type(text, binary=False):
+    """``(type or None, warning or None)`` by the classic rule (see above)."""
+    from . import jobtypes
+
+    lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if CLASSIC_TYPE in line]
+    meant = [n for n, line in lines if line.lstrip().startswith("#GSAT")]
+    if not lines:
+        for n, line in enumerate(text.split("\n"), 1):
+            d = _directive(line.strip())
+            if d and d[0] == "-T":
+                return None, ("line %d: '%s' is not read as a job type (write '#GSAT -T TYPE' "
+                              "at the start of a line); the job runs as default" % (n, line.strip()))
+        return None, None
+    if len(lines) > 1:
+        if not meant:
+            return None, None
+        return None, ("%d lines contain '#GSAT -T' (%s): a type is read only from a file with exactly "
+                      "one such line; the job runs as default" % (len(lines), ", ".join(str(n) for n, _ in lines)))
+    n, line = lines[0]
+    if binary or not line.startswith(CLASSIC_TYPE + " "):
+        if not meant:
+            return None, None
+        return None, ("line %d: %r is not read as a job type (write '#GSAT -T TYPE' at the start of a "
+                      "line); the job runs as default" % (n, line))
+    value = line[len(CLASSIC_TYPE) + 1:]
+    if jobtypes.is_known(value):
+        return value, None
+    return None, "line %d: unknown job type %r (%s); the job runs as default" % (
+        n, value, ", ".join(jobtypes.names()))
 
 
 def job_type(found):
@@ -96,12 +174,53 @@ def check_condition(option, value):
         raise DirectiveError(str(e))
 
 
+def check_type(value):
+    from . import jobtypes
+
+    if not jobtypes.is_known(value):
+        raise DirectiveError("unknown job type %r (%s)" % (value, ", ".join(jobtypes.names())))
+    return value
+
+
+def check(option, value, base):
+    """The canonical value of one option; raises :class:`DirectiveError`."""
+    if option == "-T":
+        return check_type(value)
+    if option == "-N":
+        return check_name(value)
+    if option == "-m":
+        return check_mail_points(value)
+    if option == "-M":
+        return check_addresses(value)
+    if option in ("-o", "-e"):
+        return check_path(value, base)
+    if option in ("-a", "-W"):
+        return check_condition(option, value)
+    return value
+
+
+def written_for_new_options(found, base):
+    """The first valid ``-N``/``-a``/``-W`` directive in ``found``, or None."""
+    for option, value in found:
+        if option in NEW_ONLY:
+            try:
+                check(option, value, base)
+            except DirectiveError:
+                continue
+            return option, value
+    return None
+
+
 def options(found, base, overrides=None, warn=None):
     """Effective job options from directives ``found`` and ``overrides``.
 
-    ``base`` is the directory relative paths are taken from.  Returns a dict
-    with keys of :data:`KNOWN`; raises :class:`DirectiveError`.
+    ``base`` is the directory relative paths of ``found`` are taken from;
+    ``overrides`` (gqsub's options) win and are always checked strictly.
+    Returns a dict with keys of :data:`KNOWN`; raises :class:`DirectiveError`.
     """
+    for note in getattr(found, "notes", ()):
+        if warn:
+            warn(note)
     merged = {}
     for option, value in found:
         if option not in KNOWN:
@@ -109,21 +228,21 @@ def options(found, base, overrides=None, warn=None):
                 warn("unknown directive '#GSAT %s %s' ignored" % (option, value))
             continue
         merged[option] = value
-    merged.update(overrides or {})
+    strict = written_for_new_options(found, base)
     out = {}
     for option, value in merged.items():
-        if option == "-N":
-            out[option] = check_name(value)
-        elif option == "-m":
-            out[option] = check_mail_points(value)
-        elif option == "-M":
-            out[option] = check_addresses(value)
-        elif option in ("-o", "-e"):
-            out[option] = check_path(value, base)
-        elif option in ("-a", "-W"):
-            out[option] = check_condition(option, value)
-        else:
-            out[option] = value
+        if option in (overrides or {}):
+            continue
+        try:
+            out[option] = check(option, value, base)
+        except DirectiveError as e:
+            if strict:
+                raise DirectiveError("%s (directives are checked: the script uses '#GSAT %s %s')"
+                                     % (e, strict[0], strict[1]))
+            if warn:
+                warn("'#GSAT %s %s' ignored: %s" % (option, value, e))
+    for option, value in (overrides or {}).items():
+        out[option] = check(option, value, base)
     return out
 
 

@@ -28,7 +28,6 @@ costs no process at all.
 """
 
 import os
-import sys
 
 from . import paths
 from .log import log
@@ -105,11 +104,6 @@ def run_services(event, env_file, exit_value=None, extra_env=None):
             argv.append(str(exit_value))
         env = dict(os.environ)
         env.update(extra_env or {})
-        # Shipped Python services say "#!/usr/bin/env python3": let that be
-        # the interpreter gsatellite itself runs on (a venv need not be on PATH).
-        here = os.path.dirname(sys.executable)
-        if env.get("PATH", "").split(os.pathsep)[0] != here:
-            env["PATH"] = here + os.pathsep + env.get("PATH", os.defpath)
         try:
             proc = subprocess.Popen(
                 argv,

@@ -4,6 +4,11 @@ Values are written as ``export NAME="value"`` lines with ``\\``, ``"``, ``$``
 and backquote escaped, which is exactly what bash keeps special inside double
 quotes; a newline inside double quotes is literal.  So any value survives
 being sourced by bash, which the classic writer did not guarantee.
+
+The job's process gets :func:`process_environment`: the environment of the
+process that starts it, without ``TMPDIR`` (the classic runner unset it, so
+jobs written for it create their temporary files in ``/tmp``), plus the
+``job.env`` variables, with ``PATH`` set to ``GSAT_O_PATH``.
 """
 
 import os
@@ -29,6 +34,13 @@ def login_name():
         return os.environ.get("LOGNAME") or os.environ.get("USER") or str(os.getuid())
 
 
+def logname():
+    """``GSAT_O_LOGNAME``: ``$USER`` as the classic runner took it, else the
+    login name of the user database (``$USER`` is unset under cron or ssh
+    commands on some systems, where the classic value was empty)."""
+    return os.environ.get("USER") or login_name()
+
+
 def job_path_variable():
     """PATH for the job: ours, plus gsatellite's bin/ so ``trigger`` works."""
     value = os.environ.get("PATH", os.defpath)
@@ -43,13 +55,22 @@ def build(job_id, job_name, job_type, host):
         "GSAT_JOBNAME": job_name,
         "GSAT_O_WORKDIR": paths.job_tmp_dir(job_id),
         "GSAT_O_HOME": paths.home(),
-        "GSAT_O_LOGNAME": login_name(),
+        "GSAT_O_LOGNAME": logname(),
         "GSAT_O_JOBID": job_id,
         "GSAT_O_HOST": host,
         "GSAT_O_PATH": job_path_variable(),
     }
     env.update(jobtypes.get(job_type).environment())
     return env
+
+
+def process_environment(env):
+    """The complete environment of the job process for ``job.env`` ``env``."""
+    full = dict(os.environ)
+    full.pop("TMPDIR", None)
+    full.update(env)
+    full["PATH"] = env["GSAT_O_PATH"]
+    return full
 
 
 def render(env):

@@ -1,10 +1,20 @@
 """Mail: the shipped ``mail``/``mailJobTarball`` services and per-job notices.
 
 Messages are built in memory (no file with a predictable name in a shared
-temporary directory, unlike the classic service) and sent over SMTP
-(``smtp_host``/``smtp_port``) or, when ``sendmail`` is configured, through
-that command.  A delivery failure is reported to the caller's log and never
-touches the job.
+temporary directory, unlike the classic service).  The way out
+(:func:`send`): the ``sendmail`` command when configured; SMTP when
+``smtp_host`` or ``smtp_port`` is configured; else, for a message without
+attachment, the local ``mail`` command when it is on PATH, as the classic
+service mailed; else SMTP to the default ``localhost:25``.  A delivery
+failure is reported to the caller's log and never touches the job.
+
+The address: ``G/myEmailAddress`` as a whole, split into words as the
+classic service's unquoted ``$( __getEmailAddress )`` split it, else the
+login name.
+
+The ``mail`` service linked into the install tree's service directories
+(the classic default) stays silent when the ``mail_service`` setting is
+``no``; linked into the user's own directories it always mails.
 
 Per-job notification points (``-m``, as PBS ``qsub -m``): ``b`` when the job
 begins, ``e`` when it ends, ``a`` when it is aborted (ends failed, or is held
@@ -26,10 +36,11 @@ class MailError(Exception):
     pass
 
 
-def default_address():
-    """``G/myEmailAddress``, else the login name (the classic rule)."""
-    address = read_first_line(paths.email_address_file(), "")
-    return address.strip() or jobenv.login_name()
+def default_recipients():
+    """The words of ``G/myEmailAddress``, else the login name (the classic rule)."""
+    from .fsutil import read_text
+
+    return read_text(paths.email_address_file(), "").split() or [jobenv.login_name()]
 
 
 def sender():
@@ -83,17 +94,53 @@ def tarball(job_dir):
     return buf.getvalue(), None
 
 
+def local_mail_command():
+    """The ``mail`` command on PATH, or None."""
+    import shutil
+
+    return shutil.which("mail")
+
+
+def transport(msg):
+    """``"sendmail"``, ``"smtp"`` or ``"mail"``: how :func:`send` sends ``msg``."""
+    if config.get("sendmail"):
+        return "sendmail"
+    if config.is_set("smtp_host") or config.is_set("smtp_port"):
+        return "smtp"
+    if not msg.is_multipart() and local_mail_command():
+        return "mail"
+    return "smtp"
+
+
+def _run(argv, data, what):
+    import subprocess
+
+    try:
+        p = subprocess.run(argv, input=data, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=config.get_float("mail_timeout"))
+    except (OSError, subprocess.SubprocessError) as e:
+        raise MailError("%s failed: %s" % (what, e))
+    if p.returncode != 0:
+        detail = p.stderr.decode("utf-8", "replace").strip()[:300]
+        raise MailError("%s failed with exit value %d%s" % (what, p.returncode, ": " + detail if detail else ""))
+
+
 def send(msg, recipients):
-    command = config.get("sendmail")
-    if command:
+    bad = [r for r in recipients if r.startswith("-")]
+    if bad:
+        # It would be taken for an option of the mail command.
+        raise MailError("refusing mail address %r" % bad[0])
+    how = transport(msg)
+    if how == "sendmail":
         import shlex
 
-        import sh
-
-        try:
-            sh.Command(shlex.split(command)[0])(*shlex.split(command)[1:], *recipients, _in=msg.as_bytes())
-        except (sh.ErrorReturnCode, sh.CommandNotFound, OSError) as e:
-            raise MailError("sendmail command %r failed: %s" % (command, str(e).strip()[:300]))
+        command = config.get("sendmail")
+        _run(shlex.split(command) + list(recipients), msg.as_bytes(), "sendmail command %r" % command)
+        return
+    if how == "mail":
+        command = local_mail_command()
+        _run([command, "-s", msg["Subject"]] + list(recipients),
+             msg.get_content().encode("utf-8"), "mail command %s" % command)
         return
     import smtplib
 
@@ -166,23 +213,32 @@ def wanted(job_id, point):
 def notify(job_id, event, exit_value=None, reason=None):
     """Send the per-job notice for ``event``; raises :class:`MailError`."""
     to = read_first_line(paths.job_file(job_id, "job.mailTo"), "")
-    recipients = [a for a in to.split(",") if a] or [default_address()]
+    recipients = [a for a in to.split(",") if a] or default_recipients()
     info = job_info(job_id, event, exit_value, reason)
     send(compose(info, recipients), recipients)
 
 
-def service_main(tarball_attached):
-    """Body of ``libexec/services/mail`` and ``mailJobTarball``."""
+def service_main(argv0, tarball_attached):
+    """Body of ``libexec/services/mail`` and ``mailJobTarball``; ``argv0`` is
+    the path the service was started as (in which service directory)."""
     import sys
 
-    info = {k: v for k, v in os.environ.items() if k.startswith("GSAT_")}
-    recipients = [default_address()]
-    job_dir = None
-    if tarball_attached and info.get("GSAT_O_WORKDIR"):
-        job_dir = os.path.dirname(info["GSAT_O_WORKDIR"].rstrip("/"))
+    prog = os.path.basename(argv0)
     try:
+        if not _linked_by_user(argv0) and not config.get_bool("mail_service"):
+            return 0
+        info = {k: v for k, v in os.environ.items() if k.startswith("GSAT_")}
+        recipients = default_recipients()
+        job_dir = None
+        if tarball_attached and info.get("GSAT_O_WORKDIR"):
+            job_dir = os.path.dirname(info["GSAT_O_WORKDIR"].rstrip("/"))
         send(compose(info, recipients, tarball_of=job_dir), recipients)
     except (MailError, config.ConfigError) as e:
-        sys.stderr.write("%s: %s\n" % (os.path.basename(sys.argv[0]), e))
+        sys.stderr.write("%s: %s\n" % (prog, e))
         return 1
     return 0
+
+
+def _linked_by_user(argv0):
+    here = os.path.realpath(os.path.dirname(os.path.abspath(argv0)))
+    return os.path.dirname(here) == os.path.realpath(os.path.join(paths.base(), "services"))

@@ -117,13 +117,51 @@ def become_subreaper():
         pass
 
 
-def set_name(name):
-    """Name this process in ``ps -e``/``top`` (a forked sputnik would show
-    as its parent otherwise)."""
+def set_name(name, *args):
+    """Name this process as the classic tools' process was named.
+
+    ``name`` becomes the process name (``comm``), which ``pgrep NAME``,
+    ``ps -e`` and ``top`` show; a Python daemon is otherwise called
+    ``python3``.  With ``args``, the command line (``/proc/PID/cmdline``,
+    what ``pgrep -f`` and ``ps -f`` show) becomes ``NAME ARGS...``: a
+    process forked without exec (a sputnik) would show its parent's command
+    line otherwise, and ``pkill -f gsatlc`` would hit it too.
+    """
     try:
         with open("/proc/self/comm", "w") as f:
             f.write(name[:15])
     except OSError:
+        pass
+    if args:
+        _set_cmdline(" ".join((name,) + tuple(str(a) for a in args)))
+
+
+def _set_cmdline(title):
+    """Overwrite the memory of the original argv strings with ``title``.
+
+    The kernel shows that memory as the command line.  Python keeps its own
+    copy of argv, so nothing reads the old strings any more.  The title is
+    cut to the space the original argv had (the environment after it is
+    left alone) and the rest is filled with NUL bytes: a last byte that is
+    not NUL would make the kernel read on into the environment.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        # Fields 48 and 49 of proc(5): arg_start and arg_end.
+        start, end = int(fields[45]), int(fields[46])
+    except (OSError, IndexError, ValueError):
+        return
+    size = end - start
+    if size <= 1:
+        return
+    data = title.encode("utf-8", "replace")[:size - 1].replace(b"\0", b" ")
+    data = data.ljust(size, b"\0")
+    try:
+        import ctypes
+
+        ctypes.memmove(start, data, size)
+    except (OSError, AttributeError, ValueError):
         pass
 
 

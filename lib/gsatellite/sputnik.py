@@ -92,9 +92,7 @@ class Sputnik(Daemon):
         sputnik's own working directory is the job's (it uses absolute paths
         only), because posix_spawn cannot change directory."""
         os.chdir(paths.job_tmp_dir(self.job_id))
-        full = dict(os.environ)
-        full.update(env)
-        full["PATH"] = env["GSAT_O_PATH"]
+        full = jobenv.process_environment(env)
         with open(self.job_path, "rb") as f:
             shebang = f.read(2) == b"#!"
             mode = os.fstat(f.fileno()).st_mode
@@ -289,7 +287,7 @@ def supervise(job_path, job_id):
     from . import log as logmod
 
     logmod.set_name("sputnik")
-    proc.set_name("sputnik")
+    proc.set_name("sputnik", job_id)
     proc.become_subreaper()
     try:
         proc.redirect(os.devnull, paths.job_file(job_id, "sputnik.log"))

@@ -7,7 +7,11 @@
   reported (``job.outputError``, sputnik.log) and the output stays in the
   job directory.
 * Unknown directives warn and the job is still submitted; malformed values
-  make gqsub refuse (exit 1, clear message) and nothing is queued.
+  make gqsub refuse (exit 1, clear message) and nothing is queued, when
+  given as options or in a script written for the new options (it has a
+  valid ``-N``, ``-a`` or ``-W``); in any other script they are ignored with
+  a warning, as the classic tool ignored them.
+* ``-T`` is read where the classic tool read it, anywhere in the file.
 * ``-a`` defers the start (directive and option).
 """
 
@@ -165,7 +169,8 @@ def test_malformed_value_refused_nothing_queued(gsat, option, value, how):
     before_id, before_dirs = _next_id(gsat), _job_dirs(gsat)
     good = gsat.job("good.job", "true\n")
     if how == "directive":
-        bad = gsat.job("bad.job", "#GSAT %s %s\ntrue\n" % (option, value))
+        # -a makes the script one written for the new options: strict.
+        bad = gsat.job("bad.job", "#GSAT -a 2000-01-01T00:00\n#GSAT %s %s\ntrue\n" % (option, value))
         # The good job named first must not be queued either.
         p = gsat.run("gqsub", good, bad)
     else:
@@ -175,6 +180,30 @@ def test_malformed_value_refused_nothing_queued(gsat, option, value, how):
     assert repr(value) in p.stderr and "nothing submitted" in p.stderr
     assert _next_id(gsat) == before_id
     assert _job_dirs(gsat) == before_dirs
+
+
+def test_classic_script_keeps_its_meaning(gsat):
+    gsat.start()
+    job = gsat.job("classic.job", (
+        "# a script written for the classic tool\n"
+        "#GSAT -a tomorrow\n"
+        "#GSAT -m xyz\n"
+        "echo started\n"
+        "#GSAT -T gtransfer\n"
+        "exit 0\n"))
+    p = gsat.run("gqsub", job)
+    assert p.returncode == 0, p.stderr
+    a = p.stdout.strip()
+    assert "'#GSAT -a tomorrow' ignored" in p.stderr and "'#GSAT -m xyz' ignored" in p.stderr
+    assert gsat.wait_state(a, ENDED) == "finished"
+    assert gsat.attr(a, "job.type") == "gtransfer"
+    assert gsat.attr(a, "job.startAfter") == "" and gsat.attr(a, "job.mailPoints") == ""
+
+
+def test_unknown_type_option_refused(gsat):
+    gsat.start()
+    p = gsat.run("gqsub", "-T", "nosuchtype", gsat.job("t.job", "true\n"))
+    assert p.returncode == 1 and "unknown job type" in p.stderr and p.stdout == ""
 
 
 # -- deferred start -------------------------------------------------------------------------------

@@ -296,7 +296,8 @@ def test_unparsable_time_is_refused(gsat):
     assert p.returncode == 1
     assert p.stdout == ""
     assert "notadate" in p.stderr and "nothing submitted" in p.stderr
-    d = timed_job(gsat, "when2.job", directives="#GSAT -a 2026-13-45T99:00\n")
+    # -N makes it a script written for the new options (docs/directives.md).
+    d = timed_job(gsat, "when2.job", directives="#GSAT -N when2\n#GSAT -a 2026-13-45T99:00\n")
     p = gsat.run("gqsub", d)
     assert p.returncode == 1
     assert "2026-13-45T99:00" in p.stderr

@@ -1,9 +1,13 @@
-"""#GSAT directives (FEATURES.md §5): scanning, validation, and the QSUB encoding.
+"""#GSAT directives (FEATURES.md §5, docs/directives.md): scanning,
+validation, and the QSUB encoding.
 
-``scan`` reads directives up to the first line that is neither empty nor a
-comment; ``options`` validates and merges them with gqsub's options (which
-win); ``encode``/``decode`` carry the options inside one QSUB message and
-must give back exactly what went in.
+``scan`` reads ``-T`` by the classic rule (anywhere, exactly one line
+containing ``#GSAT -T``) and the other directives up to the first line that
+is neither empty nor a comment; ``options`` validates and merges them with
+gqsub's options (which win and are strict; a script's bad value is refused
+only when the script uses a valid ``-N``/``-a``/``-W``, else ignored with a
+warning); ``encode``/``decode`` carry the options inside one QSUB message
+and must give back exactly what went in.
 """
 
 import os
@@ -37,11 +41,15 @@ def test_scan_stops_at_first_command(tmp_path):
         "#GSAT -N too-late\n"
         "#GSAT -T gtransfer\n"
     ))
-    assert directives.scan(path) == [
+    found = directives.scan(path)
+    # -T is read where the classic tool read it: anywhere in the file.
+    assert found == [
+        ("-T", "gtransfer"),
         ("-N", "first"),
         ("-m", "be"),
         ("-M", "a@example.org,b@example.org"),
     ]
+    assert found.notes == ["'#GSAT -N too-late' after the first command is not read"]
 
 
 def test_scan_ignores_lookalikes(tmp_path):
@@ -108,6 +116,7 @@ def test_unknown_directive_warns_and_is_dropped():
 
 
 @pytest.mark.parametrize("option,value", [
+    ("-T", "nosuchtype"),
     ("-N", "a/b"),
     ("-N", "a;b"),
     ("-N", "a\nb"),
@@ -127,13 +136,82 @@ def test_unknown_directive_warns_and_is_dropped():
     ("-e", "x;y"),
 ])
 def test_malformed_values_are_refused(option, value):
+    # gqsub's options are always strict.
     with pytest.raises(DirectiveError) as e:
-        directives.options([(option, value)], "/")
-    # The message names what is wrong, so gqsub's refusal is clear.
-    assert {"-N": "job name", "-m": "mail points", "-M": "mail address", "-o": "path", "-e": "path"}[option] in str(e.value)
-    # The same rules hold for gqsub's options.
-    with pytest.raises(DirectiveError):
         directives.options([], "/", {option: value})
+    # The message names what is wrong, so gqsub's refusal is clear.
+    what = {"-T": "job type", "-N": "job name", "-m": "mail points", "-M": "mail address", "-o": "path", "-e": "path"}
+    assert what[option] in str(e.value)
+    if option == "-T":
+        return  # a -T directive is read by the classic rule (test_classic_type_rule)
+    # So are the directives of a script written for the new options ...
+    with pytest.raises(DirectiveError) as e:
+        directives.options([("-a", "2000-01-01T00:00"), (option, value)], "/")
+    assert what[option] in str(e.value) and "#GSAT -a 2000-01-01T00:00" in str(e.value)
+    # ... while any other script keeps running as the classic tool ran it.
+    warnings = []
+    assert directives.options([(option, value), ("-T", "tgftp")], "/", warn=warnings.append) == {"-T": "tgftp"}
+    assert len(warnings) == 1 and "ignored" in warnings[0] and "#GSAT %s %s" % (option, value) in warnings[0]
+
+
+@pytest.mark.parametrize("found,strict", [
+    ([("-a", "tomorrow")], False),
+    ([("-N", "a/b"), ("-a", "tomorrow")], False),
+    ([("-o", "out"), ("-m", "n"), ("-M", "user@host.domain"), ("-a", "tomorrow")], False),
+    ([("-N", "nightly"), ("-a", "tomorrow")], True),
+    ([("-a", "tomorrow"), ("-W", "depend=afterok:1")], True),
+    ([("-a", "2000-01-01T00:00"), ("-m", "xyz")], True),
+])
+def test_new_options_make_a_script_strict(found, strict):
+    if strict:
+        with pytest.raises(DirectiveError):
+            directives.options(found, "/")
+    else:
+        warnings = []
+        directives.options(found, "/", warn=warnings.append)
+        assert warnings
+
+
+def test_command_line_does_not_make_a_script_strict():
+    warnings = []
+    got = directives.options([("-a", "tomorrow")], "/", {"-N": "x"}, warn=warnings.append)
+    assert got == {"-N": "x"} and len(warnings) == 1
+
+
+# -- the classic -T rule ---------------------------------------------------------------
+# Each case was checked against the classic jobTypes/getJobType (docs/directives.md
+# says how to repeat that); test_classic_differential.py does it where the classic
+# tree is at hand.
+
+CLASSIC_TYPE_CASES = [
+    ("#!/bin/bash\n#GSAT -T gtransfer\ntrue\n", "gtransfer", False),
+    ("#!/bin/bash\necho hi\n#GSAT -T tgftp\n", "tgftp", False),
+    ("#!/bin/bash\n#GSAT -T default\n", "default", False),
+    ("#!/bin/bash\ntrue\n", None, False),
+    ("#!/bin/bash\n#GSAT -T gtransfer\n#GSAT -T tgftp\n", None, True),
+    ("#!/bin/bash\n#GSAT -T gtransfer\necho '#GSAT -T'\n", None, True),
+    ("#!/bin/bash\n#GSAT -T gtransfer \n", None, True),
+    ("#!/bin/bash\n#GSAT -T gtransfer\r\n", None, True),
+    ("#!/bin/bash\n  #GSAT -T gtransfer\n", None, True),
+    ("#!/bin/bash\n#GSAT -Tgtransfer\n", None, True),
+    ("#!/bin/bash\n#GSAT  -T gtransfer\n", None, True),
+    ("#!/bin/bash\n#GSAT\t-T gtransfer\n", None, True),
+    ("#!/bin/bash\n#GSAT -T nosuchtype\n", None, True),
+    ("#!/bin/bash\n#GSAT -T gtransfer # a comment\n", None, True),
+    ("#!/bin/bash\necho '#GSAT -T gtransfer'\n", None, False),
+    ("#!/bin/bash\nx='a #GSAT -T b'\ny='#GSAT -T c'\n", None, False),
+]
+
+
+@pytest.mark.parametrize("text,chosen,warned", CLASSIC_TYPE_CASES)
+def test_classic_type_rule(tmp_path, text, chosen, warned):
+    found = directives.scan(_script(tmp_path, text))
+    assert directives.job_type(found) == chosen
+    assert bool(found.notes) == warned, found.notes
+    warnings = []
+    opts = directives.options(found, str(tmp_path), warn=warnings.append)
+    assert opts.get("-T") == chosen
+    assert len(warnings) == (1 if warned else 0)
 
 
 # -- encode / decode --------------------------------------------------------------------

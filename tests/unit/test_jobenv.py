@@ -121,3 +121,12 @@ def test_build_transfer_types_get_proxy(home, job_type):
 @pytest.mark.parametrize("job_type", ["default", "nosuchtype", ""])
 def test_build_other_types_no_proxy(home, job_type):
     assert "X509_USER_PROXY" not in jobenv.build("00001", "t", job_type, "h")
+
+
+def test_logname_from_user_else_login_name(monkeypatch):
+    monkeypatch.setenv("USER", "someone-classic")
+    assert jobenv.logname() == "someone-classic"
+    monkeypatch.delenv("USER")
+    assert jobenv.logname() == pwd.getpwuid(os.getuid()).pw_name
+    monkeypatch.setenv("USER", "")
+    assert jobenv.logname() == pwd.getpwuid(os.getuid()).pw_name

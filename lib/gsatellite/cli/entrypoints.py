@@ -12,14 +12,16 @@ from .common import EX_USAGE, err, program
 
 
 def gsatlc(argv=None):
-    from .. import controller
+    from .. import controller, proc
 
+    proc.set_name("gsatlc")
     return controller.main()
 
 
 def sigfwd(argv=None):
-    from .. import sigfwd as forwarder
+    from .. import proc, sigfwd as forwarder
 
+    proc.set_name("sigfwd")
     return forwarder.main()
 
 

@@ -152,7 +152,7 @@ def split_qsub_args(prog, args):
 def qsub(prog, args):
     overrides, jobs = split_qsub_args(prog, args)
     results = client.submit(jobs, overrides,
-                            warn=lambda job, text: err(prog, "warning: %s: %s" % (job, text)))
+                            warn=lambda job, text: err(prog, "warning: %s" % (text if job is None else "%s: %s" % (job, text))))
     code = 0
     for result in results:
         if result.message is None:

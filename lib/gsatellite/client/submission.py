@@ -132,14 +132,20 @@ def submit(job_files, overrides=None, cwd=None, warn=None, settle=None):
     nothing is queued.  Returns one result per file, in order:
     :class:`Submitted`, :class:`Failed`, :class:`NotSubmitted` or
     :class:`Unconfirmed`.  ``warn(job_file, text)`` receives directive
-    warnings.  When the controller received a job but gave no answer, the
+    warnings, and ``warn(None, text)`` each service that will be refused
+    when the jobs start (it does not stop the submission).  When the controller received a job but gave no answer, the
     store is watched for it while the controller lives, up to ``settle``
     seconds (default: ``answer_timeout``).
     """
     cwd = cwd or os.getcwd()
     job_files = [p if p.startswith("/") else os.path.join(cwd, p) for p in job_files]
     info = controller()
-    commands = _commands(job_files, overrides or {}, cwd, warn or (lambda path, text: None))
+    warn = warn or (lambda path, text: None)
+    commands = _commands(job_files, overrides or {}, cwd, warn)
+    from .. import services
+
+    for refusal in services.refusals():
+        warn(None, refusal)
     first = job.next_id()
     alive = _alive_check(info)
     outcomes, boxes, error = exchange(info, commands, alive=alive)
