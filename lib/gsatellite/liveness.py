@@ -40,4 +40,3 @@ def controller_box():
     return transport.process_address(pid, host)
 
 
-NOT_RUNNING = "gsatlc is not running. Start it with `gsatlcd --start'."

@@ -72,6 +72,9 @@ class FakeSystem:
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("GSAT_HOSTNAME", "testhost")
+    # The shipped mail service is linked into the system service directories
+    # (the classic default); keep it from trying to mail from unit tests.
+    monkeypatch.setenv("GSAT_MAIL_SERVICE", "no")
     paths.reset()
     config.reset()
     yield tmp_path

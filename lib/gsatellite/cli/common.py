@@ -41,9 +41,7 @@ def info_option(arg, prog, help_text):
 def run(prog, fn, argv):
     """Call ``fn(prog, argv)`` and map exceptions to exit codes."""
     from .. import config
-    from ..client import ClientError
-    from .. import transport
-    from ..transport import request
+    from ..client.errors import ClientError
 
     try:
         return fn(prog, argv) or 0
@@ -54,13 +52,6 @@ def run(prog, fn, argv):
     except ClientError as e:
         sys.stderr.write(e.line(prog) + "\n")
         return e.exit_code
-    except request.AnswerTimeout:
-        err(prog, "no answer from gsatlc within %s s (answer_timeout); is it stuck?"
-            % config.get("answer_timeout"))
-        return EX_UNAVAILABLE
-    except (request.RequestError, transport.TransportError) as e:
-        err(prog, "cannot reach gsatlc: %s" % e)
-        return EX_UNAVAILABLE
     except config.ConfigError as e:
         err(prog, "configuration: %s" % e)
         return EX_SOFTWARE
@@ -68,3 +59,25 @@ def run(prog, fn, argv):
         return 130
     except BrokenPipeError:
         return EX_FAIL
+    except Exception as e:
+        code = _transport_failure(prog, e)
+        if code is None:
+            raise
+        return code
+
+
+def _transport_failure(prog, e):
+    """Exit code for a failure to talk to gsatlc, or None.  The transport is
+    imported only here, when something failed: commands that never talk to
+    the controller (gqstat) do not pay for it at start-up."""
+    from .. import config, transport
+    from ..transport import request
+
+    if isinstance(e, request.AnswerTimeout):
+        err(prog, "no answer from gsatlc within %s s (answer_timeout); is it stuck?"
+            % config.get("answer_timeout"))
+        return EX_UNAVAILABLE
+    if isinstance(e, (request.RequestError, transport.TransportError)):
+        err(prog, "cannot reach gsatlc: %s" % e)
+        return EX_UNAVAILABLE
+    return None

@@ -21,14 +21,14 @@ from .errors import (  # noqa: F401
     ClientError, NotRunning, InvalidJobId, UnknownState, BadJobFile, WrongState, NotHeld,
     Refused, NoAnswer, Unreachable, JobDeleted, TimedOut,
 )
-from .operations import (  # noqa: F401
-    controller, exchange, find_job, hold, release, delete, signal_job, status,
-    ended_jobs, remove_ended,
-)
-
-# Submission and watching are imported on first use: most commands need
-# only one of them, and every module costs start-up time.
+# Everything else is imported on first use: gqstat needs only the store
+# (no transport), most commands need only one kind of operation, and every
+# module costs start-up time.
 _LAZY = {
+    "find_job": "listing", "status": "listing", "ended_jobs": "listing",
+    "controller": "operations", "exchange": "operations", "hold": "operations",
+    "release": "operations", "delete": "operations", "signal_job": "operations",
+    "remove_ended": "operations", "operations": None,
     "submit": "submission", "check_job_file": "submission", "Submitted": "submission",
     "Failed": "submission", "NotSubmitted": "submission", "Unconfirmed": "submission",
     "wait": "watch", "Peek": "watch", "verdict": "watch", "tail_bytes": "watch",
@@ -36,9 +36,11 @@ _LAZY = {
 
 
 def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError("module %r has no attribute %r" % (__name__, name))
     import importlib
 
+    module = _LAZY[name]
+    if module is None:  # a submodule itself
+        return importlib.import_module("." + name, __name__)
     return getattr(importlib.import_module("." + module, __name__), name)

@@ -1,7 +1,6 @@
 """Typed errors of the client library: a one-line ``message`` and the
 ``exit_code`` the command exits with (COMMANDS.md)."""
 
-from .. import liveness
 
 EX_FAIL = 1
 EX_USAGE = 64
@@ -27,11 +26,15 @@ class ClientError(Exception):
         return "%s: %s" % (prog, self.message)
 
 
+# The classic clients' words, which users' scripts may look for.
+NOT_RUNNING = "gsatlc is not running. Start it with `gsatlcd --start'."
+
+
 class NotRunning(ClientError):
     exit_code = EX_UNAVAILABLE
 
     def __init__(self):
-        super().__init__(liveness.NOT_RUNNING)
+        super().__init__(NOT_RUNNING)
 
 
 class InvalidJobId(ClientError):

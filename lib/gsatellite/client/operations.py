@@ -5,14 +5,13 @@ A request that got no answer is reported for what it is (see
 and unanswered, so it may still take effect.
 """
 
-import time
 
-from .. import config, job, liveness, paths, states
+from .. import config, liveness, paths, states
 from .. import protocol as P
 from .. import transport
 from ..transport import request
-from .errors import (EX_INTERRUPTED, EX_UNAVAILABLE, EX_USAGE, ClientError, InvalidJobId,
-                     NoAnswer, NotHeld, NotRunning, Refused, Unreachable, UnknownState, WrongState)
+from .listing import find_job
+from .errors import (EX_INTERRUPTED, EX_UNAVAILABLE, EX_USAGE, ClientError, NoAnswer, NotHeld, NotRunning, Refused, Unreachable, WrongState)
 
 POLL = 0.05
 
@@ -101,14 +100,6 @@ def _ask(info, verb, *args):
     return outcomes[0]
 
 
-def find_job(text):
-    """The :class:`~gsatellite.job.Job` named by ``text``; :class:`InvalidJobId`."""
-    found = job.find(text)
-    if found is None:
-        raise InvalidJobId(text)
-    return found
-
-
 def _job_request(verb, text, check=None, *args):
     info = controller()
     target = find_job(text)
@@ -159,37 +150,6 @@ def signal_job(text, sig="SIGTERM"):
             raise WrongState('Job "%s" is not running!' % text)
 
     return _job_request(P.QSIG, text, running, wake.signal_name(signo))
-
-
-def status(text=None, state=None, job_type=None):
-    """Views of the jobs to list: all, or job ``text``; only those in ``state``
-    and of ``job_type`` when given.  Needs no controller."""
-    if state is not None and not states.is_state(state):
-        raise UnknownState(state)
-    if text is None:
-        return job.jobs(state, job_type)
-    target = find_job(text)
-    if state is not None and target.id not in job.ids(state):
-        return []
-    if job_type is not None and target.text("job.type") != job_type:
-        return []
-    return [target]
-
-
-# -- ended jobs --------------------------------------------------------------------------
-
-def ended_jobs(wanted=states.ENDED, older_than=None, now=None):
-    """Ids of jobs in the ended states ``wanted`` that ended at least
-    ``older_than`` seconds ago (all of them when None), sorted."""
-    now = time.time() if now is None else now
-    found = []
-    for state in wanted:
-        for job_id in job.ids(state):
-            view = job.Job(job_id)
-            if job_id.isdigit() and view.state == state and (
-                    older_than is None or now - view.ended_at() >= older_than):
-                found.append(job_id)
-    return sorted(found)
 
 
 def remove_ended(job_ids):
