@@ -54,6 +54,9 @@ def run(prog, fn, argv):
     except ClientError as e:
         sys.stderr.write(e.line(prog) + "\n")
         return e.exit_code
+    except request.TooLarge as e:
+        err(prog, "refused: %s" % e)
+        return EX_USAGE
     except request.AnswerTimeout:
         err(prog, "no answer from gsatlc within %s s (answer_timeout); is it stuck?"
             % config.get("answer_timeout"))
