@@ -72,8 +72,11 @@ def _parse_time(value, text, now):
             raise ConditionError("cannot parse date/time %r" % text)
     if dt.tzinfo is None:
         return time.mktime(dt.timetuple())
-    offset = dt.utcoffset()
-    if offset is not None and abs(offset.total_seconds()) > MAX_OFFSET:
+    try:
+        offset = dt.utcoffset().total_seconds()
+    except ValueError:  # datetime refuses offsets of 24 hours or more
+        offset = MAX_OFFSET + 1
+    if abs(offset) > MAX_OFFSET:
         raise ConditionError("time-zone offset of %r out of range (at most +-18:00)" % text)
     return dt.timestamp()
 
