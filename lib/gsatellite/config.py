@@ -183,7 +183,9 @@ def _parse(path, into):
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # No file; a directory in the path that is a file (a broken $HOME
+        # layout) is for the command to report, not the configuration.
         return
     except OSError as e:
         raise ConfigError("configuration file %s cannot be read: %s" % (path, e.strerror))
