@@ -7,6 +7,13 @@ of ``afterok``, ``afterany``, ``afternotok`` is stored canonically in
 ``job.depend``.  :func:`blocked` tells the controller whether a queued job
 may start now, must wait, or can never start.
 
+Every value is range-checked here, for gqsub and the controller alike: a
+time must lie in the years 1970 to 9999 (:data:`MAX_EPOCH`), a time-zone
+offset within +-18:00, a job id within :data:`jobstore.MAX_ID_DIGITS`
+digits.  A stored value that fails these checks (written by hand, by an
+old or a classic tool) makes :func:`blocked` answer "never" with the
+reason, so the controller fails that one job instead of crashing.
+
 Malformed values raise :class:`ConditionError`; :mod:`directives` turns it
 into its own error, so this module never imports it.
 """
@@ -16,18 +23,39 @@ import time
 from . import states
 
 DEPEND_TYPES = ("afterok", "afterany", "afternotok")
+# The latest start time: 9999-12-31T23:59:59Z.  Beyond it time.localtime,
+# datetime and strftime stop working on some platforms.
+MAX_EPOCH = 253402300799
+# The largest time-zone offset accepted (ISO 8601 tools agree on +-18:00;
+# real zones lie within -12:00 and +14:00).
+MAX_OFFSET = 18 * 3600
 
 
 class ConditionError(Exception):
     pass
 
 
+def check_epoch(when, text):
+    """``when`` as whole epoch seconds if it lies in 1970..9999, else
+    :class:`ConditionError` naming ``text``."""
+    if not 0 <= when <= MAX_EPOCH:
+        raise ConditionError("date/time %r out of range (years 1970 to 9999)" % text)
+    return int(when)
+
+
 def parse_time(text, now=None):
     """Epoch seconds for a ``-a`` value; raises :class:`ConditionError`."""
     now = time.time() if now is None else now
     value = text.strip()
-    if value.startswith("@") and value[1:].isdigit():
-        return int(value[1:])  # already canonical (epoch seconds)
+    if value.startswith("@") and value[1:].isdigit() and value[1:].isascii():
+        return check_epoch(int(value[1:]), text)  # already canonical
+    try:
+        return check_epoch(_parse_time(value, text, now), text)
+    except (OverflowError, OSError, ValueError) as e:
+        raise ConditionError("date/time %r cannot be represented: %s" % (text, e))
+
+
+def _parse_time(value, text, now):
     digits, _, secs = value.partition(".")
     if digits.isdigit() and len(digits) in (4, 6, 8, 10, 12) and (not secs or (secs.isdigit() and len(secs) == 2)):
         return _pbs_time(digits, int(secs or 0), now)
@@ -44,6 +72,12 @@ def parse_time(text, now=None):
             raise ConditionError("cannot parse date/time %r" % text)
     if dt.tzinfo is None:
         return time.mktime(dt.timetuple())
+    try:
+        offset = dt.utcoffset().total_seconds()
+    except ValueError:  # datetime refuses offsets of 24 hours or more
+        offset = MAX_OFFSET + 1
+    if abs(offset) > MAX_OFFSET:
+        raise ConditionError("time-zone offset of %r out of range (at most +-18:00)" % text)
     return dt.timestamp()
 
 
@@ -103,15 +137,38 @@ def canonical(option, value):
     return format_depend(parse_depend(value))
 
 
-def blocked(store, job_id, now):
-    """``(verdict, reason)``: verdict is None (may start), "wait" or "never"."""
+def start_after(store, job_id):
+    """The job's stored ``-a`` time in epoch seconds, or None when it has
+    none; :class:`ConditionError` for a value no tool could have written."""
     after = (store.read(job_id, "job.startAfter", "") or "").strip()
-    if after.isdigit() and int(after) > now:
-        return "wait", "deferred until %s" % time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(after)))
+    if not after:
+        return None
+    if not (after.isdigit() and after.isascii()):
+        raise ConditionError("job.startAfter holds %r, not epoch seconds" % after[:40])
+    try:
+        return check_epoch(int(after), after[:40])
+    except ConditionError as e:
+        raise ConditionError("job.startAfter: %s" % e)
+
+
+def blocked(store, job_id, now):
+    """``(verdict, reason)``: verdict is None (may start), "wait" or "never".
+
+    A stored value that cannot be used is "never", with the reason."""
+    try:
+        after = start_after(store, job_id)
+    except ConditionError as e:
+        return "never", "unusable start condition: %s" % e
+    if after is not None and after > now:
+        return "wait", "deferred until %s" % time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(after))
     spec = (store.read(job_id, "job.depend", "") or "").strip()
     if not spec:
         return None, None
-    for kind, ids in parse_depend("depend=" + spec):
+    try:
+        deps = parse_depend("depend=" + spec)
+    except ConditionError as e:
+        return "never", "unusable job.depend: %s" % e
+    for kind, ids in deps:
         for dep in ids:
             if not store.exists(dep):
                 return "never", "dependency %s:%s: job no longer exists" % (kind, dep)

@@ -7,6 +7,13 @@ file overrides an earlier one.  An environment variable ``GSAT_<KEY>``
 (upper case) overrides every file.  ``etc/gsatellite.conf`` documents every
 key; :data:`DEFAULTS` is the single source of the default values.
 
+Every key is checked by :data:`VALIDATORS` (one validator per key of
+:data:`DEFAULTS`) when it is read, and all of them by :func:`check_all` when
+the controller starts; a bad value is a :class:`ConfigError` whose message
+begins with the key (``slots: must be a whole number >= 1, not '0' (set in
+FILE)``), which commands print as ``PROG: configuration: MESSAGE`` and exit
+70.
+
 The parser is hand-written on purpose: ``configparser`` pulls in ``re`` and
 costs client start-up time on every ``gqsub``.
 
@@ -60,17 +67,128 @@ DEFAULTS = {
 }
 
 _VALUES = None
+# key -> the file that set it (the last one read)
+_ORIGIN = {}
+# key -> checked value, for the raw text it was checked from
+_CHECKED = {}
+
+# The liveness rule (docs/protocol.md section 10): a client treats a
+# gsatlcPid older than this many seconds as a dead controller.
+LIVENESS_MAX_AGE = 5
+# The smallest message size the protocol needs: a QSUB carrying a job path
+# of PATH_MAX bytes and gqsub's options, with its answer box.
+MIN_MESSAGE_SIZE = 16384
+# Longest time setting, in seconds (a year): beyond it sleeping and
+# deadline arithmetic stop being meaningful.
+MAX_SECONDS = 365 * 86400
 
 
 class ConfigError(Exception):
     pass
 
 
+# -- validators: raw text -> value, or ValueError with the reason ------------------
+
+def _number(low, high=MAX_SECONDS, low_open=True, high_open=False):
+    def check(raw):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("must be a number of seconds")
+        if not (low < value if low_open else low <= value) or not (value < high if high_open else value <= high):
+            raise ValueError("must be %s %s and %s %s seconds" % (">" if low_open else ">=", low,
+                                                                  "<" if high_open else "<=", high))
+        return value
+    return check
+
+
+def _whole(low, high=None):
+    def check(raw):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("must be a whole number")
+        if value < low or (high is not None and value > high):
+            raise ValueError("must be a whole number >= %d%s" % (low, "" if high is None else " and <= %d" % high))
+        return value
+    return check
+
+
+def valid_hostname(name):
+    """True for a host name: dot-separated labels of 1 to 63 letters, digits,
+    ``-`` and ``_``, not starting or ending with ``-``, 253 bytes at most."""
+    if not name or len(name) > 253 or not name.isascii():
+        return False
+    for label in name.split("."):
+        if not 0 < len(label) <= 63 or label[0] == "-" or label[-1] == "-":
+            return False
+        if not label.replace("-", "").replace("_", "").isalnum():
+            return False
+    return True
+
+
+def _hostname(raw):
+    if raw and not valid_hostname(raw):
+        raise ValueError("must be a host name (letters, digits, '-', '_' and dots)")
+    return raw
+
+
+def _mail_host(raw):
+    if ":" in raw and raw.strip("[]").replace(":", "").replace(".", "").isalnum():
+        return raw  # an IPv6 address
+    if not raw:
+        raise ValueError("must be a host name")
+    return _hostname(raw)
+
+
+def _plugin(package):
+    def check(raw):
+        # Listed, not imported: the plug-ins live above this module.
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), package)
+        try:
+            known = sorted(n[:-3] for n in os.listdir(here) if n.endswith(".py") and not n.startswith("_"))
+        except OSError:
+            known = []
+        if raw not in known:
+            raise ValueError("unknown %s (known: %s)" % (package, ", ".join(known)))
+        return raw
+    return check
+
+
+def _one_line(raw):
+    if "\n" in raw or "\r" in raw or "\0" in raw:
+        raise ValueError("must be one line")
+    return raw
+
+
+VALIDATORS = {
+    "hostname": _hostname,
+    "scheduler": _plugin("scheduler"),
+    "answer_timeout": _number(0),
+    "liveness_interval": _number(0, LIVENESS_MAX_AGE, high_open=True),
+    "sigfwd_poll": _number(0, LIVENESS_MAX_AGE),
+    "sputnik_wakeup": _number(0),
+    "sputnik_timeout": _number(0),
+    "max_job_size": _whole(1),
+    "max_restarts": _whole(0),
+    "max_message_size": _whole(MIN_MESSAGE_SIZE),
+    "slots": _whole(1),
+    "smtp_host": _mail_host,
+    "smtp_port": _whole(1, 65535),
+    "mail_timeout": _number(0),
+    "sendmail": _one_line,
+    "mail_from": _one_line,
+    "mail_tarball_limit": _whole(0),
+}
+
+
 def _parse(path, into):
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # No file; a directory in the path that is a file (a broken $HOME
+        # layout) is for the command to report, not the configuration.
         return
     except OSError as e:
         raise ConfigError("configuration file %s cannot be read: %s" % (path, e.strerror))
@@ -85,6 +203,7 @@ def _parse(path, into):
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         into[key.strip().lower()] = value
+        _ORIGIN[key.strip().lower()] = path
 
 
 def config_dirs():
@@ -119,13 +238,49 @@ def _values():
 def reset():
     global _VALUES
     _VALUES = None
+    _ORIGIN.clear()
+    _CHECKED.clear()
+
+
+def _raw(key):
+    env = os.environ.get("GSAT_" + key.upper())
+    if env is not None:
+        return env, "GSAT_" + key.upper()
+    values = _values()
+    if key in values:
+        return values[key], _ORIGIN.get(key)
+    return DEFAULTS.get(key, ""), None
+
+
+def value(key):
+    """The checked value of setting ``key`` (a str, float, int or bool, as
+    its validator makes it); :class:`ConfigError` naming the key."""
+    raw, origin = _raw(key)
+    cached = _CHECKED.get(key)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    validator = VALIDATORS.get(key)
+    checked = raw
+    if validator is not None:
+        try:
+            checked = validator(raw.strip())
+        except ValueError as e:
+            where = " (set in %s)" % origin if origin else ""
+            raise ConfigError("%s: %s, not %r%s" % (key, e, raw, where))
+    _CHECKED[key] = (raw, checked)
+    return checked
+
+
+def check_all():
+    """Check every setting; :class:`ConfigError` for the first bad one."""
+    for key in DEFAULTS:
+        value(key)
 
 
 def get(key):
-    env = os.environ.get("GSAT_" + key.upper())
-    if env is not None:
-        return env
-    return _values().get(key, DEFAULTS.get(key, ""))
+    """The text of setting ``key``, checked."""
+    value(key)
+    return _raw(key)[0].strip() if key in VALIDATORS else _raw(key)[0]
 
 
 def is_set(key):
@@ -149,16 +304,15 @@ def get_bool(key):
 
 
 def get_float(key):
-    raw = get(key)
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError("setting %s=%r is not a number" % (key, raw))
+    return float(value(key))
 
 
 def get_int(key):
-    raw = get(key)
+    checked = value(key)
+    if isinstance(checked, int):
+        return checked
     try:
-        return int(raw)
+        return int(checked)
     except ValueError:
-        raise ConfigError("setting %s=%r is not a whole number" % (key, raw))
+        raise ConfigError("%s: must be a whole number, not %r" % (key, checked))
+

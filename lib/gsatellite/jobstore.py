@@ -21,6 +21,9 @@ Invariants:
 * An id is handed out at most once: the counter is advanced before the job
   directory is created with an exclusive ``mkdir``; a corrupt counter is
   repaired from the highest existing id.
+* No id wider than :data:`MAX_ID_DIGITS` digits is handed out, since no
+  tool accepts one (:func:`canonical_id`): the store refuses the submission
+  (:class:`IdsExhausted`) instead.
 """
 
 import errno
@@ -74,11 +77,20 @@ class JobTooLarge(OSError):
     """The job script is larger than the limit it is copied with."""
 
 
+class IdsExhausted(OSError):
+    """The counter has passed the widest id the tools accept."""
+
+
+# The widest job id every tool accepts; the store never hands out a wider one.
+MAX_ID_DIGITS = 12
+MAX_ID = 10 ** MAX_ID_DIGITS - 1
+
+
 def canonical_id(text):
     """``"7"`` -> ``"00007"``; None for anything that is not a job number."""
     if not isinstance(text, str) or not text.isdigit() or not text.isascii():
         return None
-    if len(text) > 12:
+    if len(text) > MAX_ID_DIGITS:
         return None
     return "%05d" % int(text)
 
@@ -140,6 +152,9 @@ class JobStore:
         """
         value, warning = self._read_counter()
         while True:
+            if value > MAX_ID:
+                raise IdsExhausted(errno.EOVERFLOW, "job ids exhausted: the next id %d is wider than %d digits "
+                                   "(see nextJobId)" % (value, MAX_ID_DIGITS))
             job_id = "%05d" % value
             value += 1
             write_atomic(paths.next_job_id_file(), "%d\n" % value)

@@ -10,7 +10,7 @@ host name makes :func:`controller_box` raise ``transport.BadAddress``.
 import os
 import time
 
-from . import paths, transport
+from . import paths, proc, transport
 from .fsutil import read_first_line
 
 MAX_AGE = 5
@@ -18,6 +18,15 @@ MAX_AGE = 5
 
 def controller():
     """``(host, pid)`` of the live controller, or None."""
+    info = recorded()
+    if info is not None and info[0] == paths.hostname() and not proc.alive(info[1]):
+        return None
+    return info
+
+
+def recorded():
+    """``(host, pid)`` that a young ``gsatlcPid`` names (the 5 s rule alone),
+    or None."""
     try:
         st = os.stat(paths.gsatlc_pid_file())
     except OSError:

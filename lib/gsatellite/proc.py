@@ -174,7 +174,7 @@ def alive(pid):
         return False
     except PermissionError:
         return True
-    except (TypeError, ValueError, OSError):
+    except (TypeError, ValueError, OverflowError, OSError):
         return False
     try:
         with open("/proc/%d/stat" % int(pid), "rb") as f:

@@ -82,6 +82,25 @@ def quote_word(text):
     return "".join(out)
 
 
+_NAMED_CONTROLS = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text):
+    """``text`` with every control character (C0, DEL, C1) written as
+    ``\\n``, ``\\r``, ``\\t`` or ``\\xHH``: safe to show on a terminal and to
+    keep on one line of a record file."""
+    if text.isprintable():  # the common case, checked in C
+        return text
+    out = []
+    for c in text:
+        o = ord(c)
+        if o < 32 or 127 <= o < 160:
+            out.append(_NAMED_CONTROLS.get(c) or "\\x%02x" % o)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
 def unquote_word(word):
     if word == "%00":
         return ""

@@ -236,7 +236,7 @@ class Sputnik(Daemon):
             log("TRIGGER refused: %s" % problem)
             return None, P.trigger_failed(problem)
         values = triggers.decode_args(rest)
-        append_line(self.file("job.events"), "%d %s %s" % (time.time(), name, " ".join(values)))
+        append_line(self.file("job.events"), triggers.event_line(time.time(), name, values))
         extra = {"GSAT_EVENT_ARGS": " ".join(values)}
         if wait:
             extra["GSAT_RUN_SERVICES_WAIT"] = "1"

@@ -3,14 +3,15 @@
 ``trigger NAME [ARG...]`` asks the job's sputnik (same host) with
 ``TRIGGER NAME ARGS`` (args percent-escaped, space separated; ``--wait``
 becomes ``TRIGGER_WAIT``).  The sputnik records the event in ``job.events``
-(``EPOCH NAME ARGS``) and runs the services of ``onNAME`` through
+(``EPOCH NAME ARGS``, one line per event: control characters in ARGS,
+newlines too, are escaped by :func:`event_line`) and runs the services of ``onNAME`` through
 run-services with the job environment, ``GSAT_EVENT=NAME`` and
 ``GSAT_EVENT_ARGS`` (the arguments joined by single spaces).
 """
 
 import string
 
-from .protocol import quote_word, unquote_word
+from .protocol import escape_controls, quote_word, unquote_word
 
 NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_")
 RESERVED = ("JOB_START", "JOB_TERMINATION", "JOB_ABORT", "STAGE_OUT_FAILED", "PROXY_EXPIRING")
@@ -31,3 +32,9 @@ def encode_args(args):
 
 def decode_args(text):
     return [unquote_word(w) for w in text.split()]
+
+
+def event_line(epoch, name, args):
+    """The ``job.events`` record of one event: always one line, whatever
+    its arguments hold (``GSAT_EVENT_ARGS`` gets them unescaped)."""
+    return "%d %s %s" % (epoch, name, escape_controls(" ".join(args)))

@@ -10,11 +10,19 @@ The JSON form has fixed keys (a missing attribute is ``null`` or an empty
 list, never absent), so scripts can rely on them.  Times come twice: epoch
 seconds (``*_epoch``) and ISO 8601 in local time with offset (``*_iso``).
 
+Every value the table and ``-f`` show has its control characters escaped
+(``\\n``, ``\\x1b``, ...: :func:`protocol.escape_controls`), so a job name
+cannot move the cursor or forge lines; attributes that hold one line per
+run keep their line breaks.  ``--json`` is escaped by JSON itself.  A stored
+time that cannot be shown (out of range) shows as empty, or ``null``.
+
 Rendering functions return text; they never print.
 """
 
 import os
 import time
+
+from .protocol import escape_controls
 
 HEADER = "   job.state job.id             job.execHost                 job.name\n"
 RULE = "------------ ------ ------------------------ ------------------------\n"
@@ -26,6 +34,8 @@ ATTRIBUTES = ("job.id", "job.name", "job.dir", "job.state", "job.execHost",
 # present (so a classic store lists exactly as the classic gqstat lists it).
 EXTENSIONS = ("job.type", "job.exit", "job.restarts", "job.reason", "job.depend",
               "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError")
+# Attributes with one line per run or failure: their line breaks are kept.
+MULTI_LINE = ("job.start", "job.stop", "job.outputError")
 TIMES = (("job.submitted", "job.submitTime"), ("job.startAfter", "job.startAfterTime"),
          ("job.start", "job.startTime"), ("job.stop", "job.stopTime"))
 
@@ -38,12 +48,20 @@ def _cell(text, width):
     return text + " " * pad if pad > 0 else text
 
 
+def shown(attr, value):
+    """``value`` of job file ``attr`` as the table and ``-f`` show it."""
+    if attr in MULTI_LINE:
+        return "\n".join(escape_controls(line) for line in value.split("\n"))
+    return escape_controls(value)
+
+
 def row(job):
     """One table line: state, id, execution host, name of the job's file."""
     copy = job.job_file
     name = os.path.basename(copy) if copy is not None else ""
-    return "%s %s %s %s\n" % (_cell(job.text("job.state") or "", 12), _cell(job.id, 6),
-                              _cell(job.text("job.execHost") or "", 24), _cell(name, 24))
+    return "%s %s %s %s\n" % (_cell(shown("job.state", job.text("job.state") or ""), 12), _cell(job.id, 6),
+                              _cell(shown("job.execHost", job.text("job.execHost") or ""), 24),
+                              _cell(escape_controls(name), 24))
 
 
 def table(jobs):
@@ -55,7 +73,7 @@ def table(jobs):
 def local_time(epoch_text):
     try:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(epoch_text)))
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, OSError):
         return ""
 
 
@@ -69,7 +87,7 @@ def _extensions(job):
     for attr in EXTENSIONS:
         value = job.text(attr)
         if value:
-            out.append('%s="%s"\n' % (attr, value))
+            out.append('%s="%s"\n' % (attr, shown(attr, value)))
     for attr, key in TIMES:
         value = (job.text(attr) or "").split("\n")[-1]
         if value:
@@ -83,7 +101,7 @@ def detailed(job):
     out = []
     for attr in ATTRIBUTES:
         if job.raw(attr):
-            out.append('%s="%s"\n' % (attr, job.text(attr)))
+            out.append('%s="%s"\n' % (attr, shown(attr, job.text(attr))))
         elif attr == "job.dir":
             out.append('%s="%s"\n' % (attr, job.dir))
     return "".join(out) + _extensions(job)
@@ -107,7 +125,13 @@ _TEXT = {
 
 
 def iso(epoch):
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))
+    """ISO 8601 local time of ``epoch``; None for a time that cannot be shown."""
+    if epoch is None:
+        return None
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def record(job):
@@ -120,7 +144,7 @@ def record(job):
     for key in ("submitted", "start_after"):
         epoch = getattr(job, key)
         out[key + "_epoch"] = epoch
-        out[key + "_iso"] = iso(epoch) if epoch is not None else None
+        out[key + "_iso"] = iso(epoch)
     for key in ("starts", "stops"):
         values = getattr(job, key)
         out[key + "_epoch"] = values

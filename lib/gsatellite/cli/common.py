@@ -73,6 +73,9 @@ def _transport_failure(prog, e):
     from .. import config, transport
     from ..transport import request
 
+    if isinstance(e, request.TooLarge):
+        err(prog, "refused: %s" % e)
+        return EX_USAGE
     if isinstance(e, request.AnswerTimeout):
         err(prog, "no answer from gsatlc within %s s (answer_timeout); is it stuck?"
             % config.get("answer_timeout"))

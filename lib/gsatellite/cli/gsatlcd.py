@@ -1,8 +1,13 @@
 """gsatlcd {--start|--stop|--status}: control this $HOME's controller.
 
-``--start`` returns only once the controller answers ``ALIVE?``, so a
-``gqsub`` right after it works; a stale ``gsatlcPid`` left by a killed
-controller is recognised by gsatlc itself and replaced.  ``--stop`` stops
+``--start`` returns 0 only once a controller answers ``ALIVE?``, which it
+does only after its first scheduling pass, so a ``gqsub`` right after it
+works and a controller that dies on its store is reported (non-zero, with
+the last line of its log).  Several ``--start`` at once all return 0 once
+one controller serves: the gsatlc that loses the race for the lock exits,
+and its gsatlcd waits for the winner.  A stale ``gsatlcPid`` left by a
+killed controller is recognised by gsatlc itself and replaced.  The
+settings are checked first (exit 70 naming the bad key).  ``--stop`` stops
 the controller but leaves running jobs running: their sputniks keep
 supervising them and report their ends to the next controller.
 """
@@ -57,6 +62,7 @@ def status(prog):
 
 
 def start(prog):
+    config.check_all()
     box = liveness.controller_box()
     if box is not None and answers(box):
         return 0
@@ -74,15 +80,23 @@ def start(prog):
     with out:
         p = proc.start_daemon("gsatlc", out)
     deadline = time.monotonic() + START_TIMEOUT
+    code = None
     while time.monotonic() < deadline:
-        code = p.poll()
-        if code is not None:
-            err(prog, "gsatlc exited with %d: %s" % (code, _last_line(log_file)))
-            return code or EX_FAIL
+        if code is None:
+            code = p.poll()
+            if code not in (None, EX_FAIL):
+                err(prog, "gsatlc exited with %d: %s" % (code, _last_line(log_file)))
+                return code or EX_FAIL
+        # Exit 1: another controller holds the lock (a parallel --start);
+        # it counts once it serves.
         info = liveness.controller()
-        if info is not None and info[1] == p.pid and answers(transport.process_address(p.pid, info[0]), 2.0):
+        if info is not None and (code is not None or info[1] == p.pid) and \
+                answers(transport.process_address(info[1], info[0]), 2.0) and (code is not None or p.poll() is None):
             return 0
         time.sleep(0.02)
+    if code is not None:
+        err(prog, "gsatlc exited with %d: %s" % (code, _last_line(log_file)))
+        return code or EX_FAIL
     err(prog, "gsatlc did not answer within %d s (see %s)" % (START_TIMEOUT, log_file))
     return EX_FAIL
 

@@ -3,7 +3,8 @@
 Inside a job the job is found from ``GSAT_O_JOBID``; its sputnik runs the
 services, so the controller is not involved.  Exit 0 once the services were
 started (``--wait``: once they finished, non-zero if any failed), 64 for
-usage errors (including a call outside a job without ``--job``), 1 when the
+usage errors (including a call outside a job without ``--job``, and
+arguments too large for one message, ``max_message_size``), 1 when the
 job does not run or the sputnik refuses.
 """
 
@@ -74,9 +75,14 @@ def _main(prog, argv):
         raise Exit(EX_FAIL, "job %s names an invalid execution host %r" % (view.id, host))
     verb = P.TRIGGER_WAIT if wait else P.TRIGGER
     command = "%s %s %s" % (verb, name, encode_args(args))
-    answer = request.request(
-        box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
-    )
+    try:
+        answer = request.request(
+            box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
+        )
+    except request.TooLarge as e:
+        # The sputnik would drop the message unanswered (and --wait would
+        # wait for ever): refused before it is sent.
+        raise Exit(EX_USAGE, "event arguments too large: %s" % e)
     if answer == P.OK:
         return 0
     if answer == P.FAILED:

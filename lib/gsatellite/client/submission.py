@@ -148,7 +148,11 @@ def submit(job_files, overrides=None, cwd=None, warn=None, settle=None):
         warn(None, refusal)
     first = job.next_id()
     alive = _alive_check(info)
-    outcomes, boxes, error = exchange(info, commands, alive=alive)
+    try:
+        outcomes, boxes, error = exchange(info, commands, alive=alive)
+    except request.TooLarge as e:
+        # Refused before anything was sent: the controller would drop it.
+        raise BadJobFile("job path and options too large: %s; nothing submitted." % e)
     if error is None:
         return [Submitted(f, a) if a.isdigit() else Failed(f, a) for f, a in zip(job_files, outcomes)]
     pending = {boxes[i]: i for i, o in enumerate(outcomes) if o == UNANSWERED and i < len(boxes)}

@@ -10,6 +10,7 @@ of submissions is answered first and started afterwards.
 """
 
 import os
+import traceback
 
 from .. import conditions, events, jobtypes, paths, states, waiters
 from .. import protocol as P
@@ -29,11 +30,15 @@ class Lifecycle:
         """Start what the scheduler picks among the queued jobs that may start.
 
         Deferred and dependent jobs stay queued with a reason in
-        ``job.reason``; one whose dependency can never be met fails.  The
-        earliest deferred start time becomes ``next_timer``.
+        ``job.reason``; one whose dependency can never be met, or whose
+        stored condition cannot be used, fails.  The earliest deferred start
+        time becomes ``next_timer``.
         """
         self.next_timer = None
         queued = self.store.ids(states.QUEUED)
+        # Jobs that left the queue are forgotten, so the set stays as small
+        # as the queue however many jobs have ended.
+        self.unconditional.intersection_update(queued)
         if not queued:
             return
         now = self.now()
@@ -42,29 +47,48 @@ class Lifecycle:
             if job_id in self.unconditional:
                 startable.append(job_id)
                 continue
-            verdict, reason = conditions.blocked(self.store, job_id, now)
-            if verdict is None:
-                # A met condition stays met (ended jobs stay ended, time
-                # only moves on), so it need not be read again.
-                self.unconditional.add(job_id)
-                startable.append(job_id)
-                continue
-            if self.store.read(job_id, "job.reason", "") != reason:
-                self.store.write(job_id, "job.reason", reason)
-            if verdict == "never":
-                log("job %s can never start: %s" % (job_id, reason))
-                self.store.transition(job_id, states.FAILED, events.JOB_ABORT, reason=reason)
-                self.need_schedule = True
-            else:
-                after = (self.store.read(job_id, "job.startAfter", "") or "").strip()
-                if after.isdigit() and int(after) > now:
-                    t = int(after)
-                    self.next_timer = t if self.next_timer is None else min(self.next_timer, t)
+            try:
+                if self.check_conditions(job_id, now):
+                    startable.append(job_id)
+            except Exception as e:  # one job's bad files must not stop the others
+                self.fail_unusable(job_id, e)
         if not startable:
             return
         running = len(self.store.ids(states.RUNNING))
         for job_id in self.scheduler.pick(startable, running, self.slots):
             self.start_job(job_id)
+
+    def check_conditions(self, job_id, now):
+        """True if ``job_id`` may start now; else records why not (and fails
+        a job that can never start)."""
+        verdict, reason = conditions.blocked(self.store, job_id, now)
+        if verdict is None:
+            # A met condition stays met (ended jobs stay ended, time only
+            # moves on), so it need not be read again.
+            self.unconditional.add(job_id)
+            return True
+        if self.store.read(job_id, "job.reason", "") != reason:
+            self.store.write(job_id, "job.reason", reason)
+        if verdict == "never":
+            log("job %s can never start: %s" % (job_id, reason))
+            self.store.transition(job_id, states.FAILED, events.JOB_ABORT, reason=reason)
+            self.need_schedule = True
+            return False
+        after = conditions.start_after(self.store, job_id)
+        if after is not None and after > now:
+            self.next_timer = after if self.next_timer is None else min(self.next_timer, after)
+        return False
+
+    def fail_unusable(self, job_id, error):
+        """A queued job whose files make the start check fail: it fails with
+        the reason, and the controller carries on."""
+        reason = "cannot check start conditions: %s" % (error,)
+        log("job %s: %s\n%s" % (job_id, reason, traceback.format_exc()))
+        try:
+            self.store.write(job_id, "job.reason", reason)
+            self.store.transition(job_id, states.FAILED, events.JOB_ABORT, reason=reason)
+        except Exception as e:
+            log("job %s: cannot mark it failed: %s" % (job_id, e))
 
     def start_job(self, job_id):
         job_path = self.store.job_path(job_id)

@@ -69,7 +69,7 @@ def acquire_lock():
 def check_stale(host, alive):
     """Refuse when a live controller (maybe classic, maybe elsewhere) exists;
     ``alive(pid)`` tells whether a PID on this host lives."""
-    info = liveness.controller()
+    info = liveness.recorded()
     if info is not None:
         other_host, other_pid = info
         if other_host != host or alive(other_pid):

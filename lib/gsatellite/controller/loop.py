@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 
 from .. import config, events, paths, scheduler
 from .. import protocol as P
@@ -77,10 +78,20 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         now = self.now()
         if self.need_schedule or (self.next_timer is not None and now >= self.next_timer):
             self.need_schedule = False
-            self.schedule()
+            self.schedule_safely()
         if self.next_timer is not None:
             return max(0.0, min(self.poll, self.next_timer - self.now()))
         return self.poll
+
+    def schedule_safely(self):
+        """A scheduling pass; a failure of the whole pass (a job's own bad
+        files fail only that job, in :meth:`schedule`) is logged and the pass
+        tried again later, never the end of the controller."""
+        try:
+            self.schedule()
+        except Exception:
+            log("scheduling failed; trying again in %s s:\n%s" % (self.poll, traceback.format_exc()))
+            self.need_schedule = True
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:
@@ -100,6 +111,14 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
 
 def main(system=None):
     os.umask(0o077)
+    try:
+        # Every setting, not only the controller's: a bad one is refused
+        # now, with its name, before anything is written, rather than when
+        # a job or a client trips on it.
+        config.check_all()
+    except config.ConfigError as e:
+        sys.stderr.write("gsatlc: configuration: %s\n" % e)
+        return 70
     base = paths.base()
     try:
         makedirs(base)
@@ -137,6 +156,11 @@ def main(system=None):
     except (RuntimeError, OSError) as e:
         log("warning: %s" % e)
     c.recover()
+    # The first scheduling pass runs before the first message is read, so
+    # a controller that answers ALIVE? (what gsatlcd --start waits for) has
+    # survived it.
+    c.need_schedule = False
+    c.schedule_safely()
     log("started; box %s, scheduler %s" % (c.box, config.get("scheduler")))
     try:
         c.run()

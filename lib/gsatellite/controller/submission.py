@@ -9,6 +9,9 @@ requests.  The loop then renames the job into place and answers its id.
 A crash before the rename leaves only the staging directory, which the next
 controller removes, and the submitter finds no job with its answer box
 (``job.submitBox``): nothing was submitted.
+
+A ``-o``/``-e`` path that is a directory at submission means, as in PBS,
+the file ``NAME.oID`` / ``NAME.eID`` in it (NAME the job's name, ID its id).
 """
 
 import os
@@ -30,6 +33,14 @@ OPTION_FILES = {
 # Scripts up to this size are copied in the loop (a few milliseconds at
 # most); larger ones in the worker.
 INLINE_COPY = 256 * 1024
+
+
+def output_files(attrs, name, job_id):
+    """PBS: an output path naming a directory gets ``NAME.oID``/``NAME.eID``."""
+    for attr, letter in (("job.stdoutPath", "o"), ("job.stderrPath", "e")):
+        dest = attrs.get(attr)
+        if dest and os.path.isdir(dest):
+            attrs[attr] = os.path.join(dest, "%s.%s%s" % (name, letter, job_id))
 
 
 class Submission:
@@ -84,6 +95,7 @@ class Submission:
             job_id, warning = self.store.new_id()
             if warning:
                 log(warning)
+            output_files(attrs, name, job_id)
             self.store.stage(job_id, name, job_type, attrs)
         except OSError as e:
             log("QSUB %s failed: %s" % (job, e))

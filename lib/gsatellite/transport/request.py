@@ -6,6 +6,10 @@ it has answered; a classic server does not, so we also look into the inbox
 on a short, growing interval.  Unlike the classic clients we give up after
 the configured ``answer_timeout`` with :class:`AnswerTimeout`.
 
+A message larger than ``max_message_size`` is refused before anything is
+sent (:class:`TooLarge`): a receiver would drop it and the sender would
+wait for an answer that never comes.
+
 A client that gives up (time-out, dead receiver, Ctrl-C) first withdraws
 every message the receiver has not read yet, so no request it reports as
 not done takes effect later.
@@ -34,6 +38,21 @@ class RequestError(Exception):
 
 class AnswerTimeout(RequestError):
     pass
+
+
+class TooLarge(ValueError):
+    """A message larger than a receiver accepts (``max_message_size``): a
+    receiver would drop it unanswered, so it is refused before anything of
+    its batch is sent."""
+
+
+def check_size(text, limit=None):
+    """:class:`TooLarge` if message ``text`` (plus its newline) is larger
+    than ``limit`` bytes (default: the ``max_message_size`` setting)."""
+    limit = config.get_int("max_message_size") if limit is None else limit
+    size = len(text.encode("utf-8", "surrogateescape")) + 1
+    if size > limit:
+        raise TooLarge("a message of %d bytes is larger than max_message_size (%d bytes)" % (size, limit))
 
 
 class RequestInterrupted(KeyboardInterrupt):
@@ -77,9 +96,13 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
     answers = []
     try:
         try:
-            for command in commands:
+            for _ in commands:
                 inboxes.append(_answer_inbox())
-                sent.append(base.send(to, message(command, inboxes[-1].address)))
+            texts = [message(command, inbox.address) for command, inbox in zip(commands, inboxes)]
+            for text in texts:
+                check_size(text)
+            for text in texts:
+                sent.append(base.send(to, text))
             if wake_owner:
                 base.wake_owner(to)
             deadline = time.monotonic() + timeout
