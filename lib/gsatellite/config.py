@@ -155,6 +155,17 @@ def _plugin(package):
     return check
 
 
+_BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,
+             "no": False, "false": False, "off": False, "0": False}
+
+
+def _bool(raw):
+    value = _BOOLEANS.get(raw.strip().lower())
+    if value is None:
+        raise ValueError("must be yes or no")
+    return value
+
+
 def _one_line(raw):
     if "\n" in raw or "\r" in raw or "\0" in raw:
         raise ValueError("must be one line")
@@ -179,6 +190,7 @@ VALIDATORS = {
     "sendmail": _one_line,
     "mail_from": _one_line,
     "mail_tarball_limit": _whole(0),
+    "mail_service": _bool,
 }
 
 
@@ -295,12 +307,7 @@ def is_set(key):
 
 
 def get_bool(key):
-    raw = get(key).strip().lower()
-    if raw in ("yes", "true", "on", "1"):
-        return True
-    if raw in ("no", "false", "off", "0"):
-        return False
-    raise ConfigError("setting %s=%r is not yes or no" % (key, raw))
+    return _bool(get(key))
 
 
 def get_float(key):

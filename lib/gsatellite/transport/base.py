@@ -20,19 +20,14 @@ directory today, PROTOCOL.md §2; a System V queue later).  Invariants:
 
 import collections
 import importlib
-import re
 
-from .. import paths, protocol
+from .. import config, paths, protocol
 from . import wake as _wake
 
 MBOX = "mbox"
 DEFAULT_KIND = MBOX
 _IMPLEMENTATIONS = {MBOX: "gsatellite.transport.mbox"}
 
-# RFC 952/1123 labels (plus "_", which real site names use), dot-separated;
-# nothing that could be read as a path: no "/", no ".", no "..", bounded.
-_HOST = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\Z")
-MAX_HOST = 253
 
 
 class TransportError(OSError):
@@ -105,8 +100,9 @@ def address(text):
 
 
 def valid_host(host):
-    """True if ``host`` is a host name that may become part of an address."""
-    return isinstance(host, str) and 0 < len(host) <= MAX_HOST and _HOST.match(host) is not None
+    """True if ``host`` is a host name that may become part of an address:
+    nothing that could be read as a path (no "/", no ".", no "..")."""
+    return isinstance(host, str) and config.valid_hostname(host)
 
 
 def check_host(host):
