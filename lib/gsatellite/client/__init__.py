@@ -31,6 +31,7 @@ from .operations import (  # noqa: F401
 _LAZY = {
     "submit": "submission", "check_job_file": "submission", "Submitted": "submission",
     "Failed": "submission", "NotSubmitted": "submission", "Unconfirmed": "submission",
+    "trigger": "triggering",
     "wait": "watch", "Peek": "watch", "verdict": "watch", "tail_bytes": "watch",
 }
 

@@ -13,7 +13,7 @@ import time
 from .. import paths
 from .. import protocol as P
 from .errors import EX_FAIL, ClientError, JobDeleted, NoAnswer, TimedOut
-from .operations import POLL, _ask, controller, find_job
+from .operations import POLL, _ask, classic_controller, controller, find_job
 
 
 def verdict(ids, results, any_):
@@ -97,6 +97,9 @@ class _Waiter:
             if answer.startswith(P.ENDED + " "):
                 value = answer.split()[1]
                 self.results[job_id] = int(value) if value.isdigit() else 1
+            elif answer == P.UNKNOWN:
+                # A classic controller: it cannot tell anyone about an end.
+                raise classic_controller(self.info, "gqwait's request (QWAIT); run this installation's gsatlc to wait for jobs")
             else:
                 raise ClientError('cannot wait for job "%s": %s' % (job_id, answer))
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
