@@ -193,7 +193,7 @@ setup() {
 	run gqwait "$id"
 	[ "$status" -eq 0 ]
 	[ "$(<"$BATS_FILE_TMPDIR/service.out")" = "STEP_DONE one two" ]
-	gqstat -f "$id" | grep -qx 'job.events="1"'
+	gqstat -f "$id" -x | grep -qx 'job.events="1"'
 }
 
 @test "sendcmd ALIVE? to the controller answers YES" {
