@@ -73,6 +73,11 @@ setup() {
 	[ "${lines[1]}" = 'job.name="exit3.job"' ]
 	[[ ${lines[2]} == job.dir=* ]]
 	[ "${lines[3]}" = 'job.state="failed"' ]
+	# Only the classic gqstat's eight lines; the new ones need -x.
+	[ "${#lines[@]}" -eq 8 ]
+	[[ ${lines[7]} == job.stop=* ]]
+	run --separate-stderr gqstat -f "$id" -x
+	[ "$status" -eq 0 ]
 	printf '%s\n' "${lines[@]}" | grep -qx 'job.exit="3"'
 	[ -n "${lines[-1]}" ]
 }
