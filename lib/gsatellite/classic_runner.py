@@ -4,14 +4,16 @@ Our own sputnik starts jobs itself (fork + exec, no interpreter per job);
 this runner exists for a classic sputnik that finds ``sputnikRunJob`` on
 PATH.  It speaks the classic exchange with its parent: ``JOB_CHILD_PID``,
 ``STARTED;`` and ``TERMINATED EXIT;``, and, as the classic runner did (a
-classic sputnik does not), writes ``job.stop`` and ``job.exit``.
+classic sputnik does not), writes ``job.stop`` and ``job.exit``.  Like the
+classic runner it leaves the current run's output in ``job.stdout`` and
+``job.stderr``; the earlier runs' output is kept beside them (:mod:`.runs`).
 """
 
 import os
 import subprocess
 import time
 
-from . import jobenv, paths, proc, transport
+from . import jobenv, paths, proc, runs, transport
 from . import protocol as P
 from .fsutil import append_line, read_first_line, write_atomic
 from .transport import wake
@@ -37,6 +39,10 @@ def main(job, job_id, parent_pid, parent_box):
     with open(job, "rb") as f:
         argv = [job] if f.read(2) == b"#!" else ["/bin/bash", job]
     os.chmod(job, 0o700)
+    try:
+        runs.rotate(paths.job_dir(job_id))
+    except OSError:
+        pass  # appending instead loses nothing
     with open(paths.job_file(job_id, "job.stdout"), "ab") as out, \
             open(paths.job_file(job_id, "job.stderr"), "ab") as errf:
         child = subprocess.Popen(argv, cwd=os.path.dirname(job), env=full, stdin=subprocess.DEVNULL,

@@ -46,6 +46,12 @@ def gsatlc_pid_file():
     return _g("gsatlcPid")
 
 
+def gsatlc_capabilities_file():
+    """What the running Python controller understands beyond the classic
+    protocol (written beside gsatlcPid; classic controllers never write it)."""
+    return _g("gsatlcCapabilities")
+
+
 def gsatlc_host_file():
     return _g("gsatlcHostName")
 

@@ -9,6 +9,7 @@ the new verbs (marked *new*) are only ever sent by the new tools.
 verb and arguments        handled by   answers
 ========================  ===========  ==================================================
 ALIVE? / PID? / HOST?     everyone     YES / its PID / its host
+CAPABILITIES?             gsatlc       *new*: the capabilities it understands (below)
 STOP                      everyone     STOPPING, then it exits
 QSUB PATH                 gsatlc       job id, or ``qsub failed``
 QSUB -X=V... -- PATH      gsatlc       *new* form carrying gqsub options
@@ -38,6 +39,13 @@ ALIVE, PID, HOST, STOP = "ALIVE?", "PID?", "HOST?", "STOP"
 YES, STOPPING, UNKNOWN, OK = "YES", "STOPPING", "UNKNOWN COMMAND", "OK"
 
 # controller
+CAPABILITIES = "CAPABILITIES?"
+# What a Python controller understands beyond the classic protocol: the QSUB
+# form carrying gqsub's options (and the script directives other than -T),
+# and QWAIT/QUNWAIT.  A classic controller answers CAPABILITIES? with
+# UNKNOWN COMMAND and writes no gsatlcCapabilities file.
+QSUB_OPTIONS, WAIT = "QSUB-OPTIONS", "QWAIT"
+CONTROLLER_CAPABILITIES = (QSUB_OPTIONS, WAIT)
 QSUB, QHOLD, QRLS, QDEL, QSIG = "QSUB", "QHOLD", "QRLS", "QDEL", "QSIG"
 QWAIT, QUNWAIT, STARTED, TERMINATED = "QWAIT", "QUNWAIT", "STARTED", "TERMINATED"
 ENDED = "ENDED"
@@ -202,6 +210,20 @@ def parse_write_fifo(args):
 
 # A job type's verdict on an exit value (jobtypes): run it again, or end it.
 RESTART, TERMINATE = "RESTART", "TERMINATE"
+
+
+def capabilities_line(pid, host, capabilities=CONTROLLER_CAPABILITIES):
+    """The one line of ``gsatlcCapabilities``: ``PID HOST CAPABILITY...``."""
+    return command(str(pid), host, *capabilities)
+
+
+def parse_capabilities_line(line, pid, host):
+    """The capabilities ``line`` names for the controller ``pid`` on ``host``;
+    None when it names another process (a stale file)."""
+    words = line.split()
+    if len(words) < 2 or words[0] != str(pid) or words[1] != host:
+        return None
+    return frozenset(words[2:])
 
 
 def qsub(path, encoded_options=""):

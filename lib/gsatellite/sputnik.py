@@ -27,6 +27,7 @@ from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
 from . import transport
 from .transport import wake
 from .log import log
+from . import runs
 
 RETRY_SECONDS = 2.0
 # Dispositions a job must start with at their default: Python ignores
@@ -67,6 +68,7 @@ class Sputnik(Daemon):
     # -- starting ---------------------------------------------------------------
     def start(self):
         write_atomic(self.file("sputnik.pid"), "%d\n" % self.pid)
+        self.keep_earlier_output()
         job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
         name = os.path.basename(self.job_path)
         env = jobenv.build(self.job_id, name, job_type, self.host)
@@ -85,6 +87,15 @@ class Sputnik(Daemon):
         append_line(self.file("job.start"), str(int(time.time())))
         log("job %s started as pid %d" % (self.job_id, pid))
         self.tell_controller(P.started(self.job_id))
+
+    def keep_earlier_output(self):
+        """Before this run: the last run's output becomes job.stdout.N and
+        job.stderr.N (runs.rotate), so job.stdout/job.stderr hold this run
+        only, as the classic runner kept them."""
+        try:
+            runs.rotate(paths.job_dir(self.job_id))
+        except OSError as e:
+            log("job %s: earlier output not moved aside, appending: %s" % (self.job_id, e))
 
     def _spawn_job(self, env):
         """Start the job in its own session with posix_spawn: no Python runs

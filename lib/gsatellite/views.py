@@ -3,8 +3,12 @@
 
 The table and ``-f`` are byte for byte what the classic gqstat prints for
 a classic store: widths are padded in bytes and cut in characters, as
-bash's printf and ``${var::N}`` do in a UTF-8 locale, and attributes the
-classic tools never write are shown only after the classic lines.
+bash's printf and ``${var::N}`` do in a UTF-8 locale.  ``-f`` shows only
+the classic lines, for a job either controller ran, so scripts that parse
+its blocks see what the classic gqstat printed; the attributes the classic
+tools never write follow them only in the extended view (``gqstat -f -x``).
+Its ``job.startTime`` and ``job.stopTime`` are those of the same run, the
+last: no stop time while that run goes on.
 
 The JSON form has fixed keys (a missing attribute is ``null`` or an empty
 list, never absent), so scripts can rely on them.  Times come twice: epoch
@@ -89,27 +93,41 @@ def _extensions(job):
         if value:
             out.append('%s="%s"\n' % (attr, shown(attr, value)))
     for attr, key in TIMES:
-        value = (job.text(attr) or "").split("\n")[-1]
+        value = _last_run(job).get(attr) if attr in ("job.start", "job.stop") else job.text(attr)
+        value = (value or "").split("\n")[-1]
         if value:
             out.append('%s="%s"\n' % (key, local_time(value)))
     out.append('job.events="%d"\n' % count)
     return "".join(out)
 
 
-def detailed(job):
-    """Every attribute of ``job`` as ``attr="value"`` lines (gqstat -f ID)."""
+def _last_run(job):
+    """``{"job.start": EPOCH, "job.stop": EPOCH}`` of the last run, as text;
+    no stop while it runs (job.stop then holds the runs before it only)."""
+    starts, stops = job.starts, job.stops
+    if not starts:
+        return {"job.stop": str(stops[-1])} if stops else {}
+    run = {"job.start": str(starts[-1])}
+    if len(stops) >= len(starts):
+        run["job.stop"] = str(stops[len(starts) - 1])
+    return run
+
+
+def detailed(job, extended=False):
+    """The classic ``attr="value"`` lines of ``job`` (gqstat -f ID), and
+    with ``extended`` the attributes only the new tools write."""
     out = []
     for attr in ATTRIBUTES:
         if job.raw(attr):
             out.append('%s="%s"\n' % (attr, shown(attr, job.text(attr))))
         elif attr == "job.dir":
             out.append('%s="%s"\n' % (attr, job.dir))
-    return "".join(out) + _extensions(job)
+    return "".join(out) + (_extensions(job) if extended else "")
 
 
-def detailed_list(jobs):
+def detailed_list(jobs, extended=False):
     """``detailed`` for several jobs, each followed by an empty line (gqstat -f)."""
-    return "".join(detailed(j) + "\n" for j in jobs)
+    return "".join(detailed(j, extended) + "\n" for j in jobs)
 
 
 # -- --json ------------------------------------------------------------------------
@@ -151,6 +169,12 @@ def record(job):
         out[key + "_iso"] = [iso(v) for v in values]
     out["events"] = [{"epoch": e.epoch, "iso": iso(e.epoch), "name": e.name, "args": e.args}
                      for e in job.events]
+    # The last run's times, of the same run (stop null while it runs).
+    for key, attr in (("start", "job.start"), ("stop", "job.stop")):
+        epoch = _last_run(job).get(attr) if job.starts else None
+        out["run_%s_epoch" % key] = int(epoch) if epoch is not None else None
+        out["run_%s_iso" % key] = iso(int(epoch)) if epoch is not None else None
+    out["runs"] = len(job.starts)
     return out
 
 

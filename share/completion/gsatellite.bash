@@ -104,7 +104,7 @@ _gsatellite() {
 		-f | --detailed-listing)
 			[[ $cur != -* ]] && { _gsat_reply $(_gsat_ids $_gsat_states); return; } ;;
 		esac
-		_gsat_reply -f --detailed-listing -s --job-state -t --job-type --json -V --version --help
+		_gsat_reply -f --detailed-listing -x --extended -s --job-state -t --job-type --json -V --version --help
 		;;
 	gqsig)
 		case $prev in
@@ -118,9 +118,9 @@ _gsatellite() {
 		fi
 		;;
 	gqpeek)
-		case $prev in -n) COMPREPLY=(); return ;; esac
+		case $prev in -n | --run) COMPREPLY=(); return ;; esac
 		if [[ $cur == -* ]]; then
-			_gsat_reply -o -e -a -f -n --help -V --version
+			_gsat_reply -o -e -a -f -n --run --help -V --version
 		else
 			_gsat_reply $(_gsat_ids running queued held finished failed)
 		fi

@@ -75,6 +75,11 @@ setup() {
 	[ "${lines[1]}" = 'job.name="exit3.job"' ]
 	[[ ${lines[2]} == job.dir=* ]]
 	[ "${lines[3]}" = 'job.state="failed"' ]
+	# Only the classic gqstat's eight lines; the new ones need -x.
+	[ "${#lines[@]}" -eq 8 ]
+	[[ ${lines[7]} == job.stop=* ]]
+	run --separate-stderr gqstat -f "$id" -x
+	[ "$status" -eq 0 ]
 	printf '%s\n' "${lines[@]}" | grep -qx 'job.exit="3"'
 	[ -n "${lines[-1]}" ]
 }
@@ -195,7 +200,7 @@ setup() {
 	run gqwait "$id"
 	[ "$status" -eq 0 ]
 	[ "$(<"$BATS_FILE_TMPDIR/service.out")" = "STEP_DONE one two" ]
-	gqstat -f "$id" | grep -qx 'job.events="1"'
+	gqstat -f "$id" -x | grep -qx 'job.events="1"'
 }
 
 @test "sendcmd ALIVE? to the controller answers YES" {

@@ -12,6 +12,15 @@ Two classic forms are not compared because they are classic defects: the
 ``-s STATE`` table prints an empty job name, and ``-t TYPE`` is rejected.
 For those the tests check the correct behaviour instead.
 
+A second store is written as our controller writes it (``OURS``: the
+attributes only the new tools write, such as ``job.submitted``,
+``job.events``, ``job.restarts``, ``job.reason``, and a job in its second
+run with the first run's output in ``job.stdout.1``).  The classic gqstat
+was run on it too: its ``-f`` blocks have the eight classic lines only, and
+ours must print the same (``golden/gqstat_ours_*.txt``).  ``gqstat -f -x``
+adds the new attributes; its expected output (``gqstat_ours_f_x.txt``, in
+UTC) is our own format, not a classic capture.
+
 To re-capture (only if the store below changes), run this file as a script
 with the classic tree's ``bin/`` as argument; see :func:`capture`.
 """
@@ -54,20 +63,47 @@ CASES = {
     "s_finished_f": ["-s", "finished", "-f"],
 }
 
+# As our controller writes them: (id, state, name, type, execHost, pid,
+# start lines, stop lines, exit, files only the new tools write).
+OURS = (
+    ("00000", "finished", "nice", "default", SHORT_HOST, "5004101", ["1700000000"], ["1700000005"], "0",
+     {"job.submitted": "1699999990", "job.submitBox": "/nowhere/1.1.inbox", "job.mailPoints": "e",
+      "job.stdoutPath": "/tmp/nice.out", "job.events": "1700000001 EV x\n1700000002 EV y"}),
+    ("00001", "running", "transfer", "gtransfer", LONG_HOST, "5004202",
+     ["1700000100", "1700000200"], ["1700000150"], "75",
+     {"job.submitted": "1700000090", "job.restarts": "1", "job.stdout.1": "first run",
+      "job.stderr.1": "", "job.events": ""}),
+    ("00002", "queued", "waiting.job", "default", None, None, [], [], None,
+     {"job.submitted": "1700000300", "job.depend": "afterok:00001", "job.startAfter": "1700086400",
+      "job.reason": "waiting for afterok:00001 (running)"}),
+    ("00003", "failed", "broken.job", "default", SHORT_HOST, "5004404", ["1700000400"], ["1700000401"], "3",
+     {"job.submitted": "1700000399", "job.outputError": "cannot copy job.stdout to /x/y: No such file"}),
+    ("00004", "held", "held.job", "tgftp", LONG_HOST, "5004505", ["1700000500"], ["1700000501"], "143",
+     {"job.submitted": "1700000499", "job.mailPoints": "a", "job.mailTo": "me@example.org"}),
+)
+
+OURS_CASES = {
+    "ours_table": [],
+    "ours_f": ["-f"],
+    "ours_f_00001": ["-f", "00001"],
+    "ours_s_running_f": ["-s", "running", "-f"],
+}
+
 
 def _write(path, text):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 
-def build_store(home):
-    """Write the classic job store under ``home`` by hand."""
+def build_store(home, jobs_table=JOBS):
+    """Write the job store of ``jobs_table`` (:data:`JOBS`, the classic one,
+    or :data:`OURS`) under ``home`` by hand."""
     g = os.path.join(home, ".gsatellite", "gschedule")
     jobs = os.path.join(g, "jobs")
     for d in ("jobs", "queued", "running", "finished", "failed", "held"):
         os.makedirs(os.path.join(g, d), mode=0o700)
-    _write(os.path.join(g, "nextJobId"), "%d\n" % len(JOBS))
-    for job_id, state, name, job_type, host, pid, starts, stops, exit_value in JOBS:
+    _write(os.path.join(g, "nextJobId"), "%d\n" % len(jobs_table))
+    for job_id, state, name, job_type, host, pid, starts, stops, exit_value, *new in jobs_table:
         jdir = os.path.join(jobs, job_id + ".d")
         os.makedirs(os.path.join(jdir, "jobtmp"), mode=0o700)
         copy = os.path.join(jdir, "jobtmp", name)
@@ -86,6 +122,7 @@ def build_store(home):
             files["job.stop"] = "\n".join(stops)
         if exit_value is not None:
             files["job.exit"] = exit_value
+        files.update(new[0] if new else {})
         for attr, value in files.items():
             _write(os.path.join(jdir, attr), value + "\n")
         os.symlink(jdir, os.path.join(g, state, job_id + ".d"))
@@ -109,6 +146,34 @@ def test_gqstat_matches_classic_output(store, case):
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
     assert p.stdout == expected(case, store.home)
+
+
+@pytest.fixture
+def ours(gsat):
+    build_store(gsat.home, OURS)
+    return gsat
+
+
+@pytest.mark.parametrize("case", sorted(OURS_CASES))
+def test_gqstat_of_our_store_matches_classic_output(ours, case):
+    p = ours.run("gqstat", *OURS_CASES[case])
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    assert p.stdout == expected(case, ours.home)
+
+
+def test_gqstat_f_x_of_our_store(ours):
+    # Our extended view (not a classic capture): the classic lines, then the
+    # new ones; the running job shows its second run's start and no stop.
+    ours.env["TZ"] = "UTC"
+    p = ours.run("gqstat", "-f", "-x")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == expected("ours_f_x", ours.home)
+    blocks = p.stdout.split("\n\n")[:-1]
+    classic = expected("ours_f", ours.home).split("\n\n")[:-1]
+    assert len(blocks) == len(classic) == len(OURS)
+    assert all(b.startswith(c + "\n") for b, c in zip(blocks, classic))
+    assert ours.run("gqstat", "-x").returncode == 64
 
 
 def test_gqstat_f_accepts_short_id(store):
@@ -162,15 +227,20 @@ def test_unknown_state_is_refused(store):
 
 
 def capture(classic_bin, out_dir=GOLDEN):
-    """Run the classic gqstat on a fresh hand-written store; write golden/."""
+    """Run the classic gqstat on fresh hand-written stores; write golden/."""
+    for table, cases in ((JOBS, CASES), (OURS, OURS_CASES)):
+        _capture(classic_bin, out_dir, table, cases)
+
+
+def _capture(classic_bin, out_dir, table, cases):
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         home = os.path.join(tmp, "home")
         os.makedirs(home)
-        build_store(home)
+        build_store(home, table)
         env = dict(os.environ, HOME=home)
-        for case, argv in CASES.items():
+        for case, argv in cases.items():
             p = subprocess.run([os.path.join(classic_bin, "gqstat")] + argv, env=env,
                                capture_output=True, check=True)
             text = p.stdout.decode("utf-8").replace(home, PLACEHOLDER)

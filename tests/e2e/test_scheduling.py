@@ -146,7 +146,7 @@ def test_afterok_on_failing_job_fails_with_reason(gsat):
     assert gsat.state(child) == "queued"
     waiting = "waiting for afterok:%s (running)" % parent
     assert gsat.attr(child, "job.reason") == waiting
-    shown = gsat.run("gqstat", "-f", child, check=True).stdout
+    shown = gsat.run("gqstat", "-f", child, "-x", check=True).stdout
     assert 'job.reason="%s"\n' % waiting in shown
     assert 'job.depend="afterok:%s"\n' % parent in shown
     assert 'job.state="queued"\n' in shown
@@ -155,7 +155,7 @@ def test_afterok_on_failing_job_fails_with_reason(gsat):
     assert gsat.state(parent) == "failed"
     reason = "dependency afterok:%s failed" % parent
     assert gsat.attr(child, "job.reason") == reason
-    shown = gsat.run("gqstat", "-f", child, check=True).stdout
+    shown = gsat.run("gqstat", "-f", child, "-x", check=True).stdout
     assert 'job.reason="%s"\n' % reason in shown
     assert 'job.state="failed"\n' in shown
     # It never ran.
@@ -194,7 +194,7 @@ def test_afternotok_runs_only_on_failure(gsat):
     assert gsat.state(on_good) == "failed"
     reason = "dependency afternotok:%s finished successfully" % good
     assert gsat.attr(on_good, "job.reason") == reason
-    assert 'job.reason="%s"\n' % reason in gsat.run("gqstat", "-f", on_good, check=True).stdout
+    assert 'job.reason="%s"\n' % reason in gsat.run("gqstat", "-f", on_good, "-x", check=True).stdout
     assert not has_begun(gsat, "on-good.job")
 
 
@@ -268,7 +268,7 @@ def test_deferred_job_starts_at_its_time_without_other_activity(gsat):
     assert one_line(gsat, job_id, "job.start") >= target
     assert marks(gsat, "later.job")[0] >= target
     assert gsat.attr(job_id, "job.reason") == ""
-    shown = gsat.run("gqstat", "-f", job_id, check=True).stdout
+    shown = gsat.run("gqstat", "-f", job_id, "-x", check=True).stdout
     assert 'job.startAfterTime="%s"\n' % time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(target)) in shown
 
 

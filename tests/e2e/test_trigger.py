@@ -96,7 +96,7 @@ def test_trigger_runs_user_service_with_job_environment(gsat):
     assert stamp.isdigit() and abs(int(stamp) - time.time()) < 3600
     assert rest == "DATA_READY a b"
     assert lines[1].split(" ", 1)[1].strip() == "NO_SERVICES_HERE"
-    p = gsat.run("gqstat", "-f", a, check=True)
+    p = gsat.run("gqstat", "-f", a, "-x", check=True)
     assert 'job.events="2"' in p.stdout
 
 
@@ -275,5 +275,5 @@ def test_thousand_triggers_leave_no_zombies_and_controller_answers(gsat):
     assert gsat.wait_state(a, ENDED) == "finished"
     gsat.wait_for(lambda: not _running(sputnik), what="sputnik gone")
     gsat.wait_for(lambda: _zombies({controller, sputnik}) == [], timeout=30, what="no zombies after the job")
-    p = gsat.run("gqstat", "-f", a, check=True)
+    p = gsat.run("gqstat", "-f", a, "-x", check=True)
     assert 'job.events="%d"' % n in p.stdout

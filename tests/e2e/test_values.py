@@ -56,7 +56,9 @@ def test_unusable_stored_value_fails_its_job_and_the_controller_carries_on(gsat)
     assert "job.startAfter" in gsat.attr(bad, "job.reason")
     good = gsat.qsub(_ok(gsat))
     gsat.wait_state(good, ("finished",))
-    p = gsat.run("gqstat", "-f", bad)
+    # The reason is an extension line: gqstat -f alone prints the classic
+    # eight lines (issue 12), -x adds the rest.
+    p = gsat.run("gqstat", "-f", "-x", bad)
     assert p.returncode == 0 and 'job.reason="unusable start condition' in p.stdout
     p = gsat.run("gqstat", "--json")
     assert p.returncode == 0 and "Traceback" not in p.stderr
@@ -97,7 +99,7 @@ def test_newline_in_trigger_arguments_is_one_event(gsat):
     gsat.wait_state(job, ("finished",))
     lines = gsat.attr(job, "job.events").splitlines()
     assert len(lines) == 2 and lines[0].endswith(" E a\\nb"), lines
-    assert 'job.events="2"' in gsat.run("gqstat", "-f", job).stdout
+    assert 'job.events="2"' in gsat.run("gqstat", "-f", "-x", job).stdout
 
 
 def test_no_14_digit_id_is_handed_out(gsat):

@@ -81,7 +81,7 @@ def test_unusable_stored_condition_fails_only_its_job(make_controller, home, att
     assert c.store.state(good) == states.RUNNING
     # gqstat -f and --json show it without a traceback.
     view = jobs.Job(bad)
-    assert 'job.reason="unusable' in views.detailed(view)
+    assert 'job.reason="unusable' in views.detailed(view, extended=True)
     json.loads(views.json_text([view]))
 
 
@@ -133,6 +133,7 @@ def test_gqstat_shows_unusable_stored_values_without_traceback(make_controller, 
     view = jobs.Job(a)
     views.table([view])
     views.detailed(view)
+    views.detailed(view, extended=True)
     record = json.loads(views.json_text([view]))[0]
     if attr == "job.startAfter":
         assert record["start_after_iso"] is None

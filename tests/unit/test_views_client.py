@@ -104,15 +104,36 @@ def test_table_pads_bytes_and_cuts_characters(store, tmp_path):
 def test_detailed_classic_and_extended(store, tmp_path):
     a = new_job(store, tmp_path, attrs={"job.submitted": 1700000000})
     classic = views.detailed(job.Job(a))
-    # A job submitted by a new tool shows the extensions after the classic lines.
-    assert classic.splitlines()[:4] == [
+    # By default only the classic lines, whoever submitted the job.
+    assert classic.splitlines() == [
         'job.id="00000"', 'job.name="work.job"', 'job.dir="%s"' % paths.job_dir(a), 'job.state="queued"']
-    assert 'job.type="default"' in classic and classic.endswith('job.events="0"\n')
-    assert 'job.submitTime="2023-11-14 22:13:20"\n' in classic
+    extended = views.detailed(job.Job(a), extended=True)
+    # The extended view adds the new attributes after the classic lines.
+    assert extended.startswith(classic)
+    assert 'job.type="default"' in extended and extended.endswith('job.events="0"\n')
+    assert 'job.submitTime="2023-11-14 22:13:20"\n' in extended
     # Without job.submitted (a classic submission) only a non-zero event count is added.
     os.unlink(paths.job_file(a, "job.submitted"))
-    assert "job.type" not in views.detailed(job.Job(a))
+    assert "job.type" not in views.detailed(job.Job(a), extended=True)
     assert views.detailed_list([job.Job(a)]) == views.detailed(job.Job(a)) + "\n"
+
+
+def test_extended_times_are_those_of_one_run(store, tmp_path):
+    a = new_job(store, tmp_path, state=states.RUNNING, attrs={"job.submitted": 1700000000})
+    # The second run is going on: the stop of the first is not its stop.
+    store.write(a, "job.start", "1700000100\n1700000200")
+    store.write(a, "job.stop", "1700000150")
+    shown = views.detailed(job.Job(a), extended=True)
+    assert 'job.startTime="%s"\n' % views.local_time("1700000200") in shown
+    assert "job.stopTime" not in shown
+    (record,) = json.loads(views.json_text([job.Job(a)]))
+    assert (record["runs"], record["run_start_epoch"], record["run_stop_epoch"]) == (2, 1700000200, None)
+    store.write(a, "job.stop", "1700000150\n1700000260")
+    shown = views.detailed(job.Job(a), extended=True)
+    assert 'job.stopTime="%s"\n' % views.local_time("1700000260") in shown
+    (record,) = json.loads(views.json_text([job.Job(a)]))
+    assert record["run_stop_epoch"] == 1700000260
+    assert record["run_stop_iso"] == views.iso(1700000260)
 
 
 def test_json_keys_are_fixed(store, tmp_path):

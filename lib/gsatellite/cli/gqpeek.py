@@ -1,8 +1,10 @@
-"""gqpeek [-o|-e|-a] [-f] [-n N] ID: print or follow a job's output.
+"""gqpeek [-o|-e|-a] [-f] [-n N] [--run N] ID: print or follow a job's output.
 
 ``-o`` stdout (default), ``-e`` stderr, ``-a`` both; ``-n N`` only the last N
 lines; ``-f`` follows new output like ``tail -f`` and stops by itself when
-the job has ended, exiting with its exit value.  It reads the job store
+the job has ended, exiting with its exit value.  A job that ran more than
+once (restarted, or held and released) shows its current run; ``--run N``
+shows run N (1 is the first), kept in job.stdout.N and job.stderr.N.  It reads the job store
 directly, so it works from any host that shares ``$HOME``.  A queued job is
 reported (and with ``-f`` waited for).  With ``-a`` the two streams are
 interleaved in the order their output is seen while following; output that
@@ -14,7 +16,7 @@ import sys
 from .. import client
 from .common import info_option, EX_USAGE, Exit, err, program, run
 
-USAGE = "Usage: gqpeek [-o|-e|-a] [-f] [-n N] jobId\n"
+USAGE = "Usage: gqpeek [-o|-e|-a] [-f] [-n N] [--run N] jobId\n"
 
 
 def main(argv=None):
@@ -22,7 +24,7 @@ def main(argv=None):
 
 
 def parse(argv):
-    streams, follow, lines, job = ("stdout",), False, None, None
+    streams, follow, lines, job, run = ("stdout",), False, None, None, None
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -41,6 +43,12 @@ def parse(argv):
                 raise Exit(EX_USAGE, "-n needs a number of lines")
             lines = int(argv[i + 1])
             i += 1
+        elif a == "--run":
+            if i + 1 >= len(argv) or not argv[i + 1].isdigit() or int(argv[i + 1]) < 1:
+                sys.stderr.write(USAGE)
+                raise Exit(EX_USAGE, "--run needs a run number (1 is the first run)")
+            run = int(argv[i + 1])
+            i += 1
         elif a.startswith("-") or job is not None:
             sys.stderr.write(USAGE)
             raise Exit(EX_USAGE)
@@ -50,13 +58,22 @@ def parse(argv):
     if job is None:
         sys.stderr.write(USAGE)
         raise Exit(EX_USAGE)
-    return streams, follow, lines, job
+    return streams, follow, lines, job, run
 
 
 def _main(prog, argv):
-    streams, follow, lines, job = parse(argv)
-    peek = client.Peek(job, streams, lines)
+    streams, follow, lines, job, run = parse(argv)
+    peek = client.Peek(job, streams, lines, run=run)
     out = sys.stdout.buffer
+    if peek.run is not None:
+        if follow:
+            raise Exit(EX_USAGE, "run %d of job %s is over; -f follows the current run only" % (run, peek.id))
+        out.write(peek.read())
+        return 0
+    current = peek.current_run()
+    if current > 1:
+        err(prog, "job %s: run %d; earlier runs with --run 1%s" % (
+            peek.id, current, "" if current == 2 else " to --run %d" % (current - 1)))
     if peek.queued():
         err(prog, "job %s is queued%s" % (peek.id, "; waiting for it to start" if follow else ""))
         if not follow:

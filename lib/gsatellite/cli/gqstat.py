@@ -9,7 +9,7 @@ import sys
 from .. import __version__, client, views
 from .common import info_option, EX_USAGE, Exit, err, program, run
 
-USAGE = """Usage: %s [-f [jobId]] [-s jobState] [-t jobType] [--json]
+USAGE = """Usage: %s [-f [jobId] [-x]] [-s jobState] [-t jobType] [--json]
 Try `%s --help' for more information.
 """
 
@@ -23,7 +23,12 @@ gqstat lists gsatellite jobs and their attributes.
 
 OPTIONS:
 [-f, --detailed-listing [jobId]]
-                        List all attributes of all jobs, or of one job.
+                        List the attributes of all jobs, or of one job,
+                        as the classic gqstat lists them.
+[-x, --extended]        With -f, also the attributes only this gsatellite
+                        writes (job.type, job.exit, job.submitTime,
+                        job.startTime and job.stopTime of the last run,
+                        job.events, ...), after the classic lines.
 [-s, --job-state jobState]
                         Only jobs in this state: queued, running, finished,
                         failed or held.
@@ -39,14 +44,14 @@ Without arguments gqstat prints a table of all jobs.
 
 
 def parse(prog, argv):
-    opts = {"detailed": False, "id": None, "state": None, "type": None, "json": False}
+    opts = {"detailed": False, "id": None, "state": None, "type": None, "json": False, "extended": False}
     seen = set()
     i = 0
     while i < len(argv):
         a = argv[i]
         info_option(a, "gqstat", HELP % __version__)
-        if a == "--json":
-            opts["json"] = True
+        if a in ("--json", "-x", "--extended"):
+            opts["json" if a == "--json" else "extended"] = True
             i += 1
             continue
         if a in ("-f", "--detailed-listing", "-s", "--job-state", "-t", "--job-type"):
@@ -77,6 +82,14 @@ def parse(prog, argv):
                 i += 1
             i += 1
             continue
+        if opts["detailed"] and opts["id"] is None and a and not a.startswith("-"):
+            opts["id"] = a  # "-f -x ID": the id may follow -x too
+            i += 1
+            continue
+        sys.stderr.write(USAGE % (prog, prog))
+        raise Exit(EX_USAGE)
+    if opts["extended"] and not opts["detailed"] and not opts["json"]:
+        err(prog, 'The option "-x" extends -f; use "-f -x"!')
         sys.stderr.write(USAGE % (prog, prog))
         raise Exit(EX_USAGE)
     return opts
@@ -93,9 +106,9 @@ def _main(prog, argv):
         text = views.json_text(jobs)
     elif opts["detailed"] and opts["id"] is not None and opts["state"] is None:
         # The classic form: one job, no empty line after it.
-        text = "".join(views.detailed(j) for j in jobs)
+        text = "".join(views.detailed(j, opts["extended"]) for j in jobs)
     elif opts["detailed"]:
-        text = views.detailed_list(jobs)
+        text = views.detailed_list(jobs, opts["extended"])
     else:
         text = views.table(jobs)
     sys.stdout.write(text)

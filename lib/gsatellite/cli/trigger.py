@@ -11,13 +11,8 @@ job does not run or the sputnik refuses.
 import os
 import sys
 
-from .. import protocol as P
-from .. import job as jobs
-from .. import states
-from .. import transport
-from ..transport import request
-from ..triggers import check_name, encode_args
-from .common import info_option, EX_FAIL, EX_USAGE, Exit, program, run
+from ..triggers import check_name
+from .common import info_option, EX_USAGE, Exit, program, run
 
 USAGE = "Usage: trigger [--wait] [--job jobId] EVENT_NAME [ARG...]\n"
 
@@ -61,30 +56,7 @@ def _main(prog, argv):
         job = os.environ.get("GSAT_O_JOBID")
         if not job:
             raise Exit(EX_USAGE, "not inside a gsatellite job (no GSAT_O_JOBID); use --job ID")
-    view = jobs.find(job)
-    if view is None:
-        raise Exit(EX_FAIL, 'Invalid job id "%s"!' % job)
-    if view.state != states.RUNNING:
-        raise Exit(EX_FAIL, "job %s is not running" % view.id)
-    spid, host = view.sputnik_pid, (view.exec_host or "").split("\n", 1)[0]
-    if spid is None or not host:
-        raise Exit(EX_FAIL, "job %s has no supervisor to run the services" % view.id)
-    try:
-        box = transport.process_address(spid, host)
-    except transport.BadAddress:
-        raise Exit(EX_FAIL, "job %s names an invalid execution host %r" % (view.id, host))
-    verb = P.TRIGGER_WAIT if wait else P.TRIGGER
-    command = "%s %s %s" % (verb, name, encode_args(args))
-    try:
-        answer = request.request(
-            box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
-        )
-    except request.TooLarge as e:
-        # The sputnik would drop the message unanswered (and --wait would
-        # wait for ever): refused before it is sent.
-        raise Exit(EX_USAGE, "event arguments too large: %s" % e)
-    if answer == P.OK:
-        return 0
-    if answer == P.FAILED:
-        raise Exit(EX_FAIL, "a service of event %s failed" % name)
-    raise Exit(EX_FAIL, answer)
+    from .. import client
+
+    client.trigger(job, name, args, wait)
+    return 0

@@ -31,6 +31,7 @@ _LAZY = {
     "remove_ended": "operations", "operations": None,
     "submit": "submission", "check_job_file": "submission", "Submitted": "submission",
     "Failed": "submission", "NotSubmitted": "submission", "Unconfirmed": "submission",
+    "trigger": "triggering",
     "wait": "watch", "Peek": "watch", "verdict": "watch", "tail_bytes": "watch",
 }
 

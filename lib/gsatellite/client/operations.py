@@ -29,6 +29,31 @@ def controller():
     return info
 
 
+def capabilities(info):
+    """What the controller ``info`` understands beyond the classic protocol
+    (``protocol.CONTROLLER_CAPABILITIES``); empty for a classic controller.
+
+    Costs one file read for a Python controller: it names itself in
+    ``gsatlcCapabilities``.  Only when that file does not name ``info``
+    (not visible yet to an NFS client, or removed) is the controller asked
+    ``CAPABILITIES?``, which a classic controller answers ``UNKNOWN COMMAND``.
+    """
+    from ..fsutil import read_first_line
+
+    found = P.parse_capabilities_line(read_first_line(paths.gsatlc_capabilities_file(), ""), info[1], info[0])
+    if found is not None:
+        return found
+    answer = _ask(info, P.CAPABILITIES)
+    return frozenset() if answer == P.UNKNOWN else frozenset(answer.split())
+
+
+def classic_controller(info, what):
+    """The refusal for ``what`` (e.g. "gqsub's option -N") that a controller
+    without the needed capability cannot carry."""
+    return ClientError("the running gsatlc (PID %d on %s, a classic one) does not understand %s"
+                       % (info[1], info[0], what))
+
+
 def _alive_check(info):
     from .. import proc
 

@@ -98,13 +98,16 @@ def check_job_file(path):
 
 
 def _commands(job_files, overrides, cwd, warn):
-    """The QSUB commands for ``job_files``; :class:`BadJobFile` if any is bad."""
+    """``(commands, given, from_scripts)``: the QSUB commands for
+    ``job_files``, gqsub's checked options, and per file the options its
+    directives set besides ``-T``; :class:`BadJobFile` if any is bad."""
     from .. import directives
 
     try:
         given = directives.options([], cwd, overrides)
     except directives.DirectiveError as e:
         raise BadJobFile("%s; nothing submitted." % e)
+    from_scripts = {}
     for path in job_files:
         problem = check_job_file(path)
         if problem:
@@ -121,8 +124,34 @@ def _commands(job_files, overrides, cwd, warn):
                 for dep in ids:
                     if job.find(dep) is None:
                         raise BadJobFile("dependency on unknown job %s; nothing submitted." % dep)
+        from_scripts[path] = {k: v for k, v in opts.items() if k not in given and k != "-T"}
     prefix = P.command(P.QSUB, directives.encode(given), "-- ") if given else P.QSUB + " "
-    return [prefix + path for path in job_files]
+    return [prefix + path for path in job_files], given, from_scripts
+
+
+def _check_controller(info, given, from_scripts, warn):
+    """Refuse what a controller without the extended QSUB would misread or
+    silently drop: gqsub's options (the classic controller takes the request
+    for a job path) and a script's start condition (-a, -W: the job would
+    start at once).  The other directives it ignores, as it always did: a
+    warning.  Plain ``gqsub FILE...`` never gets here."""
+    if not given and not any(from_scripts.values()):
+        return
+    from .operations import capabilities, classic_controller
+
+    if P.QSUB_OPTIONS in capabilities(info):
+        return
+    if given:
+        raise classic_controller(info, "gqsub's option%s %s; nothing submitted (submit without options, "
+                                 "or run this installation's gsatlc)"
+                                 % ("s" if len(given) > 1 else "", ", ".join(sorted(given))))
+    for path, opts in from_scripts.items():
+        for option in ("-a", "-W"):
+            if option in opts:
+                raise classic_controller(info, "'#GSAT %s %s' in %s and would start the job at once; "
+                                         "nothing submitted" % (option, opts[option], path))
+        for option in sorted(opts):
+            warn(path, "'#GSAT %s %s' ignored: the running gsatlc is a classic one" % (option, opts[option]))
 
 
 def submit(job_files, overrides=None, cwd=None, warn=None, settle=None):
@@ -141,7 +170,8 @@ def submit(job_files, overrides=None, cwd=None, warn=None, settle=None):
     job_files = [p if p.startswith("/") else os.path.join(cwd, p) for p in job_files]
     info = controller()
     warn = warn or (lambda path, text: None)
-    commands = _commands(job_files, overrides or {}, cwd, warn)
+    commands, given, from_scripts = _commands(job_files, overrides or {}, cwd, warn)
+    _check_controller(info, given, from_scripts, warn)
     from .. import services
 
     for refusal in services.refusals():

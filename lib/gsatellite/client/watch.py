@@ -13,7 +13,7 @@ import time
 from .. import paths
 from .. import protocol as P
 from .errors import EX_FAIL, ClientError, JobDeleted, NoAnswer, TimedOut
-from .operations import POLL, _ask, controller, find_job
+from .operations import POLL, _ask, classic_controller, controller, find_job
 
 
 def verdict(ids, results, any_):
@@ -97,6 +97,9 @@ class _Waiter:
             if answer.startswith(P.ENDED + " "):
                 value = answer.split()[1]
                 self.results[job_id] = int(value) if value.isdigit() else 1
+            elif answer == P.UNKNOWN:
+                # A classic controller: it cannot tell anyone about an end.
+                raise classic_controller(self.info, "gqwait's request (QWAIT); run this installation's gsatlc to wait for jobs")
             else:
                 raise ClientError('cannot wait for job "%s": %s' % (job_id, answer))
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
@@ -176,20 +179,38 @@ def tail_bytes(data, n):
 class Peek:
     """A job's output: ``streams`` is ``("stdout",)``, ``("stderr",)`` or both.
 
-    :meth:`read` returns what is there now (its last ``lines`` lines);
+    :meth:`read` returns what is there now (its last ``lines`` lines), of
+    the current run, or of the earlier run ``run`` (:mod:`gsatellite.runs`);
     :meth:`follow` then yields new output until the job ends, after which
-    ``exit_value`` holds the job's exit value.
+    ``exit_value`` holds the job's exit value.  A new run's output is
+    followed from its start.
     """
 
-    def __init__(self, text, streams=("stdout",), lines=None, poll=POLL):
+    def __init__(self, text, streams=("stdout",), lines=None, poll=POLL, run=None):
         self.job = find_job(text)
         self.streams, self.lines, self.poll = tuple(streams), lines, poll
         self.offsets = {}
+        self.files = {}  # stream -> (device, inode) of the file read so far
         self.exit_value = None
+        self.run = None
+        if run is not None and run != self.current_run():
+            if run not in self.earlier_runs():
+                raise ClientError("job %s has no run %d (runs: 1 to %d)" % (self.id, run, self.current_run()))
+            self.run = run
 
     @property
     def id(self):
         return self.job.id
+
+    def earlier_runs(self):
+        from .. import runs
+
+        return runs.earlier(self.job.dir)
+
+    def current_run(self):
+        """The number of the run ``job.stdout`` holds (1 for the first)."""
+        kept = self.earlier_runs()
+        return kept[-1] + 1 if kept else 1
 
     def queued(self):
         from .. import states
@@ -200,10 +221,27 @@ class Peek:
         while self.queued():
             sleep(self.poll * 4)
 
+    def _read(self, stream, offset=0):
+        from .. import runs
+
+        path = runs.path(self.job.dir, stream, self.run)
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if self.files.get(stream, (st.st_dev, st.st_ino)) != (st.st_dev, st.st_ino):
+                    offset = 0  # a new run: its file replaced the one we read
+                    self.offsets[stream] = 0
+                self.files[stream] = (st.st_dev, st.st_ino)
+                if offset:
+                    f.seek(offset)
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
     def read(self):
         out = []
         for stream in self.streams:
-            data = self.job.read_output(stream)
+            data = self._read(stream)
             self.offsets[stream] = len(data)
             out.append(tail_bytes(data, self.lines))
         return b"".join(out)
@@ -215,7 +253,7 @@ class Peek:
             if not self.job.exists():
                 raise JobDeleted(self.job.id)
             for stream in self.streams:
-                data = self.job.read_output(stream, self.offsets.get(stream, 0))
+                data = self._read(stream, self.offsets.get(stream, 0))
                 if data:
                     self.offsets[stream] = self.offsets.get(stream, 0) + len(data)
                     yield data

@@ -7,11 +7,18 @@ stream of requests nor a slow handler can starve it.  It also guards
 against a second controller: an exclusive lock on this host and on NFS hosts
 with working locks, and the liveness rule against controllers that take no
 lock (classic ones).
+
+Beside them it writes ``gsatlcCapabilities`` (``PID HOST CAPABILITY...``),
+first, so a client that sees our gsatlcPid sees it too: clients read it
+before they send anything a classic controller would misread (gqsub's
+options).  A classic controller never writes it, and a stale one names
+another PID.
 """
 
 import os
 
 from .. import liveness, paths
+from .. import protocol as P
 from ..fsutil import read_first_line, unlink_quiet, write_atomic
 from ..log import log
 
@@ -26,6 +33,7 @@ class Liveness:
     owner = True  # False once another controller took the files over
 
     def publish(self):
+        self.announce()
         write_atomic(paths.gsatlc_host_file(), self.host + "\n")
         write_atomic(paths.gsatlc_pid_file(), "%d\n" % self.pid)
 
@@ -41,7 +49,17 @@ class Liveness:
             log("gsatlcPid now names %s on %s; another controller took over, exiting" % (pid, host))
             return False
         os.utime(paths.gsatlc_pid_file())
+        if not os.path.exists(paths.gsatlc_capabilities_file()):
+            self.announce()
         return True
+
+    def announce(self):
+        write_atomic(paths.gsatlc_capabilities_file(), P.capabilities_line(self.pid, self.host) + "\n")
+
+    def capabilities(self, args, box):
+        """CAPABILITIES?: for a client that cannot see gsatlcCapabilities yet
+        (an NFS client's cache)."""
+        return " ".join(P.CONTROLLER_CAPABILITIES)
 
     def keep_alive(self):
         """The liveness timer."""
@@ -51,7 +69,7 @@ class Liveness:
 
     def unpublish(self):
         if self.owner:
-            for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+            for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file(), paths.gsatlc_capabilities_file()):
                 unlink_quiet(f)
 
 
@@ -75,5 +93,5 @@ def check_stale(host, alive):
         if other_host != host or alive(other_pid):
             raise AlreadyRunning("gsatlc is already running as %d on %s" % (other_pid, other_host))
         log("removing stale gsatlcPid of dead process %d" % other_pid)
-    for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
+    for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file(), paths.gsatlc_capabilities_file()):
         unlink_quiet(f)

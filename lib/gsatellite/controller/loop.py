@@ -63,6 +63,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
                 P.TERMINATED: self.terminated,
                 P.QWAIT: self.qwait,
                 P.QUNWAIT: self.qunwait,
+                P.CAPABILITIES: self.capabilities,
             }
         )
         subscribers.wire(self)

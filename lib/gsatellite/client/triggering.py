@@ -1,0 +1,48 @@
+"""Triggering a user event inside a running job (``trigger``).
+
+The job's sputnik runs the services, so the controller is not involved.  A
+job started by a classic gsatlc is supervised by a classic sputnik, which
+answers ``TRIGGER`` with ``UNKNOWN COMMAND`` and runs nothing: that is
+reported as such, never as a service failure.
+"""
+
+from .. import protocol as P
+from .. import states, transport
+from ..transport import request
+from ..triggers import encode_args
+from .errors import EX_USAGE, ClientError
+from .listing import find_job
+
+
+def trigger(text, name, args=(), wait=False):
+    """Run the services of event ``name`` (checked by the caller) for the
+    running job ``text``; with ``wait`` until they ended.  Returns None;
+    raises :class:`ClientError`."""
+    view = find_job(text)
+    if view.state != states.RUNNING:
+        raise ClientError("job %s is not running" % view.id)
+    spid, host = view.sputnik_pid, (view.exec_host or "").split("\n", 1)[0]
+    if spid is None or not host:
+        raise ClientError("job %s has no supervisor to run the services" % view.id)
+    try:
+        box = transport.process_address(spid, host)
+    except transport.BadAddress:
+        raise ClientError("job %s names an invalid execution host %r" % (view.id, host))
+    verb = P.TRIGGER_WAIT if wait else P.TRIGGER
+    command = "%s %s %s" % (verb, name, encode_args(args))
+    try:
+        answer = request.request(
+            box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
+        )
+    except request.TooLarge as e:
+        # The sputnik would drop the message unanswered (and --wait would
+        # wait for ever): refused before it is sent.
+        raise ClientError("event arguments too large: %s" % e, EX_USAGE)
+    if answer == P.OK:
+        return
+    if answer == P.FAILED:
+        raise ClientError("a service of event %s failed" % name)
+    if answer == P.UNKNOWN:
+        raise ClientError("job %s runs under a classic sputnik (started by a classic gsatlc), which does not "
+                          "know triggered events; no service of %s was run" % (view.id, name))
+    raise ClientError(answer)

@@ -1,0 +1,50 @@
+"""The output of a job's runs (docs/protocol.md §6).
+
+``job.stdout`` and ``job.stderr`` hold the current run, the last one, as
+the classic runner kept them (it truncated them at each start).  A job runs
+more than once when it is restarted (its job type asks for it) or held while
+running and released; before each further run the output of the run before
+moves to ``job.stdout.N`` and ``job.stderr.N`` beside them, N counting from
+1, so no run's output is lost: ``job.stdout.1`` is the first run's.  The
+rename is the only step, so a reader sees a run's output whole, under one
+name or the other.
+"""
+
+import os
+
+STREAMS = ("stdout", "stderr")
+
+
+def path(job_dir, stream, run=None):
+    """The file of ``stream`` of run ``run`` (None: the current run)."""
+    name = "job." + stream
+    return os.path.join(job_dir, name if run is None else "%s.%d" % (name, run))
+
+
+def earlier(job_dir):
+    """Numbers of the kept earlier runs, ascending."""
+    found = set()
+    try:
+        names = os.listdir(job_dir)
+    except OSError:
+        return []
+    for n in names:
+        for stream in STREAMS:
+            prefix = "job.%s." % stream
+            if n.startswith(prefix) and n[len(prefix):].isdigit() and not n[len(prefix)] == "0":
+                found.add(int(n[len(prefix):]))
+    return sorted(found)
+
+
+def rotate(job_dir):
+    """Before a run starts: move the previous run's output to the next
+    number.  Returns that number, or None when there was no earlier run.
+    Raises OSError (the caller then appends, which loses nothing)."""
+    current = [s for s in STREAMS if os.path.lexists(path(job_dir, s))]
+    if not current:
+        return None
+    kept = earlier(job_dir)
+    number = kept[-1] + 1 if kept else 1
+    for stream in current:
+        os.rename(path(job_dir, stream), path(job_dir, stream, number))
+    return number
