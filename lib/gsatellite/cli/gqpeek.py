@@ -62,7 +62,8 @@ def _main(prog, argv):
         if not follow:
             return 0
         peek.wait_started()
-    out.write(peek.read())
+    for data in peek.chunks():
+        out.write(data)
     out.flush()
     if not follow:
         return 0

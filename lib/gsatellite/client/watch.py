@@ -181,6 +181,10 @@ class Peek:
     ``exit_value`` holds the job's exit value.
     """
 
+    # Bytes per read while following: a burst of output is passed on in
+    # pieces, never read whole.
+    job_chunk = 1 << 20
+
     def __init__(self, text, streams=("stdout",), lines=None, poll=POLL):
         self.job = find_job(text)
         self.streams, self.lines, self.poll = tuple(streams), lines, poll
@@ -200,13 +204,19 @@ class Peek:
         while self.queued():
             sleep(self.poll * 4)
 
-    def read(self):
-        out = []
+    def chunks(self):
+        """What is there now (its last ``lines`` lines), in chunks: a huge
+        output is streamed, never held whole."""
         for stream in self.streams:
-            data = self.job.read_output(stream)
-            self.offsets[stream] = len(data)
-            out.append(tail_bytes(data, self.lines))
-        return b"".join(out)
+            try:
+                end = self.job.output_size(stream)
+                self.offsets[stream] = end
+                yield from self.job.output_chunks(stream, self.lines, end)
+            except OSError as e:
+                raise _unreadable(self.job, e)
+
+    def read(self):
+        return b"".join(self.chunks())
 
     def follow(self, sleep=time.sleep):
         while True:
@@ -214,13 +224,33 @@ class Peek:
             ended = self.job.ended()
             if not self.job.exists():
                 raise JobDeleted(self.job.id)
+            problem = self.job.damage()
+            if problem is not None:
+                raise ClientError("job %s is damaged (%s); cannot follow it" % (self.job.id, problem))
             for stream in self.streams:
-                data = self.job.read_output(stream, self.offsets.get(stream, 0))
-                if data:
-                    self.offsets[stream] = self.offsets.get(stream, 0) + len(data)
+                while True:
+                    offset = self.offsets.get(stream, 0)
+                    try:
+                        data = self.job.read_output(stream, offset, self.job_chunk)
+                    except OSError as e:
+                        raise _unreadable(self.job, e)
+                    if not data:
+                        break
+                    self.offsets[stream] = offset + len(data)
                     yield data
+                    if len(data) < self.job_chunk:
+                        break
             if ended:
                 value = self.job.exit
                 self.exit_value = value if value is not None else EX_FAIL
                 return
             sleep(self.poll)
+
+
+def _unreadable(job, e):
+    from ..fsutil import NO_ROOM
+
+    if e.errno in NO_ROOM:
+        return e
+    name = os.path.basename(e.filename) if isinstance(e.filename, str) else "its output"
+    return ClientError("job %s: cannot read %s: %s" % (job.id, name, e.strerror or e))
