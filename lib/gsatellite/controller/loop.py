@@ -77,10 +77,23 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         now = self.now()
         if self.need_schedule or (self.next_timer is not None and now >= self.next_timer):
             self.need_schedule = False
-            self.schedule()
+            self.schedule_safely()
         if self.next_timer is not None:
             return max(0.0, min(self.poll, self.next_timer - self.now()))
         return self.poll
+
+    def schedule_safely(self):
+        """A pass that a file system error cut short is tried again a poll
+        later: a damaged job is put aside by the store (and skipped next
+        time), a full or read-only disk may recover."""
+        damaged = set(self.store.damaged)
+        try:
+            self.schedule()
+        except OSError as e:
+            self.need_schedule = True
+            for job_id in set(self.store.damaged) - damaged:
+                log("job %s is damaged (%s); put aside" % (job_id, self.store.damaged[job_id]))
+            log("scheduling pass failed: %s; trying again" % e)
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:
