@@ -11,6 +11,7 @@ import os
 import time
 
 from .. import paths
+from ..fsutil import unlink_quiet
 from .. import protocol as P
 from .errors import EX_FAIL, ClientError, JobDeleted, NoAnswer, TimedOut
 from .operations import POLL, _ask, controller, find_job
@@ -55,25 +56,35 @@ class _Waiter:
         self.info, self.ids, self.results = info, ids, results
         self.any, self.timeout = any_, timeout
         self.host = paths.hostname()
-        self.fifo = paths.waiter_fifo(os.getpid())
+        self.fifo = None
         self.registered = []
 
     def run(self):
-        _private_dir(os.path.dirname(self.fifo))
+        # Checked, never trusted by name: another local user may own the
+        # usual directory (paths.private_runtime_dir).
+        directory, temporary = paths.private_runtime_dir()
+        self.fifo = paths.waiter_fifo(os.getpid(), directory)
         try:
-            os.unlink(self.fifo)
-        except FileNotFoundError:
-            pass
-        os.mkfifo(self.fifo, 0o600)
-        # O_RDWR: the open never blocks and read() never sees EOF between
-        # writers, so select() sleeps until a line really arrives.
-        fd = os.open(self.fifo, os.O_RDWR | os.O_NONBLOCK)
-        try:
-            return self._wait(fd)
+            try:
+                os.unlink(self.fifo)  # a FIFO of a dead gqwait with our PID
+            except FileNotFoundError:
+                pass
+            os.mkfifo(self.fifo, 0o600)
+            # O_RDWR: the open never blocks and read() never sees EOF between
+            # writers, so select() sleeps until a line really arrives.
+            fd = os.open(self.fifo, os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW)
+            try:
+                return self._wait(fd)
+            finally:
+                os.close(fd)
+                self._unregister()
         finally:
-            os.close(fd)
-            os.unlink(self.fifo)
-            self._unregister()
+            unlink_quiet(self.fifo)
+            if temporary:
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    pass
 
     def _wait(self, fd):
         import select
@@ -143,19 +154,6 @@ class _Waiter:
             request.post(transport.process_address(self.info[1], self.info[0]), commands, timeout=5)
         except BaseException:  # best-effort cleanup must never decide the outcome
             pass
-
-
-def _private_dir(d):
-    """Create ``d`` as a private directory; refuse one we do not own."""
-    import stat
-
-    try:
-        os.mkdir(d, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(d)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise ClientError("%s is not a private directory of this user; refusing to put a FIFO there" % d)
 
 
 # -- output ---------------------------------------------------------------------------
