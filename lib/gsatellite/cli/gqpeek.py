@@ -1,7 +1,8 @@
 """gqpeek [-o|-e|-a] [-f] [-n N] ID: print or follow a job's output.
 
 ``-o`` stdout (default), ``-e`` stderr, ``-a`` both; ``-n N`` only the last N
-lines; ``-f`` follows new output like ``tail -f`` and stops by itself when
+lines (found by reading backwards from the end, so a huge output costs no
+more than its tail); ``-f`` follows new output like ``tail -f`` and stops by itself when
 the job has ended, exiting with its exit value.  It reads the job store
 directly, so it works from any host that shares ``$HOME``.  A queued job is
 reported (and with ``-f`` waited for).  With ``-a`` the two streams are
