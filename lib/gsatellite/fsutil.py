@@ -2,10 +2,21 @@
 
 Every file gsatellite writes for others to read is written to a hidden
 temporary name in the same directory and renamed into place, so a reader
-(or a crash) never sees half a file.
+(or a crash) never sees half a file.  A write that fails (a full disk, a
+read-only file system, a quota) removes its temporary file before the error
+goes on, so a failure leaves nothing behind either.
+
+Reads never block and never mistake something else for a file: a FIFO, a
+directory or a device where a file is expected reads as unreadable.
 """
 
+import errno
 import os
+import stat
+
+# errno values that mean "this file system cannot take a write now" (as
+# opposed to "this one file is damaged").
+NO_ROOM = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EROFS))
 
 # ASCII order, so fixed-width encodings sort like the numbers they encode.
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -28,21 +39,25 @@ def _temp_beside(path, create):
             continue
 
 
+def write_all(fd, data):
+    """Write every byte of ``data`` to ``fd`` (os.write may write less)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:  # cannot happen for files, but never loop for ever
+            raise OSError(errno.EIO, "short write")
+        view = view[n:]
+
+
 def write_atomic(path, text, mode=0o600):
     """Write ``text`` to ``path`` via a temporary file and rename."""
     tmp, fd = _temp_beside(path, lambda t: os.open(t, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
     try:
-        data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-    except BaseException:
-        os.close(fd)
-        _unlink_quiet(tmp)
-        raise
-    os.close(fd)
-    try:
+        try:
+            write_all(fd, text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text)
+        finally:
+            # close() reports ENOSPC/EDQUOT on NFS: it is part of the write.
+            os.close(fd)
         os.rename(tmp, path)
     except BaseException:
         _unlink_quiet(tmp)
@@ -66,7 +81,7 @@ def copy_atomic(src, dest):
     d, name = os.path.split(dest)
     tmp = os.path.join(d, ".%s.%s" % (name, random_chars(8)))
     try:
-        with open(src, "rb") as fin, open(tmp, "xb") as fout:
+        with os.fdopen(open_regular(src), "rb") as fin, open(tmp, "xb") as fout:
             shutil.copyfileobj(fin, fout)
         os.rename(tmp, dest)
     except BaseException:
@@ -75,18 +90,49 @@ def copy_atomic(src, dest):
 
 
 def append_line(path, line):
-    """Append one line; a single write() so concurrent appenders don't interleave."""
+    """Append one line; a single write() so concurrent appenders don't interleave.
+
+    A write cut short (the disk filled up in the middle) is taken back, so
+    the file never ends in half a line; the error goes on as ENOSPC.
+    """
+    data = (line + "\n").encode("utf-8", "surrogateescape")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        os.write(fd, (line + "\n").encode("utf-8", "surrogateescape"))
+        n = os.write(fd, data)
+        if n != len(data):
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            # Only if nobody appended after us: their line must survive.
+            if os.fstat(fd).st_size == end:
+                os.ftruncate(fd, end - n)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
     finally:
         os.close(fd)
+
+
+def open_regular(path):
+    """A read-only descriptor of the regular file ``path``; never blocks
+    (a FIFO put where a file belongs).  OSError for anything that is not a
+    regular file (EISDIR for a directory, EINVAL for the rest)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
+            raise OSError(code, "is a directory" if code == errno.EISDIR else "not a regular file", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def read_text(path, default=None, limit=1 << 20):
     """Content of a small file, or ``default`` when it cannot be read."""
     try:
-        with open(path, "rb") as f:
+        fd = open_regular(path)
+    except OSError:
+        return default
+    try:
+        with os.fdopen(fd, "rb") as f:
             data = f.read(limit)
     except OSError:
         return default

@@ -9,17 +9,29 @@ shows or decides about a job is read here.  Invariants:
   files its columns need, each once.  :meth:`Job.reload` forgets what was
   read, for callers that watch a job change (gqpeek ``-f``).
 * A missing or unreadable file reads as absent (None), never as an error:
-  the controller may be moving the job while we look.
+  the controller may be moving the job while we look.  What is not a
+  readable regular file (a directory named ``job.state``, a FIFO, a file
+  we may not read) is remembered as damage: :meth:`Job.damage` says what is
+  wrong, so a listing reports that job and skips it instead of stopping.
+  Nothing here ever blocks (files are opened ``O_NONBLOCK``) or reads a
+  job's output whole (:meth:`Job.output_chunks` streams it, from the end
+  for the last N lines).
 * Text is decoded as UTF-8 with ``surrogateescape``, so any byte a classic
   tool wrote survives a round trip to the terminal.
 """
 
+import errno
 import os
+import stat
 
 from . import paths, states
 from .jobstore import canonical_id
 
 _CHUNK = 65536
+# Bytes per read when streaming output or looking for its last lines.
+OUTPUT_CHUNK = 1 << 20
+# Errors that mean "not there (yet, or any more)", not damage.
+_ABSENT = (errno.ENOENT, errno.ENOTDIR)
 
 
 class Event:
@@ -38,23 +50,28 @@ class Event:
 
 
 def _read(path):
+    """``(text, None)``, ``(None, None)`` when missing, ``(None, problem)``
+    when something is there that cannot be read as a file."""
     # os.read instead of open(): a listing reads tens of thousands of tiny
     # files, and the buffered file object costs more than the read.
     # O_NONBLOCK: a FIFO planted in a job directory must not hang a client.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
+    except OSError as e:
+        return None, (None if e.errno in _ABSENT else e.strerror)
     try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            return None, "a directory" if stat.S_ISDIR(mode) else "not a regular file"
         chunks = [os.read(fd, _CHUNK)]
         # A short read of a regular file is its end.
         while len(chunks[-1]) == _CHUNK:
             chunks.append(os.read(fd, _CHUNK))
-    except OSError:
-        return None
+    except OSError as e:
+        return None, e.strerror
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "surrogateescape")
+    return b"".join(chunks).decode("utf-8", "surrogateescape"), None
 
 
 def _number(text):
@@ -69,18 +86,20 @@ def _numbers(text):
 class Job:
     """What the store says about job ``id`` (a canonical id, e.g. ``00007``)."""
 
-    __slots__ = ("id", "dir", "_raw")
+    __slots__ = ("id", "dir", "_raw", "_damage")
 
     def __init__(self, job_id):
         self.id = job_id
         self.dir = paths.job_dir(job_id)
         self._raw = {}
+        self._damage = {}
 
     def __repr__(self):
         return "Job(%r)" % self.id
 
     def reload(self):
         self._raw = {}
+        self._damage = {}
         return self
 
     # -- raw access ---------------------------------------------------------------
@@ -89,9 +108,28 @@ class Job:
         cache = self._raw
         if attr in cache:
             return cache[attr]
-        value = _read(self.dir + "/" + attr)
+        value, problem = _read(self.dir + "/" + attr)
+        if problem is not None:
+            self._damage[attr] = problem
         cache[attr] = value
         return value
+
+    def damage(self):
+        """What makes this job unusable, as ``"FILE: problem"``, or None.
+
+        Checks ``job.state`` (readable, a state word) and whatever else was
+        read so far: call it after rendering, so every file shown counts.
+        """
+        text = self.raw("job.state")
+        if self._damage:
+            attr = sorted(self._damage)[0]
+            return "%s: %s" % (attr, self._damage[attr])
+        word = (text or "").strip()
+        if text is not None and word and not states.is_state(word):
+            return "job.state: not a state (%r)" % word[:40]
+        if text is None and not os.path.lexists(self.dir):
+            return "no job directory"
+        return None
 
     def text(self, attr):
         """Job file ``attr`` without its trailing newlines; None when missing."""
@@ -230,19 +268,100 @@ class Job:
         value = self.exit
         return 1 if value is None else value
 
-    def output_path(self, stream):
-        """Path of the job's ``stdout`` or ``stderr`` while it is in the store."""
-        return self.dir + "/job." + stream
+    def output_path(self, stream, run=None):
+        """Path of the job's ``stdout`` or ``stderr`` while it is in the store:
+        of the current run, or of the earlier run ``run``."""
+        from . import runs
 
-    def read_output(self, stream, offset=0):
-        """Bytes of the job's ``stdout``/``stderr`` from ``offset`` on."""
+        return runs.path(self.dir, stream, run)
+
+    def output_id(self, stream, run=None):
+        """``(device, inode)`` of that output file, None while there is none:
+        a new run's file replaces the one a follower read."""
         try:
-            with open(self.output_path(stream), "rb") as f:
-                if offset:
-                    f.seek(offset)
-                return f.read()
-        except FileNotFoundError:
+            st = os.stat(self.output_path(stream, run))
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def read_output(self, stream, offset=0, limit=None, run=None):
+        """Bytes of the job's ``stdout``/``stderr`` from ``offset`` on (at
+        most ``limit``); b"" while the file does not exist.  OSError when it
+        cannot be read (a directory or a FIFO in its place, no permission)."""
+        fd = self._open_output(stream, run)
+        if fd is None:
             return b""
+        with os.fdopen(fd, "rb") as f:
+            if offset:
+                f.seek(offset)
+            return f.read() if limit is None else f.read(limit)
+
+    def output_size(self, stream, run=None):
+        fd = self._open_output(stream, run)
+        if fd is None:
+            return 0
+        try:
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+
+    def output_chunks(self, stream, lines=None, end=None, run=None):
+        """The job's output up to byte ``end`` (its size now when None), in
+        chunks, or only its last ``lines`` lines.  The start of the last
+        lines is found by reading backwards from the end block by block, so
+        a huge output costs one block of memory and the reads of its tail."""
+        fd = self._open_output(stream, run)
+        if fd is None:
+            return
+        with os.fdopen(fd, "rb") as f:
+            size = os.fstat(f.fileno()).st_size if end is None else end
+            start = 0 if lines is None else _tail_start(f, size, lines)
+            f.seek(start)
+            left = size - start
+            while left > 0:
+                data = f.read(min(OUTPUT_CHUNK, left))
+                if not data:
+                    break
+                left -= len(data)
+                yield data
+
+    def _open_output(self, stream, run=None):
+        from .fsutil import open_regular
+
+        path = self.output_path(stream, run)
+        try:
+            return open_regular(path)
+        except OSError as e:
+            if e.errno in _ABSENT:
+                return None
+            raise OSError(e.errno, e.strerror, path) from None
+
+
+def _tail_start(f, size, lines):
+    """Offset where the last ``lines`` lines of the first ``size`` bytes of
+    ``f`` begin (a last line without a newline counts as a line)."""
+    if lines <= 0:
+        return size
+    if size == 0:
+        return 0
+    f.seek(size - 1)
+    # The final newline ends the last line; it does not start one.
+    pos = size - 1 if f.read(1) == b"\n" else size
+    wanted = lines
+    while pos > 0:
+        step = min(OUTPUT_CHUNK, pos)
+        f.seek(pos - step)
+        block = f.read(step)
+        i = len(block)
+        while True:
+            i = block.rfind(b"\n", 0, i)
+            if i < 0:
+                break
+            wanted -= 1
+            if wanted == 0:
+                return pos - step + i + 1
+        pos -= step
+    return 0
 
 
 def find(text):

@@ -24,6 +24,13 @@ Invariants:
 * No id wider than :data:`MAX_ID_DIGITS` digits is handed out, since no
   tool accepts one (:func:`canonical_id`): the store refuses the submission
   (:class:`IdsExhausted`) instead.
+* A damaged job (its ``job.state`` cannot be written: a directory in its
+  place, a job directory we may not write) is put aside, never a reason to
+  stop: :meth:`reconcile` reports it, a failed write marks it, and from then
+  on :meth:`ids` leaves it out, so scheduling and recovery never touch it
+  again.  Removing it (QDEL) still works.  A full or read-only file system
+  is not damage: the write fails, the job stays as it was, and the next
+  attempt may succeed.
 """
 
 import errno
@@ -32,6 +39,7 @@ import stat
 
 from . import paths, states
 from .fsutil import (
+    NO_ROOM,
     makedirs,
     read_first_line,
     read_text,
@@ -98,6 +106,14 @@ def canonical_id(text):
 class JobStore:
     def __init__(self, bus=None):
         self.bus = bus
+        # job id -> why it is put aside (see the module's invariants)
+        self.damaged = {}
+
+    def _failed(self, job_id, name, error):
+        """A write of job file ``name`` failed with ``error``: mark the job
+        damaged unless the whole file system is at fault."""
+        if isinstance(error, OSError) and error.errno not in NO_ROOM and job_id not in self.damaged:
+            self.damaged[job_id] = "%s: %s" % (name, error.strerror or error)
 
     # -- creation --------------------------------------------------------------
     def ensure(self):
@@ -122,6 +138,8 @@ class JobStore:
         except FileNotFoundError:
             return []
         out = [n[:-2] for n in names if n.endswith(".d") and n[:-2].isdigit()]
+        if self.damaged:
+            out = [i for i in out if i not in self.damaged]
         out.sort(key=lambda i: (len(i), i))
         return out
 
@@ -174,7 +192,11 @@ class JobStore:
         return text.rstrip("\n")
 
     def write(self, job_id, name, value):
-        write_atomic(paths.job_file(job_id, name), "%s\n" % value)
+        try:
+            write_atomic(paths.job_file(job_id, name), "%s\n" % value)
+        except OSError as e:
+            self._failed(job_id, name, e)
+            raise
 
     def stage(self, job_id, name, job_type, attrs=None):
         """Write a new job's attributes into its staging directory (from
@@ -266,7 +288,11 @@ class JobStore:
         ``notify``).  Returns the state before."""
         old = self.state(job_id)
         self.write(job_id, "job.state", new)
-        symlink_atomic(paths.job_dir(job_id), paths.state_link(new, job_id))
+        try:
+            symlink_atomic(paths.job_dir(job_id), paths.state_link(new, job_id))
+        except OSError as e:
+            self._failed(job_id, "%s/%s.d" % (new, job_id), e)
+            raise
         for s in states.ALL:
             if s != new:
                 unlink_quiet(paths.state_link(s, job_id))
@@ -291,10 +317,12 @@ class JobStore:
         # Rename first so a half-removed directory is never mistaken for a job.
         trash = os.path.join(paths.jobs_dir(), ".removed.%s.%d" % (job_id, os.getpid()))
         os.rename(jdir, trash)
+        self.damaged.pop(job_id, None)
         _rmtree(trash)
 
     def reconcile(self):
-        """Make state links agree with ``job.state``; returns what was repaired."""
+        """Make state links agree with ``job.state``; returns what was
+        repaired and which jobs are damaged (put aside, see above)."""
         repairs = []
         for name in os.listdir(paths.jobs_dir()):
             if name.startswith(".") and (name.endswith(".d.new") or name.startswith(".removed.")):
@@ -306,22 +334,36 @@ class JobStore:
                     unlink_quiet(paths.state_link(s, job_id))
                     repairs.append("%s: dangling %s link removed" % (job_id, s))
         for job_id in self.ids():
-            word = (self.read(job_id, "job.state", "") or "").strip()
-            linked = self.linked_states(job_id)
-            if states.is_state(word):
-                if linked == [word]:
-                    continue
-                self.set_state(job_id, word, notify=False)
-                repairs.append("%s: links %s made to agree with job.state=%s" % (job_id, linked, word))
-                continue
-            if len(linked) >= 1:
-                chosen = linked[0]
-            else:
-                exit_value = (self.read(job_id, "job.exit", "") or "").strip()
-                if exit_value.isdigit():
-                    chosen = states.FINISHED if exit_value == "0" else states.FAILED
+            try:
+                repair = self._reconcile_job(job_id)
+            except OSError as e:
+                # One job must not stop the others (nor the controller).
+                self._failed(job_id, "job.state", e)
+                if job_id in self.damaged:
+                    repair = "damaged (%s); put aside until it is repaired or deleted" % self.damaged[job_id]
                 else:
-                    chosen = states.QUEUED
-            self.set_state(job_id, chosen, notify=False)
-            repairs.append("%s: job.state was %r; set to %s" % (job_id, word, chosen))
+                    repair = "cannot repair now: %s" % (e.strerror or e)
+            if repair:
+                repairs.append("%s: %s" % (job_id, repair))
         return repairs
+
+    def _reconcile_job(self, job_id):
+        if not self.exists(job_id):
+            raise OSError(errno.ENOTDIR, "not a directory", paths.job_dir(job_id))
+        word = (self.read(job_id, "job.state", "") or "").strip()
+        linked = self.linked_states(job_id)
+        if states.is_state(word):
+            if linked == [word]:
+                return None
+            self.set_state(job_id, word, notify=False)
+            return "links %s made to agree with job.state=%s" % (linked, word)
+        if len(linked) >= 1:
+            chosen = linked[0]
+        else:
+            exit_value = (self.read(job_id, "job.exit", "") or "").strip()
+            if exit_value.isdigit():
+                chosen = states.FINISHED if exit_value == "0" else states.FAILED
+            else:
+                chosen = states.QUEUED
+        self.set_state(job_id, chosen, notify=False)
+        return "job.state was %r; set to %s" % (word, chosen)

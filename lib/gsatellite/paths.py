@@ -101,15 +101,68 @@ def user_services_dir(event):
 
 
 def local_runtime_dir():
-    """A host-local directory for FIFOs (they do not cross NFS)."""
+    """Where this user's host-local FIFOs go (they do not cross NFS):
+    ``$XDG_RUNTIME_DIR/gsatellite`` when that runtime directory exists,
+    else ``$TMPDIR/gsatellite-UID`` (``/tmp`` without TMPDIR).  Only a
+    name: :func:`private_runtime_dir` checks it before anything is put there."""
     run = os.environ.get("XDG_RUNTIME_DIR")
     if run and os.path.isdir(run):
         return os.path.join(run, "gsatellite")
-    return os.path.join("/tmp", "gsatellite-%d" % os.getuid())
+    return os.path.join(_tmp(), "gsatellite-%d" % os.getuid())
 
 
-def waiter_fifo(pid):
-    return os.path.join(local_runtime_dir(), "gqwait.%d.fifo" % pid)
+def _tmp():
+    tmp = os.environ.get("TMPDIR", "")
+    return tmp if tmp.startswith("/") else "/tmp"
+
+
+def private_runtime_dir():
+    """``(directory, temporary)``: a directory only this user can enter, for
+    FIFOs.  Another local user may have created the usual names first (in
+    ``/tmp`` anyone can), so each candidate is checked without following a
+    link: a directory, ours, closed to group and others (one of ours that
+    is too open is closed).  When neither :func:`local_runtime_dir` nor
+    ``$TMPDIR/gsatellite-UID`` is usable, a fresh unpredictable directory
+    is made with ``mkdtemp``; ``temporary`` then says the caller removes it.
+    """
+    uid = os.getuid()
+    candidates = [local_runtime_dir(), os.path.join(_tmp(), "gsatellite-%d" % uid)]
+    for d in dict.fromkeys(candidates):
+        if _private(d, uid):
+            return d, False
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="gsatellite-%d." % uid, dir=_tmp()), True
+
+
+def _private(d, uid):
+    import stat
+
+    try:
+        os.mkdir(d, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    try:
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # a symlink (ELOOP), not a directory, not ours to enter
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+            return False
+        if st.st_mode & 0o077:
+            os.fchmod(fd, 0o700)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def waiter_fifo(pid, directory=None):
+    return os.path.join(directory or local_runtime_dir(), "gqwait.%d.fifo" % pid)
 
 
 # --- message boxes (docs/protocol.md §2) ----------------------------------

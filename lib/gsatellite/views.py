@@ -180,6 +180,30 @@ def record(job):
 
 def json_text(jobs):
     """The ``gqstat --json`` document for ``jobs``, newline-terminated."""
+    return json_document([record(j) for j in jobs])
+
+
+def json_document(records):
     import json
 
-    return json.dumps([record(j) for j in jobs], indent=2, sort_keys=True) + "\n"
+    return json.dumps(records, indent=2, sort_keys=True) + "\n"
+
+
+# -- damaged jobs ----------------------------------------------------------------------
+
+def sound(jobs, render, damaged):
+    """``render(job)`` of every job that is not damaged, in order.
+
+    A job's files are read while it is rendered, so damage shows only then:
+    a damaged job's rendering is dropped and ``damaged(job, problem)`` called
+    (see :meth:`gsatellite.job.Job.damage`).
+    """
+    out = []
+    for job in jobs:
+        text = render(job)
+        problem = job.damage()
+        if problem is None:
+            out.append(text)
+        else:
+            damaged(job, problem)
+    return out

@@ -1,6 +1,10 @@
 """What every command shares: program name, usage output, and the mapping
-of failures (a :class:`~gsatellite.client.ClientError` or :class:`Exit`) to
-one line on stderr and an exit code."""
+of failures (a :class:`~gsatellite.client.ClientError`, :class:`Exit`, or an
+OSError of the file system) to one line on stderr and an exit code.
+
+A file system that cannot take a write (full, read-only, over quota) is
+exit 79, "G cannot be written" (PROTOCOL.md §11); any other OSError is 1.
+"""
 
 import os
 import sys
@@ -9,6 +13,7 @@ EX_FAIL = 1
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
+EX_CANTWRITE = 79
 
 
 class Exit(Exception):
@@ -60,9 +65,14 @@ def run(prog, fn, argv):
     except BrokenPipeError:
         return EX_FAIL
     except Exception as e:
+        # Transport errors are OSErrors too: they are told apart first.
         code = _transport_failure(prog, e)
-        if code is None:
+        if code is not None:
+            return code
+        if not isinstance(e, OSError):
             raise
+        message, code = os_error(e)
+        err(prog, message)
         return code
 
 
@@ -84,3 +94,14 @@ def _transport_failure(prog, e):
         err(prog, "cannot reach gsatlc: %s" % e)
         return EX_UNAVAILABLE
     return None
+
+
+def os_error(e):
+    """``(one line, exit code)`` for an OSError that ended a command."""
+    from ..fsutil import NO_ROOM
+
+    what = e.strerror or str(e)
+    where = e.filename if isinstance(e.filename, str) else None
+    if e.errno in NO_ROOM:
+        return ("cannot write %s: %s" % (where, what) if where else "cannot write: %s" % what), EX_CANTWRITE
+    return ("%s: %s" % (where, what) if where else what), EX_FAIL

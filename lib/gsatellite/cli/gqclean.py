@@ -10,7 +10,7 @@ jobs are removed directly.
 import sys
 
 from .. import client, states
-from .common import info_option, EX_USAGE, Exit, program, run
+from .common import info_option, EX_USAGE, Exit, err, program, run
 
 USAGE = "Usage: gqclean [--older-than AGE] [--state finished|failed] [-n|--dry-run]\n"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -52,7 +52,8 @@ def _main(prog, argv):
             sys.stderr.write(USAGE)
             return EX_USAGE
         i += 1
-    doomed = client.ended_jobs(wanted, age)
+    doomed = client.ended_jobs(wanted, age, damaged=lambda job_id, problem: err(
+        prog, "job %s is damaged (%s); skipped" % (job_id, problem)))
     if dry:
         sys.stdout.write("".join(j + "\n" for j in doomed))
         return 0

@@ -1,10 +1,12 @@
 """gqpeek [-o|-e|-a] [-f] [-n N] [--run N] ID: print or follow a job's output.
 
 ``-o`` stdout (default), ``-e`` stderr, ``-a`` both; ``-n N`` only the last N
-lines; ``-f`` follows new output like ``tail -f`` and stops by itself when
-the job has ended, exiting with its exit value.  A job that ran more than
-once (restarted, or held and released) shows its current run; ``--run N``
-shows run N (1 is the first), kept in job.stdout.N and job.stderr.N.  It reads the job store
+lines (found by reading backwards from the end, so a huge output costs no
+more than its tail); ``-f`` follows new output like ``tail -f`` and stops by
+itself when the job has ended, exiting with its exit value.  A job that ran
+more than once (restarted, or held and released) shows its current run;
+``--run N`` shows run N (1 is the first), kept in job.stdout.N and
+job.stderr.N.  It reads the job store
 directly, so it works from any host that shares ``$HOME``.  A queued job is
 reported (and with ``-f`` waited for).  With ``-a`` the two streams are
 interleaved in the order their output is seen while following; output that
@@ -79,7 +81,8 @@ def _main(prog, argv):
         if not follow:
             return 0
         peek.wait_started()
-    out.write(peek.read())
+    for data in peek.chunks():
+        out.write(data)
     out.flush()
     if not follow:
         return 0

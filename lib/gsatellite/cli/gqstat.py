@@ -102,14 +102,21 @@ def main(argv=None):
 def _main(prog, argv):
     opts = parse(prog, argv)
     jobs = client.status(opts["id"], opts["state"], opts["type"])
+    bad = []
+
+    def damaged(job, problem):
+        bad.append(job)
+        err(prog, "job %s is damaged (%s); skipped" % (job.id, problem))
+
     if opts["json"]:
-        text = views.json_text(jobs)
+        text = views.json_document(views.sound(jobs, views.record, damaged))
     elif opts["detailed"] and opts["id"] is not None and opts["state"] is None:
         # The classic form: one job, no empty line after it.
-        text = "".join(views.detailed(j, opts["extended"]) for j in jobs)
+        text = "".join(views.sound(jobs, lambda j: views.detailed(j, opts["extended"]), damaged))
     elif opts["detailed"]:
-        text = views.detailed_list(jobs, opts["extended"])
+        text = "".join(views.sound(jobs, lambda j: views.detailed(j, opts["extended"]) + "\n", damaged))
     else:
-        text = views.table(jobs)
+        text = views.HEADER + views.RULE + "".join(views.sound(jobs, views.row, damaged))
     sys.stdout.write(text)
-    return 0
+    # A listing skips a damaged job; a job asked for by its id is a failure.
+    return 1 if bad and opts["id"] is not None else 0

@@ -30,14 +30,20 @@ def status(text=None, state=None, job_type=None):
     return [target]
 
 
-def ended_jobs(wanted=states.ENDED, older_than=None, now=None):
+def ended_jobs(wanted=states.ENDED, older_than=None, now=None, damaged=None):
     """Ids of jobs in the ended states ``wanted`` that ended at least
-    ``older_than`` seconds ago (all of them when None), sorted."""
+    ``older_than`` seconds ago (all of them when None), sorted.  A damaged
+    job is left out; ``damaged(job_id, problem)`` is told about it."""
     now = time.time() if now is None else now
     found = []
     for state in wanted:
         for job_id in job.ids(state):
             view = job.Job(job_id)
+            problem = view.damage()
+            if problem is not None:
+                if damaged is not None:
+                    damaged(job_id, problem)
+                continue
             if job_id.isdigit() and view.state == state and (
                     older_than is None or now - view.ended_at() >= older_than):
                 found.append(job_id)

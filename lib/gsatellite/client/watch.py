@@ -11,6 +11,7 @@ import os
 import time
 
 from .. import paths
+from ..fsutil import unlink_quiet
 from .. import protocol as P
 from .errors import EX_FAIL, ClientError, JobDeleted, NoAnswer, TimedOut
 from .operations import POLL, _ask, classic_controller, controller, find_job
@@ -55,25 +56,35 @@ class _Waiter:
         self.info, self.ids, self.results = info, ids, results
         self.any, self.timeout = any_, timeout
         self.host = paths.hostname()
-        self.fifo = paths.waiter_fifo(os.getpid())
+        self.fifo = None
         self.registered = []
 
     def run(self):
-        _private_dir(os.path.dirname(self.fifo))
+        # Checked, never trusted by name: another local user may own the
+        # usual directory (paths.private_runtime_dir).
+        directory, temporary = paths.private_runtime_dir()
+        self.fifo = paths.waiter_fifo(os.getpid(), directory)
         try:
-            os.unlink(self.fifo)
-        except FileNotFoundError:
-            pass
-        os.mkfifo(self.fifo, 0o600)
-        # O_RDWR: the open never blocks and read() never sees EOF between
-        # writers, so select() sleeps until a line really arrives.
-        fd = os.open(self.fifo, os.O_RDWR | os.O_NONBLOCK)
-        try:
-            return self._wait(fd)
+            try:
+                os.unlink(self.fifo)  # a FIFO of a dead gqwait with our PID
+            except FileNotFoundError:
+                pass
+            os.mkfifo(self.fifo, 0o600)
+            # O_RDWR: the open never blocks and read() never sees EOF between
+            # writers, so select() sleeps until a line really arrives.
+            fd = os.open(self.fifo, os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW)
+            try:
+                return self._wait(fd)
+            finally:
+                os.close(fd)
+                self._unregister()
         finally:
-            os.close(fd)
-            os.unlink(self.fifo)
-            self._unregister()
+            unlink_quiet(self.fifo)
+            if temporary:
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    pass
 
     def _wait(self, fd):
         import select
@@ -148,19 +159,6 @@ class _Waiter:
             pass
 
 
-def _private_dir(d):
-    """Create ``d`` as a private directory; refuse one we do not own."""
-    import stat
-
-    try:
-        os.mkdir(d, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(d)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise ClientError("%s is not a private directory of this user; refusing to put a FIFO there" % d)
-
-
 # -- output ---------------------------------------------------------------------------
 
 def tail_bytes(data, n):
@@ -183,8 +181,12 @@ class Peek:
     the current run, or of the earlier run ``run`` (:mod:`gsatellite.runs`);
     :meth:`follow` then yields new output until the job ends, after which
     ``exit_value`` holds the job's exit value.  A new run's output is
-    followed from its start.
+    followed from its start.  Output is streamed in chunks, never held whole.
     """
+
+    # Bytes per read while following: a burst of output is passed on in
+    # pieces, never read whole.
+    job_chunk = 1 << 20
 
     def __init__(self, text, streams=("stdout",), lines=None, poll=POLL, run=None):
         self.job = find_job(text)
@@ -221,30 +223,19 @@ class Peek:
         while self.queued():
             sleep(self.poll * 4)
 
-    def _read(self, stream, offset=0):
-        from .. import runs
-
-        path = runs.path(self.job.dir, stream, self.run)
-        try:
-            with open(path, "rb") as f:
-                st = os.fstat(f.fileno())
-                if self.files.get(stream, (st.st_dev, st.st_ino)) != (st.st_dev, st.st_ino):
-                    offset = 0  # a new run: its file replaced the one we read
-                    self.offsets[stream] = 0
-                self.files[stream] = (st.st_dev, st.st_ino)
-                if offset:
-                    f.seek(offset)
-                return f.read()
-        except FileNotFoundError:
-            return b""
+    def chunks(self):
+        """What is there now (its last ``lines`` lines), in chunks."""
+        for stream in self.streams:
+            try:
+                self.files[stream] = self.job.output_id(stream, self.run)
+                end = self.job.output_size(stream, self.run)
+                self.offsets[stream] = end
+                yield from self.job.output_chunks(stream, self.lines, end, self.run)
+            except OSError as e:
+                raise _unreadable(self.job, e)
 
     def read(self):
-        out = []
-        for stream in self.streams:
-            data = self._read(stream)
-            self.offsets[stream] = len(data)
-            out.append(tail_bytes(data, self.lines))
-        return b"".join(out)
+        return b"".join(self.chunks())
 
     def follow(self, sleep=time.sleep):
         while True:
@@ -252,13 +243,37 @@ class Peek:
             ended = self.job.ended()
             if not self.job.exists():
                 raise JobDeleted(self.job.id)
+            problem = self.job.damage()
+            if problem is not None:
+                raise ClientError("job %s is damaged (%s); cannot follow it" % (self.job.id, problem))
             for stream in self.streams:
-                data = self._read(stream, self.offsets.get(stream, 0))
-                if data:
-                    self.offsets[stream] = self.offsets.get(stream, 0) + len(data)
+                now = self.job.output_id(stream, self.run)
+                if now is not None and self.files.get(stream) not in (None, now):
+                    self.offsets[stream] = 0  # a new run: its file replaced the one we read
+                self.files[stream] = now or self.files.get(stream)
+                while True:
+                    offset = self.offsets.get(stream, 0)
+                    try:
+                        data = self.job.read_output(stream, offset, self.job_chunk, self.run)
+                    except OSError as e:
+                        raise _unreadable(self.job, e)
+                    if not data:
+                        break
+                    self.offsets[stream] = offset + len(data)
                     yield data
+                    if len(data) < self.job_chunk:
+                        break
             if ended:
                 value = self.job.exit
                 self.exit_value = value if value is not None else EX_FAIL
                 return
             sleep(self.poll)
+
+
+def _unreadable(job, e):
+    from ..fsutil import NO_ROOM
+
+    if e.errno in NO_ROOM:
+        return e
+    name = os.path.basename(e.filename) if isinstance(e.filename, str) else "its output"
+    return ClientError("job %s: cannot read %s: %s" % (job.id, name, e.strerror or e))

@@ -85,11 +85,20 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         return self.poll
 
     def schedule_safely(self):
-        """A scheduling pass; a failure of the whole pass (a job's own bad
-        files fail only that job, in :meth:`schedule`) is logged and the pass
-        tried again later, never the end of the controller."""
+        """A scheduling pass that never ends the controller.  A job's own bad
+        files fail only that job (in :meth:`schedule`); a pass that a file
+        system error cut short is tried again a poll later (a damaged job is
+        put aside by the store and skipped next time, a full or read-only
+        disk may recover); any other failure of the whole pass is logged and
+        the pass tried again later too."""
+        damaged = set(self.store.damaged)
         try:
             self.schedule()
+        except OSError as e:
+            self.need_schedule = True
+            for job_id in set(self.store.damaged) - damaged:
+                log("job %s is damaged (%s); put aside" % (job_id, self.store.damaged[job_id]))
+            log("scheduling pass failed: %s; trying again" % e)
         except Exception:
             log("scheduling failed; trying again in %s s:\n%s" % (self.poll, traceback.format_exc()))
             self.need_schedule = True

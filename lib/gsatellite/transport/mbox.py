@@ -10,7 +10,8 @@ Invariants:
 * A message is published by writing ``.message.XXXXXXXX`` and renaming it to
   ``message.XXXXXXXX``; receivers only look at names starting with
   ``message``, so the rename is the commit and a reader never sees half a
-  message.
+  message.  A send that fails (full disk, read-only file system) removes its
+  hidden file and raises OSError naming the box: nothing is left behind.
 * Receivers take the oldest message by ctime; ties are broken by name.  Our
   senders put a microsecond clock in the first six of the eight characters,
   so messages published within one coarse ctime tick still keep their order.
@@ -29,7 +30,7 @@ import stat
 import time
 
 from .. import paths
-from ..fsutil import ALPHABET, random_chars
+from ..fsutil import ALPHABET, random_chars, unlink_quiet as _unlink_quiet, write_all
 from .base import Address, BadAddress, BadMessage, Inbox as _Inbox, Unreachable, check_host
 
 MESSAGE_PREFIX = "message"
@@ -230,16 +231,24 @@ def send(box, message):
             continue
         except FileNotFoundError:
             raise BoxMissing(box)
+        except OSError as e:  # EROFS, EACCES, ENOSPC (no inode left), ...
+            raise OSError(e.errno, e.strerror, box) from None
         break
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
     published = os.path.join(real, MESSAGE_PREFIX + "." + name)
     try:
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)  # on NFS, close() may be where ENOSPC shows
         os.rename(hidden, published)
-    except FileNotFoundError:
-        raise BoxMissing(box)
+    except BaseException as e:
+        # Never leave a hidden half (or empty) message behind in the box.
+        _unlink_quiet(hidden)
+        if isinstance(e, FileNotFoundError):
+            raise BoxMissing(box) from None
+        if isinstance(e, OSError) and not e.filename:
+            raise OSError(e.errno, e.strerror, box) from None
+        raise
     return published
 
 
