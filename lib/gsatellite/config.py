@@ -36,6 +36,9 @@ DEFAULTS = {
     "sputnik_wakeup": "10",
     # Seconds the controller waits for a sputnik's answer (gqhold, gqsig).
     "sputnik_timeout": "30",
+    # Seconds a held job may take to stop after its hold signal before its
+    # process group gets SIGKILL; it keeps its slot until it has stopped.
+    "hold_grace": "30",
     # Largest job script gqsub accepts, in bytes (16 MiB).
     "max_job_size": "16777216",
     # Automatic restarts a job type may ask for before the job fails.

@@ -22,7 +22,7 @@ from ..log import log
 from . import subscribers
 from .copier import Copier
 from .handlers import Handlers
-from .lifecycle import Lifecycle
+from .lifecycle import WATCH_INTERVAL, Lifecycle
 from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale
 from .submission import Submission
 from .system import System
@@ -37,6 +37,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         self.scheduler = scheduler.get(config.get("scheduler"))
         interval = config.get_float("liveness_interval")
         self.sputnik_timeout = config.get_float("sputnik_timeout")
+        self.hold_grace = config.get_float("hold_grace")
         self.max_job_size = config.get_int("max_job_size")
         self.max_restarts = config.get_int("max_restarts")
         self.slots = config.get_int("slots")
@@ -49,6 +50,11 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         # skips reading their condition files, which keeps a long queue cheap.
         self.unconditional = set()
         self.holds = {}  # job id -> answer boxes of the QHOLDs waiting for its sputnik
+        self.sputniks = {}  # PID of a sputnik we started -> its job id
+        self.watched = {}  # job id -> ProcessRef of a sputnik we did not start
+        self.lost = set()  # job ids whose sputnik ended, to account for
+        self.orphan_exits = {}  # PID -> exit value of children we did not start
+        self.lost_tries = {}  # job id -> supervisors lost before start / adoptions
         self.submissions = {}  # job id -> answer box, while its script is copied
         self.copier = Copier(lambda: self.system.wake(self.pid))
         self.handlers.update(
@@ -60,12 +66,14 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
                 P.QSIG: self.qsig,
                 P.STARTED: self.started,
                 P.TERMINATED: self.terminated,
+                P.HELD: self.held,
                 P.QWAIT: self.qwait,
                 P.QUNWAIT: self.qunwait,
             }
         )
         subscribers.wire(self)
         self.every(interval, self.keep_alive)
+        self.every(WATCH_INTERVAL, self.watch_sputniks)
 
     def maintain(self):
         # After every message: a finished copy is published (and answered)
@@ -74,6 +82,9 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
 
     def tick(self):
         self.copier.collect()
+        # After the boxes were emptied: what a lost sputnik sent before it
+        # died has been handled, so only what it left unsaid is missing.
+        self.account_lost()
         now = self.now()
         if self.need_schedule or (self.next_timer is not None and now >= self.next_timer):
             self.need_schedule = False
@@ -84,7 +95,8 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:
-            self.system.reap()
+            for pid, value in self.system.reap():
+                self.child_ended(pid, value)
             return
         super().on_signal(signo)
 
@@ -114,7 +126,7 @@ def main(system=None):
     try:
         JobStore().ensure()
         lock = acquire_lock()
-        check_stale(paths.hostname(), system.alive)
+        check_stale(paths.hostname(), lambda pid: system.process(paths.gsatlc_pid_file()) is not None)
     except StoreError as e:
         sys.stderr.write("gsatlc: %s\n" % e)
         return e.code
