@@ -166,8 +166,9 @@ class Daemon:
             on_answer(answer)
 
         try:
+            before = transport.changed(address)
             pending["sent"] = transport.send(address, P.message(command, inbox.address))
-            transport.wake_owner(address)
+            transport.wake_owner(address, before)
         except OSError as e:  # transport.TransportError included
             log("cannot send %s to %s: %s" % (command, address, e))
             self.call_later(0, lambda: finish(None))
@@ -202,12 +203,13 @@ class Daemon:
         except transport.BadAddress as e:
             log("refusing to answer %r: %s" % (answer, e))
             return
+        before = transport.changed(to)
         try:
             transport.send(to, P.message(answer, self.box))
         except OSError as e:  # transport.TransportError included
             log("cannot answer %r to %s: %s" % (answer, answer_box, e))
             return
-        transport.wake_owner(to)
+        transport.wake_owner(to, before)
 
     def dispatch(self, message):
         if ";" not in message:

@@ -86,7 +86,9 @@ def test_hold_of_a_job_that_ignores_the_signal_kills_it_after_the_grace(sputnik,
             time.sleep(0.01)
         assert job.returncode == -signal.SIGKILL
         assert time.monotonic() - start >= 0.3
-        sputnik.check_held()
+        # The killed shell's own child may linger a moment as a zombie of init.
+        while sputnik.holding is not None and time.monotonic() - start < 10:
+            sputnik.run_timers()
         assert sputnik.holding is None
     finally:
         if job.poll() is None:

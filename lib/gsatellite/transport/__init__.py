@@ -15,6 +15,7 @@ from .base import (  # noqa: F401  (the package's interface)
     Unreachable,
     address,
     become_sigfwd,
+    changed,
     check_host,
     exists,
     open_inbox,

@@ -22,7 +22,7 @@ import collections
 import importlib
 import re
 
-from .. import paths, protocol
+from .. import paths, pidref, protocol
 from . import wake as _wake
 
 MBOX = "mbox"
@@ -215,10 +215,25 @@ def signal_process(host, pid, sig=_wake.WAKE):
     return True
 
 
-def wake_owner(to):
+def changed(to):
+    """When ``to`` last changed (seconds since the epoch), or None; taken
+    before publishing, it is what :func:`wake_owner` checks the owner by."""
+    try:
+        to = address(to)
+        return _impl(to.kind).changed(to)
+    except (BadAddress, AttributeError):
+        return None
+
+
+def wake_owner(to, changed=None):
     """Wake the process receiving on ``to`` after publishing there; a
-    receiver that polls (or an address without a PID) is left alone."""
+    receiver that polls (or an address without a PID) is left alone.
+    ``changed``: :func:`changed` of ``to`` before publishing.  The owner made
+    its box after it started, so a local process that started later holds
+    the PID of a dead owner and is not signalled."""
     found = owner(to)
     if found is None:
+        return False
+    if found[0] == paths.hostname() and not pidref.may_wake(found[1], changed):
         return False
     return signal_process(found[0], found[1], _wake.WAKE)

@@ -77,11 +77,12 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
     answers = []
     try:
         try:
+            before = base.changed(to)
             for command in commands:
                 inboxes.append(_answer_inbox())
                 sent.append(base.send(to, message(command, inboxes[-1].address)))
             if wake_owner:
-                base.wake_owner(to)
+                base.wake_owner(to, before)
             deadline = time.monotonic() + timeout
             for inbox in inboxes:
                 answers.append(_await(inbox, deadline, sleeper, to, alive))
