@@ -13,6 +13,8 @@ import os
 import signal
 import subprocess
 
+from .procfs import alive, group_gone as _group_gone, read as _read
+
 ENDED = ("finished", "failed")
 LOST = "supervisor lost, no exit value recorded"
 
@@ -55,28 +57,8 @@ class Stranger:
             return []
 
 
-def _gone(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def _group_gone(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-def _sidecar_pid(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+def _dead(pid):
+    return not alive(pid)
 
 
 # -- item 2: never signal a process that is not ours ---------------------------------
@@ -85,7 +67,7 @@ def test_gsatlcd_stop_after_kill9_never_signals_the_process_at_the_controllers_p
     gsat.start()
     pid = gsat.controller_pid()
     os.kill(pid, signal.SIGKILL)
-    gsat.wait_for(lambda: _gone(pid), what="controller gone")
+    gsat.wait_for(lambda: _dead(pid), what="controller gone")
     stranger = Stranger(gsat, procs)
     stranger.plant(os.path.join(gsat.g, "gsatlcPid"))
     p = gsat.run("gsatlcd", "--stop")
@@ -112,9 +94,9 @@ def test_controller_shutdown_never_signals_the_process_at_a_stale_sigfwd_pid(gsa
     gsat.start()
     run = os.path.join(gsat.g, "var", "run", gsat.host())
     pid_file = os.path.join(run, "sigfwd.pid")
-    fwd = int(_sidecar_pid(pid_file))
+    fwd = int(_read(pid_file))
     os.kill(fwd, signal.SIGKILL)
-    gsat.wait_for(lambda: _gone(fwd), what="sigfwd gone")
+    gsat.wait_for(lambda: _dead(fwd), what="sigfwd gone")
     stranger = Stranger(gsat, procs)
     stranger.plant(pid_file)
     assert gsat.run("sigfwdd", "--stop").returncode == 1
@@ -127,7 +109,7 @@ def test_hold_never_reaches_the_process_at_a_stale_sputnik_pid(gsat, procs):
     a = gsat.qsub(gsat.job("long.job", "touch ready\nwhile :; do sleep 0.05; done\n"))
     gsat.wait_for(lambda: os.path.exists(os.path.join(gsat.job_dir(a), "jobtmp", "ready")), what="job running")
     pid_file = os.path.join(gsat.job_dir(a), "sputnik.pid")
-    saved = {n: _sidecar_pid(n) for n in (pid_file, pid_file + ".start")}
+    saved = {n: _read(n) for n in (pid_file, pid_file + ".start")}
     stranger = Stranger(gsat, procs)
     stranger.plant(pid_file)
     try:
@@ -150,7 +132,7 @@ def test_a_stranger_at_a_lost_jobs_pid_is_never_adopted_nor_signalled(gsat, proc
     assert gsat.stop().returncode == 0  # jobs keep running without a controller
     os.kill(spid, signal.SIGKILL)
     os.killpg(jpid, signal.SIGKILL)
-    gsat.wait_for(lambda: _gone(spid) and _group_gone(jpid), what="sputnik and job gone")
+    gsat.wait_for(lambda: _dead(spid) and _group_gone(jpid), what="sputnik and job gone")
     stranger = Stranger(gsat, procs)
     stranger.plant(os.path.join(gsat.job_dir(a), "job.pid"))
     gsat.start()
@@ -215,7 +197,7 @@ def test_kill9_of_a_sputnik_does_not_leave_its_job_running_for_ever(gsat, procs)
     # Supervised again: a new sputnik adopts the job, which keeps running.
     gsat.wait_for(lambda: gsat.attr(a, "sputnik.pid") not in ("", str(spid)), timeout=10,
                   what="a new sputnik for job A")
-    assert not _gone(jpid)
+    assert not _dead(jpid)
     assert gsat.state(a) == "running" and gsat.state(b) == "queued"
     with open(gate, "w"):
         pass

@@ -82,9 +82,12 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
 
     def tick(self):
         self.copier.collect()
-        # After the boxes were emptied: what a lost sputnik sent before it
-        # died has been handled, so only what it left unsaid is missing.
-        self.account_lost()
+        if self.lost:
+            # What a lost sputnik sent before it died is handled first (it
+            # may have been published after the boxes last looked empty),
+            # so only what it left unsaid is accounted for.
+            self.take_messages()
+            self.account_lost()
         now = self.now()
         if self.need_schedule or (self.next_timer is not None and now >= self.next_timer):
             self.need_schedule = False
