@@ -168,7 +168,8 @@ class Daemon:
         try:
             before = transport.changed(address)
             pending["sent"] = transport.send(address, P.message(command, inbox.address))
-            transport.wake_owner(address, before)
+            if transport.may_wake(address, before):
+                transport.wake_owner(address)
         except OSError as e:  # transport.TransportError included
             log("cannot send %s to %s: %s" % (command, address, e))
             self.call_later(0, lambda: finish(None))
@@ -209,7 +210,8 @@ class Daemon:
         except OSError as e:  # transport.TransportError included
             log("cannot answer %r to %s: %s" % (answer, answer_box, e))
             return
-        transport.wake_owner(to, before)
+        if transport.may_wake(to, before):
+            transport.wake_owner(to)
 
     def dispatch(self, message):
         if ";" not in message:

@@ -92,3 +92,11 @@ def test_sputnik_keeps_the_exit_value_when_the_disk_is_full_and_retries(home, mo
     finally:
         sput.shutdown()
         sput.sleeper.release()
+
+
+def test_a_box_owner_that_started_after_the_box_last_changed_is_not_woken():
+    import time
+
+    assert pidref.may_wake(os.getpid(), time.time())
+    assert pidref.may_wake(os.getpid(), None)  # unknown: as classic
+    assert not pidref.may_wake(os.getpid(), 1.0)  # the box is older than us

@@ -18,6 +18,7 @@ from .base import (  # noqa: F401  (the package's interface)
     changed,
     check_host,
     exists,
+    may_wake,
     open_inbox,
     owner,
     process_address,

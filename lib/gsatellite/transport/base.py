@@ -225,15 +225,18 @@ def changed(to):
         return None
 
 
-def wake_owner(to, changed=None):
+def wake_owner(to):
     """Wake the process receiving on ``to`` after publishing there; a
-    receiver that polls (or an address without a PID) is left alone.
-    ``changed``: :func:`changed` of ``to`` before publishing.  The owner made
-    its box after it started, so a local process that started later holds
-    the PID of a dead owner and is not signalled."""
+    receiver that polls (or an address without a PID) is left alone."""
     found = owner(to)
     if found is None:
         return False
-    if found[0] == paths.hostname() and not pidref.may_wake(found[1], changed):
-        return False
     return signal_process(found[0], found[1], _wake.WAKE)
+
+
+def may_wake(to, changed):
+    """May the owner of ``to`` be woken?  ``changed``: :func:`changed` of
+    ``to`` before publishing.  The owner made its box after it started, so
+    a local process that started later holds the PID of a dead owner."""
+    found = owner(to)
+    return found is None or found[0] != paths.hostname() or pidref.may_wake(found[1], changed)

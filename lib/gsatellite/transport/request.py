@@ -81,8 +81,8 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
             for command in commands:
                 inboxes.append(_answer_inbox())
                 sent.append(base.send(to, message(command, inboxes[-1].address)))
-            if wake_owner:
-                base.wake_owner(to, before)
+            if wake_owner and base.may_wake(to, before):
+                base.wake_owner(to)
             deadline = time.monotonic() + timeout
             for inbox in inboxes:
                 answers.append(_await(inbox, deadline, sleeper, to, alive))
