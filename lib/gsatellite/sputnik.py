@@ -20,11 +20,9 @@ a group still there after ``hold_grace`` seconds gets SIGKILL.  Then the
 sputnik also tells the controller ``HELD ID``, so a controller that gave up
 waiting, or was restarted meanwhile, still learns it.
 
-A sputnik started with ``adopt`` supervises a job whose first sputnik was
-lost: it finds the job's group through ``job.pid`` (verified by its start
-time, :mod:`pidref`), serves HOLD, SIGNAL and TRIGGER for it, and exits
-when the job's process has ended; the job's exit value is not its to know
-(the controller, the job's parent by then, records it when it can).
+With ``adopt`` it supervises the running job of a lost sputnik, found by
+``job.pid`` (:mod:`pidref`), and exits when the job's process has ended;
+that exit value is the controller's to record (the job's subreaper).
 
 An exit value that cannot be written (a full disk) is kept in memory and
 written again on every wake-up; the sputnik does not exit before it is.
