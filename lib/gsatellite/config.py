@@ -43,6 +43,9 @@ DEFAULTS = {
     "sputnik_wakeup": "10",
     # Seconds the controller waits for a sputnik's answer (gqhold, gqsig).
     "sputnik_timeout": "30",
+    # Seconds a held job may take to stop after its hold signal before its
+    # process group gets SIGKILL; it keeps its slot until it has stopped.
+    "hold_grace": "30",
     # Largest job script gqsub accepts, in bytes (16 MiB).
     "max_job_size": "16777216",
     # Automatic restarts a job type may ask for before the job fails.
@@ -180,6 +183,7 @@ VALIDATORS = {
     "sigfwd_poll": _number(0, LIVENESS_MAX_AGE),
     "sputnik_wakeup": _number(0),
     "sputnik_timeout": _number(0),
+    "hold_grace": _number(0),
     "max_job_size": _whole(1),
     "max_restarts": _whole(0),
     "max_message_size": _whole(MIN_MESSAGE_SIZE),

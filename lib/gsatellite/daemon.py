@@ -140,13 +140,14 @@ class Daemon:
     def unserve(self, inbox):
         self.inboxes = [(i, fn) for i, fn in self.inboxes if i is not inbox]
 
-    def ask(self, address, command, on_answer, timeout):
+    def ask(self, address, command, on_answer, timeout, patience=0.0):
         """Send ``command`` to ``address`` without waiting for the answer.
 
         ``on_answer(answer)`` is called exactly once from the loop: with the
         answer text, or with None when the deadline passes or the peer cannot
         be reached.  At the deadline a request still unread is withdrawn, so
-        it can no longer take effect.  At shutdown every pending ask ends
+        it can no longer take effect; one the peer has already read gets
+        ``patience`` seconds more (a peer that works on it).  At shutdown every pending ask ends
         with None, so no client waits for an answer that will never come.
         """
         inbox = transport.open_inbox(self.pid, tag="a%d" % next(self._asks), limit=self.limit)
@@ -165,13 +166,25 @@ class Daemon:
             on_answer(answer)
 
         try:
+            before = transport.changed(address)
             pending["sent"] = transport.send(address, P.message(command, inbox.address))
-            transport.wake_owner(address)
+            if transport.may_wake(address, before):
+                transport.wake_owner(address)
         except OSError as e:  # transport.TransportError included
             log("cannot send %s to %s: %s" % (command, address, e))
             self.call_later(0, lambda: finish(None))
             return
-        pending["timer"] = self.call_later(timeout, lambda: finish(None))
+        def deadline():
+            if patience > 0 and "extended" not in pending:
+                if not transport.withdraw(pending["sent"]):
+                    pending["extended"] = True
+                    pending["timer"] = self.call_later(patience, lambda: finish(None))
+                    return
+                log("%s to %s withdrawn unread" % (command, address))
+                pending["sent"] = None
+            finish(None)
+
+        pending["timer"] = self.call_later(timeout, deadline)
         self._pending_asks.add(finish)
         self.serve(inbox, lambda text: finish(split(text)[0]))
 
@@ -191,12 +204,14 @@ class Daemon:
         except transport.BadAddress as e:
             log("refusing to answer %r: %s" % (answer, e))
             return
+        before = transport.changed(to)
         try:
             transport.send(to, P.message(answer, self.box))
         except OSError as e:  # transport.TransportError included
             log("cannot answer %r to %s: %s" % (answer, answer_box, e))
             return
-        transport.wake_owner(to)
+        if transport.may_wake(to, before):
+            transport.wake_owner(to)
 
     def dispatch(self, message):
         if ";" not in message:

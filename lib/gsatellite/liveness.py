@@ -2,7 +2,10 @@
 
 The controller runs when ``gsatlcPid`` and ``gsatlcHostName`` both exist and
 the ctime of ``gsatlcPid`` is at most 5 seconds old; the controller refreshes
-it every ``liveness_interval`` seconds while it lives.  The host it names
+it every ``liveness_interval`` seconds while it lives.  On the controller's
+own host the PID must also still name the process the file was written for
+(:func:`pidref.read_pid_file`): after a ``kill -9`` the files look alive for
+up to 5 seconds, and their PID may already belong to a stranger.  The host it names
 becomes part of the controller's address, so a host that is not a valid
 host name makes :func:`controller_box` raise ``transport.BadAddress``.
 """
@@ -10,23 +13,15 @@ host name makes :func:`controller_box` raise ``transport.BadAddress``.
 import os
 import time
 
-from . import paths, proc, transport
+from . import paths, pidref, transport
 from .fsutil import read_first_line
 
 MAX_AGE = 5
 
 
-def controller():
-    """``(host, pid)`` of the live controller, or None."""
-    info = recorded()
-    if info is not None and info[0] == paths.hostname() and not proc.alive(info[1]):
-        return None
-    return info
-
-
-def recorded():
-    """``(host, pid)`` that a young ``gsatlcPid`` names (the 5 s rule alone),
-    or None."""
+def controller(verify=True):
+    """``(host, pid)`` of the live controller, or None.  ``verify=False``
+    skips the check of the PID's process (the caller makes its own)."""
     try:
         st = os.stat(paths.gsatlc_pid_file())
     except OSError:
@@ -37,7 +32,10 @@ def recorded():
     pid = read_first_line(paths.gsatlc_pid_file(), "")
     if not host or not pid or not pid.strip().isdigit():
         return None
-    return host.strip(), int(pid)
+    host = host.strip()
+    if verify and host == paths.hostname() and pidref.read_pid_file(paths.gsatlc_pid_file()) is None:
+        return None
+    return host, int(pid)
 
 
 def controller_box():

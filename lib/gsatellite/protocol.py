@@ -21,6 +21,7 @@ QWAIT ID FIFO HOST        gsatlc       *new*: OK, ``ENDED VALUE``, ``qwait faile
 QUNWAIT ID FIFO HOST      gsatlc       *new*: OK
 STARTED ID                gsatlc       (none; from sputnik)
 TERMINATED ID EXIT        gsatlc       (none; from sputnik)
+HELD ID                   gsatlc       (none; from sputnik: a held job's group is gone) (new)
 HOLD                      sputnik      OK, ``HOLD FAILED``
 SIGNAL SIGNAL             sputnik      OK, ``SIGNAL FAILED``
 TRIGGER NAME ARGS         sputnik      *new*: OK, ``trigger failed: ...``
@@ -48,6 +49,7 @@ QSUB_OPTIONS, WAIT = "QSUB-OPTIONS", "QWAIT"
 CONTROLLER_CAPABILITIES = (QSUB_OPTIONS, WAIT)
 QSUB, QHOLD, QRLS, QDEL, QSIG = "QSUB", "QHOLD", "QRLS", "QDEL", "QSIG"
 QWAIT, QUNWAIT, STARTED, TERMINATED = "QWAIT", "QUNWAIT", "STARTED", "TERMINATED"
+HELD = "HELD"
 ENDED = "ENDED"
 QSUB_FAILED = "qsub failed"
 RUNNING_JOB = "qdel failed: running job"
@@ -262,6 +264,10 @@ def started(job_id):
 
 def parse_started(args):
     return args.strip()
+
+
+def held(job_id):
+    return command(HELD, job_id)
 
 
 def terminated(job_id, value):

@@ -16,11 +16,11 @@ import signal
 import subprocess
 import time
 
-from . import config, paths, proc
+from . import config, paths, pidref, proc
 from . import protocol as P
 from .daemon import Daemon
 from . import transport
-from .fsutil import makedirs, read_first_line, unlink_quiet, write_atomic
+from .fsutil import makedirs, read_first_line
 from .transport import wake
 from .log import log
 
@@ -38,7 +38,7 @@ class SignalForwarder(Daemon):
         self.handlers[P.WRITE_FIFO] = self.write_fifo
         transport.become_sigfwd(self.inbox)
         makedirs(paths.run_dir())
-        write_atomic(paths.sigfwd_pid_file(), "%d\n" % self.pid)
+        pidref.write_pid_file(paths.sigfwd_pid_file(), self.pid)
         log("started; box %s" % self.box)
 
     def fallback(self, verb, args, answer_box):
@@ -126,22 +126,16 @@ class SignalForwarder(Daemon):
         # Only remove the alias and PID file if they are still ours: a new
         # forwarder may already have replaced them.
         transport.resign_sigfwd(self.inbox)
-        pid_file = paths.sigfwd_pid_file()
-        try:
-            with open(pid_file) as f:
-                if f.read().strip() == str(self.pid):
-                    unlink_quiet(pid_file)
-        except OSError:
-            pass
+        pidref.remove_pid_file(paths.sigfwd_pid_file(), self.pid)
         super().shutdown()
         log("stopped")
 
 
 def ensure_running():
     """Start this host's signal forwarder unless one answers already."""
-    pid = read_first_line(paths.sigfwd_pid_file(), "")
-    if pid.isdigit() and proc.alive(pid) and transport.exists(transport.sigfwd_address()):
-        return int(pid)
+    ref = forwarder()
+    if ref is not None and transport.exists(transport.sigfwd_address()):
+        return ref.pid
     makedirs(paths.host_log_dir())
     with open(paths.sigfwd_log(), "ab") as out:
         p = proc.start_daemon("sigfwd", out)
@@ -155,16 +149,16 @@ def ensure_running():
     raise RuntimeError("signal forwarder did not start (see %s)" % paths.sigfwd_log())
 
 
+def forwarder():
+    """This host's running forwarder (a :class:`pidref.ProcessRef`), or None;
+    a ``sigfwd.pid`` whose PID now names another process gives None."""
+    return pidref.read_pid_file(paths.sigfwd_pid_file(), pidref.FORWARDER)
+
+
 def stop():
     """Ask this host's forwarder to exit; True if one was signalled."""
-    pid = read_first_line(paths.sigfwd_pid_file(), "")
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), signal.SIGTERM)
-        return True
-    except OSError:
-        return False
+    ref = forwarder()
+    return ref is not None and pidref.terminate(ref)
 
 
 def main():

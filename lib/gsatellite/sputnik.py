@@ -13,6 +13,19 @@ It also accepts the classic runner's messages (``JOB_CHILD_PID``,
 ``STARTED;``, ``TERMINATED EXIT;``) so a classic ``sputnikRunJob`` can be
 supervised.  SIGTERM/SIGINT to the sputnik itself are logged and ignored,
 as classic: the job, not its supervisor, is what users signal.
+
+Held means stopped: HOLD sends the job type's hold signal to the job's
+group and is answered ``OK`` only once every process of the group is gone;
+a group still there after ``hold_grace`` seconds gets SIGKILL.  Then the
+sputnik also tells the controller ``HELD ID``, so a controller that gave up
+waiting, or was restarted meanwhile, still learns it.
+
+With ``adopt`` it supervises the running job of a lost sputnik, found by
+``job.pid`` (:mod:`pidref`), and exits when the job's process has ended;
+that exit value is the controller's to record (the job's subreaper).
+
+An exit value that cannot be written (a full disk) is kept in memory and
+written again on every wake-up; the sputnik does not exit before it is.
 """
 
 import errno
@@ -21,7 +34,7 @@ import signal
 import time
 
 from . import protocol as P
-from . import config, jobenv, jobtypes, liveness, paths, proc
+from . import config, jobenv, jobtypes, liveness, paths, pidref, proc
 from .daemon import Daemon
 from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
 from . import transport
@@ -30,6 +43,9 @@ from .log import log
 from . import runs
 
 RETRY_SECONDS = 2.0
+# Seconds between looks at a held job's group, and at an adopted job.
+HOLD_POLL = 0.05
+ADOPT_POLL = 0.5
 # Dispositions a job must start with at their default: Python ignores
 # SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored.
 JOB_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
@@ -44,10 +60,14 @@ class Sputnik(Daemon):
         self.job_id = job_id
         super().__init__()
         self.poll = config.get_float("sputnik_wakeup")
+        self.hold_grace = config.get_float("hold_grace")
         self.child = None  # our own child: the job
-        self.group = None  # process group that hold/signal go to
+        self.group = None  # pidref.ProcessRef of the group hold/signal go to
         self.exit = None
         self.held = False
+        self.holding = None  # while a hold waits for the group to be gone
+        self.adopted = False  # supervising a job that is not our child
+        self.unwritten = []  # (file, line) of the end not yet on disk
         self.outbox = []
         self.handlers.update(
             {
@@ -67,7 +87,7 @@ class Sputnik(Daemon):
 
     # -- starting ---------------------------------------------------------------
     def start(self):
-        write_atomic(self.file("sputnik.pid"), "%d\n" % self.pid)
+        pidref.write_pid_file(self.file("sputnik.pid"), self.pid)
         self.keep_earlier_output()
         job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
         name = os.path.basename(self.job_path)
@@ -82,9 +102,15 @@ class Sputnik(Daemon):
             self.tell_controller(P.started(self.job_id))
             self.record_exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
             return
-        self.child = self.group = pid
-        write_atomic(self.file("job.pid"), "%d\n" % pid)
-        append_line(self.file("job.start"), str(int(time.time())))
+        self.child = pid
+        # The child exists until we reap it, so its start time is its own.
+        self.group = pidref.ProcessRef.of(pid) or pidref.ProcessRef(pid)
+        try:
+            pidref.write_pid_file(self.file("job.pid"), pid, self.group.start)
+            append_line(self.file("job.start"), str(int(time.time())))
+        except OSError as e:
+            # The job runs and we are its parent: its end is still ours to tell.
+            log("cannot record the start of job %s: %s" % (self.job_id, e))
         log("job %s started as pid %d" % (self.job_id, pid))
         self.tell_controller(P.started(self.job_id))
 
@@ -96,6 +122,17 @@ class Sputnik(Daemon):
             runs.rotate(paths.job_dir(self.job_id))
         except OSError as e:
             log("job %s: earlier output not moved aside, appending: %s" % (self.job_id, e))
+
+    def adopt(self):
+        """Supervise the running job of a lost sputnik (PROTOCOL.md §7)."""
+        pidref.write_pid_file(self.file("sputnik.pid"), self.pid)
+        self.adopted = True
+        self.poll = min(self.poll, ADOPT_POLL)
+        self.group = pidref.read_pid_file(self.file("job.pid"), group=True)
+        if self.group is None:
+            log("job %s: nothing left to adopt" % self.job_id)
+        else:
+            log("job %s: adopted its process %d" % (self.job_id, self.group.pid))
 
     def _spawn_job(self, env):
         """Start the job in its own session with posix_spawn: no Python runs
@@ -139,8 +176,6 @@ class Sputnik(Daemon):
             if info is None:
                 return False
             host, pid = info
-            if host == self.host and not proc.alive(pid):
-                return False  # a killed controller's files; wait for the next one
             try:
                 transport.send(transport.process_address(pid, host), P.message(self.outbox[0], self.box))
             except (transport.Unreachable, OSError):
@@ -169,12 +204,27 @@ class Sputnik(Daemon):
         job.stop/job.exit."""
         self.exit = value
         if not written:
-            append_line(self.file("job.stop"), str(int(time.time())))
-            write_atomic(self.file("job.exit"), "%d\n" % value)
+            self.unwritten = [("job.stop", str(int(time.time()))), ("job.exit", str(value))]
+            self.write_end()
         log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
         self.copy_outputs()
         if not self.held:
             self.tell_controller(P.terminated(self.job_id, value))
+
+    def write_end(self):
+        """Write what is left of the end's record; True once all is on disk."""
+        while self.unwritten:
+            name, text = self.unwritten[0]
+            try:
+                if name == "job.stop":
+                    append_line(self.file(name), text)
+                else:
+                    write_atomic(self.file(name), text + "\n")
+            except OSError as e:
+                log("cannot write %s of job %s (%s); will retry" % (name, self.job_id, e.strerror or e))
+                return False
+            self.unwritten.pop(0)
+        return True
 
     def copy_outputs(self):
         """``-o``/``-e``: copy the job's streams where the user asked.  On
@@ -206,30 +256,60 @@ class Sputnik(Daemon):
             self.stop = True
             return 0
         self.reap()
+        if self.adopted and self.exit is None and self.group is not None and not self.group.alive():
+            log("adopted job %s has ended" % self.job_id)
+            self.group = None
+        written = self.write_end()
         delivered = self.deliver()
-        if self.exit is not None and delivered and not self.triggers:
+        ended = self.exit is not None or (self.adopted and self.group is None)
+        if ended and delivered and written and not self.triggers and self.holding is None:
             self.stop = True
-        return self.poll if delivered else min(self.poll, RETRY_SECONDS)
+        return self.poll if delivered and written else min(self.poll, RETRY_SECONDS)
 
     # -- verbs ------------------------------------------------------------------------
     def _signal_group(self, sig):
         if self.group is None or self.exit is not None:
             return False
-        try:
-            os.killpg(self.group, sig)
+        if self.group.signal_group(sig):
             return True
-        except OSError as e:
-            log("kill -%s -%d failed: %s" % (wake.signal_name(sig), self.group, e))
-            return False
+        log("kill -%s -%d not sent: the group is gone or no longer the job's"
+            % (wake.signal_name(sig), self.group.pid))
+        return False
 
     def hold(self, args, box):
-        job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
-        sig = jobtypes.get(job_type).HOLD_SIGNAL
-        if self._signal_group(sig):
+        """Signal the group; answered ``OK`` by :meth:`check_held` once the
+        group is gone, so a job that ignores the signal is never taken for
+        held while it runs."""
+        if self.holding is None:
+            job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
+            sig = jobtypes.get(job_type).HOLD_SIGNAL
+            if not self._signal_group(sig):
+                return P.HOLD_FAILED
             self.held = True
-            log("job %s held with %s" % (self.job_id, wake.signal_name(sig)))
-            return P.OK
-        return P.HOLD_FAILED
+            log("job %s: hold signal %s sent" % (self.job_id, wake.signal_name(sig)))
+            self.holding = {"boxes": [], "kill": self.call_later(self.hold_grace, self.kill_held)}
+            self.call_later(HOLD_POLL, self.check_held)
+        self.holding["boxes"].append(box)
+        return None
+
+    def kill_held(self):
+        if self.holding is not None and self.group is not None:
+            log("job %s still runs %g s after the hold signal; SIGKILL" % (self.job_id, self.hold_grace))
+            self.group.signal_group(signal.SIGKILL)
+
+    def check_held(self):
+        if self.holding is None:
+            return
+        self.reap()
+        if self.group is not None and self.group.group_alive():
+            self.call_later(HOLD_POLL, self.check_held)
+            return
+        holding, self.holding = self.holding, None
+        self.cancel(holding["kill"])
+        log("job %s held: its processes are gone" % self.job_id)
+        for box in holding["boxes"]:
+            self.reply(box, P.OK)
+        self.tell_controller(P.held(self.job_id))
 
     def signal_job(self, args, box):
         try:
@@ -279,7 +359,9 @@ class Sputnik(Daemon):
     def runner_pid(self, args, box):
         pid = P.parse_child_pid(args)
         if pid is not None:
-            self.group = pid
+            # Told by the runner that just started it: the process there now
+            # is the one to remember.
+            self.group = pidref.ProcessRef.of(pid) or pidref.ProcessRef(pid)
         return None
 
     def runner_started(self, args, box):
@@ -292,7 +374,7 @@ class Sputnik(Daemon):
         return None
 
 
-def supervise(job_path, job_id):
+def supervise(job_path, job_id, adopt=False):
     """Body of a sputnik process (already a session leader)."""
     os.umask(0o077)
     from . import log as logmod
@@ -306,20 +388,22 @@ def supervise(job_path, job_id):
         pass
     s = Sputnik(job_path, job_id)
     try:
-        s.start()
+        s.adopt() if adopt else s.start()
     except OSError as e:
         log("cannot start job %s: %s" % (job_id, e))
+        if adopt:
+            return 1
         s.record_exit(127)
     s.run()
     return 0
 
 
-def launch(job_path, job_id):
+def launch(job_path, job_id, adopt=False):
     """Start a detached sputnik for the job from this (already loaded)
     interpreter: no new Python start-up per job."""
 
     def body():
         proc.close_fds()
-        return supervise(job_path, job_id)
+        return supervise(job_path, job_id, adopt)
 
     return proc.spawn_session(body)

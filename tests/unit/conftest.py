@@ -23,6 +23,19 @@ class Clock:
         self.t += seconds
 
 
+class FakeProcess:
+    """A ProcessRef whose life the FakeSystem's ``dead`` decides."""
+
+    def __init__(self, system, pid):
+        self.system = system
+        self.pid = pid
+
+    def alive(self):
+        return self.pid not in self.system.dead
+
+    group_alive = alive
+
+
 class FakeSystem:
     """Records calls; ``dead`` holds the PIDs :meth:`alive` denies."""
 
@@ -36,8 +49,8 @@ class FakeSystem:
     def names(self):
         return [c[0] for c in self.calls]
 
-    def launch_sputnik(self, job_path, job_id):
-        self.calls.append(("launch_sputnik", job_path, job_id))
+    def launch_sputnik(self, job_path, job_id, adopt=False):
+        self.calls.append(("adopt_sputnik" if adopt else "launch_sputnik", job_path, job_id))
         if self.launch_error is not None:
             raise self.launch_error
         self.next_pid += 1
@@ -51,8 +64,21 @@ class FakeSystem:
         self.calls.append(("spawn", fn))
         return 0
 
+    def process(self, path, names=(), group=False):
+        """A PID file's process: alive unless its PID is in ``dead``."""
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            return None
+        if not text.isdigit() or int(text) in self.dead:
+            return None
+        return FakeProcess(self, int(text))
+
     def reap(self):
         self.calls.append(("reap",))
+        ended, self.ended = getattr(self, "ended", []), []
+        return ended
 
     def wake(self, pid):
         self.calls.append(("wake", pid))

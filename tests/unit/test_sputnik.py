@@ -7,6 +7,7 @@ where a signal must reach something; the controller is a box the test reads.
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -56,12 +57,43 @@ def test_hold_and_signal_without_a_job_fail(sputnik):
     assert sputnik.signal_job("", "") == P.SIGNAL_FAILED
 
 
-def test_hold_sends_the_job_types_signal_to_the_group(sputnik, group):
+def test_hold_sends_the_job_types_signal_and_answers_once_the_group_is_gone(sputnik, group):
     sputnik.runner_pid(" %d " % group.pid, "")
-    assert sputnik.group == group.pid
-    assert sputnik.hold("", "") == P.OK  # gtransfer: SIGINT
+    assert sputnik.group.pid == group.pid
+    # Held means stopped (issue 11): no answer while the group still runs.
+    assert sputnik.hold("", "") is None  # gtransfer: SIGINT
     assert group.wait(10) == -signal.SIGINT
     assert sputnik.held
+    sputnik.check_held()
+    assert sputnik.holding is None
+    assert P.held(sputnik.job_id) in sputnik.outbox
+
+
+def test_hold_of_a_job_that_ignores_the_signal_kills_it_after_the_grace(sputnik, tmp_path):
+    ready = tmp_path / "ready"
+    job = subprocess.Popen(["bash", "-c", 'trap "" INT; touch "%s"; while :; do sleep 0.05; done' % ready],
+                           start_new_session=True, preexec_fn=_unblocked)
+    try:
+        while not ready.exists():
+            assert job.poll() is None
+        sputnik.runner_pid(str(job.pid), "")
+        sputnik.hold_grace = 0.3
+        start = time.monotonic()
+        assert sputnik.hold("", "") is None
+        while job.poll() is None and time.monotonic() - start < 10:
+            sputnik.run_timers()
+            assert sputnik.holding is not None, "held while the job still runs"
+            time.sleep(0.01)
+        assert job.returncode == -signal.SIGKILL
+        assert time.monotonic() - start >= 0.3
+        # The killed shell's own child may linger a moment as a zombie of init.
+        while sputnik.holding is not None and time.monotonic() - start < 10:
+            sputnik.run_timers()
+        assert sputnik.holding is None
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
 
 
 def test_signal_reaches_the_group_and_bad_names_are_refused(sputnik, group):

@@ -7,18 +7,19 @@ the last line of its log).  Several ``--start`` at once all return 0 once
 one controller serves: the gsatlc that loses the race for the lock exits,
 and its gsatlcd waits for the winner.  A stale ``gsatlcPid`` left by a
 killed controller is recognised by gsatlc itself and replaced.  The
-settings are checked first (exit 70 naming the bad key).  ``--stop`` stops
+settings are checked first (exit 70 naming the bad key).  ``--stop`` signals
+only the process ``gsatlcPid`` was written for (:mod:`gsatellite.pidref`);
+a PID that now names another process is never signalled.  It stops
 the controller but leaves running jobs running: their sputniks keep
 supervising them and report their ends to the next controller.
 """
 
 import os
-import signal
 import sys
 import time
 
 from .. import protocol as P
-from .. import config, liveness, paths, proc
+from .. import config, liveness, paths, pidref, proc
 from ..fsutil import makedirs, read_first_line, unlink_quiet
 from .. import transport
 from ..transport import request
@@ -125,21 +126,21 @@ def stop(prog):
             err(prog, "gsatlc on %s did not answer: %s" % (host, e))
             return EX_FAIL
         return 0 if ok else EX_FAIL
-    try:
-        os.kill(pid, signal.SIGTERM)
-        os.kill(pid, signal.SIGCONT)
-    except ProcessLookupError:
-        for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
-            unlink_quiet(f)
+    ref = pidref.read_pid_file(paths.gsatlc_pid_file(), pidref.CONTROLLER)
+    if ref is None or ref.pid != pid:
+        # Dead, or its PID now names another process: never signal that one.
+        _forget(pid, host)
         err(prog, "gsatlc (pid %d) was not running; removed its stale files." % pid)
         return EX_FAIL
-    deadline = time.monotonic() + 15
-    while proc.alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if proc.alive(pid):
+    pidref.terminate(ref)
+    if not pidref.wait_gone(ref, 15):
         err(prog, "gsatlc (pid %d) did not stop within 15 s" % pid)
         return EX_FAIL
-    for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file()):
-        if read_first_line(f, "") in (str(pid), host):
-            unlink_quiet(f)
+    _forget(pid, host)
     return 0
+
+
+def _forget(pid, host):
+    pidref.remove_pid_file(paths.gsatlc_pid_file(), pid)
+    if read_first_line(paths.gsatlc_host_file(), "") == host:
+        unlink_quiet(paths.gsatlc_host_file())

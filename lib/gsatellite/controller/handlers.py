@@ -5,10 +5,18 @@ or None when there is none now.  Nothing here waits: a request that needs a
 job's sputnik (QHOLD, QSIG of a running job) is sent with
 :meth:`Daemon.ask`, and the client is answered when the sputnik answers, or
 with the verb's failure when ``sputnik_timeout`` passes, the sputnik goes
-away, or it never wrote its PID.
+away, or it never wrote its PID.  A sputnik on this host is asked only when
+``sputnik.pid`` still names it (:mod:`gsatellite.pidref`).
+
+Held means stopped: a running job becomes held when its sputnik answers the
+HOLD (it does once the job's processes are gone, ``hold_grace`` seconds at
+most plus the SIGKILL) or tells ``HELD ID``, whichever comes first; until
+then it stays running and keeps its slot, so QRLS cannot start a second
+copy.  A HOLD the sputnik has read gets ``hold_grace`` seconds beyond
+``sputnik_timeout``.
 """
 
-from .. import events, states, waiters
+from .. import events, paths, pidref, states, waiters
 from .. import protocol as P
 from .. import transport
 from ..transport import wake
@@ -54,19 +62,31 @@ class Handlers:
             for client in self.holds.pop(job_id, ()):
                 self.reply(client, result)
 
-        self.ask_sputnik(job_id, P.HOLD, answered)
+        self.ask_sputnik(job_id, P.HOLD, answered, patience=self.hold_grace + WATCH)
         return None
 
     def hold_answered(self, job_id, answer):
         if answer != P.OK:
             log("job %s: not held: sputnik answered %r" % (job_id, answer))
             return P.failed(P.QHOLD)
+        return self.mark_held(job_id)
+
+    def mark_held(self, job_id):
+        """The job's processes are gone after a hold: it is held now."""
         state = self.store.state(job_id)
         if state != states.RUNNING:
             return P.OK if state == states.HELD else P.failed(P.QHOLD)
         self.store.transition(job_id, states.HELD, events.JOB_ABORT, reason="held while running")
         self.need_schedule = True
         return P.OK
+
+    def held(self, args, box):
+        """``HELD ID`` from a sputnik: the held job's group is gone."""
+        job_id = canonical_id(args.strip())
+        if job_id and self.store.exists(job_id) and self.store.state(job_id) == states.RUNNING:
+            log("job %s: its sputnik reports it held" % job_id)
+            self.mark_held(job_id)
+        return None
 
     def qrls(self, args, box):
         try:
@@ -162,7 +182,7 @@ class Handlers:
         return None
 
     # -- asking a job's sputnik ---------------------------------------------------
-    def ask_sputnik(self, job_id, command, on_answer):
+    def ask_sputnik(self, job_id, command, on_answer, patience=0.0):
         """Send ``command`` to the job's sputnik; ``on_answer(answer)`` is
         called once, from the loop: with None when no answer can come."""
         start = self.clock()
@@ -187,6 +207,11 @@ class Handlers:
                 log("job %s: no sputnik to send %s to" % (job_id, command))
                 finish(None)
                 return
+            if host == self.host and self.system.process(
+                    paths.job_file(job_id, "sputnik.pid"), pidref.SPUTNIK) is None:
+                log("job %s: sputnik.pid names no sputnik of ours (%s); %s not sent" % (job_id, pid, command))
+                finish(None)
+                return
             try:
                 address = transport.process_address(int(pid), host)
             except transport.BadAddress as e:
@@ -202,7 +227,7 @@ class Handlers:
                     pending["watch"] = self.call_later(WATCH, watch)
 
             pending["watch"] = self.call_later(WATCH, watch)
-            self.ask(address, command, finish, max(0.0, deadline - self.clock()))
+            self.ask(address, command, finish, max(0.0, deadline - self.clock()), patience)
 
         attempt()
 

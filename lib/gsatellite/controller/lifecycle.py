@@ -7,15 +7,35 @@ started through ``self.system`` (:mod:`.system`), time comes from
 
 Scheduling runs after each batch of messages (``need_schedule``), so a burst
 of submissions is answered first and started afterwards.
+
+A lost supervisor is noticed at once: a sputnik we started is our child
+(SIGCHLD); one a previous controller started is watched by its start time
+(:mod:`gsatellite.pidref`) every ``WATCH_INTERVAL``.  Once the boxes are
+empty (what it sent before dying has been handled), :meth:`account_lost`
+looks at its job if it still counts as running: an exit recorded for the
+run ends it with that value; a process still running is supervised again by
+a new sputnik that adopts it; an exit we reaped ourselves (we are the
+subreaper of a dead sputnik's job) is recorded and ends it; otherwise it
+fails with the reason in ``job.reason``.
 """
 
 import os
 import traceback
 
-from .. import conditions, events, jobtypes, paths, states, waiters
+from .. import conditions, events, jobtypes, paths, pidref, states, waiters
 from .. import protocol as P
-from ..fsutil import unlink_quiet
+from ..fsutil import append_line, unlink_quiet, write_atomic
 from ..log import log
+
+# Seconds between looks at the sputniks a previous controller started.
+WATCH_INTERVAL = 0.5
+# Exit values of children we did not start that are kept for account_lost.
+ORPHAN_EXITS = 1024
+# A job whose sputnik dies before the job started is queued again, or one
+# that still runs adopted by a new sputnik, this often.
+LOST_AGAIN = 3
+LOST = "supervisor lost, no exit value recorded"
+ADOPT_FAILED = "supervisor lost again and again; the job's processes were left running"
 
 
 class Lifecycle:
@@ -97,14 +117,24 @@ class Lifecycle:
             self.store.write(job_id, "job.exit", 127)
             self.store.transition(job_id, states.FAILED)
             return
+        earlier = self.system.process(paths.job_file(job_id, "job.pid"), group=True)
+        if earlier is not None:
+            # Never a second copy while processes of the first still run.
+            reason = "processes of an earlier run (group %d) still run" % earlier.pid
+            if self.store.read(job_id, "job.reason", "") != reason:
+                log("job %s not started: %s" % (job_id, reason))
+                self.store.write(job_id, "job.reason", reason)
+            return
         self.store.write(job_id, "job.execHost", self.host)
         # Files of an earlier run (held, restarted) must not be mistaken for
         # this run's by recover(): no sputnik.pid means "never launched".
-        for stale in ("job.reason", "sputnik.pid", "job.exit"):
+        for stale in ("job.reason", "sputnik.pid", "job.exit", "job.pid"):
             unlink_quiet(paths.job_file(job_id, stale))
+            unlink_quiet(paths.job_file(job_id, stale + pidref.SIDECAR))
         self.store.transition(job_id, states.RUNNING)
         try:
             pid = self.system.launch_sputnik(job_path, job_id)
+            self.sputniks[pid] = job_id
             log("job %s: sputnik %s" % (job_id, pid))
         except OSError as e:
             log("job %s: cannot start sputnik: %s" % (job_id, e))
@@ -147,21 +177,106 @@ class Lifecycle:
                 if waiters.registrations(job_id):
                     self.bus.emit(events.JOB_STATE, job_id, old=state, new=state)
         for job_id in self.store.ids(states.RUNNING):
-            spid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
             host = (self.store.read(job_id, "job.execHost", "") or "").strip()
-            if host != self.host or (spid.isdigit() and self.system.alive(int(spid))):
-                continue  # still supervised; its sputnik will report the end
-            value = (self.store.read(job_id, "job.exit", "") or "").strip()
-            starts = len((self.store.read(job_id, "job.start", "") or "").split())
-            stops = len((self.store.read(job_id, "job.stop", "") or "").split())
-            if not spid:
-                log("job %s was marked running but never launched; queued again" % job_id)
-                self.store.transition(job_id, states.QUEUED)
-            elif value.isdigit() and stops >= starts > 0:
-                log("job %s ended while no controller ran (exit %s)" % (job_id, value))
-                self.job_ended(job_id, int(value), recovered=True)
+            if host != self.host:
+                continue  # its sputnik reports to whichever controller runs
+            ref = self.sputnik_of(job_id)
+            if ref is not None:
+                self.watched[job_id] = ref  # its end is told, or noticed
             else:
-                log("job %s: its sputnik is gone and no exit was recorded; failed" % job_id)
-                self.store.write(job_id, "job.reason", "supervisor lost, no exit value recorded")
-                self.store.transition(job_id, states.FAILED)
+                self.lost.add(job_id)
+        self.account_lost()
 
+    # -- lost supervisors -------------------------------------------------------
+    def sputnik_of(self, job_id):
+        return self.system.process(paths.job_file(job_id, "sputnik.pid"), pidref.SPUTNIK)
+
+    def child_ended(self, pid, value):
+        """A child reaped on SIGCHLD: a sputnik of ours, or else a process
+        we are the subreaper of (maybe the job of a sputnik that died)."""
+        job_id = self.sputniks.pop(pid, None)
+        if job_id is not None:
+            if value != 0:
+                log("job %s: sputnik %d ended with %d" % (job_id, pid, value))
+            self.lost.add(job_id)
+            return
+        self.orphan_exits[pid] = value
+        while len(self.orphan_exits) > ORPHAN_EXITS:
+            del self.orphan_exits[next(iter(self.orphan_exits))]
+
+    def watch_sputniks(self):
+        for job_id, ref in list(self.watched.items()):
+            if not ref.alive():
+                del self.watched[job_id]
+                self.lost.add(job_id)
+
+    def account_lost(self):
+        while self.lost:
+            job_id = self.lost.pop()
+            if self.store.exists(job_id) and self.store.state(job_id) == states.RUNNING:
+                self.supervisor_lost(job_id)
+
+    def supervisor_lost(self, job_id):
+        """The job's sputnik is gone and the job still counts as running."""
+        if self.sputnik_of(job_id) is not None:
+            return  # another sputnik supervises it (adopted, or a relaunch)
+        value = (self.store.read(job_id, "job.exit", "") or "").strip()
+        starts = len((self.store.read(job_id, "job.start", "") or "").split())
+        stops = len((self.store.read(job_id, "job.stop", "") or "").split())
+        job_pid = (self.store.read(job_id, "job.pid", "") or "").strip()
+        if value.isdigit() and stops >= starts > 0:
+            log("job %s: its sputnik is gone; the run ended with %s" % (job_id, value))
+            self.job_ended(job_id, int(value), recovered=True)
+        elif self.system.process(paths.job_file(job_id, "job.pid"), group=True) is not None:
+            self.adopt(job_id)
+        elif job_pid.isdigit() and int(job_pid) in self.orphan_exits:
+            value = self.orphan_exits.pop(int(job_pid))
+            log("job %s: its sputnik was lost; we reaped the job: exit %d" % (job_id, value))
+            try:
+                append_line(paths.job_file(job_id, "job.stop"), str(int(self.now())))
+                write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
+            except OSError as e:
+                log("job %s: cannot record its exit value: %s" % (job_id, e))
+            self.job_ended(job_id, value, recovered=True)
+        elif not job_pid and starts <= stops:
+            self.lost_before_start(job_id)
+        else:
+            log("job %s: its sputnik is gone and no exit was recorded; failed" % job_id)
+            self.store.write(job_id, "job.reason", LOST)
+            self.store.transition(job_id, states.FAILED)
+            self.need_schedule = True
+
+    def lost_again(self, job_id):
+        """Count a lost supervisor of the job; True once that happened more
+        than ``LOST_AGAIN`` times (a sputnik that cannot run at all)."""
+        self.lost_tries[job_id] = self.lost_tries.get(job_id, 0) + 1
+        return self.lost_tries[job_id] > LOST_AGAIN
+
+    def adopt(self, job_id):
+        if self.lost_again(job_id):
+            log("job %s: %s" % (job_id, ADOPT_FAILED))
+            self.store.write(job_id, "job.reason", ADOPT_FAILED)
+            self.store.transition(job_id, states.FAILED)
+            self.need_schedule = True
+            return
+        job_path = self.store.job_path(job_id)
+        try:
+            pid = self.system.launch_sputnik(job_path, job_id, adopt=True)
+        except OSError as e:
+            log("job %s: cannot start a sputnik to adopt it: %s" % (job_id, e))
+            self.watched.pop(job_id, None)
+            return
+        self.sputniks[pid] = job_id
+        log("job %s: still running after its sputnik was lost; adopted by sputnik %d" % (job_id, pid))
+
+    def lost_before_start(self, job_id):
+        """The sputnik died before the job started: run it again, a few times."""
+        if self.lost_again(job_id):
+            reason = "supervisor lost %d times before the job started" % LOST_AGAIN
+            log("job %s: %s; failed" % (job_id, reason))
+            self.store.write(job_id, "job.reason", reason)
+            self.store.transition(job_id, states.FAILED)
+        else:
+            log("job %s: its sputnik is gone before the job started; queued again" % job_id)
+            self.store.transition(job_id, states.QUEUED)
+        self.need_schedule = True

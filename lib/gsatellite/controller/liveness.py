@@ -17,7 +17,7 @@ another PID.
 
 import os
 
-from .. import liveness, paths
+from .. import liveness, paths, pidref
 from .. import protocol as P
 from ..fsutil import read_first_line, unlink_quiet, write_atomic
 from ..log import log
@@ -35,7 +35,7 @@ class Liveness:
     def publish(self):
         self.announce()
         write_atomic(paths.gsatlc_host_file(), self.host + "\n")
-        write_atomic(paths.gsatlc_pid_file(), "%d\n" % self.pid)
+        pidref.write_pid_file(paths.gsatlc_pid_file(), self.pid)
 
     def refresh(self):
         """Keep gsatlcPid young; returns False if another controller owns it."""
@@ -69,7 +69,8 @@ class Liveness:
 
     def unpublish(self):
         if self.owner:
-            for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file(), paths.gsatlc_capabilities_file()):
+            pidref.remove_pid_file(paths.gsatlc_pid_file(), self.pid)
+            for f in (paths.gsatlc_host_file(), paths.gsatlc_capabilities_file()):
                 unlink_quiet(f)
 
 
@@ -86,12 +87,14 @@ def acquire_lock():
 
 def check_stale(host, alive):
     """Refuse when a live controller (maybe classic, maybe elsewhere) exists;
-    ``alive(pid)`` tells whether a PID on this host lives."""
-    info = liveness.recorded()
+    ``alive(pid)`` tells whether a PID on this host still is the process
+    ``gsatlcPid`` was written for."""
+    info = liveness.controller(verify=False)
     if info is not None:
         other_host, other_pid = info
         if other_host != host or alive(other_pid):
             raise AlreadyRunning("gsatlc is already running as %d on %s" % (other_pid, other_host))
         log("removing stale gsatlcPid of dead process %d" % other_pid)
-    for f in (paths.gsatlc_pid_file(), paths.gsatlc_host_file(), paths.gsatlc_capabilities_file()):
+    for f in (paths.gsatlc_pid_file(), paths.gsatlc_pid_file() + pidref.SIDECAR, paths.gsatlc_host_file(),
+              paths.gsatlc_capabilities_file()):
         unlink_quiet(f)

@@ -23,7 +23,7 @@ from ..log import log
 from . import subscribers
 from .copier import Copier
 from .handlers import Handlers
-from .lifecycle import Lifecycle
+from .lifecycle import WATCH_INTERVAL, Lifecycle
 from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale
 from .submission import Submission
 from .system import System
@@ -38,6 +38,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         self.scheduler = scheduler.get(config.get("scheduler"))
         interval = config.get_float("liveness_interval")
         self.sputnik_timeout = config.get_float("sputnik_timeout")
+        self.hold_grace = config.get_float("hold_grace")
         self.max_job_size = config.get_int("max_job_size")
         self.max_restarts = config.get_int("max_restarts")
         self.slots = config.get_int("slots")
@@ -50,6 +51,11 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         # skips reading their condition files, which keeps a long queue cheap.
         self.unconditional = set()
         self.holds = {}  # job id -> answer boxes of the QHOLDs waiting for its sputnik
+        self.sputniks = {}  # PID of a sputnik we started -> its job id
+        self.watched = {}  # job id -> ProcessRef of a sputnik we did not start
+        self.lost = set()  # job ids whose sputnik ended, to account for
+        self.orphan_exits = {}  # PID -> exit value of children we did not start
+        self.lost_tries = {}  # job id -> supervisors lost before start / adoptions
         self.submissions = {}  # job id -> answer box, while its script is copied
         self.copier = Copier(lambda: self.system.wake(self.pid))
         self.handlers.update(
@@ -61,6 +67,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
                 P.QSIG: self.qsig,
                 P.STARTED: self.started,
                 P.TERMINATED: self.terminated,
+                P.HELD: self.held,
                 P.QWAIT: self.qwait,
                 P.QUNWAIT: self.qunwait,
                 P.CAPABILITIES: self.capabilities,
@@ -68,6 +75,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         )
         subscribers.wire(self)
         self.every(interval, self.keep_alive)
+        self.every(WATCH_INTERVAL, self.watch_sputniks)
 
     def maintain(self):
         # After every message: a finished copy is published (and answered)
@@ -76,6 +84,12 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
 
     def tick(self):
         self.copier.collect()
+        if self.lost:
+            # What a lost sputnik sent before it died is handled first (it
+            # may have been published after the boxes last looked empty),
+            # so only what it left unsaid is accounted for.
+            self.take_messages()
+            self.account_lost()
         now = self.now()
         if self.need_schedule or (self.next_timer is not None and now >= self.next_timer):
             self.need_schedule = False
@@ -105,7 +119,8 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:
-            self.system.reap()
+            for pid, value in self.system.reap():
+                self.child_ended(pid, value)
             return
         super().on_signal(signo)
 
@@ -143,7 +158,7 @@ def main(system=None):
     try:
         JobStore().ensure()
         lock = acquire_lock()
-        check_stale(paths.hostname(), system.alive)
+        check_stale(paths.hostname(), lambda pid: system.process(paths.gsatlc_pid_file()) is not None)
     except StoreError as e:
         sys.stderr.write("gsatlc: %s\n" % e)
         return e.code

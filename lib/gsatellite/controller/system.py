@@ -1,9 +1,11 @@
 """The controller's reach into the operating system, as one object.
 
 Everything the controller does to processes goes through a :class:`System`:
-starting a job's sputnik, asking whether a PID lives, running a detached
-child (per-job mail), reaping children, waking itself from a worker thread,
-and starting or stopping the signal forwarder.  Unit tests pass a fake that
+starting a job's sputnik, asking which process a PID file names
+(:mod:`gsatellite.pidref`: never a stranger that got a stale PID), running a
+detached child (per-job mail), reaping children (and telling which ended
+with what), waking itself from a worker thread, and starting or stopping
+the signal forwarder.  Unit tests pass a fake that
 records the calls (as Supervisor's ``DummyOptions``), so the controller's
 logic is tested without real processes.
 """
@@ -11,18 +13,25 @@ logic is tested without real processes.
 import os
 import signal
 
-from .. import proc
+from .. import pidref, proc
 
 
 class System:
-    def launch_sputnik(self, job_path, job_id):
-        """Start a detached sputnik for the job; returns its PID (OSError)."""
+    def launch_sputnik(self, job_path, job_id, adopt=False):
+        """Start a detached sputnik for the job; returns its PID (OSError).
+        ``adopt``: it supervises the job's running process instead of
+        starting one."""
         from .. import sputnik
 
-        return sputnik.launch(job_path, job_id)
+        return sputnik.launch(job_path, job_id, adopt)
 
     def alive(self, pid):
         return proc.alive(pid)
+
+    def process(self, path, names=(), group=False):
+        """The process the PID file ``path`` was written for, if it still
+        runs (a :class:`pidref.ProcessRef`), else None."""
+        return pidref.read_pid_file(path, names, group)
 
     def spawn(self, fn):
         """Run ``fn()`` in a detached child with no inherited descriptors."""
@@ -34,14 +43,18 @@ class System:
         return proc.spawn_session(body)
 
     def reap(self):
-        """Collect every child that has exited (sputniks, services, mailers)."""
+        """Collect every child that has exited (sputniks, services, mailers,
+        jobs whose sputnik died: we are their subreaper); returns
+        ``[(pid, exit value)]``."""
+        ended = []
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return ended
             if pid == 0:
-                return
+                return ended
+            ended.append((pid, proc.exit_value(status)))
 
     def wake(self, pid):
         """Wake a sleeping daemon loop (safe from any thread: the signal is

@@ -21,7 +21,7 @@ directory today, PROTOCOL.md §2; a System V queue later).  Invariants:
 import collections
 import importlib
 
-from .. import config, paths, protocol
+from .. import config, paths, pidref, protocol
 from . import wake as _wake
 
 MBOX = "mbox"
@@ -211,6 +211,16 @@ def signal_process(host, pid, sig=_wake.WAKE):
     return True
 
 
+def changed(to):
+    """When ``to`` last changed (seconds since the epoch), or None; taken
+    before publishing, it is what :func:`wake_owner` checks the owner by."""
+    try:
+        to = address(to)
+        return _impl(to.kind).changed(to)
+    except (BadAddress, AttributeError):
+        return None
+
+
 def wake_owner(to):
     """Wake the process receiving on ``to`` after publishing there; a
     receiver that polls (or an address without a PID) is left alone."""
@@ -218,3 +228,11 @@ def wake_owner(to):
     if found is None:
         return False
     return signal_process(found[0], found[1], _wake.WAKE)
+
+
+def may_wake(to, changed):
+    """May the owner of ``to`` be woken?  ``changed``: :func:`changed` of
+    ``to`` before publishing.  The owner made its box after it started, so
+    a local process that started later holds the PID of a dead owner."""
+    found = owner(to)
+    return found is None or found[0] != paths.hostname() or pidref.may_wake(found[1], changed)

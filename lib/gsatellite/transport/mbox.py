@@ -191,6 +191,14 @@ def exists(box):
     return os.path.isdir(resolve(box))
 
 
+def changed(box):
+    """When the box last changed (ctime), or None."""
+    try:
+        return os.stat(resolve(box)).st_ctime
+    except OSError:
+        return None
+
+
 def become_sigfwd(inbox):
     return Address(create_alias(inbox.address, SIGFWD_ALIAS))
 

@@ -96,6 +96,7 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
     answers = []
     try:
         try:
+            before = base.changed(to)
             for _ in commands:
                 inboxes.append(_answer_inbox())
             texts = [message(command, inbox.address) for command, inbox in zip(commands, inboxes)]
@@ -103,7 +104,7 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
                 check_size(text)
             for text in texts:
                 sent.append(base.send(to, text))
-            if wake_owner:
+            if wake_owner and base.may_wake(to, before):
                 base.wake_owner(to)
             deadline = time.monotonic() + timeout
             for inbox in inboxes:

@@ -1,0 +1,255 @@
+"""Which process a PID names: the one rule before any signal (issue 11).
+
+PIDs are reused and PID files outlive their processes (``kill -9``, a
+crash).  A :class:`ProcessRef` is a PID together with the process's start
+time (field 22 of ``/proc/PID/stat``, clock ticks since boot), which no two
+processes with the same PID share; it signals only while the process at
+that PID still has that start time.
+
+PID files (``gsatlcPid``, ``sigfwd.pid``, ``sputnik.pid``, ``job.pid``) keep
+their classic one-line format, because classic tools read them whole with
+``cat`` and pass the result to ``kill``.  The start time goes into a
+sidecar ``FILE.start`` (``PID TICKS``), written before the PID file.  A
+reader trusts the sidecar only when it names the same PID; otherwise (a
+classic writer, or a sidecar lost in a crash) it falls back to what can be
+said without one: the process must have started no later than the PID file
+was last written (a writer writes the PID of a process that exists), and,
+when the caller names programs, its ``comm`` or one of its argument's base
+names must be one of them.
+
+A process group is signalled only when its leader is the recorded process
+or gone: Linux does not hand out a PID while a group of that id still has
+members, so a group whose leader died cannot have been reused.
+"""
+
+import os
+import signal
+import time
+
+SIDECAR = ".start"
+# Seconds a start time may lie after a file's mtime and still count as
+# earlier: /proc's boot time is whole seconds and file systems round too.
+SLACK = 1.5
+# Checked through this module's names, so tests can narrow them.
+PROC = "/proc"
+
+
+def _stat(pid):
+    """The fields of /proc/PID/stat after the command name, or None."""
+    try:
+        with open("%s/%d/stat" % (PROC, int(pid)), "rb") as f:
+            data = f.read()
+    except (OSError, ValueError, TypeError):
+        return None
+    fields = data.rsplit(b")", 1)[-1].split()
+    return fields if len(fields) > 19 else None
+
+
+def start_time(pid):
+    """Start time of a live (not zombie) process in clock ticks, or None."""
+    fields = _stat(pid)
+    if fields is None or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def _boot_time():
+    try:
+        with open(PROC + "/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"btime "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def started_at(pid):
+    """Wall-clock start of a live process (epoch seconds), or None."""
+    ticks = start_time(pid)
+    boot = _boot_time()
+    if ticks is None or boot is None:
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _names(pid):
+    found = set()
+    try:
+        with open("%s/%d/comm" % (PROC, pid), "rb") as f:
+            found.add(f.read().strip().decode("utf-8", "replace"))
+        with open("%s/%d/cmdline" % (PROC, pid), "rb") as f:
+            for arg in f.read().split(b"\0")[:3]:
+                found.add(os.path.basename(arg.decode("utf-8", "replace")))
+    except OSError:
+        pass
+    return found
+
+
+class ProcessRef:
+    """One process: a PID and its start time (None: not known)."""
+
+    __slots__ = ("pid", "start")
+
+    def __init__(self, pid, start=None):
+        self.pid = int(pid)
+        self.start = start
+
+    def __repr__(self):
+        return "ProcessRef(%d, %r)" % (self.pid, self.start)
+
+    @classmethod
+    def of(cls, pid):
+        """The process now at ``pid``, or None when there is none."""
+        start = start_time(pid)
+        return None if start is None or int(pid) <= 0 else cls(pid, start)
+
+    def alive(self):
+        """True while this very process runs (a zombie has ended)."""
+        now = start_time(self.pid)
+        return now is not None and (self.start is None or now == self.start)
+
+    def signal(self, sig):
+        """Send ``sig`` to this process; False when it is gone."""
+        if self.pid <= 0 or not self.alive():
+            return False
+        try:
+            os.kill(self.pid, sig)
+            return True
+        except OSError:
+            return False
+
+    def group_alive(self):
+        """True while the process group this process leads has members."""
+        if self.pid <= 1 or self.leader_replaced():
+            return False
+        try:
+            os.killpg(self.pid, 0)
+            return True
+        except PermissionError:
+            return True
+        except OSError:
+            return False
+
+    def leader_replaced(self):
+        """True when another process now holds this PID."""
+        fields = _stat(self.pid)
+        # An unreaped zombie still holds its PID, so its start time counts.
+        return fields is not None and self.start is not None and int(fields[19]) != self.start
+
+    def signal_group(self, sig):
+        """Send ``sig`` to the process group led by this process."""
+        if self.pid <= 1 or self.leader_replaced():
+            return False
+        try:
+            os.killpg(self.pid, sig)
+            return True
+        except OSError:
+            return False
+
+
+# Programs that may hold each PID file when no start time was recorded.
+CONTROLLER = ("gsatlc", "gsatlc.bash")
+FORWARDER = ("sigfwd", "sigfwd.bash")
+SPUTNIK = ("sputnik", "sputnik.bash")
+
+
+# -- PID files ------------------------------------------------------------------------
+
+def write_pid_file(path, pid=None, start=None):
+    """Write ``path`` (the PID, one line) and its sidecar (PID and start
+    time), the sidecar first: a reader that sees the new PID finds its start
+    time already there."""
+    from .fsutil import write_atomic
+
+    pid = os.getpid() if pid is None else int(pid)
+    if start is None:
+        start = start_time(pid)
+    if start is not None:
+        write_atomic(path + SIDECAR, "%d %d\n" % (pid, start))
+    write_atomic(path, "%d\n" % pid)
+
+
+def remove_pid_file(path, pid):
+    """Remove ``path`` and its sidecar if they still name ``pid``."""
+    from .fsutil import unlink_quiet
+
+    for name in (path, path + SIDECAR):
+        if _first_word(name) == str(pid):
+            unlink_quiet(name)
+
+
+def _first_word(path):
+    try:
+        with open(path, "rb") as f:
+            words = f.read(200).split()
+    except OSError:
+        return ""
+    return words[0].decode("ascii", "replace") if words else ""
+
+
+def read_pid_file(path, names=(), group=False):
+    """The process ``path`` was written for, if it still runs; else None.
+
+    ``names``: programs it may be (``comm`` or an argument's base name),
+    checked when no start time was recorded for this PID.  ``group``: the
+    file names a process group leader (``job.pid``); the result is returned
+    while the group has members even when its leader has ended.
+    """
+    text = _first_word(path)
+    if not text.isdigit() or int(text) <= 1:
+        return None
+    pid = int(text)
+    recorded = None
+    try:
+        with open(path + SIDECAR, "rb") as f:
+            words = f.read(200).split()
+        if len(words) == 2 and words[0].decode() == text and words[1].isdigit():
+            recorded = int(words[1])
+    except (OSError, UnicodeDecodeError):
+        pass
+    if recorded is not None:
+        ref = ProcessRef(pid, recorded)
+        return ref if ref.alive() or (group and ref.group_alive()) else None
+    now = start_time(pid)
+    if now is None:
+        if group and not _stat(pid):
+            ref = ProcessRef(pid)
+            return ref if ref.group_alive() else None
+        return None
+    try:
+        written = os.stat(path).st_mtime
+    except OSError:
+        return None
+    began = started_at(pid)
+    if began is None or began > written + SLACK:
+        return None  # started after the file was written: not its process
+    if names and not (_names(pid) & set(names)):
+        return None
+    return ProcessRef(pid, now)
+
+
+def may_wake(pid, changed):
+    """May ``pid``, the owner named by a box's name, be woken?  ``changed``:
+    the box's ctime before we published in it (None: unknown).  The owner
+    made its box after it started, so a process that started later than the
+    box last changed is a stranger that got the PID of a dead owner."""
+    if changed is None:
+        return True
+    began = started_at(pid)
+    return began is not None and began <= changed + SLACK
+
+
+def wait_gone(ref, timeout, interval=0.02):
+    """Wait up to ``timeout`` seconds for ``ref`` to end; True if it did."""
+    deadline = time.monotonic() + timeout
+    while ref.alive():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def terminate(ref):
+    """SIGTERM then SIGCONT (a stopped daemon must run to exit)."""
+    return ref.signal(signal.SIGTERM) and (ref.signal(signal.SIGCONT) or True)

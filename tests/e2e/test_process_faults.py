@@ -1,0 +1,230 @@
+"""Processes that are not ours, jobs that will not stop, supervisors that die
+(issue 11, items 2-4).
+
+A *stranger* is a process the test starts in a session of its own that
+records every signal it gets in a sentinel file.  It is planted at the PID
+a PID file names, with the start time recorded beside it (``FILE.start``)
+saying it is another process, as after a ``kill -9`` and PID reuse.  To show
+that nothing was signalled, the test then sends the stranger SIGUSR1 itself
+and waits for that line: a signal sent before it would be in the file too.
+"""
+
+import os
+import signal
+import subprocess
+
+from .procfs import alive, group_gone as _group_gone, read as _read
+
+ENDED = ("finished", "failed")
+LOST = "supervisor lost, no exit value recorded"
+
+STRANGER = (
+    'for s in TERM INT HUP CONT USR1 USR2 QUIT; do trap "echo $s >> %(log)s" $s; done\n'
+    'touch %(ready)s\n'
+    'while :; do sleep 0.05; done\n'
+)
+
+
+class Stranger:
+    def __init__(self, gsat, procs, name="stranger"):
+        self.log = os.path.join(str(gsat.tmp), name + ".signals")
+        ready = os.path.join(str(gsat.tmp), name + ".ready")
+        self.p = subprocess.Popen(["bash", "-c", STRANGER % {"log": self.log, "ready": ready}],
+                                  start_new_session=True, stdin=subprocess.DEVNULL)
+        procs.append(self.p)
+        self.pid = self.p.pid
+        gsat.wait_for(lambda: os.path.exists(ready), what="stranger's traps")
+
+    def plant(self, pid_file):
+        """Make ``pid_file`` name us, with a start time that is not ours."""
+        with open(pid_file + ".start", "w") as f:
+            f.write("%d 1\n" % self.pid)
+        with open(pid_file, "w") as f:
+            f.write("%d\n" % self.pid)
+
+    def signals(self, gsat):
+        """Every signal received so far (waits for our own USR1 marker)."""
+        os.kill(self.pid, signal.SIGUSR1)
+        gsat.wait_for(lambda: "USR1" in self._lines(), what="stranger's USR1 marker")
+        assert self.p.poll() is None, "the stranger died"
+        return [s for s in self._lines() if s != "USR1"]
+
+    def _lines(self):
+        try:
+            with open(self.log) as f:
+                return f.read().split()
+        except FileNotFoundError:
+            return []
+
+
+def _dead(pid):
+    return not alive(pid)
+
+
+# -- item 2: never signal a process that is not ours ---------------------------------
+
+def test_gsatlcd_stop_after_kill9_never_signals_the_process_at_the_controllers_pid(gsat, procs):
+    gsat.start()
+    pid = gsat.controller_pid()
+    os.kill(pid, signal.SIGKILL)
+    gsat.wait_for(lambda: _dead(pid), what="controller gone")
+    stranger = Stranger(gsat, procs)
+    stranger.plant(os.path.join(gsat.g, "gsatlcPid"))
+    p = gsat.run("gsatlcd", "--stop")
+    assert p.returncode == 1 and "was not running" in p.stderr, (p.returncode, p.stderr)
+    assert stranger.signals(gsat) == []
+    assert not os.path.exists(os.path.join(gsat.g, "gsatlcPid"))
+
+
+def test_gsatlcd_stop_never_signals_a_classic_gsatlcpid_of_another_program(gsat, procs):
+    """No start time recorded (a classic controller wrote the file): the
+    process must be a gsatlc."""
+    stranger = Stranger(gsat, procs)
+    os.makedirs(gsat.g, exist_ok=True)
+    with open(os.path.join(gsat.g, "gsatlcPid"), "w") as f:
+        f.write("%d\n" % stranger.pid)
+    with open(os.path.join(gsat.g, "gsatlcHostName"), "w") as f:
+        f.write(gsat.run("hostname", "--fqdn").stdout.strip() or "localhost")
+    p = gsat.run("gsatlcd", "--stop")
+    assert p.returncode == 1, p.stderr
+    assert stranger.signals(gsat) == []
+
+
+def test_controller_shutdown_never_signals_the_process_at_a_stale_sigfwd_pid(gsat, procs):
+    gsat.start()
+    run = os.path.join(gsat.g, "var", "run", gsat.host())
+    pid_file = os.path.join(run, "sigfwd.pid")
+    fwd = int(_read(pid_file))
+    os.kill(fwd, signal.SIGKILL)
+    gsat.wait_for(lambda: _dead(fwd), what="sigfwd gone")
+    stranger = Stranger(gsat, procs)
+    stranger.plant(pid_file)
+    assert gsat.run("sigfwdd", "--stop").returncode == 1
+    assert gsat.stop().returncode == 0
+    assert stranger.signals(gsat) == []
+
+
+def test_hold_never_reaches_the_process_at_a_stale_sputnik_pid(gsat, procs):
+    gsat.start(sputnik_timeout=3)
+    a = gsat.qsub(gsat.job("long.job", "touch ready\nwhile :; do sleep 0.05; done\n"))
+    gsat.wait_for(lambda: os.path.exists(os.path.join(gsat.job_dir(a), "jobtmp", "ready")), what="job running")
+    pid_file = os.path.join(gsat.job_dir(a), "sputnik.pid")
+    saved = {n: _read(n) for n in (pid_file, pid_file + ".start")}
+    stranger = Stranger(gsat, procs)
+    stranger.plant(pid_file)
+    try:
+        p = gsat.run("gqhold", a)
+        assert p.returncode != 0 and "qhold failed" in p.stderr, (p.returncode, p.stderr)
+        assert stranger.signals(gsat) == []
+        assert gsat.state(a) == "running"
+    finally:
+        for name, text in saved.items():
+            with open(name, "w") as f:
+                f.write(text + "\n")
+
+
+def test_a_stranger_at_a_lost_jobs_pid_is_never_adopted_nor_signalled(gsat, procs):
+    gsat.start()
+    a = gsat.qsub(gsat.job("long.job", "touch ready\nwhile :; do sleep 0.05; done\n"))
+    gsat.wait_for(lambda: os.path.exists(os.path.join(gsat.job_dir(a), "jobtmp", "ready")), what="job running")
+    spid = int(gsat.attr(a, "sputnik.pid"))
+    jpid = int(gsat.attr(a, "job.pid"))
+    assert gsat.stop().returncode == 0  # jobs keep running without a controller
+    os.kill(spid, signal.SIGKILL)
+    os.killpg(jpid, signal.SIGKILL)
+    gsat.wait_for(lambda: _dead(spid) and _group_gone(jpid), what="sputnik and job gone")
+    stranger = Stranger(gsat, procs)
+    stranger.plant(os.path.join(gsat.job_dir(a), "job.pid"))
+    gsat.start()
+    assert gsat.wait_state(a, ENDED) == "failed"
+    assert gsat.attr(a, "job.reason") == LOST
+    assert LOST in gsat.run("gqstat", "-f", a).stdout
+    assert stranger.signals(gsat) == []
+
+
+# -- item 3: held means stopped ----------------------------------------------------------
+
+def test_job_that_ignores_term_is_not_held_while_it_runs_and_gqrls_never_runs_a_second_copy(gsat, procs):
+    gsat.start(hold_grace=3)
+    runs = os.path.join(str(gsat.tmp), "runs")
+    a = gsat.qsub(gsat.job("stubborn.job", 'echo run >> "%s"\ntrap "" TERM\necho $$ > me\n'
+                           'while :; do sleep 0.05; done\n' % runs))
+    b = gsat.qsub(gsat.job("next.job", "exit 0\n"))
+    me = os.path.join(gsat.job_dir(a), "jobtmp", "me")
+    gsat.wait_for(lambda: os.path.exists(me) and os.path.getsize(me) > 0, what="job A running")
+    hold = subprocess.Popen(["gqhold", a], env=gsat.env, cwd=gsat.jobs, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    procs.append(hold)
+    first = int(open(me).read())
+    checks, released = 0, False
+    while hold.poll() is None and not released:
+        # Each state is read before the processes are looked at: whatever
+        # says "stopped" must already be true of the processes.
+        if gsat.state(a) != "running":
+            assert _group_gone(first), "marked held while it still runs"
+        if gsat.state(b) != "queued":
+            assert _group_gone(first), "its slot went to the next job while it still runs"
+        released = gsat.run("gqrls", a).returncode == 0
+        if released:
+            assert _group_gone(first), "gqrls accepted while the first copy still runs"
+        checks += 1
+    out, err = hold.communicate()
+    assert hold.returncode == 0, err
+    assert checks >= 2
+    assert _group_gone(first)
+    assert gsat.wait_state(b, ENDED) == "finished"
+    if not released:
+        assert gsat.state(a) == "held"
+        assert gsat.run("gqrls", a).returncode == 0
+    gsat.wait_for(lambda: os.path.exists(runs) and len(open(runs).read().split()) == 2, what="second run")
+    assert gsat.wait_state(a, "running") == "running"
+
+
+# -- item 4: a lost supervisor is noticed at once --------------------------------------------
+
+def test_kill9_of_a_sputnik_does_not_leave_its_job_running_for_ever(gsat, procs):
+    gsat.start()
+    gate = os.path.join(str(gsat.tmp), "gate")
+    a = gsat.qsub(gsat.job("gated.job", 'touch ready\nwhile [ ! -e "%s" ]; do sleep 0.05; done\nexit 3\n' % gate))
+    b = gsat.qsub(gsat.job("next.job", "exit 0\n"))
+    gsat.wait_for(lambda: os.path.exists(os.path.join(gsat.job_dir(a), "jobtmp", "ready")), what="job A running")
+    wait = subprocess.Popen(["gqwait", a], env=gsat.env, cwd=gsat.jobs, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    procs.append(wait)
+    spid = int(gsat.attr(a, "sputnik.pid"))
+    jpid = int(gsat.attr(a, "job.pid"))
+    os.kill(spid, signal.SIGKILL)
+    # Supervised again: a new sputnik adopts the job, which keeps running.
+    gsat.wait_for(lambda: gsat.attr(a, "sputnik.pid") not in ("", str(spid)), timeout=10,
+                  what="a new sputnik for job A")
+    assert not _dead(jpid)
+    assert gsat.state(a) == "running" and gsat.state(b) == "queued"
+    with open(gate, "w"):
+        pass
+    assert gsat.wait_state(a, ENDED) == "failed"
+    assert gsat.attr(a, "job.exit") == "3"
+    out, err = wait.communicate(timeout=30)
+    assert wait.returncode == 3, (out, err)
+    assert gsat.wait_state(b, ENDED) == "finished"
+
+
+def test_kill9_of_a_sputnik_whose_job_has_ended_frees_the_slot(gsat, procs):
+    gsat.start()
+    a = gsat.qsub(gsat.job("long.job", "touch ready\nwhile :; do sleep 0.05; done\n"))
+    b = gsat.qsub(gsat.job("next.job", "exit 0\n"))
+    gsat.wait_for(lambda: os.path.exists(os.path.join(gsat.job_dir(a), "jobtmp", "ready")), what="job A running")
+    wait = subprocess.Popen(["gqwait", a], env=gsat.env, cwd=gsat.jobs, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    procs.append(wait)
+    spid = int(gsat.attr(a, "sputnik.pid"))
+    jpid = int(gsat.attr(a, "job.pid"))
+    # The sputnik cannot see its job end: stopped, then killed.
+    os.kill(spid, signal.SIGSTOP)
+    os.killpg(jpid, signal.SIGKILL)
+    os.kill(spid, signal.SIGKILL)
+    assert gsat.wait_state(a, ENDED, timeout=10) == "failed"
+    # The controller, subreaper of the lost sputnik's job, took its status.
+    assert gsat.attr(a, "job.exit") == str(128 + signal.SIGKILL)
+    out, err = wait.communicate(timeout=30)
+    assert wait.returncode == 128 + signal.SIGKILL, (out, err)
+    assert gsat.wait_state(b, ENDED) == "finished"

@@ -1,0 +1,102 @@
+"""Which process a PID file names (issue 11, item 2), and a sputnik that
+cannot write its records (item 4)."""
+
+import errno
+import os
+import subprocess
+
+import pytest
+
+from gsatellite import paths, pidref
+from gsatellite.cli import gsatlcd
+
+from .conftest import new_job
+
+
+@pytest.fixture
+def kills(monkeypatch):
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    monkeypatch.setattr(os, "killpg", lambda pid, sig: sent.append((-pid, sig)))
+    return sent
+
+
+@pytest.mark.parametrize("text", ["1", "0", "-1", "99999999"])
+def test_gsatlcd_stop_with_gsatlcpid_holding_1_signals_nobody(home, kills, text, capsys):
+    os.makedirs(paths.base())
+    for name, value in (("gsatlcPid", text), ("gsatlcHostName", paths.hostname())):
+        with open(os.path.join(paths.base(), name), "w") as f:
+            f.write(value + "\n")
+    assert gsatlcd.main(["--stop"]) == 1
+    assert kills == []
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_recorded_start_time_tells_this_process_from_a_later_one(tmp_path):
+    path = str(tmp_path / "x.pid")
+    pidref.write_pid_file(path)
+    ref = pidref.read_pid_file(path)
+    assert ref is not None and ref.pid == os.getpid() and ref.alive()
+    with open(path + ".start", "w") as f:
+        f.write("%d %d\n" % (os.getpid(), ref.start + 1))
+    assert pidref.read_pid_file(path) is None
+    pidref.remove_pid_file(path, os.getpid())
+    assert not os.path.exists(path) and not os.path.exists(path + ".start")
+
+
+def test_without_a_start_time_a_process_younger_than_the_file_is_not_its(tmp_path):
+    path = str(tmp_path / "classic.pid")
+    with open(path, "w") as f:
+        f.write("%d\n" % os.getpid())
+    assert pidref.read_pid_file(path) is not None  # we started before it was written
+    assert pidref.read_pid_file(path, names=("gsatlc",)) is None  # but we are no gsatlc
+    os.utime(path, (1, 1))  # written long before this process started
+    assert pidref.read_pid_file(path) is None
+
+
+def test_a_dead_process_is_nobody(tmp_path):
+    p = subprocess.Popen(["true"])
+    p.wait()
+    path = str(tmp_path / "dead.pid")
+    pidref.write_pid_file(path, p.pid, 12345)
+    assert pidref.read_pid_file(path) is None
+    assert not pidref.ProcessRef(p.pid, 12345).signal(0)
+
+
+def test_sputnik_keeps_the_exit_value_when_the_disk_is_full_and_retries(home, monkeypatch):
+    from gsatellite import sputnik as sp
+
+    s, job_id = new_job(home)
+    sput = sp.Sputnik(s.job_path(job_id), job_id)
+    try:
+        full = {"on": True}
+        real_append = sp.append_line
+
+        def append(path, line):
+            if full["on"]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_append(path, line)
+
+        monkeypatch.setattr(sp, "append_line", append)
+        sput.record_exit(5)
+        assert sput.exit == 5 and sput.unwritten
+        sput.tick()
+        assert not sput.stop, "exited before its exit value was written"
+        full["on"] = False
+        sput.tick()
+        assert sput.unwritten == []
+        with open(paths.job_file(job_id, "job.exit")) as f:
+            assert f.read() == "5\n"
+        with open(paths.job_file(job_id, "job.stop")) as f:
+            assert len(f.read().split()) == 1
+    finally:
+        sput.shutdown()
+        sput.sleeper.release()
+
+
+def test_a_box_owner_that_started_after_the_box_last_changed_is_not_woken():
+    import time
+
+    assert pidref.may_wake(os.getpid(), time.time())
+    assert pidref.may_wake(os.getpid(), None)  # unknown: as classic
+    assert not pidref.may_wake(os.getpid(), 1.0)  # the box is older than us
