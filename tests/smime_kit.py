@@ -188,4 +188,4 @@ def open_reply(msg, pki, who):
         signer = x509.load_pem_x509_certificate(open(os.path.join(d, "signer"), "rb").read())
     assert signer == pki.host.cert
     inner = email.message_from_bytes(p.stdout, policy=email.policy.default)
-    return inner.get_content()
+    return inner.get_content().replace("\r\n", "\n")

@@ -174,3 +174,186 @@ def test_replayed_message_id_and_replayed_signature(gsat, mail, pki):
     assert "replayed signature" in mail.log()
     assert len(mail.jobs()) == 1
     mail.replies(1)
+
+
+# -- commands ---------------------------------------------------------------------------
+
+def test_command_mails_answer_with_output_and_exit_value(gsat, mail, pki):
+    gsat.start()
+    held = gsat.qsub(gsat.job("later.job", "#GSAT -a 209912312359\nexit 0\n"))
+    assert mail.send(message(pki.alice, "gqstat\n")).returncode == 0
+    assert mail.send(message(pki.alice, "gqhold %s\n" % held)).returncode == 0
+    assert gsat.wait_state(held, "held") == "held"
+    assert mail.send(message(pki.bob, "gqstat -f %s\n-- \nBob\n" % held)).returncode == 0
+    assert mail.send(message(pki.alice, "gqrls 99999\n")).returncode == 0
+    assert mail.send(message(pki.alice, "please run my job\n")).returncode == 0
+    got = mail.replies(5)
+    who = {pki.alice.address: pki.alice, pki.bob.address: pki.bob}
+    texts = [mail.reply_text(m, who[m["to"][0]]) for m in got]
+    table = texts[0]
+    assert table.startswith("   job.state job.id ") and "\nqueued       %s " % held in table
+    assert table.endswith("Exit value: 0\n")
+    assert texts[1] == "Exit value: 0\n"
+    assert 'job.state="held"' in texts[2] and texts[2].endswith("Exit value: 0\n")
+    assert texts[3] == 'gqrls: Invalid job id "99999"!\nExit value: 1\n'
+    assert texts[4].startswith("unknown command 'please'.") and "gqsig [-s SIGNAL] jobId" in texts[4]
+    assert mail.jobs() == [held]
+
+
+def test_unencrypted_replies_when_turned_off(gsat, mail, pki):
+    assert mail.send(message(pki.alice, "gqstat\n"), GSAT_MAIL_ENCRYPT="no").returncode == 0
+    [reply] = mail.replies(1)
+    assert reply["message"].get_content_type() == "multipart/signed"
+    assert mail.reply_text(reply, pki.alice).endswith("Exit value: 0\n")
+
+
+# -- delivery: Maildir, temporary failures, crashes ----------------------------------------
+
+def _maildir(gsat, messages):
+    d = os.path.join(gsat.tmp, "Maildir")
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    for i, data in enumerate(messages):
+        with open(os.path.join(d, "new", "%d.%d.test" % (1700000000 + i, i)), "wb") as f:
+            f.write(data)
+    return d
+
+
+def _scripts(gsat, jobs):
+    return sorted(open(os.path.join(gsat.job_dir(j), j)).read() for j in jobs)
+
+
+def _batch(pki, n):
+    return [message(pki.alice, "#!/bin/bash\necho job %d\n" % i) for i in range(n)]
+
+
+def test_maildir_batch_leaves_nothing_in_new(gsat, mail, pki):
+    gsat.start()
+    d = _maildir(gsat, _batch(pki, 4) + [smime_kit.unsigned(pki.alice.address, "gqstat\n")])
+    p = mail.run(["--maildir", d])
+    assert p.returncode == 0, p.stderr
+    assert os.listdir(os.path.join(d, "new")) == []
+    assert len(os.listdir(os.path.join(d, "cur"))) == 4  # the unsigned one was removed
+    assert _scripts(gsat, mail.jobs()) == sorted("#!/bin/bash\necho job %d\n" % i for i in range(4))
+    ids = sorted(mail.reply_text(m, pki.alice).strip() for m in mail.replies(4))
+    assert ids == sorted("jobId:%s" % j for j in mail.jobs())
+
+
+@pytest.mark.parametrize("point", ["claimed:3", "submitted:2", "acted:3"])
+def test_killed_mid_batch_submits_nothing_twice(gsat, mail, pki, point):
+    gsat.start()
+    d = _maildir(gsat, _batch(pki, 5))
+    p = mail.run(["--maildir", d], env={"GSAT_TEST_GSATMAIL_KILL": point})
+    assert p.returncode == -9, (p.returncode, p.stderr)
+    assert os.listdir(os.path.join(d, "new"))
+    p = mail.run(["--maildir", d])
+    assert p.returncode == 0, p.stderr
+    assert os.listdir(os.path.join(d, "new")) == []
+    assert _scripts(gsat, mail.jobs()) == sorted("#!/bin/bash\necho job %d\n" % i for i in range(5))
+    replies = [mail.reply_text(m, pki.alice).strip() for m in mail.smtp.wait_count(5)]
+    assert set(replies) == {"jobId:%s" % j for j in mail.jobs()}
+
+
+def test_temporary_failure_keeps_the_message(gsat, mail, pki):
+    d = _maildir(gsat, [message(pki.alice, JOB), message(pki.alice, "gqstat\n")])
+    p = mail.run(["--maildir", d])
+    assert p.returncode == 75, p.stderr
+    # The job waits for the controller; the gqstat needs none.
+    assert len(os.listdir(os.path.join(d, "new"))) == 1
+    assert "kept for another try: " + "gsatlc is not running" in mail.log()
+    assert mail.send(open(os.path.join(d, "new", os.listdir(os.path.join(d, "new"))[0]), "rb").read()).returncode == 75
+    gsat.start()
+    assert mail.run(["--maildir", d]).returncode == 0
+    assert os.listdir(os.path.join(d, "new")) == []
+    assert len(mail.jobs()) == 1
+    assert len(mail.replies(2)) == 2
+
+
+def test_unanswered_reply_is_sent_again(gsat, mail, pki):
+    gsat.start()
+    port, sock = smtp_server.dead_port()
+    data = message(pki.alice, JOB)
+    try:
+        assert mail.send(data, GSAT_SMTP_PORT=str(port)).returncode == 75
+    finally:
+        sock.close()
+    assert "reply not sent (the request was carried out)" in mail.log()
+    assert mail.send(data).returncode == 0
+    [job_id] = mail.jobs()
+    [reply] = mail.replies(1)
+    assert mail.reply_text(reply, pki.alice).strip() == "jobId:%s" % job_id
+    assert mail.send(data).returncode == 0  # delivered again: nothing more
+    mail.replies(1)
+    assert mail.jobs() == [job_id]
+
+
+def test_unsafe_modes_keep_mail_until_fixed(gsat, mail, pki):
+    key = os.path.join(gsat.g, "mail", "host.key")
+    os.chmod(key, 0o644)
+    p = mail.send(message(pki.alice, "gqstat\n"))
+    assert p.returncode == 75
+    assert p.stderr.decode() == "gsatmail: %s has mode 0644; run gsatmail --init or chmod go-rwx\n" % key
+    os.chmod(os.path.join(gsat.g, "mail", "users"), 0o755)
+    assert mail.run(["--init"]).returncode == 0
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    assert mail.send(message(pki.alice, "gqstat\n")).returncode == 0
+    mail.replies(1)
+
+
+def test_usage_errors(gsat):
+    p = gsat.run("gsatmail", "--bogus")
+    assert p.returncode == 64 and p.stderr.startswith("Usage: gsatmail")
+    p = gsat.run("gsatmail", "--maildir", str(gsat.tmp))
+    assert p.returncode == 66 and "not a Maildir" in p.stderr
+    p = gsat.run("gsatmail", input="From: x\n\nhello\n")
+    assert p.returncode == 75 and "gsatmail --init" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_request_unread_when_killed_is_voided_not_doubled(gsat, mail, pki, procs):
+    """gsatmail is killed while its QSUB waits unread in the controller's
+    inbox; the next run submits again from a new file, and the old
+    request's file is gone, so the controller refuses it when it reads it
+    later (a QSUB of a missing file is refused).  The "controller" here is
+    a live process that never reads its inbox (a real one wakes at once)."""
+    import threading
+
+    idle = subprocess.Popen(["sleep", "300"])
+    procs.append(idle)
+    host = gsat.env["GSAT_HOSTNAME"] = "mailhost"
+    box = os.path.join(gsat.g, "mboxes", host, "%d.inbox" % idle.pid)
+    os.makedirs(box)
+    with open(os.path.join(gsat.g, "gsatlcHostName"), "w") as f:
+        f.write(host + "\n")
+    with open(os.path.join(gsat.g, "gsatlcPid"), "w") as f:
+        f.write("%d\n" % idle.pid)
+    stop = threading.Event()
+
+    def keep_alive():  # the liveness rule wants a fresh gsatlcPid
+        while not stop.wait(0.5):
+            os.utime(os.path.join(gsat.g, "gsatlcPid"))
+
+    def requests():
+        out = []
+        for n in sorted(os.listdir(box)):
+            if not n.startswith("."):
+                with open(os.path.join(box, n)) as f:
+                    out.append(f.read())
+        return out
+
+    threading.Thread(target=keep_alive, daemon=True).start()
+    data = message(pki.alice, JOB)
+    try:
+        for attempt in (1, 2):
+            p = subprocess.Popen(["gsatmail"], stdin=subprocess.PIPE, env=gsat.env, cwd=gsat.jobs)
+            procs.append(p)
+            p.stdin.write(data)
+            p.stdin.close()
+            gsat.wait_for(lambda n=attempt: len(requests()) == n, what="QSUB number %d" % attempt)
+            p.kill()
+            p.wait()
+    finally:
+        stop.set()
+    old, new = (r.split(";")[0].split(" ", 1)[1] for r in requests())
+    assert old.endswith(".1.job") and new.endswith(".2.job")
+    assert not os.path.exists(old) and os.path.exists(old + ".void")
+    assert open(new).read() == JOB
