@@ -60,20 +60,24 @@ def void(entry):
             pass
 
 
-def submit(script, key, entry, record, hook):
-    """Submit ``script``; returns ``(reply text, exit value)``.
-
-    ``entry`` is the journal entry (a dict), updated through ``record(entry)``
-    before the request is sent.  :class:`TempFail` when nothing was
-    submitted and a retry may succeed (the entry then no longer asks for
-    recovery), or when the controller received the job without answering
-    (the entry keeps the attempt, so the next run finds the job).
-    """
-    attempt = len(_attempts(entry)) + 1
-    path = spool_file(key, attempt)
+def attempt(entry, key):
+    """Add a new attempt by this process to ``entry`` (a dict); it must be
+    recorded in the journal before :func:`submit` sends anything."""
+    number = len(_attempts(entry)) + 1
     entry["attempts"] = ("%s %s:%d:%d" % (entry.get("attempts", ""), paths.hostname(), os.getpid(), job.next_id())).strip()
-    entry["scripts"] = ("%s %s" % (entry.get("scripts", ""), path)).strip()
-    record(entry)
+    entry["scripts"] = ("%s %s" % (entry.get("scripts", ""), spool_file(key, number))).strip()
+    return entry
+
+
+def submit(script, entry, hook):
+    """Submit ``script`` as the last attempt recorded in ``entry`` (see
+    :func:`attempt`); returns ``(reply text, exit value)``.
+
+    :class:`TempFail` when nothing was submitted and a retry may succeed,
+    or (``keep``) when the controller received the job without answering:
+    the entry keeps the attempt, so the next run finds the job.
+    """
+    path = entry["scripts"].split()[-1]
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
         try:

@@ -49,12 +49,13 @@ class Journal:
     def _path(self, prefix, key):
         return os.path.join(self.dir, "%s-%s" % (prefix, _hash(key)))
 
-    def _temp(self, fields):
+    def _temp(self, fields, sync=True):
         tmp = os.path.join(self.dir, ".tmp." + random_chars(12))
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, _encode(fields).encode("utf-8", "surrogateescape"))
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         return tmp
@@ -94,15 +95,16 @@ class Journal:
         """Record ``message_id`` as being processed; False when it already was."""
         return self._create(self._path("m", message_id), dict(fields, state="processing"))
 
-    def update(self, message_id, fields):
+    def update(self, message_id, fields, sync=True):
         """Replace the entry of ``message_id`` with ``fields``."""
-        tmp = self._temp(fields)
+        tmp = self._temp(fields, sync)
         try:
             os.rename(tmp, self._path("m", message_id))
         except BaseException:
             os.unlink(tmp)
             raise
-        self._sync_dir()
+        if sync:
+            self._sync_dir()
 
     def release(self, message_id):
         """Forget ``message_id``: nothing was done, it may come again."""
@@ -127,10 +129,20 @@ class Journal:
             os.unlink(path)
 
     # -- housekeeping ----------------------------------------------------------------
+    @staticmethod
+    def _prune_temp(path, now):
+        """A temporary file a killed gsatmail left behind."""
+        try:
+            if os.stat(path).st_mtime < now - 3600:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+
     def prune(self, now):
         """Remove finished entries whose ``keep_until`` has passed."""
         for name in os.listdir(self.dir):
             if name.startswith(".tmp."):
+                self._prune_temp(os.path.join(self.dir, name), now)
                 continue
             entry = self._read(os.path.join(self.dir, name)) or {}
             if name.startswith("m-") and entry.get("state") != "done":

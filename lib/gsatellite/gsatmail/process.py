@@ -12,6 +12,7 @@ The same Message-ID on other bytes is a replay and is rejected.
 import email
 import email.policy
 import email.utils
+from email.header import Header
 import os
 import signal
 import time
@@ -55,19 +56,20 @@ class Processor:
         """Accept, act and answer; :class:`Rejected` or :class:`TempFail`."""
         req = accept.check(raw, self.verifier)
         where = "%s from %s" % (req.message_id, req.sender)
-        entry = self._claim(req)
+        kind, what = commands.parse(req.body)
+        entry = self._claim(req, jobs.attempt({}, req.digest) if kind == "job" else {})
         state = entry["state"]
         if state == DONE:
             self.log("%s: already answered; nothing done" % where)
             return
         if state == PROCESSING:
-            self._act(req, entry, entry.pop("new", None) is None)
+            self._act(req, entry, entry.pop("new", None) is None, kind, what)
             self.log("%s: accepted: %s" % (where, entry["summary"]))
         self._reply(req, entry)
 
-    def _claim(self, req):
+    def _claim(self, req, extra):
         keep = req.date + config.get_int("mail_max_age") + accept.SKEW
-        fields = {"digest": req.digest, "sender": req.sender, "owner": self.owner,
+        fields = {**extra, "digest": req.digest, "sender": req.sender, "owner": self.owner,
                   "since": int(time.time()), "keep_until": int(keep)}
         new = self.journal.claim(req.message_id, fields)
         entry = self.journal.get(req.message_id)
@@ -98,11 +100,10 @@ class Processor:
     def _record(self, req, entry):
         self.journal.update(req.message_id, entry)
 
-    def _act(self, req, entry, recovering):
+    def _act(self, req, entry, recovering, kind, what):
         if recovering:
             entry["owner"], entry["since"] = self.owner, int(time.time())
             self._record(req, entry)
-        kind, what = commands.parse(req.body)
         self.hook("claimed")
         try:
             if kind == "job":
@@ -136,15 +137,16 @@ class Processor:
                 found = jobs.find(entry)
             if found is not None:
                 return "jobId:%s\n" % found, 0
-        key = req.digest
-        return jobs.submit(script, key, entry, lambda e: self._record(req, e), self.hook)
+            self._record(req, jobs.attempt(entry, req.digest))
+        return jobs.submit(script, entry, self.hook)
 
     def _reply(self, req, entry):
         recipient = req.certificate if config.get_bool("mail_encrypt") else None
         entity = smime.wrap(entry["reply"], self.host_cert, self.host_key, recipient)
-        msg = email.message_from_bytes(entity, policy=email.policy.SMTP)
+        msg = email.message_from_bytes(entity, policy=email.policy.compat32)
         subject = req.subject.strip()
-        msg["Subject"] = subject if subject.lower().startswith("re:") else ("Re: " + subject).strip()
+        subject = subject if subject.lower().startswith("re:") else ("Re: " + subject).strip()
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
         msg["From"] = self._from()
         msg["To"] = req.sender
         msg["Date"] = email.utils.formatdate(localtime=True)
@@ -156,7 +158,9 @@ class Processor:
         except mail.MailError as e:
             raise TempFail("reply not sent (the request was carried out): %s" % e, keep=True)
         entry["state"] = DONE
-        self._record(req, entry)
+        # Not synced: lost in a crash, the entry says "acted" and the reply
+        # goes out once more, which is harmless.
+        self.journal.update(req.message_id, entry, sync=False)
 
     def _from(self):
         configured = config.get("mail_from")
