@@ -26,7 +26,9 @@ SKEW = 900
 class Request:
     """An accepted message: ``message_id``, ``sender`` (the address),
     ``subject``, ``date`` (epoch), ``body`` (text), ``certificate`` (the
-    signer's), ``signatures`` (replay keys), ``digest`` (of the raw bytes)."""
+    signer's), ``signatures`` (replay keys), ``digest`` (what makes two
+    deliveries the same message: its signature, which headers a delivery
+    agent adds on a second delivery do not change)."""
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
@@ -91,7 +93,7 @@ def check(raw, verifier, now=None):
         signatures.append((hashlib.sha256(signature).hexdigest(), signed_at))
     return Request(message_id=message_id, sender=sender, subject=msg.get("Subject") or "",
                    date=date, body=_body(unwrapped.entity), certificate=cert,
-                   signatures=signatures, digest=hashlib.sha256(raw).hexdigest(),
+                   signatures=signatures, digest=signatures[0][0],
                    encrypted=unwrapped.encrypted)
 
 

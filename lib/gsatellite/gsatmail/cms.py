@@ -43,6 +43,8 @@ class Node:
 def read(data, pos, limit, depth=0):
     """The element at ``pos`` and the position after it; ``(None, pos+2)`` at
     an end-of-contents marker."""
+    if depth > _MAX_DEPTH:
+        raise ValueError("nested too deeply")
     if pos + 2 > limit:
         raise ValueError("truncated")
     first = data[pos]
@@ -96,6 +98,13 @@ def content_type(data):
 
 def signers(data):
     """``[(signature bytes, signing time or None)]`` of a signed-data ContentInfo."""
+    try:
+        return _signers(data)
+    except IndexError:
+        raise ValueError("truncated")
+
+
+def _signers(data):
     oid, wrapper = _top(data)
     if oid != SIGNED_DATA:
         raise ValueError("not signed data")

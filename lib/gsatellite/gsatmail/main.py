@@ -145,6 +145,13 @@ def _one(processor, raw, where="stdin"):
     except OSError as e:
         log("%s: kept for another try: %s" % (where, e))
         return KEPT
+    except Exception:
+        # A bug: the message is kept (nothing is lost), the traceback logged.
+        import traceback
+
+        log("%s: kept for another try: internal error:\n%s" % (where, traceback.format_exc()))
+        sys.stderr.write("gsatmail: internal error; see %s\n" % paths.gsatmail_log())
+        return KEPT
 
 
 def _maildir(processor, maildir):

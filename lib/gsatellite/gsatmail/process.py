@@ -144,7 +144,7 @@ class Processor:
         recipient = req.certificate if config.get_bool("mail_encrypt") else None
         entity = smime.wrap(entry["reply"], self.host_cert, self.host_key, recipient)
         msg = email.message_from_bytes(entity, policy=email.policy.compat32)
-        subject = req.subject.strip()
+        subject = " ".join(req.subject.split())  # unfolded: no line break reaches the header
         subject = subject if subject.lower().startswith("re:") else ("Re: " + subject).strip()
         msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
         msg["From"] = self._from()
