@@ -14,7 +14,7 @@ from conftest import BIN, ROOT
 # User commands with a man page of their own.
 USER_COMMANDS = (
     "gsatctl", "gqsub", "gqstat", "gqhold", "gqrls", "gqdel", "gqsig", "gqwait",
-    "gqpeek", "gqclean", "trigger", "gsatlcd", "sendcmd",
+    "gqpeek", "gqclean", "trigger", "gsatlcd", "sendcmd", "gsatmail",
 )
 # Shorthands of gsatctl: their --help is gsatctl's.
 SHORTHANDS = ("gqsub", "gqhold", "gqrls", "gqdel", "gqwait")

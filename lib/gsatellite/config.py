@@ -67,6 +67,11 @@ DEFAULTS = {
     # The shipped mail service linked into the install tree's onJOB_START and
     # onJOB_TERMINATION directories (the classic default): yes or no.
     "mail_service": "yes",
+    # gsatmail: the oldest Date: (and signing time) accepted, in seconds;
+    # the largest message, in bytes; whether replies are encrypted.
+    "mail_max_age": "86400",
+    "mail_max_size": "1048576",
+    "mail_encrypt": "yes",
 }
 
 _VALUES = None

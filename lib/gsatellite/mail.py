@@ -107,7 +107,8 @@ def transport(msg):
         return "sendmail"
     if config.is_set("smtp_host") or config.is_set("smtp_port"):
         return "smtp"
-    if not msg.is_multipart() and local_mail_command():
+    # The mail command sends text only (an S/MIME reply is not).
+    if msg.get_content_type() == "text/plain" and local_mail_command():
         return "mail"
     return "smtp"
 

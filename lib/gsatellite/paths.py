@@ -76,6 +76,15 @@ def gsatlc_log():
     return _g("var", "log", "gsatlc.log")
 
 
+def gsatmail_log():
+    return _g("var", "log", "gsatmail.log")
+
+
+def mail_dir():
+    """gsatmail's keys, registered users and journal (gsatmail(1))."""
+    return _g("mail")
+
+
 def host_log_dir(host=None):
     return _g("var", "log", host or hostname())
 

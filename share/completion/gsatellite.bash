@@ -159,7 +159,11 @@ _gsatellite() {
 		esac
 		_gsat_reply -c --command -m --message-box --no-sigfwd --no-wait-for-answer --timeout --help -V --version
 		;;
+	gsatmail)
+		case $prev in --maildir) COMPREPLY=($(compgen -d -- "$cur")); return ;; esac
+		((COMP_CWORD == 1)) && _gsat_reply --maildir --init --help -V --version
+		;;
 	esac
 }
 
-complete -F _gsatellite gsatctl gqsub gqhold gqrls gqdel gqwait gqstat gqsig gqpeek gqclean trigger gsatlcd sendcmd
+complete -F _gsatellite gsatctl gqsub gqhold gqrls gqdel gqwait gqstat gqsig gqpeek gqclean trigger gsatlcd sendcmd gsatmail
