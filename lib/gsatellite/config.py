@@ -200,6 +200,9 @@ VALIDATORS = {
     "mail_from": _one_line,
     "mail_tarball_limit": _whole(0),
     "mail_service": _bool,
+    "mail_max_age": _number(0),
+    "mail_max_size": _whole(1),
+    "mail_encrypt": _bool,
 }
 
 
