@@ -78,12 +78,28 @@ def service_dirs(event):
     return (paths.system_services_dir(event), paths.user_services_dir(event))
 
 
-def _has_entries(d):
+def _entries(d):
     try:
         with os.scandir(d) as it:
-            return any(not e.name.startswith(".") for e in it)
+            return {e.name for e in it if not e.name.startswith(".")}
     except OSError:
+        return set()
+
+
+def _worth_running(d):
+    """False for a directory whose services would do nothing: empty, or the
+    system directory holding only the shipped ``mail`` service while that
+    service would send nothing (turned off, or no way to mail).  Each run
+    costs a shell and an interpreter per job start and end."""
+    names = _entries(d)
+    if not names:
         return False
+    if names == {"mail"} and d in (paths.system_services_dir(JOB_START),
+                                   paths.system_services_dir(JOB_TERMINATION)):
+        from . import mail
+
+        return mail.service_would_send()
+    return True
 
 
 def run_services(event, env_file, exit_value=None, extra_env=None):
@@ -97,7 +113,7 @@ def run_services(event, env_file, exit_value=None, extra_env=None):
 
     started = []
     for d in service_dirs(event):
-        if not _has_entries(d):
+        if not _worth_running(d):
             continue
         argv = [paths.run_services(), event, env_file, d]
         if exit_value is not None:

@@ -101,6 +101,17 @@ def local_mail_command():
     return shutil.which("mail")
 
 
+def service_would_send():
+    """Whether the shipped ``mail`` service in the system service
+    directories would mail: it is on (``mail_service``) and there is a way
+    to mail, a configured ``sendmail`` or SMTP server, or the local ``mail``
+    command the classic service used.  Without one it is not run at all."""
+    if not config.get_bool("mail_service"):
+        return False
+    return bool(config.get("sendmail") or config.is_set("smtp_host") or config.is_set("smtp_port")
+                or local_mail_command())
+
+
 def transport(msg):
     """``"sendmail"``, ``"smtp"`` or ``"mail"``: how :func:`send` sends ``msg``."""
     if config.get("sendmail"):

@@ -104,6 +104,21 @@ class ProcessRef:
         start = start_time(pid)
         return None if start is None or int(pid) <= 0 else cls(pid, start)
 
+    def ended_status(self):
+        """The wait status of this very process once it has ended but nobody
+        has reaped it (a zombie, e.g. a job whose supervisor and controller
+        were both killed, left to an init that does not reap), else None.
+        Linux keeps it in /proc/PID/stat field 52 (since 3.5)."""
+        fields = _stat(self.pid)
+        if fields is None or fields[0] != b"Z" or len(fields) < 50:
+            return None
+        if self.start is not None and int(fields[19]) != self.start:
+            return None
+        try:
+            return int(fields[49])
+        except ValueError:
+            return None
+
     def alive(self):
         """True while this very process runs (a zombie has ended)."""
         now = start_time(self.pid)
@@ -188,6 +203,29 @@ def _first_word(path):
     return words[0].decode("ascii", "replace") if words else ""
 
 
+def _recorded_start(path, text):
+    """The start time recorded beside PID file ``path`` for PID ``text``."""
+    try:
+        with open(path + SIDECAR, "rb") as f:
+            words = f.read(200).split()
+        if len(words) == 2 and words[0].decode() == text and words[1].isdigit():
+            return int(words[1])
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
+
+
+def ended_status(path):
+    """The wait status of the process PID file ``path`` was written for, when
+    it has ended and nobody reaped it; else None.  Only with a recorded start
+    time: without one a zombie cannot be told from a stranger's."""
+    text = _first_word(path)
+    if not text.isdigit() or int(text) <= 1:
+        return None
+    recorded = _recorded_start(path, text)
+    return None if recorded is None else ProcessRef(int(text), recorded).ended_status()
+
+
 def read_pid_file(path, names=(), group=False):
     """The process ``path`` was written for, if it still runs; else None.
 
@@ -200,14 +238,7 @@ def read_pid_file(path, names=(), group=False):
     if not text.isdigit() or int(text) <= 1:
         return None
     pid = int(text)
-    recorded = None
-    try:
-        with open(path + SIDECAR, "rb") as f:
-            words = f.read(200).split()
-        if len(words) == 2 and words[0].decode() == text and words[1].isdigit():
-            recorded = int(words[1])
-    except (OSError, UnicodeDecodeError):
-        pass
+    recorded = _recorded_start(path, text)
     if recorded is not None:
         ref = ProcessRef(pid, recorded)
         return ref if ref.alive() or (group and ref.group_alive()) else None

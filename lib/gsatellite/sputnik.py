@@ -257,7 +257,14 @@ class Sputnik(Daemon):
             return 0
         self.reap()
         if self.adopted and self.exit is None and self.group is not None and not self.group.alive():
-            log("adopted job %s has ended" % self.job_id)
+            status = self.group.ended_status()
+            if status is not None:
+                # Not our child, but nobody reaped it: its exit value is
+                # still there to read.
+                log("adopted job %s has ended; read its exit status from /proc" % self.job_id)
+                self.record_exit(proc.exit_value(status))
+            else:
+                log("adopted job %s has ended" % self.job_id)
             self.group = None
         written = self.write_end()
         delivered = self.deliver()

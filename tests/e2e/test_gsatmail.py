@@ -326,6 +326,12 @@ def test_request_unread_when_killed_is_voided_not_doubled(gsat, mail, pki, procs
         f.write(host + "\n")
     with open(os.path.join(gsat.g, "gsatlcPid"), "w") as f:
         f.write("%d\n" % idle.pid)
+    # It passes for one of our controllers, so the job's directives are sent
+    # without a CAPABILITIES? question first.
+    from gsatellite import protocol as P
+
+    with open(os.path.join(gsat.g, "gsatlcCapabilities"), "w") as f:
+        f.write(P.capabilities_line(idle.pid, host) + "\n")
     stop = threading.Event()
 
     def keep_alive():  # the liveness rule wants a fresh gsatlcPid

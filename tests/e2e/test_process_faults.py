@@ -138,7 +138,7 @@ def test_a_stranger_at_a_lost_jobs_pid_is_never_adopted_nor_signalled(gsat, proc
     gsat.start()
     assert gsat.wait_state(a, ENDED) == "failed"
     assert gsat.attr(a, "job.reason") == LOST
-    assert LOST in gsat.run("gqstat", "-f", a).stdout
+    assert LOST in gsat.run("gqstat", "-f", "-x", a).stdout
     assert stranger.signals(gsat) == []
 
 

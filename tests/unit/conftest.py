@@ -42,6 +42,7 @@ class FakeSystem:
     def __init__(self):
         self.calls = []
         self.dead = set()
+        self.ended = {}  # job.pid PID -> wait status of an ended, unreaped job
         self.launch_error = None
         self.next_pid = 4000000
         self.woken = threading.Event()
@@ -59,6 +60,14 @@ class FakeSystem:
     def alive(self, pid):
         self.calls.append(("alive", pid))
         return pid not in self.dead
+
+    def ended_status(self, path):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            return None
+        return self.ended.get(int(text)) if text.isdigit() else None
 
     def spawn(self, fn):
         self.calls.append(("spawn", fn))

@@ -128,6 +128,23 @@ def test_recover_accounts_for_every_running_job(make_controller, home):
     assert 14 not in [call[1] for call in c.system.calls if call[0] == "alive"]
 
 
+def test_a_lost_jobs_unreaped_exit_status_is_read_not_adopted_again_and_again(make_controller, home):
+    """Regression (fault injection): the sputnik and then the controller
+    were killed; the job ended as a zombie nobody reaps.  Each new sputnik
+    found it "ended" and left without a value, each controller adopted it
+    again, until it failed with "supervisor lost again and again"."""
+    c = make_controller()
+    a = running(c, home, "zombie.job", sputnik_pid=12, job_pid=4242, job_start="1")
+    c.system.dead.add(12)
+    c.system.ended[4242] = 3 << 8  # exit(3), as waitpid reports it
+    seen = recorder(c, events.JOB_TERMINATION)
+    c.recover()
+    assert c.store.state(a) == states.FAILED
+    assert c.store.read(a, "job.exit").strip() == "3"
+    assert seen == [(events.JOB_TERMINATION, a, {"exit_value": 3, "recovered": True})]
+    assert "adopt_sputnik" not in c.system.names()
+
+
 def test_recover_tells_waiters_of_ended_jobs_again(make_controller, home):
     c = make_controller()
     a = submit(c, home)

@@ -92,3 +92,29 @@ def test_copy_script_stops_at_the_limit(home):
     s.publish(job_id, "big.job")
     assert os.path.getsize(s.job_path(job_id)) == 200000
     assert s.state(job_id) == states.QUEUED
+
+
+def test_the_shipped_mail_service_costs_no_process_when_it_would_send_nothing(home, monkeypatch, tmp_path):
+    """Regression: with the classic mail link in the system directories,
+    every job start and end ran a shell and an interpreter that then sent
+    nothing (mail turned off, or no way to mail): the 100-job drain took
+    1.6x as long."""
+    system = paths.system_services_dir(events.JOB_START)
+    assert sorted(os.listdir(system)) == ["mail"]  # the classic default, shipped
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))  # no `mail` command
+    env_file = str(tmp_path / "job.env")
+    monkeypatch.setenv("GSAT_MAIL_SERVICE", "yes")
+    assert events.run_services(events.JOB_START, env_file) == []
+    monkeypatch.setenv("GSAT_MAIL_SERVICE", "no")
+    fake = bin_dir / "mail"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o700)
+    assert events.run_services(events.JOB_START, env_file) == []
+    monkeypatch.setenv("GSAT_MAIL_SERVICE", "yes")
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + "/usr/bin:/bin")
+    started = events.run_services(events.JOB_START, env_file)
+    assert [p.args[3] for p in started] == [system]
+    for p in started:
+        p.wait(30)

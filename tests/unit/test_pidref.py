@@ -4,6 +4,7 @@ cannot write its records (item 4)."""
 import errno
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -100,3 +101,28 @@ def test_a_box_owner_that_started_after_the_box_last_changed_is_not_woken():
     assert pidref.may_wake(os.getpid(), time.time())
     assert pidref.may_wake(os.getpid(), None)  # unknown: as classic
     assert not pidref.may_wake(os.getpid(), 1.0)  # the box is older than us
+
+
+def test_the_exit_status_of_an_unreaped_process_is_read_from_proc():
+    """A zombie keeps its wait status in /proc/PID/stat (field 52): a job
+    whose supervisor and controller were both killed can still be accounted
+    for, but only if it is the very process recorded."""
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(w)
+        os.read(r, 1)
+        os._exit(7)
+    os.close(r)
+    try:
+        ref = pidref.ProcessRef(child, pidref.start_time(child))
+        assert ref.ended_status() is None  # still running
+        os.close(w)  # let it exit; we do not reap it yet
+        deadline = time.monotonic() + 10
+        while ref.ended_status() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ref.ended_status() == 7 << 8
+        assert pidref.ProcessRef(child, ref.start + 1).ended_status() is None  # another process
+    finally:
+        os.waitpid(child, 0)
+    assert ref.ended_status() is None  # reaped: gone

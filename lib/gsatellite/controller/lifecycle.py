@@ -22,7 +22,7 @@ fails with the reason in ``job.reason``.
 import os
 import traceback
 
-from .. import conditions, events, jobtypes, paths, pidref, states, waiters
+from .. import conditions, events, jobtypes, paths, pidref, proc, states, waiters
 from .. import protocol as P
 from ..fsutil import append_line, unlink_quiet, write_atomic
 from ..log import log
@@ -201,8 +201,27 @@ class Lifecycle:
             self.lost.add(job_id)
             return
         self.orphan_exits[pid] = value
+        self.record_orphan_exit(pid, value)
         while len(self.orphan_exits) > ORPHAN_EXITS:
             del self.orphan_exits[next(iter(self.orphan_exits))]
+
+    def record_orphan_exit(self, pid, value):
+        """We reaped ``pid`` as the subreaper of a dead sputnik: if it is the
+        job of one of our running jobs, its exit value goes to the job's
+        files at once, not only into memory, so that a kill of this
+        controller right now loses nothing (the next one reads it there)."""
+        for job_id in self.store.ids(states.RUNNING):
+            if (self.store.read(job_id, "job.pid", "") or "").strip() != str(pid):
+                continue
+            starts = len((self.store.read(job_id, "job.start", "") or "").split())
+            stops = len((self.store.read(job_id, "job.stop", "") or "").split())
+            if starts > stops:
+                try:
+                    write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
+                    append_line(paths.job_file(job_id, "job.stop"), str(int(self.now())))
+                except OSError as e:
+                    log("job %s: cannot record its exit value: %s" % (job_id, e))
+            return
 
     def watch_sputniks(self):
         for job_id, ref in list(self.watched.items()):
@@ -224,20 +243,16 @@ class Lifecycle:
         starts = len((self.store.read(job_id, "job.start", "") or "").split())
         stops = len((self.store.read(job_id, "job.stop", "") or "").split())
         job_pid = (self.store.read(job_id, "job.pid", "") or "").strip()
+        status = self.system.ended_status(paths.job_file(job_id, "job.pid")) if starts > stops else None
         if value.isdigit() and stops >= starts > 0:
             log("job %s: its sputnik is gone; the run ended with %s" % (job_id, value))
             self.job_ended(job_id, int(value), recovered=True)
+        elif status is not None:
+            self.record_lost_exit(job_id, proc.exit_value(status), "read its exit status from /proc")
         elif self.system.process(paths.job_file(job_id, "job.pid"), group=True) is not None:
             self.adopt(job_id)
         elif job_pid.isdigit() and int(job_pid) in self.orphan_exits:
-            value = self.orphan_exits.pop(int(job_pid))
-            log("job %s: its sputnik was lost; we reaped the job: exit %d" % (job_id, value))
-            try:
-                append_line(paths.job_file(job_id, "job.stop"), str(int(self.now())))
-                write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
-            except OSError as e:
-                log("job %s: cannot record its exit value: %s" % (job_id, e))
-            self.job_ended(job_id, value, recovered=True)
+            self.record_lost_exit(job_id, self.orphan_exits.pop(int(job_pid)), "we reaped the job")
         elif not job_pid and starts <= stops:
             self.lost_before_start(job_id)
         else:
@@ -245,6 +260,17 @@ class Lifecycle:
             self.store.write(job_id, "job.reason", LOST)
             self.store.transition(job_id, states.FAILED)
             self.need_schedule = True
+
+    def record_lost_exit(self, job_id, value, how):
+        """The job of a lost sputnik ended with ``value``: record it as the
+        sputnik would have, and end the job."""
+        log("job %s: its sputnik was lost; %s: exit %d" % (job_id, how, value))
+        try:
+            append_line(paths.job_file(job_id, "job.stop"), str(int(self.now())))
+            write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
+        except OSError as e:
+            log("job %s: cannot record its exit value: %s" % (job_id, e))
+        self.job_ended(job_id, value, recovered=True)
 
     def lost_again(self, job_id):
         """Count a lost supervisor of the job; True once that happened more

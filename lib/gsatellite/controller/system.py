@@ -33,6 +33,10 @@ class System:
         runs (a :class:`pidref.ProcessRef`), else None."""
         return pidref.read_pid_file(path, names, group)
 
+    def ended_status(self, path):
+        """Wait status of the ended, unreaped process of PID file ``path``."""
+        return pidref.ended_status(path)
+
     def spawn(self, fn):
         """Run ``fn()`` in a detached child with no inherited descriptors."""
 
