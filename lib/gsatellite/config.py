@@ -24,6 +24,9 @@ CONFIG_NAME = "gsatellite.conf"
 DEFAULTS = {
     # Host name used for message boxes and job.execHost (empty: resolve).
     "hostname": "",
+    # How processes of one host talk: file (message boxes) or sysv (System V
+    # message queues; other hosts and classic clients still use boxes).
+    "transport": "file",
     # Scheduler plug-in: fifo (one at a time) or nobatch (all at once).
     "scheduler": "fifo",
     # Seconds a client waits for an answer before giving up.

@@ -131,7 +131,8 @@ class Sputnik(Daemon):
             if host == self.host and not proc.alive(pid):
                 return False  # a killed controller's files; wait for the next one
             try:
-                transport.send(transport.process_address(pid, host), P.message(self.outbox[0], self.box))
+                to = transport.process_address(pid, host)
+                transport.send(to, P.message(self.outbox[0], self.inbox.address_for(to)))
             except (transport.Unreachable, OSError):
                 return False
             transport.signal_process(host, pid)

@@ -55,10 +55,10 @@ def _log(line):
     sys.stderr.write("%s: %s\n" % (os.path.basename(sys.argv[0] or "gsatellite"), line))
 
 
-def _answer_inbox():
+def _answer_inbox(to):
     global _counter
     _counter += 1
-    return base.open_inbox(tag=str(_counter), log=_log)
+    return base.open_inbox(tag=str(_counter), log=_log, kind=base.answer_kind(to))
 
 
 def post(to, commands, wake_owner=True, timeout=None, alive=None):
@@ -78,7 +78,7 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
     try:
         try:
             for command in commands:
-                inboxes.append(_answer_inbox())
+                inboxes.append(_answer_inbox(to))
                 sent.append(base.send(to, message(command, inboxes[-1].address)))
             if wake_owner:
                 base.wake_owner(to)
