@@ -92,8 +92,37 @@ def _make_secret(d, path):
 
 def key(n):
     """The System V key of queue ``n``: 31 bits, never 0 (IPC_PRIVATE)."""
-    x = _mix(secret() ^ _mix((os.geteuid() << 32) ^ (n & 0xFFFFFFFF)))
+    return key_for(secret(), os.geteuid(), n)
+
+
+def key_for(secret_value, uid, n):
+    x = _mix(secret_value ^ _mix((uid << 32) ^ (n & 0xFFFFFFFF)))
     return (x & 0x7FFFFFFF) or 1
+
+
+def registered_keys(run_root):
+    """Keys of every queue in the registries under ``run_root``
+    (``G/var/run``, all hosts), for clean-up after tests."""
+    found = []
+    for host in _listdir(run_root):
+        d = os.path.join(run_root, host, "sysv")
+        try:
+            with open(os.path.join(d, SECRET)) as f:
+                value = int(f.read().strip(), 16)
+        except (OSError, ValueError):
+            continue
+        for name in _listdir(d):
+            entry = read_entry(os.path.join(d, name)) if name[:1].isdigit() else None
+            if entry is not None:
+                found.append(key_for(value, os.geteuid(), entry[0]))
+    return found
+
+
+def _listdir(d):
+    try:
+        return os.listdir(d)
+    except OSError:
+        return []
 
 
 def new_number():
