@@ -108,11 +108,17 @@ class Inbox:
         return self.address
 
 
+_modules = {}
+
+
 def _impl(kind):
-    try:
-        return importlib.import_module(_IMPLEMENTATIONS[kind])
-    except KeyError:
-        raise BadAddress("no transport for address kind %r" % kind) from None
+    module = _modules.get(kind)
+    if module is None:
+        try:
+            module = _modules[kind] = importlib.import_module(_IMPLEMENTATIONS[kind])
+        except KeyError:
+            raise BadAddress("no transport for address kind %r" % kind) from None
+    return module
 
 
 def address(text):

@@ -63,6 +63,7 @@ _ADDRESS = re.compile(r"sysv:([^:]+):([0-9]+(?:\.[A-Za-z0-9_-]+)?):([0-9]{1,10})
 _GONE = (errno.EINVAL, errno.EIDRM, errno.ENOENT)
 
 _queues = {}  # key -> verified MessageQueue of this sender
+_parsed = {}  # address -> (host, name, n)
 _in_box = {}  # address -> path of our last fallback message there
 _counter = 0
 _msgmax = None
@@ -92,6 +93,9 @@ def make_address(name, n, host=None):
 
 def parse(address):
     """``(host, name, n)`` of a well-formed address; BadAddress otherwise."""
+    found = _parsed.get(address)
+    if found is not None and found[0] == paths.hostname():
+        return found
     m = _ADDRESS.match(address)
     if m is None:
         raise BadAddress("not a queue address: %r" % address[:200])
@@ -99,7 +103,10 @@ def parse(address):
     check_host(host)
     if host != paths.hostname():
         raise BadAddress("a queue of another host: %r" % address[:200])
-    return host, name, n
+    if len(_parsed) > 1000:  # a daemon meets an endless stream of answer inboxes
+        _parsed.clear()
+    _parsed[address] = found = (host, name, n)
+    return found
 
 
 def box_of(address):
