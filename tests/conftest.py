@@ -175,18 +175,9 @@ class Gsat:
 def _remove_queues(g):
     """System V queues (``GSAT_TRANSPORT=sysv``) of processes killed above:
     the next daemon start would remove them, but this $HOME has none."""
-    try:
-        import sysv_ipc
-        from gsatellite.transport import sysvkeys
-    except ImportError:
-        return
-    for key in sysvkeys.registered_keys(os.path.join(g, "var", "run")):
-        try:
-            queue = sysv_ipc.MessageQueue(key)
-            if queue.cuid == os.geteuid():
-                queue.remove()
-        except (sysv_ipc.Error, OSError):
-            pass
+    from contract.transports import remove_queues
+
+    remove_queues(g)
 
 
 def _listdir(d):

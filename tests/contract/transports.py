@@ -32,6 +32,25 @@ def forget():
     config.reset()
 
 
+def remove_queues(g):
+    """Remove the System V queues registered under ``g`` (a temporary
+    ``$HOME/.gsatellite``): a test's $HOME goes away with no daemon left to
+    sweep them, and queues outlive their $HOME."""
+    try:
+        import sysv_ipc
+    except ImportError:
+        return
+    from gsatellite.transport import sysvkeys
+
+    for key in sysvkeys.registered_keys(os.path.join(g, "var", "run")):
+        try:
+            queue = sysv_ipc.MessageQueue(key)
+            if queue.cuid == os.geteuid():
+                queue.remove()
+        except (sysv_ipc.Error, OSError):
+            pass
+
+
 class FileBoxes:
     kind = transport.base.MBOX
 

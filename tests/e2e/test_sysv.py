@@ -14,8 +14,6 @@
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -37,12 +35,11 @@ def registry(gsat):
 
 def keys_of(gsat, numbers):
     """The System V keys of queue numbers ``numbers`` in ``gsat``'s installation."""
-    code = ("import sys; from gsatellite.transport import sysvkeys; "
-            "print(' '.join(str(sysvkeys.key(int(n))) for n in sys.argv[1:]))")
-    env = dict(gsat.env, PYTHONPATH=os.path.join(os.path.dirname(gsat.env["PATH"].split(os.pathsep)[0]), "lib"))
-    p = subprocess.run([sys.executable, "-c", code] + [str(n) for n in numbers], env=env,
-                       capture_output=True, text=True, check=True)
-    return {int(k) for k in p.stdout.split()}
+    from gsatellite.transport import sysvkeys
+
+    with open(os.path.join(gsat.g, "var", "run", gsat.sysv_host, "sysv", sysvkeys.SECRET)) as f:
+        secret = int(f.read().strip(), 16)
+    return {sysvkeys.key_for(secret, os.geteuid(), n) for n in numbers}
 
 
 def _gone(pid):

@@ -21,7 +21,7 @@ from gsatellite import paths, transport
 from gsatellite.transport import base, mbox, sysv, sysvkeys
 
 from contract.test_transport_contract import drain
-from contract.transports import forget, use_temp_home
+from contract.transports import forget, remove_queues, use_temp_home
 
 sysv_ipc = pytest.importorskip("sysv_ipc")
 
@@ -33,6 +33,7 @@ def home(tmp_path, monkeypatch):
     use_temp_home(monkeypatch, tmp_path, HOST)
     monkeypatch.setenv("GSAT_TRANSPORT", "sysv")
     yield tmp_path
+    remove_queues(str(tmp_path / ".gsatellite"))
     forget()
 
 
