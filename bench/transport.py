@@ -22,7 +22,7 @@ import os
 import sys
 
 import tools
-from common import ROOT, fmt_s, median
+from common import ROOT, fmt_s, kill_pids, median
 
 RT_SCRIPT = os.path.join(ROOT, "bench", "transport_rt.py")
 KINDS = (("file", "file boxes"), ("sysv", "System V queues"))
@@ -58,9 +58,21 @@ class _Tool(tools.Gsat):
         return self.controller_box()
 
     def close(self):
-        self.stop_daemon()
-        _remove_queues(self.g)
-        super().close()
+        if self.box is None:
+            return
+        try:
+            self.stop_daemon()
+        finally:
+            # Every process first (a sputnik outlives its controller and
+            # would make a new queue for the one taken away), then the
+            # queues they leave, then the sandbox.
+            for _ in range(3):
+                pids = self.box.pids()
+                if not pids:
+                    break
+                kill_pids(pids)
+            _remove_queues(self.g)
+            super().close()
 
 
 def fig_transport(ctx):
