@@ -123,6 +123,7 @@ def test_kill_9_of_controller_and_sputnik_leaves_no_orphaned_queue(sysv):
     job = gsat.job("long.sh", "sleep 600\n")
     job_id = gsat.qsub(job)
     gsat.wait_state(job_id, "running")
+    gsat.wait_for(lambda: gsat.attr(job_id, "sputnik.pid").isdigit(), what="sputnik.pid")
     sputnik = int(gsat.attr(job_id, "sputnik.pid"))
     controller = gsat.controller_pid()
     gsat.wait_for(lambda: str(sputnik) in registry(gsat), what="the sputnik's queue")
