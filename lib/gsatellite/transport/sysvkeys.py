@@ -32,7 +32,6 @@ Finding the queue of process ``PID`` is one ``open`` of its entry: no
 directory is ever listed except by :func:`sweep`.
 """
 
-import errno
 import os
 
 from .. import paths
@@ -269,6 +268,5 @@ def _drop_stale_temp(path):
     try:
         if time.time() - os.lstat(path).st_mtime > 3600:
             os.unlink(path)
-    except OSError as e:
-        if e.errno != errno.ENOENT:
-            pass
+    except OSError:
+        pass  # gone already, or not ours to remove
