@@ -5,7 +5,7 @@
                          [--output PATH] [--tmpdir DIR]
 
 NAME is a figure (baseline, sendcmd, submit, drain, idle, concurrency, wait,
-trigger, slots, listing) or a tool (gsat, classic, tsp, nq); figure names select
+trigger, slots, transport, listing) or a tool (gsat, classic, tsp, nq); figure names select
 figures, tool names select tools.  The classic bash gsatellite is included
 when GSAT_CLASSIC_DIR names a checkout of it.  Every process started is
 stopped by PID when the run ends, fails or is interrupted.  The checkout's
@@ -27,6 +27,7 @@ import idle
 import jobfigs
 import report
 import tools
+import transport
 from common import Interrupted, log
 
 FIGURES = [
@@ -39,13 +40,14 @@ FIGURES = [
     ("wait", figures.fig_wait),
     ("trigger", jobfigs.fig_trigger),
     ("slots", jobfigs.fig_slots),
+    ("transport", transport.fig_transport),
     # Last: making and removing 10,000-job stores churns the filesystem, which
     # on some machines slows file creation for minutes afterwards.
     ("listing", figures.fig_listing),
 ]
 TOOLS = ("gsat", "classic", "tsp", "nq")
 # Modules whose figures are about gsatellite alone (skipped by --only tsp etc.).
-GSAT_ONLY = ("gsat", "jobfigs")
+GSAT_ONLY = ("gsat", "jobfigs", "transport")
 
 # Repetitions: (full, quick); "classic" overrides where the bash tools are slow.
 REPS = {

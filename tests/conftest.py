@@ -45,6 +45,7 @@ class Gsat:
         self.g = os.path.join(self.home, ".gsatellite")
         self.jobs = str(tmp_path / "jobs")
         os.makedirs(self.jobs)
+        # Settings from outside pass through (.ci/run's GSAT_TRANSPORT=sysv pass).
         self.env = dict(os.environ)
         self.env["HOME"] = self.home
         self.env["PATH"] = BIN + os.pathsep + self.env.get("PATH", "")
@@ -168,6 +169,15 @@ class Gsat:
                 time.sleep(0.02)
             if kind == "pid" and _alive(pid):
                 _kill(kind, pid, signal.SIGKILL)
+        _remove_queues(self.g)
+
+
+def _remove_queues(g):
+    """System V queues (``GSAT_TRANSPORT=sysv``) of processes killed above:
+    the next daemon start would remove them, but this $HOME has none."""
+    from contract.transports import remove_queues
+
+    remove_queues(g)
 
 
 def _listdir(d):

@@ -31,6 +31,9 @@ CONFIG_NAME = "gsatellite.conf"
 DEFAULTS = {
     # Host name used for message boxes and job.execHost (empty: resolve).
     "hostname": "",
+    # How processes of one host talk: file (message boxes) or sysv (System V
+    # message queues; other hosts and classic clients still use boxes).
+    "transport": "file",
     # Scheduler plug-in: fifo (one at a time) or nobatch (all at once).
     "scheduler": "fifo",
     # Seconds a client waits for an answer before giving up.
@@ -163,6 +166,14 @@ def _plugin(package):
     return check
 
 
+def _choice(*values):
+    def check(raw):
+        if raw not in values:
+            raise ValueError("must be one of %s" % ", ".join(values))
+        return raw
+    return check
+
+
 _BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,
              "no": False, "false": False, "off": False, "0": False}
 
@@ -200,6 +211,7 @@ VALIDATORS = {
     "mail_from": _one_line,
     "mail_tarball_limit": _whole(0),
     "mail_service": _bool,
+    "transport": _choice("file", "sysv"),
     "mail_max_age": _number(0),
     "mail_max_size": _whole(1),
     "mail_encrypt": _bool,

@@ -20,7 +20,9 @@ anything unknown gets ``UNKNOWN COMMAND``.
 None at the deadline) arrives later through a callback.
 
 Inboxes and addresses come from :mod:`gsatellite.transport`; this module
-never learns how a message travels.  A reply goes only to an address the
+never learns how a message travels (with ``transport = sysv`` the main
+inbox is a System V queue and its box, both drained before every sleep; see
+:mod:`gsatellite.transport.sysv` for why no wake-up is lost).  A reply goes only to an address the
 transport accepts as an answer inbox (:func:`transport.reply_address`).
 
 Time comes from ``self.clock`` (monotonic) and ``self.now`` (wall clock), so
@@ -42,6 +44,9 @@ from .protocol import split
 from .log import log
 
 TERMINATING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Seconds between two looks for System V queues of processes killed with
+# kill -9 (a daemon also looks when it starts, in transport.open_inbox).
+SWEEP_SECONDS = 60.0
 
 
 class Daemon:
@@ -71,6 +76,8 @@ class Daemon:
         self.inbox = self.make_inbox()
         self.box = self.inbox.address
         self.serve(self.inbox, self.dispatch)
+        if self.inbox.address.kind != transport.base.MBOX:
+            self.every(SWEEP_SECONDS, transport.sweep)
 
     # -- hooks for subclasses -------------------------------------------------
     def make_inbox(self):
@@ -150,7 +157,8 @@ class Daemon:
         ``patience`` seconds more (a peer that works on it).  At shutdown every pending ask ends
         with None, so no client waits for an answer that will never come.
         """
-        inbox = transport.open_inbox(self.pid, tag="a%d" % next(self._asks), limit=self.limit)
+        inbox = transport.open_inbox(self.pid, tag="a%d" % next(self._asks), limit=self.limit,
+                                     kind=transport.answer_kind(address))
         pending = {"sent": None, "timer": None}
 
         def finish(answer):
@@ -206,7 +214,7 @@ class Daemon:
             return
         before = transport.changed(to)
         try:
-            transport.send(to, P.message(answer, self.box))
+            transport.send(to, P.message(answer, self.inbox.address_for(to)))
         except OSError as e:  # transport.TransportError included
             log("cannot answer %r to %s: %s" % (answer, answer_box, e))
             return

@@ -177,7 +177,8 @@ class Sputnik(Daemon):
                 return False
             host, pid = info
             try:
-                transport.send(transport.process_address(pid, host), P.message(self.outbox[0], self.box))
+                to = transport.process_address(pid, host)
+                transport.send(to, P.message(self.outbox[0], self.inbox.address_for(to)))
             except (transport.Unreachable, OSError):
                 return False
             transport.signal_process(host, pid)

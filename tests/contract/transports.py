@@ -13,7 +13,7 @@ import stat
 import pytest
 
 from gsatellite import config, paths, transport
-from gsatellite.transport import mbox
+from gsatellite.transport import mbox, sysv
 
 
 def use_temp_home(monkeypatch, home, host):
@@ -30,6 +30,25 @@ def use_temp_home(monkeypatch, home, host):
 def forget():
     paths.reset()
     config.reset()
+
+
+def remove_queues(g):
+    """Remove the System V queues registered under ``g`` (a temporary
+    ``$HOME/.gsatellite``): a test's $HOME goes away with no daemon left to
+    sweep them, and queues outlive their $HOME."""
+    try:
+        import sysv_ipc
+    except ImportError:
+        return
+    from gsatellite.transport import sysvkeys
+
+    for key in sysvkeys.registered_keys(os.path.join(g, "var", "run")):
+        try:
+            queue = sysv_ipc.MessageQueue(key)
+            if queue.cuid == os.geteuid():
+                queue.remove()
+        except (sysv_ipc.Error, OSError):
+            pass
 
 
 class FileBoxes:
@@ -116,4 +135,30 @@ class FileBoxes:
         os.symlink(target, os.path.join(inbox.address, "message.lnkfile"))
 
 
-TRANSPORTS = [FileBoxes]
+class SysvQueues:
+    """System V queues (each with its box, where oversized messages and
+    classic clients go).  Bad entries are planted with a raw ``msgsnd``:
+    a queue holds byte strings only, so there is nothing to follow."""
+
+    kind = transport.base.SYSV
+
+    def open_inbox(self, pid=None, tag="c", limit=None, log=None):
+        return transport.open_inbox(pid, tag=tag, limit=limit, log=log, kind=self.kind)
+
+    def reader(self, address, limit=None, log=None):
+        return sysv.Inbox.attach(address, limit, log)
+
+    def leftovers(self, inbox):
+        return inbox.queue.current_messages * ["queued"] + FileBoxes().leftovers(inbox.box)
+
+    BAD_ENTRIES = ("empty", "binary", "two_lines", "oversized", "not_utf8_nul", "box_fifo")
+
+    def plant(self, name, inbox, outside, limit):
+        if name == "box_fifo":  # the box part is as exposed as any box
+            return FileBoxes().plant("fifo", inbox.box, outside, limit)
+        data = {"empty": b"", "binary": b"ALIVE?\0\xff;", "two_lines": b"ALIVE?;\nPID?;",
+                "oversized": b"x" * (limit + 1), "not_utf8_nul": b"\xff\xfe\0;"}[name]
+        inbox.queue.send(data, block=False, type=7)
+
+
+TRANSPORTS = [FileBoxes, SysvQueues]

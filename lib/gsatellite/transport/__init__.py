@@ -1,7 +1,8 @@
 """How processes reach each other: addresses, inboxes, send, withdraw, wake.
 
 Import the names from here; :mod:`.base` defines them, :mod:`.mbox` is the
-file message box transport, :mod:`.wake` the signal helpers and
+file message box transport, :mod:`.sysv` the System V queue transport (keys
+and registry in :mod:`.sysvkeys`), :mod:`.wake` the signal helpers and
 :mod:`.request` the client side of request/reply.
 """
 
@@ -12,11 +13,14 @@ from .base import (  # noqa: F401  (the package's interface)
     Inbox,
     Receipt,
     TransportError,
+    Unavailable,
     Unreachable,
     address,
+    answer_kind,
     become_sigfwd,
     changed,
     check_host,
+    configured_kind,
     exists,
     may_wake,
     open_inbox,
@@ -27,6 +31,7 @@ from .base import (  # noqa: F401  (the package's interface)
     send,
     signal_process,
     sigfwd_address,
+    sweep,
     valid_host,
     wake_owner,
     withdraw,

@@ -2,7 +2,8 @@
 
 Everything outside this package talks to other processes through the names
 defined here and never learns how a message travels (a file in a box
-directory today, PROTOCOL.md §2; a System V queue later).  Invariants:
+directory, PROTOCOL.md §2, or a System V queue on one host, FEATURES.md §9).
+Invariants:
 
 * An :class:`Address` *is* its wire form: the text that travels after the
   ``;`` of a message.  Its ``kind`` says which transport carries it; an
@@ -16,6 +17,12 @@ directory today, PROTOCOL.md §2; a System V queue later).  Invariants:
   wake-up only to a process whose address names a valid host and a positive
   PID; anything else is refused before a byte is written or a signal sent.
 * Host names that become parts of addresses pass :func:`valid_host`.
+* The setting ``transport`` (``file`` or ``sysv``) chooses the kind of this
+  process's own inboxes and of the addresses :func:`process_address` gives
+  for processes of this host; an address's kind never depends on it, so
+  processes with either setting (and classic ones, boxes only) talk to each
+  other.  A ``sysv`` that cannot work here falls back to boxes, with one
+  line in a daemon's log and nothing for a client's user.
 """
 
 import collections
@@ -25,8 +32,12 @@ from .. import config, paths, pidref, protocol
 from . import wake as _wake
 
 MBOX = "mbox"
+SYSV = "sysv"
 DEFAULT_KIND = MBOX
-_IMPLEMENTATIONS = {MBOX: "gsatellite.transport.mbox"}
+_IMPLEMENTATIONS = {MBOX: "gsatellite.transport.mbox", SYSV: "gsatellite.transport.sysv"}
+# Values of the ``transport`` setting -> kind.
+SETTINGS = {"file": MBOX, "sysv": SYSV}
+_warned = set()
 
 
 
@@ -41,6 +52,10 @@ class Unreachable(TransportError):
 class BadAddress(TransportError, ValueError):
     """Text that is not an address we may send to, or a host name that
     cannot become part of one."""
+
+
+class Unavailable(TransportError):
+    """This transport cannot work here (no binding, no kernel support)."""
 
 
 class BadMessage(TransportError):
@@ -82,12 +97,23 @@ class Inbox:
     def refresh(self):
         """Called by a receiver that polls, before it sleeps again."""
 
+    def address_for(self, to):
+        """Our address as a message to ``to`` names it (``COMMAND;FROM``):
+        one that ``to``'s sender can reach back, e.g. a box for a box."""
+        return self.address
+
+
+_modules = {}
+
 
 def _impl(kind):
-    try:
-        return importlib.import_module(_IMPLEMENTATIONS[kind])
-    except KeyError:
-        raise BadAddress("no transport for address kind %r" % kind) from None
+    module = _modules.get(kind)
+    if module is None:
+        try:
+            module = _modules[kind] = importlib.import_module(_IMPLEMENTATIONS[kind])
+        except KeyError:
+            raise BadAddress("no transport for address kind %r" % kind) from None
+    return module
 
 
 def address(text):
@@ -112,27 +138,72 @@ def check_host(host):
     return host
 
 
+def configured_kind():
+    """The kind the ``transport`` setting asks for; an unknown value means
+    boxes (a daemon says so in its log, see :func:`open_inbox`)."""
+    return SETTINGS.get(config.get("transport").strip().lower(), MBOX)
+
+
+def _warn_once(what, line):
+    # Only daemons call this: their stdout is their log file, while a
+    # client's stdout is its output and its user cannot act on it.
+    if what not in _warned:
+        _warned.add(what)
+        from ..log import log
+
+        log(line)
+
+
 # -- well-known addresses and own inboxes -------------------------------------
 
-def process_address(pid, host=None, kind=DEFAULT_KIND):
+def process_address(pid, host=None, kind=None):
     """The inbox of process ``pid`` on ``host`` (this host by default)."""
     if host is not None:
         check_host(host)
-    return _impl(kind).process_address(int(pid), host)
+    return _impl(kind or configured_kind()).process_address(int(pid), host)
 
 
-def sigfwd_address(host=None, kind=DEFAULT_KIND):
+def sigfwd_address(host=None, kind=None):
     """The inbox of ``host``'s signal forwarder."""
     if host is not None:
         check_host(host)
-    return _impl(kind).sigfwd_address(host)
+    return _impl(kind or configured_kind()).sigfwd_address(host)
 
 
-def open_inbox(pid=None, tag="", limit=None, log=None, kind=DEFAULT_KIND):
+def open_inbox(pid=None, tag="", limit=None, log=None, kind=None):
     """This process's inbox (``tag`` tells several of one process apart);
     whatever an earlier process of the same PID left in it is dropped.
-    ``log(line)`` reports skipped entries (default: the daemon log)."""
-    return _impl(kind).open_inbox(pid, tag, limit, log)
+    ``log(line)`` reports skipped entries (default: the daemon log).
+    A kind that cannot work here falls back to a box (see the module)."""
+    if kind is None:
+        kind = configured_kind()
+        value = config.get("transport").strip().lower()
+        if log is None and value not in SETTINGS:
+            _warn_once("setting", "unknown setting transport=%r; using file message boxes" % value)
+    try:
+        return _impl(kind).open_inbox(pid, tag, limit, log)
+    except Unavailable as e:
+        if log is None:
+            _warn_once(kind, "%s; using file message boxes" % e)
+        return _impl(MBOX).open_inbox(pid, tag, limit, log)
+
+
+def answer_kind(to):
+    """The kind of an answer inbox for a request to ``to``: a box for a box
+    (its owner may be a classic process, or on another host), else ours."""
+    try:
+        return MBOX if address(to).kind == MBOX else None
+    except BadAddress:
+        return None
+
+
+def sweep():
+    """Remove what processes of this host that are gone left behind in the
+    configured transport (System V queues of processes killed with kill -9)."""
+    kind = configured_kind()
+    if kind == MBOX:
+        return 0
+    return _impl(kind).sweep()
 
 
 def become_sigfwd(inbox):

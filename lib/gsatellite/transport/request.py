@@ -74,10 +74,10 @@ def _log(line):
     sys.stderr.write("%s: %s\n" % (os.path.basename(sys.argv[0] or "gsatellite"), line))
 
 
-def _answer_inbox():
+def _answer_inbox(to):
     global _counter
     _counter += 1
-    return base.open_inbox(tag=str(_counter), log=_log)
+    return base.open_inbox(tag=str(_counter), log=_log, kind=base.answer_kind(to))
 
 
 def post(to, commands, wake_owner=True, timeout=None, alive=None):
@@ -98,7 +98,7 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
         try:
             before = base.changed(to)
             for _ in commands:
-                inboxes.append(_answer_inbox())
+                inboxes.append(_answer_inbox(to))
             texts = [message(command, inbox.address) for command, inbox in zip(commands, inboxes)]
             for text in texts:
                 check_size(text)

@@ -1,0 +1,391 @@
+"""System V message queues for processes on one host (FEATURES.md §9).
+
+The same message strings as the file boxes (:mod:`.mbox`) travel through
+one System V queue per inbox instead of a file per message.  Invariants:
+
+* An address of this kind is ``sysv:HOST:NAME:N``: ``NAME`` is what the
+  inbox's box would be called without ``.inbox`` (``PID`` or ``PID.TAG``,
+  so the owner to wake is known), ``N`` the queue's number, whose key
+  :func:`.sysvkeys.key` derives from this installation's secret.  Only an
+  address of this host, whose queue exists, is owned (``uid`` and
+  ``cuid``) by this user and has mode 0600, is sent to or replied to.
+* Every queue inbox also has its box ``G/mboxes/HOST/NAME.inbox``, and
+  :meth:`Inbox.receive` empties the queue before it looks into the box.
+  The box is where classic clients, other hosts and the fallback write: a
+  message longer than ``msgmax`` (``/proc/sys/kernel/msgmax``), or one
+  that finds the queue full, is published in the box instead, whole.  A
+  sender keeps using the box for an address while its last message there
+  is unread, so the messages of one sender are received in the order sent.
+* Queues are made ``IPC_CREAT | IPC_EXCL`` with mode 0600 and recorded in
+  the registry of :mod:`.sysvkeys` *before* they exist; :meth:`Inbox.close`
+  removes queue, box and entry; :func:`sweep` (at every daemon start and
+  periodically in the daemons) removes those of processes killed with
+  ``kill -9``.
+* Withdrawing: every message is sent with a type of its own (the sender's
+  PID and a counter), so its sender can take exactly it back with a
+  non-blocking ``msgrcv`` of that type, while receivers take any type in
+  FIFO order.  A queue holding ``MAX_UNREAD`` messages counts as full, so
+  a counter value is not reused while the message that had it is unread.
+
+No lost wake-up: queues cannot be ``select()``-ed, so a sender always
+signals the owner (SIGCONT, :func:`.base.wake_owner`) *after* ``msgsnd``,
+exactly as after publishing a file.  The daemons keep SIGCONT blocked and
+sleep only in ``sigtimedwait`` (:class:`.wake.Sleeper`), and they drain
+every inbox (``msgrcv`` with ``IPC_NOWAIT``, then the box) before they
+sleep.  A message that arrives after the drain brings a SIGCONT that is
+either still pending when the receiver sleeps (the sleep ends at once) or
+arrives during the sleep (it ends the sleep); either way the next drain
+sees the message, whichever of the two transports carried it.
+
+The binding is ``sysv_ipc`` (PyPI, a small C extension with wheels;
+importing it costs ~0.6 ms, against ~2.5 ms for ``ctypes``, whose
+``msqid_ds`` layout would also have to be spelled out per architecture).
+Without it, or without kernel support, :func:`open_inbox` raises
+:class:`~.base.Unavailable` and the caller falls back to boxes.
+"""
+
+import errno
+import os
+import re
+
+from .. import paths
+from . import mbox, sysvkeys
+from .base import Address, BadAddress, BadMessage, Inbox as _Inbox, Unavailable, Unreachable, check_host
+
+try:
+    import sysv_ipc
+except ImportError:  # pragma: no cover - the fallback is tested with a fake name
+    sysv_ipc = None
+
+PREFIX = "sysv:"
+MAX_UNREAD = 500
+_ADDRESS = re.compile(r"sysv:([^:]+):([0-9]+(?:\.[A-Za-z0-9_-]+)?):([0-9]{1,10})\Z")
+_GONE = (errno.EINVAL, errno.EIDRM, errno.ENOENT)
+
+_queues = {}  # key -> verified MessageQueue of this sender
+_parsed = {}  # address -> (host, name, n)
+_in_box = {}  # address -> path of our last fallback message there
+_counter = 0
+_msgmax = None
+
+
+def msgmax():
+    """The kernel's largest queue message (8192 unless changed)."""
+    global _msgmax
+    if _msgmax is None:
+        try:
+            with open("/proc/sys/kernel/msgmax") as f:
+                _msgmax = int(f.read())
+        except (OSError, ValueError):
+            _msgmax = 8192
+    return _msgmax
+
+
+def available():
+    return sysv_ipc is not None
+
+
+# -- addresses -------------------------------------------------------------------
+
+def make_address(name, n, host=None):
+    return Address("%s%s:%s:%d" % (PREFIX, host or paths.hostname(), name, n))
+
+
+def parse(address):
+    """``(host, name, n)`` of a well-formed address; BadAddress otherwise."""
+    found = _parsed.get(address)
+    if found is not None and found[0] == paths.hostname():
+        return found
+    m = _ADDRESS.match(address)
+    if m is None:
+        raise BadAddress("not a queue address: %r" % address[:200])
+    host, name, n = m.group(1), m.group(2), int(m.group(3))
+    check_host(host)
+    if host != paths.hostname():
+        raise BadAddress("a queue of another host: %r" % address[:200])
+    if len(_parsed) > 1000:  # a daemon meets an endless stream of answer inboxes
+        _parsed.clear()
+    _parsed[address] = found = (host, name, n)
+    return found
+
+
+def box_of(address):
+    _, name, _ = parse(address)
+    return mbox.box_path(name + mbox.BOX_SUFFIX)
+
+
+def process_address(pid, host=None):
+    """The queue of process ``pid`` when it has one on this host; its box
+    otherwise (another host, a classic or file-transport process)."""
+    if (host is None or host == paths.hostname()) and available():
+        n = sysvkeys.lookup(pid)
+        if n is not None:
+            return make_address(str(pid), n)
+    return mbox.process_address(pid, host)
+
+
+def sigfwd_address(host=None):
+    # The forwarder's well-known address is its box alias: it is there for
+    # other hosts, which only boxes reach.
+    return mbox.sigfwd_address(host)
+
+
+def check_reply(address):
+    """Refuse anything but a queue of ours (one that exists must be owned
+    by this user with mode 0600; a missing one fails at send)."""
+    _, _, n = parse(address)
+    try:
+        _open(n)
+    except Unreachable:
+        pass
+
+
+def wake_target(address):
+    try:
+        host, name, _ = parse(address)
+    except BadAddress:
+        return None
+    return host, name.split(".", 1)[0]
+
+
+# -- queues -------------------------------------------------------------------------
+
+def _verify(queue):
+    uid = os.geteuid()
+    if queue.uid != uid or queue.cuid != uid or queue.mode & 0o777 != 0o600:
+        raise BadAddress("queue %d is not a private queue of ours" % queue.key)
+    return queue
+
+
+def _open(n):
+    """The verified queue ``n``: Unreachable when it does not exist,
+    BadAddress when it is not ours."""
+    if sysv_ipc is None:
+        raise Unreachable("System V queues are not available (no sysv_ipc)")
+    k = sysvkeys.key(n)
+    queue = _queues.get(k)
+    if queue is not None:
+        return queue
+    try:
+        queue = _verify(sysv_ipc.MessageQueue(k, 0, 0o600, msgmax()))
+    except sysv_ipc.ExistentialError:
+        raise Unreachable("queue %d does not exist" % n) from None
+    except sysv_ipc.PermissionsError:
+        raise BadAddress("queue %d is not ours" % n) from None
+    _queues[k] = queue
+    return queue
+
+
+def _stat(queue):
+    """IPC_STAT: how many messages wait; raises once the queue is gone."""
+    return queue.current_messages
+
+
+def _forget(queue):
+    _queues.pop(queue.key, None)
+
+
+def remove_queue(n):
+    """Remove queue ``n`` if it exists and is ours; True if removed."""
+    try:
+        queue = _open(n)
+    except (Unreachable, BadAddress):
+        return False
+    _forget(queue)
+    try:
+        queue.remove()
+    except (sysv_ipc.ExistentialError, OSError):
+        return False
+    return True
+
+
+def exists(address):
+    try:
+        _, _, n = parse(address)
+        queue = _open(n)
+        _stat(queue)
+    except (BadAddress, Unreachable):
+        return False
+    except (sysv_ipc.ExistentialError, OSError):
+        _forget(queue)
+        return False
+    return True
+
+
+# -- sending -------------------------------------------------------------------------------
+
+def _next_type():
+    # Types are C ints here: 22 bits of PID, 9 of counter, never 0.
+    global _counter
+    _counter += 1
+    return ((os.getpid() & 0x3FFFFF) << 9) | (_counter % 511 + 1)
+
+
+def send(address, message):
+    """Publish ``message``; returns the token :func:`withdraw` takes."""
+    address = Address(address)
+    _, _, n = parse(address)
+    data = message.encode("utf-8", "surrogateescape")
+    for attempt in (0, 1):
+        queue = _open(n)
+        try:
+            if not _box_first(address, queue, data):
+                mtype = _next_type()
+                try:
+                    queue.send(data, block=False, type=mtype)
+                    return ("q", n, mtype)
+                except sysv_ipc.BusyError:
+                    pass  # full: the box takes it
+            _stat(queue)  # still there?  Then its box is too.
+            break
+        except sysv_ipc.ExistentialError:
+            _forget(queue)
+        except OSError as e:
+            if e.errno not in _GONE:
+                raise
+            _forget(queue)  # removed, maybe made again: look once more
+        if attempt:
+            raise Unreachable(address)
+    published = mbox.send(box_of(address), message)
+    _in_box[address] = published
+    return ("b", published)
+
+
+def _box_first(address, queue, data):
+    if len(data) > msgmax() or _stat(queue) >= MAX_UNREAD:
+        return True
+    published = _in_box.get(address)
+    if published is None:
+        return False
+    if os.path.lexists(published):
+        return True  # our previous message there is unread: keep the order
+    del _in_box[address]
+    return False
+
+
+def withdraw(token):
+    if token[0] == "b":
+        return mbox.withdraw(token[1])
+    _, n, mtype = token
+    try:
+        queue = _open(n)
+        queue.receive(block=False, type=mtype)
+    except (Unreachable, BadAddress, sysv_ipc.BusyError, sysv_ipc.ExistentialError):
+        return False
+    except OSError:
+        return False
+    return True
+
+
+# -- receiving ----------------------------------------------------------------------------
+
+def decode(data, limit):
+    if len(data) > limit:
+        raise BadMessage("message larger than %d bytes" % limit)
+    if not data:
+        raise BadMessage("empty message")
+    if b"\0" in data or b"\n" in data:
+        raise BadMessage("message is not one line of text")
+    return data.decode("utf-8", "surrogateescape")
+
+
+class Inbox(_Inbox):
+    """A queue and its box; the queue is emptied first.  ``receive()`` never
+    blocks and raises :class:`Unreachable` once either is gone."""
+
+    def __init__(self, address, queue, box, limit=None, log=None, n=None):
+        self.address = address
+        self.queue = queue
+        self.box = box  # the mbox.Inbox of NAME.inbox
+        self.limit = limit or mbox.DEFAULT_LIMIT
+        self._log = log
+        self._n = n  # set when this process made the queue (close removes it)
+
+    @classmethod
+    def attach(cls, address, limit=None, log=None):
+        """Receive on an existing inbox of another process."""
+        _, _, n = parse(address)
+        return cls(Address(address), _open(n), mbox.Inbox(box_of(address), limit, log), limit, log)
+
+    def receive(self):
+        while True:
+            try:
+                data, _ = self.queue.receive(block=False)
+            except sysv_ipc.BusyError:
+                break
+            except sysv_ipc.ExistentialError:
+                raise Unreachable(self.address) from None
+            except OSError as e:
+                if e.errno in _GONE:
+                    raise Unreachable(self.address) from None
+                raise
+            try:
+                return decode(data, self.limit)
+            except BadMessage as e:
+                self.box.log("bad message from queue %s discarded: %s" % (self.address, e))
+        return self.box.receive()
+
+    def refresh(self):
+        self.box.refresh()
+
+    def address_for(self, to):
+        # A classic client, another host or a file-transport process wrote
+        # to the box: it gets the box, the classic answer's sender field.
+        return self.address if Address(to).kind == self.address.kind else self.box.address
+
+    def close(self):
+        if self._n is None:
+            return
+        # Queue first: from now on senders get Unreachable, also for the box.
+        remove_queue(self._n)
+        self.box.close()
+        sysvkeys.remove_entry(self.address.split(":")[2])
+
+
+def open_inbox(pid=None, tag="", limit=None, log=None):
+    """A new queue (and its box) for this process; see the module invariants."""
+    if sysv_ipc is None:
+        raise Unavailable("the Python module sysv_ipc is not installed")
+    pid = pid or os.getpid()
+    name = "%d.%s" % (pid, tag) if tag else str(pid)
+    if not tag:
+        sweep()
+    old = sysvkeys.read_entry(sysvkeys.entry_path(name))
+    if old is not None:
+        remove_queue(old[0])  # an earlier process of this PID left it
+    box = mbox.Inbox(mbox.create_box(name + mbox.BOX_SUFFIX), limit, log)
+    n = sysvkeys.new_number()
+    for _ in range(1000):
+        sysvkeys.write_entry(name, n)
+        try:
+            queue = sysv_ipc.MessageQueue(sysvkeys.key(n), sysv_ipc.IPC_CREX, 0o600, msgmax())
+        except sysv_ipc.ExistentialError:
+            n = (n + 1) & 0x7FFFFFFF  # a key somebody else holds
+            continue
+        except (OSError, sysv_ipc.Error) as e:
+            # ENOSPC (msgmni queues in use), ENOSYS (no System V IPC), ...
+            sysvkeys.remove_entry(name)
+            box.close()
+            raise Unavailable("cannot make a System V queue: %s" % e) from None
+        _queues[queue.key] = queue
+        return Inbox(make_address(name, n), queue, box, limit, log, n=n)
+    sysvkeys.remove_entry(name)
+    box.close()
+    raise Unavailable("no free System V queue key")
+
+
+def sweep(log=None):
+    """Remove the queues of processes that are gone; returns how many."""
+    if sysv_ipc is None:
+        return 0
+    if log is None:
+        from ..log import log
+    return sysvkeys.sweep(remove_queue, log)
+
+
+def become_sigfwd(inbox):
+    return mbox.become_sigfwd(inbox.box)
+
+
+def resign_sigfwd(inbox):
+    mbox.resign_sigfwd(inbox.box)

@@ -1,0 +1,272 @@
+"""Keys and the registry of the System V queue transport (:mod:`.sysv`).
+
+What this module owns, under ``G/var/run/HOST/sysv/`` (mode 0700):
+
+* ``secret``: 64 random bits made once per installation and host (the first
+  process to need it links it into place; everyone reads the winner's).
+* one *entry* per open queue, named like the inbox's box without
+  ``.inbox`` (``PID`` or ``PID.TAG``), holding ``N STARTTIME``: the
+  queue's number and the owner's start time (``/proc/PID/stat`` field 22).
+
+Invariants:
+
+* The key of queue ``N`` is a mix of the secret, the user id and ``N``
+  (:func:`key`).  Two users, two ``$HOME`` directories of one user and two
+  hosts sharing a ``$HOME`` have different secrets (and uids), so their
+  keys are unrelated; a key that is taken anyway (``IPC_EXCL`` fails) is
+  skipped for ``N + 1``.  Nothing is ever removed that is not named by an
+  entry of *this* registry and owned (``cuid``) by this user.
+* An entry is written *before* its queue is made, so a process killed at
+  any point leaves at most an entry whose queue is missing, never a queue
+  nobody knows of.  (The one residue: killed between ``IPC_EXCL`` failing
+  for a key that another installation of the same user holds and the
+  entry's rewrite for ``N + 1``; :func:`sweep` would then remove that
+  other installation's queue.  It needs a ``kill -9`` in a window of
+  microseconds *and* a 31-bit key collision.)
+* :func:`sweep` removes the queue and entry of every owner that is gone
+  (PID dead, or alive with another start time, i.e. reused).  It claims an
+  entry by renaming it first, so two sweepers, or a sweeper and a new owner
+  with a reused PID, never remove a live queue.
+
+Finding the queue of process ``PID`` is one ``open`` of its entry: no
+directory is ever listed except by :func:`sweep`.
+"""
+
+import os
+
+from .. import paths
+from ..fsutil import random_chars
+
+SECRET = "secret"
+_MASK64 = (1 << 64) - 1
+_secrets = {}
+_own_start = None
+
+
+def registry_dir(host=None):
+    return os.path.join(paths.run_dir(host), "sysv")
+
+
+def _mix(x):
+    # splitmix64's finaliser: a good spread without importing hashlib
+    # (~4 ms of every client's start-up).
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK64
+    return x ^ (x >> 31)
+
+
+def secret():
+    """This installation's and host's secret (made on first use)."""
+    d = registry_dir()
+    value = _secrets.get(d)
+    if value is not None:
+        return value
+    path = os.path.join(d, SECRET)
+    try:
+        with open(path) as f:
+            value = int(f.read().strip(), 16)
+    except (OSError, ValueError):
+        value = _make_secret(d, path)
+    _secrets[d] = value
+    return value
+
+
+def _make_secret(d, path):
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    tmp = os.path.join(d, ".secret." + random_chars(8))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, ("%016x\n" % int.from_bytes(os.urandom(8), "big")).encode())
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never replaces: the first secret stays
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    with open(path) as f:
+        return int(f.read().strip(), 16)
+
+
+def key(n):
+    """The System V key of queue ``n``: 31 bits, never 0 (IPC_PRIVATE)."""
+    return key_for(secret(), os.geteuid(), n)
+
+
+def key_for(secret_value, uid, n):
+    x = _mix(secret_value ^ _mix((uid << 32) ^ (n & 0xFFFFFFFF)))
+    return (x & 0x7FFFFFFF) or 1
+
+
+def registered_keys(run_root):
+    """Keys of every queue in the registries under ``run_root``
+    (``G/var/run``, all hosts), for clean-up after tests."""
+    found = []
+    for host in _listdir(run_root):
+        d = os.path.join(run_root, host, "sysv")
+        try:
+            with open(os.path.join(d, SECRET)) as f:
+                value = int(f.read().strip(), 16)
+        except (OSError, ValueError):
+            continue
+        for name in _listdir(d):
+            entry = read_entry(os.path.join(d, name)) if name[:1].isdigit() else None
+            if entry is not None:
+                found.append(key_for(value, os.geteuid(), entry[0]))
+    return found
+
+
+def _listdir(d):
+    try:
+        return os.listdir(d)
+    except OSError:
+        return []
+
+
+def new_number():
+    return int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF
+
+
+# -- owners ------------------------------------------------------------------------
+
+def start_time(pid):
+    """Start time of ``pid`` in clock ticks since boot; None when it is not
+    running (a zombie counts as gone) or /proc cannot tell."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] in (b"Z", b"X"):
+        return None
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def own_start():
+    global _own_start
+    if _own_start is None or _own_start[0] != os.getpid():
+        _own_start = (os.getpid(), start_time(os.getpid()) or 0)
+    return _own_start[1]
+
+
+def owner_alive(pid, start):
+    now = start_time(pid)
+    if now is None:
+        if os.path.isdir("/proc/self"):
+            return False
+        try:  # no /proc: the PID alone must do
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass
+        return True
+    return start == 0 or now == start
+
+
+# -- entries ----------------------------------------------------------------------
+
+def entry_path(name, host=None):
+    return os.path.join(registry_dir(host), name)
+
+
+def write_entry(name, n):
+    """Record queue ``n`` as owned by this process under ``name``."""
+    d = registry_dir()
+    path = os.path.join(d, name)
+    tmp = os.path.join(d, ".new." + name + "." + random_chars(6))
+    data = ("%d %d\n" % (n, own_start())).encode()
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileNotFoundError:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def read_entry(path):
+    """``(n, start)`` of an entry, or None (missing, being written, damaged)."""
+    try:
+        with open(path, "rb") as f:
+            parts = f.read(64).split()
+        return int(parts[0]), int(parts[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def lookup(pid, host=None):
+    """Queue number of the live process ``pid``'s main inbox, or None."""
+    found = read_entry(entry_path(str(pid), host))
+    if found is None or not owner_alive(pid, found[1]):
+        return None
+    return found[0]
+
+
+def remove_entry(name):
+    try:
+        os.unlink(entry_path(name))
+    except FileNotFoundError:
+        pass
+
+
+def sweep(remove_queue, log=None):
+    """Remove the queues and entries of owners that are gone; returns how
+    many.  ``remove_queue(n)`` removes queue ``n`` if it is ours."""
+    d = registry_dir()
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        path = os.path.join(d, name)
+        if name.startswith("."):
+            _drop_stale_temp(path)
+            continue
+        pid = name.split(".", 1)[0]
+        if name == SECRET or not pid.isdigit():
+            continue
+        found = read_entry(path)
+        if found is not None and owner_alive(int(pid), found[1]):
+            continue
+        # Claim it: only one sweeper gets past the rename.
+        claimed = os.path.join(d, ".sweep.%s.%s" % (name, random_chars(6)))
+        try:
+            os.rename(path, claimed)
+        except OSError:
+            continue
+        found = read_entry(claimed)
+        if found is not None and owner_alive(int(pid), found[1]):
+            # A new owner with the same PID wrote it since we looked.
+            os.rename(claimed, path)
+            continue
+        if found is not None:
+            try:
+                if remove_queue(found[0]):
+                    removed += 1
+                    if log is not None:
+                        log("removed queue %d of %s, whose process is gone" % (found[0], name))
+            except OSError:
+                pass
+        os.unlink(claimed)
+    return removed
+
+
+def _drop_stale_temp(path):
+    # Temporary names of a writer killed before its rename (an hour is far
+    # beyond any write).
+    import time
+
+    try:
+        if time.time() - os.lstat(path).st_mtime > 3600:
+            os.unlink(path)
+    except OSError:
+        pass  # gone already, or not ours to remove

@@ -1,0 +1,262 @@
+"""System V queues (gsatellite.transport.sysv), in-process, on real queues.
+
+Covers: keys that two $HOMEs, two hosts sharing a $HOME and two users
+cannot confuse, and a key somebody else holds is skipped; replies and sends
+only to private queues of ours (mode 0600, our uid) on this host; another
+user can neither open nor write to our queues (a child that drops to uid
+65534 tries); messages over msgmax and messages that find the queue full
+arrive whole and in order (through the box); close() removes queue, box
+and registry entry; queues of a process killed with kill -9 are removed
+by the next sweep (and a daemon's start), a live one's never; with the
+binding missing, ``transport = sysv`` falls back to boxes with one log
+line.  The transport contract (tests/contract) runs against it too.
+"""
+
+import os
+import signal
+
+import pytest
+
+from gsatellite import paths, transport
+from gsatellite.transport import base, mbox, sysv, sysvkeys
+
+from contract.test_transport_contract import drain
+from contract.transports import forget, remove_queues, use_temp_home
+
+sysv_ipc = pytest.importorskip("sysv_ipc")
+
+HOST = "unit.example.org"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    use_temp_home(monkeypatch, tmp_path, HOST)
+    monkeypatch.setenv("GSAT_TRANSPORT", "sysv")
+    yield tmp_path
+    remove_queues(str(tmp_path / ".gsatellite"))
+    forget()
+
+
+@pytest.fixture
+def inboxes():
+    made = []
+
+    def make(tag="t", pid=None, limit=None, log=None):
+        inbox = transport.open_inbox(pid, tag=tag, limit=limit, log=log)
+        made.append(inbox)
+        return inbox
+
+    yield make
+    for inbox in made:
+        inbox.close()
+
+
+def kernel_keys():
+    """Keys of every System V queue on this machine."""
+    with open("/proc/sysvipc/msg") as f:
+        rows = f.read().splitlines()[1:]
+    return {int(row.split()[0]) for row in rows}
+
+
+def in_child(fn):
+    """``fn()`` in a forked child; returns its exit status (0: fn returned True)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            code = 0 if fn() else 1
+        except BaseException:
+            code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+def test_keys_differ_between_homes_hosts_and_users(home, tmp_path, monkeypatch):
+    here = [sysvkeys.key(n) for n in range(50)]
+    assert len(set(here)) == 50 and all(0 < k < 2 ** 31 for k in here)
+    monkeypatch.setenv("GSAT_HOSTNAME", "other.example.org")  # same $HOME, another host
+    forget()
+    other_host = [sysvkeys.key(n) for n in range(50)]
+    monkeypatch.setenv("GSAT_HOSTNAME", HOST)
+    monkeypatch.setenv("HOME", str(tmp_path / "second-home"))
+    forget()
+    other_home = [sysvkeys.key(n) for n in range(50)]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    forget()
+    assert [sysvkeys.key(n) for n in range(50)] == here  # the secret is kept
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    other_user = [sysvkeys.key(n) for n in range(50)]
+    for keys in (other_host, other_home, other_user):
+        assert not set(keys) & set(here)
+
+
+def test_a_key_somebody_else_holds_is_skipped_and_left_alone(inboxes, monkeypatch):
+    n = 12345
+    foreign = sysv_ipc.MessageQueue(sysvkeys.key(n), sysv_ipc.IPC_CREX, 0o644)
+    try:
+        monkeypatch.setattr(sysvkeys, "new_number", lambda: n)
+        inbox = inboxes()
+        assert inbox.address.endswith(":%d" % (n + 1))
+        transport.send(inbox.address, "HELLO;")
+        assert drain(inbox) == ["HELLO;"]
+        assert foreign.current_messages == 0  # untouched
+        # Nothing answers into a queue that is not private to us.
+        with pytest.raises(transport.BadAddress):
+            transport.reply_address(sysv.make_address("1", n))
+        with pytest.raises(transport.BadAddress):
+            transport.send(sysv.make_address("1", n), "X;")
+    finally:
+        foreign.remove()
+
+
+@pytest.mark.parametrize("text", [
+    "sysv:%s:1:x" % HOST, "sysv:%s:1" % HOST, "sysv:other.example.org:1:5", "sysv:%s:../1:5" % HOST,
+    "sysv:%s:1;2:5" % HOST, "sysv:%s:-1:5" % HOST, "sysv::1:5",
+])
+def test_malformed_or_foreign_host_addresses_are_refused(text):
+    with pytest.raises(transport.BadAddress):
+        transport.reply_address(text)
+    assert transport.owner(text) is None or text.startswith("sysv:other")
+
+
+def test_another_user_can_neither_read_nor_write(inboxes):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user")
+    inbox = inboxes()
+    transport.send(inbox.address, "SECRET;")
+    key = sysvkeys.key(int(inbox.address.rsplit(":", 1)[1]))
+    assert inbox.queue.mode & 0o777 == 0o600
+
+    def intruder():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        for flags in (0, sysv_ipc.IPC_CREAT):
+            try:
+                q = sysv_ipc.MessageQueue(key, flags)
+            except sysv_ipc.PermissionsError:
+                continue
+            try:  # opened (it must not): try to read and to write anyway
+                q.receive(block=False)
+                return False
+            except (sysv_ipc.PermissionsError, sysv_ipc.BusyError):
+                pass
+            try:
+                q.send(b"EVIL;", block=False)
+                return False
+            except sysv_ipc.PermissionsError:
+                pass
+        return True
+
+    assert in_child(intruder) == 0
+    assert drain(inbox) == ["SECRET;"]
+
+
+# -- messages larger than msgmax, full queues ---------------------------------------------
+
+def test_messages_over_msgmax_arrive_whole_and_in_order(inboxes):
+    inbox = inboxes()
+    limit = sysv.msgmax()
+    sent = ["SMALL 1;", "A" * (limit - 1) + ";", "B" * limit + ";", "C" * (3 * limit) + ";", "SMALL 2;"]
+    kinds = [transport.send(inbox.address, text).token[0] for text in sent]
+    # At msgmax a message still fits; one byte more goes to the box, and
+    # the next one follows it there while it is unread (order).
+    assert kinds == ["q", "q", "b", "b", "b"]
+    assert drain(inbox) == sent
+    assert transport.send(inbox.address, "AFTER;").token[0] == "q"
+    assert drain(inbox) == ["AFTER;"]
+
+
+def test_a_full_queue_overflows_into_the_box_in_order(inboxes):
+    inbox = inboxes()
+    sent = ["FILL %03d %s;" % (i, "x" * 1000) for i in range(60)]
+    kinds = [transport.send(inbox.address, text).token[0] for text in sent]
+    assert "q" in kinds and "b" in kinds
+    assert drain(inbox) == sent
+
+
+def test_an_oversized_message_can_be_withdrawn(inboxes):
+    inbox = inboxes()
+    receipt = transport.send(inbox.address, "W" * 20000 + ";")
+    assert transport.withdraw(receipt) is True
+    assert drain(inbox) == []
+
+
+# -- lifetime and clean-up --------------------------------------------------------------------
+
+def test_close_removes_queue_box_and_entry(home):
+    inbox = transport.open_inbox(tag="x")
+    key = inbox.queue.key
+    entry = sysvkeys.entry_path("%d.x" % os.getpid())
+    assert key in kernel_keys() and os.path.exists(entry) and os.path.isdir(inbox.box.address)
+    inbox.close()
+    assert key not in kernel_keys()
+    assert not os.path.exists(entry) and not os.path.exists(inbox.box.address)
+    assert not transport.exists(inbox.address)
+
+
+def test_the_main_address_is_found_by_pid_without_a_listing(inboxes):
+    inbox = inboxes(tag="", pid=os.getpid())
+    assert transport.process_address(os.getpid()) == inbox.address
+    # Another host, or a process without a queue: its box.
+    assert transport.process_address(os.getpid(), "other.example.org").kind == base.MBOX
+    assert transport.process_address(1).kind == base.MBOX
+
+
+def test_queues_of_a_process_killed_with_kill_9_are_swept(home, inboxes):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(r)
+        a = transport.open_inbox(tag="")
+        b = transport.open_inbox(tag="7")
+        os.write(w, ("%d %d\n" % (a.queue.key, b.queue.key)).encode())
+        signal.pause()
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        keys = {int(k) for k in f.readline().split()}
+    mine = inboxes()  # alive: must survive every sweep
+    try:
+        assert keys <= kernel_keys()
+        assert transport.sweep() == 0  # its owner is alive
+        assert keys <= kernel_keys()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    # The next daemon start sweeps (open_inbox of a main inbox).
+    inboxes(tag="", pid=os.getpid())
+    assert not keys & kernel_keys()
+    assert mine.queue.key in kernel_keys()
+    left = sorted(os.listdir(sysvkeys.registry_dir()))
+    assert left == sorted([sysvkeys.SECRET, str(os.getpid()), "%d.t" % os.getpid()])
+    assert transport.sweep() == 0
+
+
+def test_an_entry_whose_queue_was_never_made_is_swept(home):
+    sysvkeys.write_entry("999999", 5)  # no such process, no such queue
+    assert transport.sweep() == 0
+    assert not os.path.exists(sysvkeys.entry_path("999999"))
+
+
+# -- no binding -------------------------------------------------------------------------------
+
+def test_without_the_binding_sysv_falls_back_to_boxes_with_one_log_line(monkeypatch, capsys):
+    monkeypatch.setattr(sysv, "sysv_ipc", None)
+    monkeypatch.setattr(base, "_warned", set())
+    first = transport.open_inbox(tag="")
+    second = transport.open_inbox(tag="2")
+    client = transport.open_inbox(tag="3", log=lambda line: None)
+    try:
+        for inbox in (first, second, client):
+            assert inbox.address.kind == base.MBOX
+            assert inbox.address.startswith(os.path.join(paths.mboxes_root(), HOST))
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 1 and "sysv_ipc" in lines[0] and "boxes" in lines[0]
+    finally:
+        for inbox in (first, second, client):
+            inbox.close()
+    assert isinstance(first, mbox.Inbox)
