@@ -215,6 +215,36 @@ def _recorded_start(path, text):
     return None
 
 
+def find_session_leader(argument):
+    """A process of ours that leads its own session and has ``argument``
+    (an absolute path) among its first arguments: a job just started, whose
+    PID its supervisor did not live to record.  Returns a ProcessRef or None."""
+    want = os.fsencode(argument)
+    uid = os.getuid()
+    try:
+        names = os.listdir(PROC)
+    except OSError:
+        return None
+    for name in names:
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        fields = _stat(pid)
+        # fields[3] is the session id (field 6); a zombie has ended.
+        if fields is None or fields[0] in (b"Z", b"X") or int(fields[3]) != pid:
+            continue
+        try:
+            if os.stat("%s/%d" % (PROC, pid)).st_uid != uid:
+                continue
+            with open("%s/%d/cmdline" % (PROC, pid), "rb") as f:
+                args = f.read().split(b"\0")[:3]
+        except OSError:
+            continue
+        if want in args:
+            return ProcessRef(pid, int(fields[19]))
+    return None
+
+
 def ended_status(path):
     """The wait status of the process PID file ``path`` was written for, when
     it has ended and nobody reaped it; else None.  Only with a recorded start

@@ -93,12 +93,15 @@ class Sputnik(Daemon):
         name = os.path.basename(self.job_path)
         env = jobenv.build(self.job_id, name, job_type, self.host)
         jobenv.write(self.job_id, env)
+        # The start is recorded before the job can run: if this sputnik is
+        # killed between the spawn and job.pid, the controller must not take
+        # the run for one that never began and start the job a second time.
+        append_line(self.file("job.start"), str(int(time.time())))
         try:
             pid = self._spawn_job(env)
         except OSError as e:
             append_line(self.file("job.stderr"), "sputnik: cannot run %s: %s" % (self.job_path, e.strerror))
             log("job %s could not be started: %s" % (self.job_id, e))
-            append_line(self.file("job.start"), str(int(time.time())))
             self.tell_controller(P.started(self.job_id))
             self.record_exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
             return
@@ -107,7 +110,6 @@ class Sputnik(Daemon):
         self.group = pidref.ProcessRef.of(pid) or pidref.ProcessRef(pid)
         try:
             pidref.write_pid_file(self.file("job.pid"), pid, self.group.start)
-            append_line(self.file("job.start"), str(int(time.time())))
         except OSError as e:
             # The job runs and we are its parent: its end is still ours to tell.
             log("cannot record the start of job %s: %s" % (self.job_id, e))

@@ -61,6 +61,9 @@ class FakeSystem:
         self.calls.append(("alive", pid))
         return pid not in self.dead
 
+    def find_job_process(self, job_path):
+        return None
+
     def ended_status(self, path):
         try:
             with open(path) as f:

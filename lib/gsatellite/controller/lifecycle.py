@@ -253,6 +253,8 @@ class Lifecycle:
             self.adopt(job_id)
         elif job_pid.isdigit() and int(job_pid) in self.orphan_exits:
             self.record_lost_exit(job_id, self.orphan_exits.pop(int(job_pid)), "we reaped the job")
+        elif not job_pid and self.found_unrecorded_job(job_id):
+            self.adopt(job_id)
         elif not job_pid and starts <= stops:
             self.lost_before_start(job_id)
         else:
@@ -260,6 +262,22 @@ class Lifecycle:
             self.store.write(job_id, "job.reason", LOST)
             self.store.transition(job_id, states.FAILED)
             self.need_schedule = True
+
+    def found_unrecorded_job(self, job_id):
+        """The sputnik died after starting the job but before writing
+        job.pid: look for the job's process and record it, so the job is
+        adopted, never started a second time."""
+        job_path = self.store.job_path(job_id)
+        ref = self.system.find_job_process(job_path) if job_path else None
+        if ref is None:
+            return False
+        log("job %s: its sputnik died before recording job.pid; found it as %d" % (job_id, ref.pid))
+        try:
+            pidref.write_pid_file(paths.job_file(job_id, "job.pid"), ref.pid, ref.start)
+        except OSError as e:
+            log("job %s: cannot record job.pid: %s" % (job_id, e))
+            return False
+        return True
 
     def record_lost_exit(self, job_id, value, how):
         """The job of a lost sputnik ended with ``value``: record it as the

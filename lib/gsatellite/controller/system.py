@@ -33,6 +33,11 @@ class System:
         runs (a :class:`pidref.ProcessRef`), else None."""
         return pidref.read_pid_file(path, names, group)
 
+    def find_job_process(self, job_path):
+        """The running job started from ``job_path`` (a session leader with
+        it among its arguments), as a :class:`pidref.ProcessRef`, or None."""
+        return pidref.find_session_leader(job_path)
+
     def ended_status(self, path):
         """Wait status of the ended, unreaped process of PID file ``path``."""
         return pidref.ended_status(path)
