@@ -76,15 +76,15 @@ def _make_secret(d, path):
     tmp = os.path.join(d, ".secret." + random_chars(8))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, ("%016x\n" % int.from_bytes(os.urandom(8), "big")).encode())
-    finally:
-        os.close(fd)
-    try:
+        try:
+            os.write(fd, ("%016x\n" % int.from_bytes(os.urandom(8), "big")).encode())
+        finally:
+            os.close(fd)
         os.link(tmp, path)  # never replaces: the first secret stays
     except FileExistsError:
         pass
     finally:
-        os.unlink(tmp)
+        os.unlink(tmp)  # also when the disk is full: nothing half-written stays
     with open(path) as f:
         return int(f.read().strip(), 16)
 
@@ -186,10 +186,18 @@ def write_entry(name, n):
         os.makedirs(d, mode=0o700, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        # A full disk (or a kill) must leave no half-written entry behind.
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def read_entry(path):
