@@ -273,14 +273,28 @@ def test_ctrl_c_during_registration_leaves_no_registration(gsat, procs, runtime)
     dummy_box = os.path.join(gsat.g, "mboxes", gsat.host(), "%d.inbox" % dummy.pid)
     os.mkdir(dummy_box, 0o700)
     p = _spawn(gsat, procs, "gqwait", a)
-    gsat.wait_for(lambda: mbox.pending(dummy_box), what="QWAIT in the stand-in's box")
+    def qwait_sent():
+        # Only gqwait's QWAIT is the sentinel: the job's sputnik also sends
+        # (STARTED, again and again) to whatever gsatlcPid names.
+        for path in mbox.pending(dummy_box):
+            try:
+                with open(path) as f:
+                    if f.read().startswith("QWAIT "):
+                        return True
+            except OSError:
+                pass
+        return False
+
+    gsat.wait_for(qwait_sent, what="QWAIT in the stand-in's box")
     p.send_signal(signal.SIGINT)
     code, out, err = _finish(p)
     assert code == 130, err
     sent = []
     for path in mbox.pending(dummy_box):
         with open(path) as f:
-            sent.append(f.read().strip())
+            text = f.read().strip()
+        if not text.startswith("STARTED "):  # the sputnik's, not gqwait's
+            sent.append(text)
     dummy.kill()
     dummy.wait()
     gsat.run("gsatlcd", "--start", check=True)
