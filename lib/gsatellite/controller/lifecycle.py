@@ -237,6 +237,11 @@ class Lifecycle:
 
     def supervisor_lost(self, job_id):
         """The job's sputnik is gone and the job still counts as running."""
+        if job_id in self.sputniks.values():
+            # A sputnik launched since (the next run after a restart, or an
+            # adopter) supervises it, even if it has not written its PID yet:
+            # the one that ended belonged to an earlier run.
+            return
         if self.sputnik_of(job_id) is not None:
             return  # another sputnik supervises it (adopted, or a relaunch)
         value = (self.store.read(job_id, "job.exit", "") or "").strip()
