@@ -150,7 +150,10 @@ def test_job_and_service_environment_as_classic(gsat):
     os.makedirs(out)
     gsat.env["TMPDIR"] = str(gsat.tmp)
     gsat.env["USER"] = "classic-user"
-    gsat.service("JOB_START", "env", "env -0 > %s/service.env\n" % shlex.quote(out))
+    # Written aside and renamed: the file's existence is the sentinel, so it
+    # must never be seen half-written.
+    gsat.service("JOB_START", "env", "env -0 > %s/.service.env && mv %s/.service.env %s/service.env\n"
+                 % ((shlex.quote(out),) * 3))
     gsat.start()
     a = gsat.qsub(gsat.job("e.job", "env -0 > %s/job.env\n" % shlex.quote(out)))
     assert gsat.wait_state(a, ENDED) == "finished"
