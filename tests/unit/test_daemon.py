@@ -5,29 +5,12 @@ import os
 
 import pytest
 
-from gsatellite import config, paths
+from gsatellite import config
 from gsatellite.daemon import Daemon
 from gsatellite.transport import mbox, request
 from gsatellite.protocol import split
 
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GSAT_HOSTNAME", "testhost")
-    paths.reset()
-    config.reset()
-    yield tmp_path
-    paths.reset()
-    config.reset()
-
-
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
+from .conftest import Clock, answers_in
 
 
 @pytest.fixture
@@ -39,14 +22,6 @@ def daemon(home):
     d.shutdown()
     d.sleeper.release()
 
-
-def answers_in(box):
-    out = []
-    while True:
-        msg = mbox.receive(box)
-        if msg is None:
-            return out
-        out.append(split(msg)[0])
 
 
 def test_timers_run_in_order_when_due_and_cancelled_ones_never(daemon):
