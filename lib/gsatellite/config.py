@@ -75,6 +75,10 @@ DEFAULTS = {
     "mail_max_age": "86400",
     "mail_max_size": "1048576",
     "mail_encrypt": "yes",
+    # Small-file stage in / out (gqsub -i / -O): the largest file, and the
+    # most all files of one job may hold together, in bytes.
+    "stage_limit": "16777216",
+    "stage_job_limit": "67108864",
 }
 
 _VALUES = None
@@ -215,6 +219,8 @@ VALIDATORS = {
     "mail_max_age": _number(0),
     "mail_max_size": _whole(1),
     "mail_encrypt": _bool,
+    "stage_limit": _whole(1),
+    "stage_job_limit": _whole(1),
 }
 
 

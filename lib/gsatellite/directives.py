@@ -14,8 +14,9 @@ Where each directive is read (docs/directives.md has the reasoning):
 
 Recognised options (README.md, "Job scripts and directives"): ``-T TYPE``,
 ``-N NAME``, ``-o PATH``, ``-e PATH``, ``-m POINTS`` (``n`` or letters of
-``abe``), ``-M ADDR[,ADDR]``, ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``.
-Unknown directives give a warning.
+``abe``), ``-M ADDR[,ADDR]``, ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``, and the
+repeatable ``-i FILE[:NAME]`` and ``-O FILE[:DEST]`` (stage in / out,
+:mod:`staging`), whose values are lists.  Unknown directives give a warning.
 
 A malformed value given as a gqsub option raises :class:`DirectiveError`
 (nothing is queued).  A malformed value in a script raises it only when the
@@ -23,15 +24,20 @@ script was written for the new options, which :func:`options` recognises by
 a valid ``-N``, ``-a`` or ``-W`` directive (options the classic tool never
 had); in any other script the directive is ignored with a warning, as the
 classic tool ignored it, and the job is queued as the classic tool queued
-it.
+it.  A bad ``-i``/``-O`` is always refused: only these tools know them, and
+a job that runs without its inputs, or whose results are not copied, is no
+job the user asked for.
 """
 
 import os
 
-KNOWN = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W")
+KNOWN = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W", "-i", "-O")
 # Directives only the new tools know: one with a valid value shows that the
 # script was written for them, and makes its directives strict.
-NEW_ONLY = ("-N", "-a", "-W")
+NEW_ONLY = ("-N", "-a", "-W", "-i", "-O")
+# Options given any number of times: their value is a list, and gqsub's
+# list replaces the script's (as any option overrides its directive).
+REPEATABLE = ("-i", "-O")
 CLASSIC_TYPE = "#GSAT -T"
 # Characters a job name may not contain: it becomes the job copy's file name
 # and travels inside one-line messages.
@@ -196,7 +202,18 @@ def check(option, value, base):
         return check_path(value, base)
     if option in ("-a", "-W"):
         return check_condition(option, value)
+    if option in REPEATABLE:
+        return check_stage(option, value, base)
     return value
+
+
+def check_stage(option, value, base):
+    from . import staging
+
+    try:
+        return staging.canonical(option, value, base)
+    except staging.StageError as e:
+        raise DirectiveError(str(e))
 
 
 def written_for_new_options(found, base):
@@ -227,11 +244,20 @@ def options(found, base, overrides=None, warn=None):
             if warn:
                 warn("unknown directive '#GSAT %s %s' ignored" % (option, value))
             continue
-        merged[option] = value
+        if option in REPEATABLE:
+            merged.setdefault(option, []).append(value)
+        else:
+            merged[option] = value
     strict = written_for_new_options(found, base)
     out = {}
     for option, value in merged.items():
         if option in (overrides or {}):
+            continue
+        if option in REPEATABLE:
+            try:
+                out[option] = [check(option, v, base) for v in value]
+            except DirectiveError as e:
+                raise DirectiveError("'#GSAT %s': %s" % (option, e))
             continue
         try:
             out[option] = check(option, value, base)
@@ -242,17 +268,22 @@ def options(found, base, overrides=None, warn=None):
             if warn:
                 warn("'#GSAT %s %s' ignored: %s" % (option, value, e))
     for option, value in (overrides or {}).items():
-        out[option] = check(option, value, base)
+        if option in REPEATABLE:
+            out[option] = [check(option, v, base) for v in value]
+        else:
+            out[option] = check(option, value, base)
     return out
 
 
 # --- carrying options in a QSUB message ----------------------------------------
 
 def encode(opts):
-    """``{"-N": "x y"}`` -> ``"-N=x%20y"`` (no white space, ``;`` or newlines)."""
+    """``{"-N": "x y"}`` -> ``"-N=x%20y"`` (no white space, ``;`` or
+    newlines); a list value gives one word per item."""
     from .protocol import quote_word
 
-    return " ".join("%s=%s" % (k, quote_word(v)) for k, v in sorted(opts.items()))
+    return " ".join("%s=%s" % (k, quote_word(v)) for k, values in sorted(opts.items())
+                    for v in (values if k in REPEATABLE else [values]))
 
 
 def decode(text):
@@ -263,5 +294,8 @@ def decode(text):
         key, sep, value = word.partition("=")
         if not sep or key not in KNOWN:
             raise DirectiveError("bad option %r in request" % word)
-        out[key] = unquote_word(value)
+        if key in REPEATABLE:
+            out.setdefault(key, []).append(unquote_word(value))
+        else:
+            out[key] = unquote_word(value)
     return out

@@ -19,6 +19,11 @@ JOB_TERMINATION    the job's process ended: ``exit_value``; ``restart`` when
 JOB_ABORT          the job will not run (on): ``reason`` (a dependency that
                    can never be met, held while running).
 JOB_DELETED        the job is about to be removed (its files still exist).
+STAGE_OUT_FAILED   the job has ended for good and files of its stage-out
+                   (``-O``) were not copied: ``failures`` (one line per
+                   file), ``reason`` (the same, joined).  Emitted before
+                   the final JOB_TERMINATION; runs services (with
+                   :func:`staging.service_env`) and mails ``-m a``.
 =================  ===========================================================
 
 The classic events JOB_START and JOB_TERMINATION run the services through
@@ -37,7 +42,9 @@ JOB_START = "JOB_START"
 JOB_TERMINATION = "JOB_TERMINATION"
 JOB_ABORT = "JOB_ABORT"
 JOB_DELETED = "JOB_DELETED"
-NAMES = (JOB_STATE, JOB_START, JOB_TERMINATION, JOB_ABORT, JOB_DELETED)
+# Small-file stage out (staging.py).
+STAGE_OUT_FAILED = "STAGE_OUT_FAILED"
+NAMES = (JOB_STATE, JOB_START, JOB_TERMINATION, JOB_ABORT, JOB_DELETED, STAGE_OUT_FAILED)
 # Events that run services (PROTOCOL.md §6).
 SERVICE_EVENTS = (JOB_START, JOB_TERMINATION)
 

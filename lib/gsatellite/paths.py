@@ -222,6 +222,22 @@ def job_tmp_dir(job_id):
     return _g("gschedule", "jobs", job_id + ".d", "jobtmp")
 
 
+# --- small-file stage in / out (staging.py) ----------------------------------
+
+def stage_spool_dir():
+    """Where gqsub puts a submission's inputs (one directory each) for the
+    controller to take into the new job."""
+    return _g("var", "spool", "stagein")
+
+
+def job_stagein_dir(job_id, staging=False):
+    """The job's kept copies of its staged inputs, placed into ``jobtmp``
+    at every start; ``staging``: inside the job's staging directory."""
+    if staging:
+        return os.path.join(job_staging_dir(job_id), "stagein")
+    return _g("gschedule", "jobs", job_id + ".d", "stagein")
+
+
 # --- the install tree ------------------------------------------------------
 
 def bin_dir():

@@ -46,7 +46,10 @@ CAPABILITIES = "CAPABILITIES?"
 # and QWAIT/QUNWAIT.  A classic controller answers CAPABILITIES? with
 # UNKNOWN COMMAND and writes no gsatlcCapabilities file.
 QSUB_OPTIONS, WAIT = "QSUB-OPTIONS", "QWAIT"
-CONTROLLER_CAPABILITIES = (QSUB_OPTIONS, WAIT)
+# QSUB options -i=TOKEN (inputs gqsub put in the stage-in spool) and
+# -O=FILE:DEST (stage-out requests): docs/staging.md.
+STAGE = "QSUB-STAGE"
+CONTROLLER_CAPABILITIES = (QSUB_OPTIONS, WAIT, STAGE)
 QSUB, QHOLD, QRLS, QDEL, QSIG = "QSUB", "QHOLD", "QRLS", "QDEL", "QSIG"
 QWAIT, QUNWAIT, STARTED, TERMINATED = "QWAIT", "QUNWAIT", "STARTED", "TERMINATED"
 HELD = "HELD"

@@ -34,7 +34,7 @@ import signal
 import time
 
 from . import protocol as P
-from . import config, jobenv, jobtypes, liveness, paths, pidref, proc
+from . import config, jobenv, jobtypes, liveness, paths, pidref, proc, staging
 from .daemon import Daemon
 from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
 from . import transport
@@ -98,13 +98,14 @@ class Sputnik(Daemon):
         # the run for one that never began and start the job a second time.
         append_line(self.file("job.start"), str(int(time.time())))
         try:
+            staging.prepare_run(self.job_id)
+        except OSError as e:
+            return self.not_started("cannot place the staged-in file %s: %s" % (e.filename, e.strerror or e), 126)
+        try:
             pid = self._spawn_job(env)
         except OSError as e:
-            append_line(self.file("job.stderr"), "sputnik: cannot run %s: %s" % (self.job_path, e.strerror))
-            log("job %s could not be started: %s" % (self.job_id, e))
-            self.tell_controller(P.started(self.job_id))
-            self.record_exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
-            return
+            return self.not_started("cannot run %s: %s" % (self.job_path, e.strerror),
+                                    126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
         self.child = pid
         # The child exists until we reap it, so its start time is its own.
         self.group = pidref.ProcessRef.of(pid) or pidref.ProcessRef(pid)
@@ -115,6 +116,14 @@ class Sputnik(Daemon):
             log("cannot record the start of job %s: %s" % (self.job_id, e))
         log("job %s started as pid %d" % (self.job_id, pid))
         self.tell_controller(P.started(self.job_id))
+
+    def not_started(self, why, value):
+        """The run could not begin: ``why`` goes to the job's stderr, and
+        the run ends with ``value``."""
+        append_line(self.file("job.stderr"), "sputnik: " + why)
+        log("job %s could not be started: %s" % (self.job_id, why))
+        self.tell_controller(P.started(self.job_id))
+        self.record_exit(value)
 
     def keep_earlier_output(self):
         """Before this run: the last run's output becomes job.stdout.N and
@@ -210,6 +219,8 @@ class Sputnik(Daemon):
             self.unwritten = [("job.stop", str(int(time.time()))), ("job.exit", str(value))]
             self.write_end()
         log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
+        if not self.held and self.ended_for_good(value):
+            self.stage_out()
         self.copy_outputs()
         if not self.held:
             self.tell_controller(P.terminated(self.job_id, value))
@@ -228,6 +239,32 @@ class Sputnik(Daemon):
                 return False
             self.unwritten.pop(0)
         return True
+
+    def ended_for_good(self, value):
+        """Not to be run again (the controller's rule, jobtypes.runs_again)."""
+        restarts = (read_first_line(self.file("job.restarts"), "") or "").strip()
+        try:
+            limit = config.get_int("max_restarts")
+        except config.ConfigError:
+            limit = int(config.DEFAULTS["max_restarts"])
+        job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
+        return not jobtypes.runs_again(job_type, value, int(restarts) if restarts.isdigit() else 0, limit)
+
+    def stage_out(self):
+        """``-O``: copy the result files before the end is told, so whoever
+        waits for the end finds them.  What is not copied is said on the
+        job's stderr too (and -o copies it along)."""
+        try:
+            failed = staging.stage_out(self.job_id)
+        except OSError as e:
+            log("job %s: stage-out not recorded (%s); the controller tries again" % (self.job_id, e))
+            return
+        for line in failed:
+            log(line)
+            try:
+                append_line(self.file("job.stderr"), "sputnik: " + line)
+            except OSError:
+                pass
 
     def copy_outputs(self):
         """``-o``/``-e``: copy the job's streams where the user asked.  On

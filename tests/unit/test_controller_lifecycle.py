@@ -241,3 +241,30 @@ def test_check_stale_refuses_a_live_controller_and_clears_a_dead_one(home):
         check_stale("testhost", lambda pid: True)
     check_stale("testhost", lambda pid: False)
     assert not os.path.exists(paths.gsatlc_pid_file())
+
+
+def test_stage_out_at_the_final_end_only_and_by_the_controller_if_need_be(make_controller, home):
+    """A sputnik lost before its stage-out: the controller does it at the
+    final end (not at a restart), and emits STAGE_OUT_FAILED before the
+    final JOB_TERMINATION for what it could not copy."""
+    from gsatellite import staging
+
+    c = make_controller(max_restarts=1)
+    a = submit(c, home, body="#GSAT -T gtransfer\nexit 75\n")
+    dest = home / "dest"
+    dest.mkdir()
+    with open(paths.job_file(a, staging.REQUESTS), "w") as f:
+        f.write(staging.encode_requests([("r", str(dest / "r")), ("gone", str(dest / "gone"))]) + "\n")
+    with open(os.path.join(paths.job_tmp_dir(a), "r"), "w") as f:
+        f.write("result\n")
+    c.tick()
+    seen = recorder(c, events.STAGE_OUT_FAILED, events.JOB_TERMINATION)
+    c.job_ended(a, 75)
+    assert os.listdir(dest) == [] and seen[-1][2].get("restart")
+    c.store.transition(a, states.RUNNING)
+    c.job_ended(a, 75, recovered=True)
+    assert (dest / "r").read_text() == "result\n"
+    line = staging.failure_line("gone", str(dest / "gone"), "missing", paths.job_tmp_dir(a))
+    assert [(e, info.get("failures")) for e, _, info in seen[1:]] == [
+        (events.STAGE_OUT_FAILED, [line]), (events.JOB_TERMINATION, None)]
+    assert c.store.state(a) == states.FAILED

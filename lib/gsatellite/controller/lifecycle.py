@@ -22,8 +22,7 @@ fails with the reason in ``job.reason``.
 import os
 import traceback
 
-from .. import conditions, events, jobtypes, paths, pidref, proc, states, waiters
-from .. import protocol as P
+from .. import conditions, events, jobtypes, paths, pidref, proc, staging, states, waiters
 from ..fsutil import append_line, unlink_quiet, write_atomic
 from ..log import log
 
@@ -144,24 +143,37 @@ class Lifecycle:
     def job_ended(self, job_id, value, recovered=False):
         """The job's process ended with ``value``: run it again if its job
         type says so (up to ``max_restarts``), else it is finished or failed."""
-        job_type = jobtypes.get(self.store.read(job_id, "job.type", jobtypes.DEFAULT))
-        if job_type.evaluate(value) == P.RESTART:
-            restarts = self.store.read(job_id, "job.restarts", "0").strip()
-            restarts = int(restarts) if restarts.isdigit() else 0
-            if restarts < self.max_restarts:
-                self.store.write(job_id, "job.restarts", restarts + 1)
-                log("job %s: restart %d of %d" % (job_id, restarts + 1, self.max_restarts))
-                self.store.transition(job_id, states.HELD, events.JOB_TERMINATION,
-                                      exit_value=value, restart=True, recovered=recovered)
-                # Scheduled while held, so that the jobs queued behind it
-                # get their turn before the restart.
-                self.schedule()
-                self.store.transition(job_id, states.QUEUED)
-                self.need_schedule = True
-                return
+        restarts = self.store.read(job_id, "job.restarts", "0").strip()
+        restarts = int(restarts) if restarts.isdigit() else 0
+        if jobtypes.runs_again(self.store.read(job_id, "job.type", jobtypes.DEFAULT), value,
+                               restarts, self.max_restarts):
+            self.store.write(job_id, "job.restarts", restarts + 1)
+            log("job %s: restart %d of %d" % (job_id, restarts + 1, self.max_restarts))
+            self.store.transition(job_id, states.HELD, events.JOB_TERMINATION,
+                                  exit_value=value, restart=True, recovered=recovered)
+            # Scheduled while held, so that the jobs queued behind it
+            # get their turn before the restart.
+            self.schedule()
+            self.store.transition(job_id, states.QUEUED)
+            self.need_schedule = True
+            return
+        self.staged_out(job_id)
         final = states.FINISHED if value == 0 else states.FAILED
         self.store.transition(job_id, final, events.JOB_TERMINATION, exit_value=value, recovered=recovered)
         self.need_schedule = True
+
+    def staged_out(self, job_id):
+        """The job has ended for good: its stage-out, done by its sputnik
+        (or here, for a sputnik lost before it was done), and
+        STAGE_OUT_FAILED for what was not copied."""
+        try:
+            failed = staging.stage_out(job_id)
+        except OSError as e:  # the results cannot be recorded: the job still ends
+            log("job %s: stage-out not recorded: %s" % (job_id, e))
+            return
+        if failed:
+            log("job %s: %d file(s) not staged out" % (job_id, len(failed)))
+            self.bus.emit(events.STAGE_OUT_FAILED, job_id, reason="\n".join(failed), failures=failed)
 
     def exit_value(self, job_id):
         value = (self.store.read(job_id, "job.exit", "") or "").strip()
@@ -172,6 +184,8 @@ class Lifecycle:
         account for running jobs whose sputnik is gone."""
         for line in self.store.reconcile():
             log("store repaired: " + line)
+        if staging.clean_spool(self.now()):
+            log("stage-in uploads of gqsubs that never submitted them removed")
         for state in states.ENDED:
             for job_id in self.store.ids(state):
                 if waiters.registrations(job_id):

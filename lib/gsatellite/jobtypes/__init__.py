@@ -31,3 +31,13 @@ def get(name):
     if not is_known(name):
         name = DEFAULT
     return importlib.import_module("%s.%s" % (__name__, name))
+
+
+def runs_again(name, exit_value, restarts, max_restarts):
+    """True when a job of type ``name`` whose run ended with ``exit_value``
+    is run again: its type asks for it, and it has been restarted fewer
+    than ``max_restarts`` times.  (The controller decides; the sputnik asks
+    the same question to know whether the job has ended for good.)"""
+    from ..protocol import RESTART
+
+    return get(name).evaluate(exit_value) == RESTART and restarts < max_restarts
