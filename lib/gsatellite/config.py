@@ -75,6 +75,13 @@ DEFAULTS = {
     "mail_max_age": "86400",
     "mail_max_size": "1048576",
     "mail_encrypt": "yes",
+    # Proxy expiry (X509_USER_PROXY of a job): seconds before the proxy's
+    # end that PROXY_EXPIRING fires; a queued job whose proxy ends within
+    # proxy_margin seconds is held instead of started, and the proxy file
+    # is read again every proxy_recheck seconds while a job is held for it.
+    "proxy_warning": "3600",
+    "proxy_margin": "300",
+    "proxy_recheck": "60",
 }
 
 _VALUES = None
@@ -215,6 +222,9 @@ VALIDATORS = {
     "mail_max_age": _number(0),
     "mail_max_size": _whole(1),
     "mail_encrypt": _bool,
+    "proxy_warning": _number(0, low_open=False),
+    "proxy_margin": _number(0, low_open=False),
+    "proxy_recheck": _number(0.1, low_open=False),
 }
 
 

@@ -37,11 +37,13 @@ ATTRIBUTES = ("job.id", "job.name", "job.dir", "job.state", "job.execHost",
 # Attributes classic tools never write, shown after the classic lines when
 # present (so a classic store lists exactly as the classic gqstat lists it).
 EXTENSIONS = ("job.type", "job.exit", "job.restarts", "job.reason", "job.depend",
-              "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError")
+              "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError",
+              "job.proxyFile", "job.proxyHold")
 # Attributes with one line per run or failure: their line breaks are kept.
 MULTI_LINE = ("job.start", "job.stop", "job.outputError")
 TIMES = (("job.submitted", "job.submitTime"), ("job.startAfter", "job.startAfterTime"),
-         ("job.start", "job.startTime"), ("job.stop", "job.stopTime"))
+         ("job.start", "job.startTime"), ("job.stop", "job.stopTime"),
+         ("job.proxyNotAfter", "job.proxyNotAfterTime"))
 
 
 # -- the table -----------------------------------------------------------------
@@ -139,6 +141,7 @@ _TEXT = {
     "mail_points": "job.mailPoints", "mail_to": "job.mailTo",
     "stdout_path": "job.stdoutPath", "stderr_path": "job.stderrPath",
     "output_error": "job.outputError",
+    "proxy_file": "job.proxyFile", "proxy_hold": "job.proxyHold",
 }
 
 
@@ -159,7 +162,7 @@ def record(job):
         out[key] = job.text(attr) or None
     for key in ("pid", "sputnik_pid", "exit", "restarts"):
         out[key] = getattr(job, key)
-    for key in ("submitted", "start_after"):
+    for key in ("submitted", "start_after", "proxy_not_after"):
         epoch = getattr(job, key)
         out[key + "_epoch"] = epoch
         out[key + "_iso"] = iso(epoch)

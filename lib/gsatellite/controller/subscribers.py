@@ -2,7 +2,7 @@
 
 * the log: one line per state change;
 * gqwait waiters: told when their job reaches a final state or is deleted;
-* services: run-services for JOB_START and JOB_TERMINATION;
+* services: run-services for JOB_START, JOB_TERMINATION and PROXY_EXPIRING;
 * per-job mail (``-m``/``-M``): sent from a detached child, so a slow or dead
   mail server never holds up the controller.
 """
@@ -13,7 +13,9 @@ from ..fsutil import read_first_line
 from ..log import log
 
 # The -m letter of each event that can call for a per-job mail.
-MAIL_POINTS = {events.JOB_START: "b", events.JOB_TERMINATION: "e", events.JOB_ABORT: "a"}
+MAIL_POINTS = {events.JOB_START: "b", events.JOB_TERMINATION: "e", events.JOB_ABORT: "a",
+               # A proxy about to end: the job is about to fail, or held.
+               events.PROXY_EXPIRING: "a"}
 
 
 def notice_kind(event, points, exit_value=None, restart=False):
@@ -61,5 +63,6 @@ def wire(controller):
     bus.subscribe(events.JOB_DELETED, tell_waiters)
     for event in events.SERVICE_EVENTS:
         bus.subscribe(event, events.job_services)
+    bus.subscribe(events.PROXY_EXPIRING, events.proxy_services)
     for event in MAIL_POINTS:
         bus.subscribe(event, mail_notice)
