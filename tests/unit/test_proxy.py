@@ -273,3 +273,38 @@ def test_ended_and_deleted_jobs_are_no_longer_watched(proxied, home):
     assert set(c.proxies[paths.proxy_credential()].jobs) == {b}
     c.store.remove(b)
     assert c.proxies == {} and c.job_proxies == {}
+
+
+def test_clients_never_load_cryptography(home):
+    """gqstat shows the end the controller stored; neither it, gqsub's
+    modules, trigger's nor the controller's import load ``cryptography``
+    (a fresh interpreter, so no other test has loaded it)."""
+    import subprocess
+
+    lib = os.path.dirname(os.path.dirname(proxy.__file__))
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from gsatellite.cli import gqstat, trigger, gsatctl\n"
+        "from gsatellite import client, controller, events, proxy, views\n"
+        "from gsatellite.client import submission\n"
+        "print('cryptography' in sys.modules)\n" % lib
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_gqstat_shows_the_stored_end(home):
+    from gsatellite import job, views
+    from .conftest import new_job
+
+    store, job_id = new_job(home, "gtransfer")
+    store.write(job_id, "job.proxyNotAfter", 1700000000)
+    store.write(job_id, "job.proxyFile", "/p")
+    store.write(job_id, "job.submitted", 1699990000)  # submitted by the new tools: extended lines shown
+    record = views.record(job.Job(job_id))
+    assert (record["proxy_not_after_epoch"], record["proxy_file"], record["proxy_hold"]) == (1700000000, "/p", None)
+    assert record["proxy_not_after_iso"] == views.iso(1700000000)
+    text = views.detailed(job.Job(job_id), extended=True)
+    assert 'job.proxyFile="/p"\n' in text
+    assert 'job.proxyNotAfterTime="%s"\n' % views.local_time("1700000000") in text
+    assert "proxy" not in views.detailed(job.Job(job_id))
