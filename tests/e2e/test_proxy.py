@@ -152,3 +152,23 @@ def test_a_hostile_proxy_file_neither_blocks_nor_stops_the_controller(gsat):
     with open(os.path.join(gsat.g, "var", "log", "gsatlc.log")) as f:
         log = f.read()
     assert "not a regular file; its end of validity is not known" in log
+
+
+def test_a_default_job_uses_the_proxy_of_the_controllers_environment(gsat):
+    """gqsub passes no environment: a default job's X509_USER_PROXY is the
+    controller's.  gqrls of an automatically held job queues it, and it is
+    held again while the proxy has still ended."""
+    path = str(gsat.tmp / "x509up_test")
+    write_proxy(path, int(time.time()) - 60)
+    gsat.env["X509_USER_PROXY"] = path
+    gsat.start(proxy_recheck=0.2)
+    job_id = gsat.qsub(gsat.job("plain.job", 'echo "$X509_USER_PROXY"\n'))
+    gsat.wait_state(job_id, "held")
+    assert gsat.attr(job_id, "job.proxyFile") == path
+    gsat.run("gqrls", job_id, check=True)
+    gsat.wait_for(lambda: gsat.attr(job_id, "job.proxyHold") and gsat.state(job_id) == "held",
+                  what="the job held again")
+    assert gsat.attr(job_id, "job.restarts") == "" and gsat.attr(job_id, "job.start") == ""  # never started
+    write_proxy(path, int(time.time()) + 7200)
+    assert gsat.wait_state(job_id, ("finished", "failed")) == "finished"
+    assert gsat.attr(job_id, "job.stdout") == path

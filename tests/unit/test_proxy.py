@@ -141,6 +141,11 @@ def proxied_job(c, home, lifetime, name="a.job"):
     return submit(c, home, name, GTRANSFER), end
 
 
+def proxy_timers(c):
+    """The proxy timers armed in the loop (cancelled ones left out)."""
+    return [t for t in c.timers if t[2] is not None and "ProxyWatch" in t[2].__qualname__]
+
+
 def warnings(c):
     return [(job_id, info["not_after"], info["held"]) for _, job_id, info in c.seen]
 
@@ -161,6 +166,18 @@ def test_one_warning_per_validity_at_the_warning_time(proxied, home):
         advance(c, 3)
     assert len(warnings(c)) == 2
     assert c.store.read(a, "job.proxyWarned") == str(end)
+
+
+def test_a_burst_of_jobs_sharing_a_proxy_keeps_one_timer(proxied, home):
+    c = proxied
+    a, end = proxied_job(c, home, 100)
+    before = len(c.timers)
+    for n in range(20):
+        submit(c, home, "b%d.job" % n, GTRANSFER)
+    assert len(proxy_timers(c)) == 1
+    assert len(c.timers) == before  # none armed and cancelled per job
+    advance(c, 70)
+    assert len(warnings(c)) == 21
 
 
 def test_a_renewed_proxy_moves_the_warning(proxied, home):
@@ -199,7 +216,7 @@ def test_an_unreadable_proxy_is_no_known_validity(proxied, home):
     a = submit(c, home, "a.job", GTRANSFER)
     assert c.store.read(a, "job.proxyNotAfter") is None
     assert not c.proxy_blocks_start(a)
-    assert [t for t in c.timers if t[2] is not None and "proxy_look" in repr(t[2])] == []
+    assert c.proxies[path].timer is None and proxy_timers(c) == []
 
 
 def test_a_job_with_an_ended_proxy_is_held_and_released_when_renewed(proxied, home):

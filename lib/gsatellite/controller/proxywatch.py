@@ -31,6 +31,8 @@ large, no certificate) means "no known validity": no warning, no hold; it
 is logged once per change of the file.
 """
 
+import traceback
+
 from .. import config, events, jobtypes, paths, proxy, states
 from ..fsutil import read_first_line, unlink_quiet
 from ..log import log
@@ -52,7 +54,8 @@ class Watched:
         self.stamp = _UNREAD
         self.end = None  # epoch seconds, None: not known
         self.problem = None
-        self.timer = None
+        self.timer = None  # the loop's timer handle, None when none is armed
+        self.due = None  # its time on the loop's clock
 
 
 class ProxyWatch:
@@ -76,13 +79,27 @@ class ProxyWatch:
 
     # -- which jobs ----------------------------------------------------------------
     def proxy_recover(self):
-        """At start-up: watch every job that has not ended."""
+        """At start-up: watch every job that has not ended, then look at
+        each proxy file once (not once per job: a long queue sharing one
+        proxy stays linear)."""
         for state in (states.QUEUED, states.HELD, states.RUNNING):
             for job_id in self.store.ids(state):
-                self.proxy_register(job_id)
+                self.proxy_register(job_id, look=False)
+        for path in list(self.proxies):
+            try:
+                self.proxy_look(path)
+            except Exception:  # never a reason for the controller not to start
+                log("proxy %s: cannot look at it:\n%s" % (path, traceback.format_exc()))
 
-    def proxy_register(self, job_id):
-        """Watch ``job_id`` if its process will find a proxy."""
+    def proxy_register(self, job_id, look=True):
+        """Watch ``job_id`` if its process will find a proxy.  Never raises:
+        it runs after a submission was made and at start-up."""
+        try:
+            self._register(job_id, look)
+        except Exception:
+            log("job %s: cannot watch its proxy:\n%s" % (job_id, traceback.format_exc()))
+
+    def _register(self, job_id, look):
         if job_id in self.job_proxies:
             return
         try:
@@ -105,7 +122,8 @@ class ProxyWatch:
         except OSError as e:
             log("job %s: cannot watch its proxy: %s" % (job_id, e))
             return
-        self.proxy_look(path)
+        if look:
+            self.proxy_look(path, only=job_id)
 
     def proxy_unregister(self, job_id):
         path = self.job_proxies.pop(job_id, None)
@@ -116,7 +134,7 @@ class ProxyWatch:
         watched.jobs.discard(job_id)
         watched.warned.pop(job_id, None)
         if not watched.jobs:
-            self.cancel(watched.timer)
+            self._arm(watched, None)
             del self.proxies[path]
 
     # -- reading the file and acting on it ---------------------------------------------
@@ -127,10 +145,11 @@ class ProxyWatch:
             self.store.write(job_id, NOT_AFTER, end)
 
     def _refresh(self, watched):
-        """Read the file again if it changed since it was last read."""
+        """Read the file again if it changed since it was last read; True
+        when the end of validity changed."""
         now_stamp = proxy.stamp(watched.path)
         if now_stamp == watched.stamp and now_stamp is not None:
-            return
+            return False
         watched.stamp = now_stamp
         try:
             end = proxy.not_after(watched.path)
@@ -149,18 +168,21 @@ class ProxyWatch:
                     self._record_end(job_id, end)
                 except OSError as e:
                     log("job %s: cannot record its proxy's end: %s" % (job_id, e))
+            return True
+        return False
 
-    def proxy_look(self, path):
-        """Read the proxy file (if changed), warn, release, and arm the timer."""
+    def proxy_look(self, path, only=None):
+        """Read the proxy file (if changed), warn, hold, release, and arm
+        the timer.  ``only``: the one job that is new to the file (the
+        others were looked at with the same end already)."""
         watched = self.proxies.get(path)
         if watched is None:
             return
-        self.cancel(watched.timer)
-        watched.timer = None
-        self._refresh(watched)
+        if self._refresh(watched):
+            only = None  # a new end concerns every job of the file
         now = self.now()
         end = watched.end
-        for job_id in sorted(watched.jobs):
+        for job_id in sorted(watched.jobs) if only is None else [only]:
             try:
                 if job_id in self.proxy_held:
                     if not proxy.too_short(end, now, self.proxy_margin):
@@ -174,9 +196,25 @@ class ProxyWatch:
                 log("job %s: proxy check failed: %s" % (job_id, e))
         warned = all(watched.warned.get(j) == end for j in watched.jobs)
         held = any(j in self.proxy_held for j in watched.jobs)
-        delay = proxy.next_look(end, now, self.proxy_warning, warned, held, self.proxy_recheck)
-        if delay is not None:
-            watched.timer = self.call_later(delay, lambda: self.proxy_look(path))
+        self._arm(watched, proxy.next_look(end, now, self.proxy_warning, warned, held, self.proxy_recheck))
+
+    def _arm(self, watched, delay):
+        """The file's one timer: ``delay`` seconds from now, or none.  An
+        unchanged time keeps the armed timer (a burst of submissions must
+        not fill the loop's heap with cancelled ones)."""
+        due = None if delay is None else self.clock() + delay
+        if watched.timer is not None and due is not None and abs(watched.due - due) < proxy.MIN_DELAY:
+            return
+        self.cancel(watched.timer)
+        watched.timer = watched.due = None
+        if due is None:
+            return
+
+        def fire():
+            watched.timer = None
+            self.proxy_look(watched.path)
+
+        watched.timer, watched.due = self.call_later(delay, fire), due
 
     def _warn(self, job_id, watched, now, held, reason=None):
         end = watched.end
