@@ -65,16 +65,17 @@ def gated(gsat, name):
 def test_the_warning_comes_once_and_a_renewal_moves_it(gsat):
     d = recording_service(gsat)
     gsat.start(proxy_warning=3, proxy_margin=0, scheduler="nobatch")
-    first = int(time.time()) + 6
+    first = int(time.time()) + 7
     write_proxy(proxy_path(gsat), first)
     gate, body = gated(gsat, "transfer")
     job_id = gsat.qsub(gtransfer_job(gsat, "transfer.job", body))
     gsat.wait_for(lambda: gsat.attr(job_id, "job.proxyNotAfter") == str(first), what="the proxy read")
-    gsat.wait_state(job_id, "running")
-    # Renewed before the warning time (first - 3): the controller reads the
-    # file again then, and moves the warning to the renewed end - 3.
-    renewed = first + 3
+    # Renewed before the warning time (first - 3, some 4 s from now): the
+    # controller reads the file again then, and moves the warning to the
+    # renewed end - 3, after the old warning time.
+    renewed = first + 2
     write_proxy(proxy_path(gsat), renewed)
+    gsat.wait_state(job_id, "running")
     gsat.wait_for(lambda: records(d), timeout=30, what="the PROXY_EXPIRING service")
     got = records(d)
     assert list(got) == ["%s.%s.no" % (job_id, iso(renewed))]  # nothing for the old validity
