@@ -41,7 +41,7 @@ JOB_START = "JOB_START"
 JOB_TERMINATION = "JOB_TERMINATION"
 JOB_ABORT = "JOB_ABORT"
 JOB_DELETED = "JOB_DELETED"
-# Proxy expiry (FEATURES.md §8): its own block.
+# FEATURES.md §8: a job's X.509 proxy ends soon (controller/proxywatch.py).
 PROXY_EXPIRING = "PROXY_EXPIRING"
 NAMES = (JOB_STATE, JOB_START, JOB_TERMINATION, JOB_ABORT, JOB_DELETED, PROXY_EXPIRING)
 # Events that run services (PROTOCOL.md §6).

@@ -25,8 +25,8 @@ from . import subscribers
 from .copier import Copier
 from .handlers import Handlers
 from .lifecycle import WATCH_INTERVAL, Lifecycle
-from .proxywatch import ProxyWatch
 from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale
+from .proxywatch import ProxyWatch
 from .submission import Submission
 from .system import System
 
