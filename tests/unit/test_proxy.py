@@ -325,3 +325,21 @@ def test_gqstat_shows_the_stored_end(home):
     assert 'job.proxyFile="/p"\n' in text
     assert 'job.proxyNotAfterTime="%s"\n' % views.local_time("1700000000") in text
     assert "proxy" not in views.detailed(job.Job(job_id))
+
+
+def test_a_warning_that_cannot_be_recorded_is_still_given_once(proxied, home, monkeypatch):
+    import errno
+
+    c = proxied
+    a, end = proxied_job(c, home, 100)
+    write = c.store.write
+
+    def full_disk(job_id, name, value):
+        if name == "job.proxyWarned":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(job_id, name, value)
+
+    monkeypatch.setattr(c.store, "write", full_disk)
+    advance(c, 70)
+    advance(c, 10)
+    assert warnings(c) == [(a, end, False)]

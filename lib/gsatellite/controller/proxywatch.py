@@ -222,9 +222,14 @@ class ProxyWatch:
         if reason is None:
             reason = ("proxy %s ends at %s (%d s left)" % (watched.path, proxy.iso_utc(end), left) if left > 0
                       else "proxy %s ended at %s" % (watched.path, proxy.iso_utc(end)))
-        # Recorded first: a crash after it loses one warning, never repeats one.
+        # Recorded first: a crash after it loses one warning, never repeats
+        # one.  A record that cannot be written (a full disk) does not stop
+        # the warning; only a restart of the controller could repeat it.
         watched.warned[job_id] = end
-        self.store.write(job_id, WARNED, end)
+        try:
+            self.store.write(job_id, WARNED, end)
+        except OSError as e:
+            log("job %s: cannot record the proxy warning: %s" % (job_id, e))
         log("job %s: %s" % (job_id, reason))
         self.bus.emit(events.PROXY_EXPIRING, job_id, proxy_file=watched.path, not_after=end,
                       seconds_left=left, reason=reason, held=held)
