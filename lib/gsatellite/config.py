@@ -79,6 +79,13 @@ DEFAULTS = {
     # most all files of one job may hold together, in bytes.
     "stage_limit": "16777216",
     "stage_job_limit": "67108864",
+    # Proxy expiry (X509_USER_PROXY of a job): seconds before the proxy's
+    # end that PROXY_EXPIRING fires; a queued job whose proxy ends within
+    # proxy_margin seconds is held instead of started, and the proxy file
+    # is read again every proxy_recheck seconds while a job is held for it.
+    "proxy_warning": "3600",
+    "proxy_margin": "300",
+    "proxy_recheck": "60",
 }
 
 _VALUES = None
@@ -221,6 +228,9 @@ VALIDATORS = {
     "mail_encrypt": _bool,
     "stage_limit": _whole(1),
     "stage_job_limit": _whole(1),
+    "proxy_warning": _number(0, low_open=False),
+    "proxy_margin": _number(0, low_open=False),
+    "proxy_recheck": _number(0.1, low_open=False),
 }
 
 

@@ -221,6 +221,12 @@ class Job:
         return _number(self.text("job.startAfter"))
 
     @property
+    def proxy_not_after(self):
+        """End of validity of the job's proxy as the controller last read it
+        (epoch), None when it has none or it is not known."""
+        return _number(self.text("job.proxyNotAfter"))
+
+    @property
     def starts(self):
         """Epochs of every start (a restarted job has several)."""
         return _numbers(self.text("job.start"))

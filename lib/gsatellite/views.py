@@ -37,15 +37,19 @@ ATTRIBUTES = ("job.id", "job.name", "job.dir", "job.state", "job.execHost",
 # Attributes classic tools never write, shown after the classic lines when
 # present (so a classic store lists exactly as the classic gqstat lists it).
 EXTENSIONS = ("job.type", "job.exit", "job.restarts", "job.reason", "job.depend",
-              "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError")
+              "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError",
+              "job.proxyFile", "job.proxyHold")
 # Small-file stage in/out (staging.py): the inputs, the requests, what was
 # copied where and what was not.  One line per file.
 STAGING = ("job.stageIn", "job.stageOut", "job.stagedOut", "job.stageOutError")
 EXTENSIONS += STAGING
+# Shown by plain -f as well (:func:`_notices`): the user must see them.
+NOTICES = ("job.stageOutError", "job.proxyHold", "job.reason")
 # Attributes with one line per run or failure: their line breaks are kept.
 MULTI_LINE = ("job.start", "job.stop", "job.outputError") + STAGING
 TIMES = (("job.submitted", "job.submitTime"), ("job.startAfter", "job.startAfterTime"),
-         ("job.start", "job.startTime"), ("job.stop", "job.stopTime"))
+         ("job.start", "job.startTime"), ("job.stop", "job.stopTime"),
+         ("job.proxyNotAfter", "job.proxyNotAfterTime"))
 
 
 # -- the table -----------------------------------------------------------------
@@ -128,7 +132,23 @@ def detailed(job, extended=False):
             out.append('%s="%s"\n' % (attr, shown(attr, job.text(attr))))
         elif attr == "job.dir":
             out.append('%s="%s"\n' % (attr, job.dir))
-    return "".join(out) + (_extensions(job) if extended else "")
+    return "".join(out) + (_extensions(job) if extended else _notices(job))
+
+
+def _notices(job):
+    """What plain ``-f`` adds to the classic lines: results that could not
+    be staged out and the end of the job's proxy (FEATURES.md §7, §8).  Only
+    jobs that use those features have them, so a classic job's block stays
+    byte for byte what the classic gqstat prints."""
+    out = []
+    for attr in NOTICES:
+        value = job.text(attr)
+        if value:
+            out.append('%s="%s"\n' % (attr, shown(attr, value)))
+    not_after = job.text("job.proxyNotAfter")
+    if not_after:
+        out.append('job.proxyNotAfterTime="%s"\n' % local_time(not_after.split("\n")[-1]))
+    return "".join(out)
 
 
 def detailed_list(jobs, extended=False):
@@ -147,6 +167,7 @@ _TEXT = {
     "output_error": "job.outputError",
     "stage_in": "job.stageIn", "stage_out": "job.stageOut",
     "staged_out": "job.stagedOut", "stage_out_error": "job.stageOutError",
+    "proxy_file": "job.proxyFile", "proxy_hold": "job.proxyHold",
 }
 
 
@@ -167,7 +188,7 @@ def record(job):
         out[key] = job.text(attr) or None
     for key in ("pid", "sputnik_pid", "exit", "restarts"):
         out[key] = getattr(job, key)
-    for key in ("submitted", "start_after"):
+    for key in ("submitted", "start_after", "proxy_not_after"):
         epoch = getattr(job, key)
         out[key + "_epoch"] = epoch
         out[key + "_iso"] = iso(epoch)

@@ -113,6 +113,8 @@ def home(tmp_path, monkeypatch):
     # The shipped mail service is linked into the system service directories
     # (the classic default); keep it from trying to mail from unit tests.
     monkeypatch.setenv("GSAT_MAIL_SERVICE", "no")
+    # Default jobs would be watched for the runner's own grid proxy.
+    monkeypatch.delenv("X509_USER_PROXY", raising=False)
     paths.reset()
     config.reset()
     yield tmp_path

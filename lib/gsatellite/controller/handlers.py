@@ -43,6 +43,7 @@ class Handlers:
             job_id = self._job(args)
         except InvalidJobId:
             return P.invalid_id(P.QHOLD)
+        self.proxy_user_hold(job_id)
         state = self.store.state(job_id)
         if state == states.HELD:
             return P.OK
@@ -95,6 +96,7 @@ class Handlers:
             return P.invalid_id(P.QRLS)
         if self.store.state(job_id) != states.HELD:
             return P.failed(P.QRLS)
+        self.proxy_user_hold(job_id)
         self.store.transition(job_id, states.QUEUED)
         self.need_schedule = True
         return P.OK

@@ -75,7 +75,9 @@ class Lifecycle:
             return
         running = len(self.store.ids(states.RUNNING))
         for job_id in self.scheduler.pick(startable, running, self.slots):
-            self.start_job(job_id)
+            # A job whose proxy would end soon is held, not started to fail.
+            if not self.proxy_blocks_start(job_id):
+                self.start_job(job_id)
 
     def check_conditions(self, job_id, now):
         """True if ``job_id`` may start now; else records why not (and fails

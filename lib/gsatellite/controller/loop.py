@@ -3,7 +3,8 @@
 The Controller is a :class:`~gsatellite.daemon.Daemon` made of mixins, one
 per concern: :class:`.liveness.Liveness` (gsatlcPid), :class:`.handlers.Handlers`
 and :class:`.submission.Submission` (the verbs), :class:`.lifecycle.Lifecycle`
-(schedule, start, end, recover).  This module wires them: the job store and
+(schedule, start, end, recover), :class:`.proxywatch.ProxyWatch` (proxy
+expiry).  This module wires them: the job store and
 its event bus, the subscribers, the liveness timer, the copier, and the
 per-pass work (collect finished copies, schedule after each batch).
 """
@@ -25,11 +26,12 @@ from .copier import Copier
 from .handlers import Handlers
 from .lifecycle import WATCH_INTERVAL, Lifecycle
 from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale
+from .proxywatch import ProxyWatch
 from .submission import Submission
 from .system import System
 
 
-class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
+class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, Daemon):
     name = "gsatlc"
 
     def __init__(self, system=None, clock=time.monotonic, now=time.time):
@@ -74,6 +76,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
             }
         )
         subscribers.wire(self)
+        self.init_proxies()
         self.every(interval, self.keep_alive)
         self.every(WATCH_INTERVAL, self.watch_sputniks)
 
@@ -181,6 +184,7 @@ def main(system=None):
     except (RuntimeError, OSError) as e:
         log("warning: %s" % e)
     c.recover()
+    c.proxy_recover()
     # The first scheduling pass runs before the first message is read, so
     # a controller that answers ALIVE? (what gsatlcd --start waits for) has
     # survived it.

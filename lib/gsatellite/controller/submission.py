@@ -157,6 +157,7 @@ class Submission:
             self.unconditional.add(job_id)
         self.need_schedule = True
         log("job %s submitted: %s" % (job_id, job))
+        self.proxy_register(job_id)
         return job_id
 
     def abandon_submissions(self):

@@ -2,8 +2,8 @@
 
 * the log: one line per state change;
 * gqwait waiters: told when their job reaches a final state or is deleted;
-* services: run-services for JOB_START and JOB_TERMINATION, and for
-  STAGE_OUT_FAILED (with what was not staged out);
+* services: run-services for JOB_START, JOB_TERMINATION and PROXY_EXPIRING,
+  and for STAGE_OUT_FAILED (with what was not staged out);
 * per-job mail (``-m``/``-M``): sent from a detached child, so a slow or dead
   mail server never holds up the controller.
 """
@@ -15,7 +15,9 @@ from ..log import log
 
 # The -m letter of each event that can call for a per-job mail.
 MAIL_POINTS = {events.JOB_START: "b", events.JOB_TERMINATION: "e", events.JOB_ABORT: "a",
-               events.STAGE_OUT_FAILED: "a"}
+               events.STAGE_OUT_FAILED: "a",
+               # A proxy about to end: the job is about to fail, or held.
+               events.PROXY_EXPIRING: "a"}
 
 
 def notice_kind(event, points, exit_value=None, restart=False):
@@ -73,5 +75,6 @@ def wire(controller):
     for event in events.SERVICE_EVENTS:
         bus.subscribe(event, events.job_services)
     bus.subscribe(events.STAGE_OUT_FAILED, stage_out_services)
+    bus.subscribe(events.PROXY_EXPIRING, events.proxy_services)
     for event in MAIL_POINTS:
         bus.subscribe(event, mail_notice)
