@@ -43,8 +43,6 @@ EXTENSIONS = ("job.type", "job.exit", "job.restarts", "job.reason", "job.depend"
 # copied where and what was not.  One line per file.
 STAGING = ("job.stageIn", "job.stageOut", "job.stagedOut", "job.stageOutError")
 EXTENSIONS += STAGING
-# Shown by plain -f as well (:func:`_notices`): the user must see them.
-NOTICES = ("job.stageOutError", "job.proxyHold", "job.reason")
 # Attributes with one line per run or failure: their line breaks are kept.
 MULTI_LINE = ("job.start", "job.stop", "job.outputError") + STAGING
 TIMES = (("job.submitted", "job.submitTime"), ("job.startAfter", "job.startAfterTime"),
@@ -132,23 +130,7 @@ def detailed(job, extended=False):
             out.append('%s="%s"\n' % (attr, shown(attr, job.text(attr))))
         elif attr == "job.dir":
             out.append('%s="%s"\n' % (attr, job.dir))
-    return "".join(out) + (_extensions(job) if extended else _notices(job))
-
-
-def _notices(job):
-    """What plain ``-f`` adds to the classic lines: results that could not
-    be staged out and the end of the job's proxy (FEATURES.md §7, §8).  Only
-    jobs that use those features have them, so a classic job's block stays
-    byte for byte what the classic gqstat prints."""
-    out = []
-    for attr in NOTICES:
-        value = job.text(attr)
-        if value:
-            out.append('%s="%s"\n' % (attr, shown(attr, value)))
-    not_after = job.text("job.proxyNotAfter")
-    if not_after:
-        out.append('job.proxyNotAfterTime="%s"\n' % local_time(not_after.split("\n")[-1]))
-    return "".join(out)
+    return "".join(out) + (_extensions(job) if extended else "")
 
 
 def detailed_list(jobs, extended=False):
