@@ -14,9 +14,11 @@ Where each directive is read (docs/directives.md has the reasoning):
 
 Recognised options (README.md, "Job scripts and directives"): ``-T TYPE``,
 ``-N NAME``, ``-o PATH``, ``-e PATH``, ``-m POINTS`` (``n`` or letters of
-``abe``), ``-M ADDR[,ADDR]``, ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``, and the
+``abe``), ``-M ADDR[,ADDR]``, ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``, the
 repeatable ``-i FILE[:NAME]`` and ``-O FILE[:DEST]`` (stage in / out,
-:mod:`staging`), whose values are lists.  Unknown directives give a warning.
+:mod:`staging`), whose values are lists, and ``--proxy FILE`` (also written
+``--proxy=FILE``: the job's X.509 proxy, :mod:`proxy`).  Unknown directives
+give a warning.
 
 A malformed value given as a gqsub option raises :class:`DirectiveError`
 (nothing is queued).  A malformed value in a script raises it only when the
@@ -24,20 +26,23 @@ script was written for the new options, which :func:`options` recognises by
 a valid ``-N``, ``-a`` or ``-W`` directive (options the classic tool never
 had); in any other script the directive is ignored with a warning, as the
 classic tool ignored it, and the job is queued as the classic tool queued
-it.  A bad ``-i``/``-O`` is always refused: only these tools know them, and
-a job that runs without its inputs, or whose results are not copied, is no
-job the user asked for.
+it.  A bad ``-i``/``-O``/``--proxy`` is always refused: only these tools
+know them, and a job that runs without its inputs, whose results are not
+copied, or that uses another proxy, is no job the user asked for.
 """
 
 import os
 
-KNOWN = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W", "-i", "-O")
+PROXY = "--proxy"
+KNOWN = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W", "-i", "-O", PROXY)
 # Directives only the new tools know: one with a valid value shows that the
 # script was written for them, and makes its directives strict.
-NEW_ONLY = ("-N", "-a", "-W", "-i", "-O")
+NEW_ONLY = ("-N", "-a", "-W", "-i", "-O", PROXY)
 # Options given any number of times: their value is a list, and gqsub's
 # list replaces the script's (as any option overrides its directive).
 REPEATABLE = ("-i", "-O")
+# Refused when bad in any script, strict or not (see above).
+ALWAYS_CHECKED = REPEATABLE + (PROXY,)
 CLASSIC_TYPE = "#GSAT -T"
 # Characters a job name may not contain: it becomes the job copy's file name
 # and travels inside one-line messages.
@@ -65,6 +70,9 @@ def _directive(line):
     words = line[5:].split(None, 1)
     if not words:
         return None
+    if words[0].startswith("--") and "=" in words[0]:  # --proxy=FILE, as gqsub takes it
+        option, _, value = line[5:].strip().partition("=")
+        return option, value.strip()
     return words[0], (words[1].strip() if len(words) > 1 else "")
 
 
@@ -204,7 +212,20 @@ def check(option, value, base):
         return check_condition(option, value)
     if option in REPEATABLE:
         return check_stage(option, value, base)
+    if option == PROXY:
+        return check_proxy(value, base)
     return value
+
+
+def check_proxy(value, base):
+    """The absolute path of a ``--proxy`` value (its text only: the file
+    is checked by whoever can see it, :func:`gsatellite.proxy.check_file`)."""
+    from . import proxy
+
+    try:
+        return proxy.canonical(value, base)
+    except proxy.ProxyError as e:
+        raise DirectiveError(str(e))
 
 
 def check_stage(option, value, base):
@@ -262,6 +283,8 @@ def options(found, base, overrides=None, warn=None):
         try:
             out[option] = check(option, value, base)
         except DirectiveError as e:
+            if option in ALWAYS_CHECKED:
+                raise DirectiveError("'#GSAT %s': %s" % (option, e))
             if strict:
                 raise DirectiveError("%s (directives are checked: the script uses '#GSAT %s %s')"
                                      % (e, strict[0], strict[1]))

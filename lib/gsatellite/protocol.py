@@ -49,7 +49,10 @@ QSUB_OPTIONS, WAIT = "QSUB-OPTIONS", "QWAIT"
 # QSUB options -i=TOKEN (inputs gqsub put in the stage-in spool) and
 # -O=FILE:DEST (stage-out requests): docs/staging.md.
 STAGE = "QSUB-STAGE"
-CONTROLLER_CAPABILITIES = (QSUB_OPTIONS, WAIT, STAGE)
+# QSUB option --proxy=FILE and the directive #GSAT --proxy FILE (the job's
+# X.509 proxy, docs/guide.md): a controller without it would fail or ignore them.
+PROXY = "QSUB-PROXY"
+CONTROLLER_CAPABILITIES = (QSUB_OPTIONS, WAIT, STAGE, PROXY)
 QSUB, QHOLD, QRLS, QDEL, QSIG = "QSUB", "QHOLD", "QRLS", "QDEL", "QSIG"
 QWAIT, QUNWAIT, STARTED, TERMINATED = "QWAIT", "QUNWAIT", "STARTED", "TERMINATED"
 HELD = "HELD"

@@ -2,10 +2,19 @@
 and when the controller must look at it again (FEATURES.md §8).
 
 A job's proxy is the file its process will find in ``X509_USER_PROXY``:
-the one its job type sets (gtransfer, tgftp: ``G/tmp/defaultGsiProxyCredential``),
-else the one of the controller's environment, which every job process
-inherits (gqsub does not pass its own environment, as in the classic
-tools).  Only an absolute path counts.
+the one given at submission (``gqsub --proxy FILE``, ``#GSAT --proxy FILE``,
+kept in ``job.x509UserProxy``), else the one its job type sets (gtransfer,
+tgftp: ``G/tmp/defaultGsiProxyCredential``), else the one of the
+controller's environment, which every job process inherits (gqsub does not
+pass its own environment, as in the classic tools).  Only an absolute path
+counts.
+
+A path given at submission is checked twice: its text by :func:`canonical`
+(gqsub's option, a directive, the controller's QSUB), the file by
+:func:`check_file` (gqsub on its host, the controller on the host where
+the job runs).  What is stored is read back through :func:`requested`,
+which takes nothing it would not have accepted: a ``job.x509UserProxy``
+edited by hand to garbage is ignored, never used.
 
 A proxy file is PEM: one or more certificates and a key.  The end of
 validity (``notAfter``) of the first certificate is the proxy's.  The file
@@ -28,6 +37,8 @@ import stat
 import time
 
 VARIABLE = "X509_USER_PROXY"
+# The job file of the proxy given at submission.
+REQUEST = "job.x509UserProxy"
 # A proxy is a few KiB; anything larger is not one.
 MAX_BYTES = 64 * 1024
 BEGIN = b"-----BEGIN CERTIFICATE-----"
@@ -41,16 +52,74 @@ class ProxyError(Exception):
     """The file is no readable proxy; the message says why."""
 
 
-def file_of(job_type, environ=None):
-    """The proxy file a job of ``job_type`` uses, or None."""
+def file_of(job_type, environ=None, given=None):
+    """The proxy file a job of ``job_type`` uses, or None; ``given``: the
+    job's ``job.x509UserProxy`` (checked here: a bad one is not used)."""
     from . import jobtypes
 
+    if requested(given):
+        return given
     value = jobtypes.get(job_type).environment().get(VARIABLE)
     if not value:
         value = (os.environ if environ is None else environ).get(VARIABLE)
     if not value or not value.startswith("/") or "\n" in value or "\0" in value:
         return None
     return value
+
+
+def _path_problem(value):
+    """Why ``value`` is no path a job's proxy may have, or None."""
+    if not value:
+        return "empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "control characters in it"
+    if ".." in value.split("/"):
+        return "'..' in it"
+    if len(value.encode("utf-8", "surrogateescape")) > 4096:
+        return "longer than 4096 bytes"
+    return None
+
+
+def canonical(value, base):
+    """The absolute path a ``--proxy`` value names: ``~`` expanded, a
+    relative path taken from ``base``.  :class:`ProxyError` for a path with
+    control characters or a ``..`` (with symbolic links on the way, the file
+    it reaches is not what its text says)."""
+    problem = _path_problem(value)
+    if problem is None:
+        value = os.path.expanduser(value)
+        value = value if value.startswith("/") else os.path.join(base, value)
+        problem = _path_problem(value)
+    if problem:
+        raise ProxyError("invalid proxy path %r (%s)" % (value, problem))
+    return os.path.normpath(value)
+
+
+def requested(value):
+    """True when ``value`` (a stored ``job.x509UserProxy``) is a path
+    :func:`canonical` could have given."""
+    return bool(value) and isinstance(value, str) and value.startswith("/") and _path_problem(value) is None
+
+
+def check_file(path):
+    """:class:`ProxyError` unless ``path`` is a readable regular file of at
+    most :data:`MAX_BYTES` with a PEM certificate in it.  No certificate is
+    parsed (gqsub does not load ``cryptography``): an ended proxy is
+    accepted, its job is held until the file is renewed."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ProxyError('proxy file "%s" not existing' % path)
+    except (OSError, ValueError) as e:
+        raise ProxyError('proxy file "%s" cannot be read: %s' % (path, getattr(e, "strerror", None) or e))
+    if stat.S_ISDIR(st.st_mode):
+        raise ProxyError('proxy file "%s" is a directory' % path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ProxyError('proxy file "%s" is not a regular file' % path)
+    try:
+        first_certificate(read_pem(path))
+    except ProxyError as e:
+        raise ProxyError('proxy file "%s": %s' % (path, e))
 
 
 def stamp(path):

@@ -36,6 +36,7 @@ import time
 from . import protocol as P
 from . import config, jobenv, jobtypes, liveness, paths, pidref, proc, staging
 from .daemon import Daemon
+from .job import Job
 from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
 from . import transport
 from .transport import wake
@@ -91,7 +92,7 @@ class Sputnik(Daemon):
         self.keep_earlier_output()
         job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
         name = os.path.basename(self.job_path)
-        env = jobenv.build(self.job_id, name, job_type, self.host)
+        env = jobenv.build(self.job_id, name, job_type, self.host, Job(self.job_id).proxy_request)
         jobenv.write(self.job_id, env)
         # The start is recorded before the job can run: if this sputnik is
         # killed between the spawn and job.pid, the controller must not take

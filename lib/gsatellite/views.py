@@ -38,7 +38,7 @@ ATTRIBUTES = ("job.id", "job.name", "job.dir", "job.state", "job.execHost",
 # present (so a classic store lists exactly as the classic gqstat lists it).
 EXTENSIONS = ("job.type", "job.exit", "job.restarts", "job.reason", "job.depend",
               "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError",
-              "job.proxyFile", "job.proxyHold")
+              "job.x509UserProxy", "job.proxyFile", "job.proxyHold")
 # Small-file stage in/out (staging.py): the inputs, the requests, what was
 # copied where and what was not.  One line per file.
 STAGING = ("job.stageIn", "job.stageOut", "job.stagedOut", "job.stageOutError")
@@ -149,7 +149,7 @@ _TEXT = {
     "output_error": "job.outputError",
     "stage_in": "job.stageIn", "stage_out": "job.stageOut",
     "staged_out": "job.stagedOut", "stage_out_error": "job.stageOutError",
-    "proxy_file": "job.proxyFile", "proxy_hold": "job.proxyHold",
+    "proxy_file": "job.proxyFile", "proxy_hold": "job.proxyHold", "x509_user_proxy": "job.x509UserProxy",
 }
 
 

@@ -53,10 +53,10 @@ _gsat_action() {
 		-W) _gsat_reply depend=afterok: depend=afterany: depend=afternotok:
 			compopt -o nospace 2>/dev/null; return ;;
 		-N | -M | -a) COMPREPLY=(); return ;;
-		-o | -e | -i | -O | --stage-in | --stage-out) _gsat_files; return ;;
+		-o | -e | -i | -O | --stage-in | --stage-out | --proxy) _gsat_files; return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			_gsat_reply -T -N -o -e -m -M -a -W -i -O --stage-in --stage-out
+			_gsat_reply -T -N -o -e -m -M -a -W -i -O --stage-in --stage-out --proxy
 		else
 			_gsat_files
 		fi

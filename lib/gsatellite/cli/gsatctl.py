@@ -26,7 +26,7 @@ OPTIONS = {
 
 USAGE = """Usage: gsatctl --qsub [-T type] [-N name] [-o path] [-e path] [-m abe|n] [-M addr[,addr]]
                       [-a datetime] [-W depend=TYPE:ID[:ID...]] [-i file[:name]]...
-                      [-O file[:dest]]... jobFile [jobFile ...]
+                      [-O file[:dest]]... [--proxy file] jobFile [jobFile ...]
    or: gsatctl --qhold jobId
    or: gsatctl --qrls jobId
    or: gsatctl --qdel jobId
@@ -65,6 +65,10 @@ OPTIONS:
                                      an existing dest is kept: dest.N)
                                      Limits: stage_limit per file,
                                      stage_job_limit per job
+                        --proxy file X.509 proxy of the job: its
+                                     X509_USER_PROXY, watched for its end
+                                     (must exist now; for your own:
+                                     --proxy "$X509_USER_PROXY")
 -h, --qhold jobId       Hold a job.
 -r, --qrls jobId        Release a held job.
 -d, --qdel jobId        Remove a job that is not running.
@@ -132,9 +136,9 @@ def _main(prog, argv):
     return 0
 
 
-QSUB_OPTIONS = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W", "-i", "-O")
+QSUB_OPTIONS = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W", "-i", "-O", "--proxy")
 # Long spellings, and the options that may be given more than once.
-QSUB_LONG = {"--stage-in": "-i", "--stage-out": "-O"}
+QSUB_LONG = {"--stage-in": "-i", "--stage-out": "-O", "--proxy": "--proxy"}
 QSUB_REPEATABLE = ("-i", "-O")
 
 
@@ -143,7 +147,7 @@ def split_qsub_args(prog, args):
     i = 0
     while i < len(args):
         a = args[i]
-        if a.startswith("--stage-") and "=" in a:
+        if a.split("=", 1)[0] in QSUB_LONG and "=" in a:
             a, value = a.split("=", 1)
             args = args[:i] + [a, value] + args[i + 1:]
         a = QSUB_LONG.get(a, a)

@@ -114,6 +114,21 @@ def _staging(path, opts, cwd):
     return inputs, outputs
 
 
+def _check_proxy(path, opts):
+    """:class:`BadJobFile` unless the job's ``--proxy`` file can be used
+    (here; the controller checks it again where the job will run)."""
+    from .. import directives
+
+    if directives.PROXY not in opts:
+        return
+    from .. import proxy
+
+    try:
+        proxy.check_file(opts[directives.PROXY])
+    except proxy.ProxyError as e:
+        raise BadJobFile("%s: %s; nothing submitted." % (path, e))
+
+
 def _commands(job_files, overrides, cwd, warn):
     """``(jobs, given, from_scripts)``: per job file ``(path, options for
     its QSUB, stage-in entries)``, gqsub's checked options, and per file the
@@ -143,6 +158,7 @@ def _commands(job_files, overrides, cwd, warn):
                     if job.find(dep) is None:
                         raise BadJobFile("dependency on unknown job %s; nothing submitted." % dep)
         from_scripts[path] = {k: v for k, v in opts.items() if k not in given and k != "-T"}
+        _check_proxy(path, opts)
         inputs, outputs = _staging(path, opts, cwd)
         wire = {k: v for k, v in given.items() if k not in directives.REPEATABLE}
         if outputs:
@@ -181,18 +197,26 @@ def _check_controller(info, given, from_scripts, warn):
     """Refuse what a controller without the extended QSUB would misread or
     silently drop: gqsub's options (the classic controller takes the request
     for a job path), a script's start condition (-a, -W: the job would
-    start at once) and its stage in/out (-i, -O; also refused by a Python
-    controller older than stage-in/out).  The other directives it ignores,
+    start at once), its stage in/out (-i, -O; also refused by a Python
+    controller older than stage-in/out) and its proxy (--proxy; also
+    refused by a Python controller older than it).  The other directives it ignores,
     as it always did: a warning.  Plain ``gqsub FILE...`` never gets here."""
     if not given and not any(from_scripts.values()):
         return
     from .operations import capabilities, classic_controller
 
     known = capabilities(info)
-    staged = [o for o in ("-i", "-O") if o in given or any(o in opts for opts in from_scripts.values())]
+
+    def used(*options):
+        return [o for o in options if o in given or any(o in opts for opts in from_scripts.values())]
+
+    staged = used("-i", "-O")
     if staged and P.QSUB_OPTIONS in known and P.STAGE not in known:
         raise ClientError("the running gsatlc (PID %d on %s) cannot stage files (%s); nothing submitted "
                           "(stop it and start this installation's gsatlcd)" % (info[1], info[0], " and ".join(staged)))
+    if used("--proxy") and P.QSUB_OPTIONS in known and P.PROXY not in known:
+        raise ClientError("the running gsatlc (PID %d on %s) does not know --proxy; nothing submitted "
+                          "(stop it and start this installation's gsatlcd)" % (info[1], info[0]))
     if P.QSUB_OPTIONS in known:
         return
     if given:
@@ -208,6 +232,9 @@ def _check_controller(info, given, from_scripts, warn):
             if option in opts:
                 raise classic_controller(info, "'#GSAT %s %s' in %s and would not stage the file; "
                                          "nothing submitted" % (option, opts[option][0], path))
+        if "--proxy" in opts:
+            raise classic_controller(info, "'#GSAT --proxy %s' in %s and would run the job with another "
+                                     "proxy; nothing submitted" % (opts["--proxy"], path))
         for option in sorted(opts):
             warn(path, "'#GSAT %s %s' ignored: the running gsatlc is a classic one" % (option, opts[option]))
 

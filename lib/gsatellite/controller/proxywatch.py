@@ -2,7 +2,8 @@
 certificates").
 
 Every job that has not ended and whose process will find a proxy in
-``X509_USER_PROXY`` (:func:`gsatellite.proxy.file_of`) is watched.  One
+``X509_USER_PROXY`` (:func:`gsatellite.proxy.file_of`: the one given with
+``gqsub --proxy``, else its type's, else the controller's) is watched.  One
 :class:`Watched` per proxy file holds the end of validity read from it and
 one timer of the loop, armed by the rule of :func:`proxy.next_look`: no
 polling, the file is read when the timer fires, when a job using it is
@@ -103,7 +104,12 @@ class ProxyWatch:
         if job_id in self.job_proxies:
             return
         try:
-            path = proxy.file_of(self.store.read(job_id, "job.type", jobtypes.DEFAULT))
+            given = self.store.read(job_id, proxy.REQUEST)
+            if given is not None and not proxy.requested(given):
+                # Not what a submission stores (edited by hand): the job's
+                # process does not get it either (job.Job.proxy_request).
+                log("job %s: %s %r ignored: not a path gqsub --proxy stores" % (job_id, proxy.REQUEST, given[:200]))
+            path = proxy.file_of(self.store.read(job_id, "job.type", jobtypes.DEFAULT), given=given)
             if path is None:
                 return
             if self.store.read(job_id, FILE) != path:

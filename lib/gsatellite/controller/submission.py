@@ -19,12 +19,16 @@ they are renamed into the staging directory and checked there before the
 job is published.  Stage-out requests (``-O=FILE:DEST``) are taken from the
 request only: a script's ``#GSAT -i``/``-O`` are gqsub's to read (it knows
 the directory it runs in and can read the inputs).
+
+A proxy (``--proxy=FILE`` or the script's ``#GSAT --proxy FILE``) is
+checked here too: the job runs on this host and its proxy is watched here,
+so a file gqsub could read but this host cannot is refused, not queued.
 """
 
 import os
 import stat
 
-from .. import conditions, directives, jobtypes, staging
+from .. import conditions, directives, jobtypes, proxy, staging
 from .. import protocol as P
 from ..log import log
 
@@ -36,6 +40,7 @@ OPTION_FILES = {
     "-e": "job.stderrPath",
     "-a": "job.startAfter",
     "-W": "job.depend",
+    directives.PROXY: proxy.REQUEST,
 }
 # Scripts up to this size are copied in the loop (a few milliseconds at
 # most); larger ones in the worker.
@@ -95,6 +100,12 @@ class Submission:
         for option in staging.OPTIONS:
             if option in opts and option not in overrides and not (option == staging.IN and tokens):
                 log("QSUB %s: '#GSAT %s' ignored: stage in/out comes from gqsub's request only" % (job, option))
+        if directives.PROXY in opts:
+            try:
+                proxy.check_file(opts[directives.PROXY])
+            except proxy.ProxyError as e:
+                log("QSUB %s refused: %s" % (job, e))
+                return P.QSUB_FAILED
         job_type = opts.get("-T") if jobtypes.is_known(opts.get("-T")) else jobtypes.DEFAULT
         attrs = {attr: opts[option] for option, attr in OPTION_FILES.items() if option in opts}
         if staging.OUT in overrides:
