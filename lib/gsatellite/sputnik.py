@@ -30,6 +30,7 @@ written again on every wake-up; the sputnik does not exit before it is.
 
 import errno
 import os
+import select
 import signal
 import time
 
@@ -422,19 +423,34 @@ class Sputnik(Daemon):
         return None
 
 
-def supervise(job_path, job_id, adopt=False):
-    """Body of a sputnik process (already a session leader)."""
+def _become_sputnik(*title):
+    """What every sputnik does first, before it knows its job."""
     os.umask(0o077)
     from . import log as logmod
 
     logmod.set_name("sputnik")
-    proc.set_name("sputnik", job_id)
+    proc.set_name("sputnik", *title)
     proc.become_subreaper()
+
+
+def _take_job(job_id):
+    proc.set_name("sputnik", job_id)
     try:
         proc.redirect(os.devnull, paths.job_file(job_id, "sputnik.log"))
     except OSError:
         pass
+
+
+def supervise(job_path, job_id, adopt=False):
+    """Body of a sputnik process (already a session leader)."""
+    _become_sputnik()
+    _take_job(job_id)
     s = Sputnik(job_path, job_id)
+    return _run(s, adopt)
+
+
+def _run(s, adopt=False):
+    job_id = s.job_id
     try:
         s.adopt() if adopt else s.start()
     except OSError as e:
@@ -455,3 +471,75 @@ def launch(job_path, job_id, adopt=False):
         return supervise(job_path, job_id, adopt)
 
     return proc.spawn_session(body)
+
+
+# -- spares ---------------------------------------------------------------------------
+# A spare is a sputnik started before its job is known: it has done all that
+# does not depend on the job (fork, session, inbox) and waits on a pipe for
+# ``ID PATH\0``.  Taking a job from the queue then costs a write to that pipe
+# instead of a fork and a daemon's set-up, which is most of the time from
+# one job's end to the next one's start.  The pipe's other end is held by
+# the controller alone: when the controller closes it (no more jobs
+# waiting) or dies, the spare reads end-of-file and exits without a trace.
+ASSIGNMENT_MAX = 65536
+
+
+def launch_spare():
+    """Start a spare sputnik; returns ``(pid, fd)``, ``fd`` the end of its
+    pipe to write the job to (:func:`assign`) or to close (OSError)."""
+    r, w = os.pipe()
+    try:
+        def body():
+            os.close(w)
+            proc.close_fds(keep=(0, 1, 2, r))
+            return serve_spare(r)
+
+        pid = proc.spawn_session(body)
+    except BaseException:
+        os.close(w)
+        raise
+    finally:
+        os.close(r)
+    return pid, w
+
+
+def assign(fd, job_path, job_id):
+    """Hand a job to the spare at the end of ``fd`` (OSError if it is gone:
+    BrokenPipeError).  One write of less than PIPE_BUF bytes arrives whole
+    or not at all."""
+    data = ("%s %s\0" % (job_id, job_path)).encode("utf-8", "surrogateescape")
+    if len(data) > select.PIPE_BUF:
+        raise OSError(errno.E2BIG, "job path too long for a spare sputnik")
+    if os.write(fd, data) != len(data):
+        raise OSError(errno.EIO, "short write to a spare sputnik")
+
+
+def _read_assignment(fd):
+    """``(job_id, job_path)`` once written, None at end-of-file."""
+    data = b""
+    while not data.endswith(b"\0"):
+        chunk = os.read(fd, ASSIGNMENT_MAX)
+        if not chunk:
+            return None
+        data += chunk
+    job_id, _, job_path = data[:-1].decode("utf-8", "surrogateescape").partition(" ")
+    return job_id, job_path
+
+
+def serve_spare(fd):
+    """Body of a spare: set up, wait for a job (or the end), supervise it.
+    Until it has a job it is called ``sputnik spare`` (not its parent's
+    command line, which ``pgrep -f gsatlc`` would find)."""
+    _become_sputnik("spare")
+    s = Sputnik(None, None)
+    try:
+        assignment = _read_assignment(fd)
+    except OSError:
+        assignment = None
+    os.close(fd)
+    if assignment is None:
+        s.shutdown()
+        return 0
+    s.job_id, s.job_path = assignment
+    _take_job(s.job_id)
+    return _run(s)

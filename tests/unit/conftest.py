@@ -57,6 +57,9 @@ class FakeSystem:
         self.next_pid += 1
         return self.next_pid
 
+    def keep_spare(self, wanted):
+        self.spare_wanted = wanted
+
     def alive(self, pid):
         self.calls.append(("alive", pid))
         return pid not in self.dead

@@ -29,6 +29,20 @@ def test_schedule_starts_the_lowest_queued_job_in_one_slot(make_controller, home
     assert launched(c) == [a]  # nothing new to schedule, slot busy
 
 
+def test_a_spare_sputnik_is_wanted_only_while_startable_jobs_wait(make_controller, home):
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.tick()
+    assert launched(c) == [a] and c.system.spare_wanted is False  # nothing waits
+    b = submit(c, home, "b.job")
+    c.tick()
+    assert c.system.spare_wanted is True  # b waits for the slot
+    c.store.transition(b, states.HELD)
+    c.need_schedule = True
+    c.tick()
+    assert c.system.spare_wanted is False  # a held job is not about to start
+
+
 def test_start_failures_fail_the_job(make_controller, home):
     c = make_controller(scheduler="nobatch")
     a, b = submit(c, home, "a.job"), submit(c, home, "b.job")

@@ -44,6 +44,8 @@ class Lifecycle:
     need_schedule = True
     # Wall-clock time of the earliest deferred start (-a), or None.
     next_timer = None
+    # Jobs that may start wait for a slot: a spare sputnik is worth having.
+    spare_wanted = False
 
     def schedule(self):
         """Start what the scheduler picks among the queued jobs that may start.
@@ -54,6 +56,7 @@ class Lifecycle:
         time becomes ``next_timer``.
         """
         self.next_timer = None
+        self.spare_wanted = False
         queued = self.store.ids(states.QUEUED)
         # Jobs that left the queue are forgotten, so the set stays as small
         # as the queue however many jobs have ended.
@@ -74,7 +77,9 @@ class Lifecycle:
         if not startable:
             return
         running = len(self.store.ids(states.RUNNING))
-        for job_id in self.scheduler.pick(startable, running, self.slots):
+        picked = list(self.scheduler.pick(startable, running, self.slots))
+        self.spare_wanted = len(startable) > len(picked)
+        for job_id in picked:
             # A job whose proxy would end soon is held, not started to fail.
             if not self.proxy_blocks_start(job_id):
                 self.start_job(job_id)

@@ -97,6 +97,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, Daemon):
         if self.need_schedule or (self.next_timer is not None and now >= self.next_timer):
             self.need_schedule = False
             self.schedule_safely()
+            self.system.keep_spare(self.spare_wanted)
         if self.next_timer is not None:
             return max(0.0, min(self.poll, self.next_timer - self.now()))
         return self.poll
@@ -131,6 +132,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, Daemon):
         self.abandon_submissions()
         if self.holds:
             log("shutting down with %d QHOLD(s) unanswered" % len(self.holds))
+        self.system.keep_spare(False)
         super().shutdown()
         self.unpublish()
         self.system.stop_forwarder()
