@@ -340,10 +340,11 @@ def is_set(key):
     (its default alone does not count)."""
     if os.environ.get("GSAT_" + key.upper()) is not None:
         return True
-    found = {}
-    for d in config_dirs():
-        _parse(os.path.join(d, CONFIG_NAME), found)
-    return key in found
+    # The files as loaded for every other setting (read once per process,
+    # as get() reads them): the controller asks this at every job start
+    # and end.
+    _values()
+    return key in _ORIGIN
 
 
 def get_bool(key):
