@@ -2,13 +2,15 @@
 recovery, with a fake OS seam (no sputnik is started) and a fake clock."""
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from gsatellite import events, paths, states
 from gsatellite.controller import subscribers
-from gsatellite.controller.liveness import AlreadyRunning, check_stale
+from gsatellite.controller.liveness import AlreadyRunning, acquire_lock, check_stale
 
 from .test_controller_handlers import recorder, submit
 
@@ -282,3 +284,17 @@ def test_stage_out_at_the_final_end_only_and_by_the_controller_if_need_be(make_c
     assert [(e, info.get("failures")) for e, _, info in seen[1:]] == [
         (events.STAGE_OUT_FAILED, [line]), (events.JOB_TERMINATION, None)]
     assert c.store.state(a) == states.FAILED
+
+
+def test_the_lock_keeps_out_a_second_controller_also_in_another_process(home):
+    os.makedirs(paths.base(), exist_ok=True)
+    lock = acquire_lock()
+    with pytest.raises(AlreadyRunning):
+        acquire_lock()  # another descriptor: flock locks are per open file
+    # Another process (a gsatlc started meanwhile) is kept out as well.
+    code = "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n" \
+           "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)\n"
+    assert subprocess.run([sys.executable, "-c", code, paths.gsatlc_lock_file()]).returncode == 3
+    lock.release()
+    assert subprocess.run([sys.executable, "-c", code, paths.gsatlc_lock_file()]).returncode == 0
+    acquire_lock().release()

@@ -74,15 +74,36 @@ class Liveness:
                 unlink_quiet(f)
 
 
-def acquire_lock():
-    import filelock
+class Lock:
+    """``flock`` on ``G/gsatlc.lock`` for the controller's whole life (what
+    the ``filelock`` package did, without the fork hooks it registers: they
+    cost every sputnik the controller forks about a millisecond).  The
+    descriptor is close-on-exec and every forked child closes it, so the
+    lock never outlives the controller in a child."""
 
-    lock = filelock.FileLock(paths.gsatlc_lock_file())
+    def __init__(self, fd):
+        self.fd = fd
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)  # releases the flock
+            self.fd = None
+
+
+def acquire_lock():
+    import fcntl
+
+    path = paths.gsatlc_lock_file()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        raise AlreadyRunning("another gsatlc holds %s" % paths.gsatlc_lock_file())
-    return lock
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning("another gsatlc holds %s" % path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return Lock(fd)
 
 
 def check_stale(host, alive):
