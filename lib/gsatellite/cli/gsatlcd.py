@@ -123,7 +123,9 @@ def stop(prog):
         try:
             ok = request.request(transport.process_address(pid, host), P.STOP, timeout=10.0) == P.STOPPING
         except (request.RequestError, OSError) as e:
-            err(prog, "gsatlc on %s did not answer: %s" % (host, e))
+            silent = getattr(e, "silent", None)
+            err(prog, "gsatlc (PID %d on %s) did not answer: %s%s"
+                % (pid, host, e, "" if silent is None else "; %s did not pass on the wake-up" % silent))
             return EX_FAIL
         return 0 if ok else EX_FAIL
     ref = pidref.read_pid_file(paths.gsatlc_pid_file(), pidref.CONTROLLER)

@@ -67,13 +67,23 @@ def _alive_check(info):
     return alive
 
 
-def _why(error):
-    """Why a request ended without all answers, as the start of a message."""
+def who(info):
+    """The controller ``info`` as messages name it: ``gsatlc (PID 7 on HOST)``."""
+    return "gsatlc (PID %d on %s)" % (info[1], info[0]) if info else "gsatlc"
+
+
+def _why(error, info=None):
+    """Why a request ended without all answers, as the start of a message:
+    it names the process that did not answer, the controller or, when a
+    wake-up for it was left unread, the signal forwarder of its host."""
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
     if isinstance(error, request.AnswerTimeout):
-        return "no answer from gsatlc within %s s (answer_timeout)" % config.get("answer_timeout")
-    return "gsatlc went away without answering"
+        why = "no answer from %s within %s s (answer_timeout)" % (who(info), config.get("answer_timeout"))
+    else:
+        why = "%s went away without answering" % who(info)
+    silent = getattr(error, "silent", None)
+    return why if silent is None else "%s; %s did not pass on the wake-up" % (why, silent)
 
 
 def exchange(info, commands, alive=None, timeout=None):
@@ -108,8 +118,8 @@ def exchange(info, commands, alive=None, timeout=None):
     return outcomes, boxes, error
 
 
-def _no_answer(verb, outcome, error):
-    why = _why(error)
+def _no_answer(verb, outcome, error, info=None):
+    why = _why(error, info)
     code = EX_INTERRUPTED if isinstance(error, KeyboardInterrupt) else EX_UNAVAILABLE
     if outcome == WITHDRAWN:
         return NoAnswer("%s; %s not done." % (why, verb.lower()), True, code)
@@ -121,7 +131,7 @@ def _ask(info, verb, *args):
     """One request; the answer text, or :class:`NoAnswer`."""
     outcomes, _, error = exchange(info, [P.command(verb, *args)], alive=_alive_check(info))
     if error is not None:
-        raise _no_answer(verb, outcomes[0], error)
+        raise _no_answer(verb, outcomes[0], error, info)
     return outcomes[0]
 
 
@@ -194,6 +204,6 @@ def remove_ended(job_ids):
     outcomes, _, error = exchange(info, [P.command(P.QDEL, j) for j in job_ids], alive=_alive_check(info))
     failed = [j for j, a in zip(job_ids, outcomes) if a != P.OK]
     if error is not None and failed:
-        raise _no_answer(P.QDEL, UNANSWERED if UNANSWERED in outcomes else WITHDRAWN, error)
+        raise _no_answer(P.QDEL, UNANSWERED if UNANSWERED in outcomes else WITHDRAWN, error, info)
     if failed:
         raise ClientError("could not remove: %s" % " ".join(failed))

@@ -292,7 +292,7 @@ def _exchange(info, job_files, commands, settle):
         while len(found) < len(pending) and time.monotonic() < deadline and alive():
             time.sleep(POLL)
             found = job.by_submit_box(pending, first)
-    why = _why(error)
+    why = _why(error, info)
     code = EX_INTERRUPTED if isinstance(error, KeyboardInterrupt) else EX_UNAVAILABLE
     gone = not isinstance(error, (request.AnswerTimeout, KeyboardInterrupt)) and not alive()
     results = []

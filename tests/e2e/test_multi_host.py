@@ -1,0 +1,180 @@
+"""Several hosts sharing one $HOME act as one installation (issue 17).
+
+Each host is a namespace (UTS, PID, mount for /proc) whose init keeps it
+alive, as in test_two_hosts.py; commands run *inside* a host with
+``nsenter`` into its namespaces, so what they start (a signal forwarder, a
+controller) lives on that host and dies with it.  PIDs really differ and no
+signal crosses hosts.  A host is "lost" by killing its init (which takes
+every process of the host along) and "comes back" as a new namespace with
+the same name, whose PIDs start at 1 again: the PIDs in the shared files
+now name other processes.
+
+Teardown kills each host's init by PID and removes every PID file of the
+shared $HOME first: those hold namespace PIDs, which the gsat fixture must
+not signal here.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from .test_two_hosts import NS, Host as _Host, _children, _outer_pid, _read
+
+
+def _ns_args():
+    p = subprocess.run(NS + ["hostname", "probe"], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("unshare --uts --pid fails here: %s" % p.stderr.strip())
+    if subprocess.run(["nsenter", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("no nsenter")
+    return NS
+
+
+class Host(_Host):
+    """A simulated host: a namespace kept alive by its init; :meth:`kill`
+    (inherited) loses it, its init taking every process inside along."""
+
+    def __init__(self, gsat, name):
+        self.gsat, self.name = gsat, name
+        self.unshare = subprocess.Popen(
+            NS + ["bash", "-c", 'hostname "$1" && exec sleep 100000', "init", name],
+            env=gsat.env, cwd=gsat.jobs, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.init = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            kids = _children(self.unshare.pid)
+            if kids and _read("/proc/%d/comm" % kids[0]) == "sleep":
+                self.init = kids[0]
+                break
+            time.sleep(0.01)
+        assert self.init, "no init process under unshare for %s" % name
+
+    def _argv(self, command):
+        return ["nsenter", "--target", str(self.init), "--uts", "--pid", "--mount", "--",
+                "bash", "-c", command]
+
+    def run(self, command, timeout=60, env=None):
+        """Run one bash command line on this host; a CompletedProcess."""
+        return subprocess.run(self._argv(command), env=env or self.gsat.env, cwd=self.gsat.jobs,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def popen(self, command, env=None):
+        return subprocess.Popen(self._argv(command), env=env or self.gsat.env, cwd=self.gsat.jobs,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def outer(self, inner_pid):
+        """Our PID of this host's process ``inner_pid``."""
+        return _outer_pid(self.init, inner_pid)
+
+    def fqdn(self):
+        p = self.run('python3 -c "import sys; sys.path.insert(0, sys.argv[1]); '
+                     'from gsatellite import paths; print(paths.hostname())" "$GSAT_LIB"',
+                     env=dict(self.gsat.env, GSAT_LIB=LIB))
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+
+LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib")
+
+
+def _forget_pid_files(g):
+    """Namespace PIDs must not reach the gsat fixture's teardown."""
+    for top, _, files in os.walk(g):
+        for name in files:
+            if name in ("gsatlcPid", "sigfwd.pid", "sputnik.pid", "job.pid"):
+                try:
+                    os.unlink(os.path.join(top, name))
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def hosts(gsat):
+    _ns_args()
+    started = []
+
+    def start(name):
+        h = Host(gsat, name)
+        started.append(h)
+        return h
+
+    try:
+        yield gsat, start
+    finally:
+        for h in started:
+            h.kill()
+        _forget_pid_files(gsat.g)
+
+
+def _start_controller(host):
+    p = host.run("gsatlcd --start")
+    assert p.returncode == 0, p.stderr
+    return host.fqdn()
+
+
+def _sigfwd_pid(gsat, host_name):
+    text = _read(os.path.join(gsat.g, "var", "run", host_name, "sigfwd.pid"))
+    return int(text) if text.isdigit() else None
+
+
+# -- item 5: say the truth across hosts ------------------------------------------------
+
+@pytest.mark.slow
+def test_a_silent_forwarder_is_named_as_the_process_that_did_not_answer(hosts):
+    gsat, start = hosts
+    a, b = start("hostA"), start("hostB")
+    name_a = _start_controller(a)
+    job = gsat.job("sleep.job", "sleep 300\n")
+    p = b.run("gqsub %s" % job)
+    assert p.returncode == 0, p.stderr
+    job_id = p.stdout.strip()
+    # Freeze A's controller and forwarder: the request from B stays unread
+    # and so does the wake-up B hands to A's forwarder.
+    ctl = a.outer(gsat.controller_pid())
+    fwd = a.outer(_sigfwd_pid(gsat, name_a))
+    assert ctl and fwd
+    box = os.path.join(gsat.g, "mboxes", name_a, "sigfwd.inbox")
+    gsat.wait_for(lambda: not [n for n in os.listdir(box) if n.startswith("message")],
+                  what="A's forwarder to take gqsub's wake-up")
+    for pid in (ctl, fwd):
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        p = b.run("gqhold %s" % job_id, env=dict(gsat.env, GSAT_ANSWER_TIMEOUT="3"))
+    finally:
+        for pid in (ctl, fwd):
+            os.kill(pid, signal.SIGCONT)
+    assert p.returncode == 69, p
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert "no answer from gsatlc (PID %d on %s) within 3 s" % (gsat.controller_pid(), name_a) in p.stderr, p.stderr
+    assert "the signal forwarder sigfwd of %s (it left the wake-up unread) did not pass on the wake-up" \
+        % name_a in p.stderr, p.stderr
+    assert p.stderr.rstrip().endswith("qhold not done."), p.stderr
+    # Nothing was left behind in A's forwarder box: the wake-up was taken back.
+    left = [n for n in os.listdir(box) if n.startswith("message")]
+    assert not left, [_read(os.path.join(box, n)) for n in left]
+    assert gsat.state(job_id) in ("queued", "running")
+
+
+@pytest.mark.slow
+def test_a_host_without_forwarder_is_named_by_sendcmd(hosts):
+    gsat, start = hosts
+    a, b = start("hostA"), start("hostB")
+    name_a = _start_controller(a)
+    ctl = a.outer(gsat.controller_pid())
+    os.kill(ctl, signal.SIGSTOP)
+    try:
+        assert a.run("sigfwdd --stop").returncode == 0
+        gsat.wait_for(lambda: not os.path.exists(os.path.join(gsat.g, "mboxes", name_a, "sigfwd.inbox")),
+                      what="A's forwarder to stop")
+        p = b.run("sendcmd -c 'PID?' -m %s --timeout 1" % gsat.controller_box())
+    finally:
+        os.kill(ctl, signal.SIGCONT)
+    assert p.returncode == 69, p
+    assert p.stderr == ("sendcmd: no answer from PID %d on %s (%s) within 1 s; the signal forwarder sigfwd "
+                        "of %s (it has no box: not running) did not pass on the wake-up\n"
+                        % (gsat.controller_pid(), name_a, gsat.controller_box(), name_a)), p.stderr
