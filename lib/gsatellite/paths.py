@@ -101,6 +101,15 @@ def sigfwd_pid_file(host=None):
     return os.path.join(run_dir(host), "sigfwd.pid")
 
 
+def sigfwd_lock_file(host=None):
+    return os.path.join(run_dir(host), "sigfwd.lock")
+
+
+def heartbeat_file(host=None):
+    """A host's heartbeat: its boot id, touched while it lives (issue 17)."""
+    return os.path.join(run_dir(host), "heartbeat")
+
+
 def cache_dir():
     return _g("var", "cache")
 

@@ -178,3 +178,85 @@ def test_a_host_without_forwarder_is_named_by_sendcmd(hosts):
     assert p.stderr == ("sendcmd: no answer from PID %d on %s (%s) within 1 s; the signal forwarder sigfwd "
                         "of %s (it has no box: not running) did not pass on the wake-up\n"
                         % (gsat.controller_pid(), name_a, gsat.controller_box(), name_a)), p.stderr
+
+
+# -- item 2: forwarders heal themselves ------------------------------------------------
+
+def _alias_target(gsat, host_name):
+    try:
+        return os.readlink(os.path.join(gsat.g, "mboxes", host_name, "sigfwd.inbox"))
+    except OSError:
+        return None
+
+
+@pytest.mark.slow
+def test_a_killed_forwarder_is_restarted_by_the_controller_and_inherits_its_box(hosts):
+    gsat, start = hosts
+    a, b = start("hostA"), start("hostB")
+    name_a = _start_controller(a)
+    old = _sigfwd_pid(gsat, name_a)
+    old_box = os.path.join(gsat.g, "mboxes", name_a, "%d.inbox" % old)
+    fwd = a.outer(old)
+    os.kill(fwd, signal.SIGSTOP)
+    # A notice for a waiter on A and a stale wake-up, published while the
+    # forwarder cannot read them; then it dies with them unread.
+    fifo = os.path.join(gsat.jobs, "waiter.fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        p = b.run("sendcmd --no-wait-for-answer --no-sigfwd -c 'WRITE_FIFO %s 00042 7' -m %s; "
+                  "sendcmd --no-wait-for-answer --no-sigfwd -c 'SIGTERM 1' -m %s"
+                  % (fifo, os.path.join(gsat.g, "mboxes", name_a, "sigfwd.inbox"),
+                     os.path.join(gsat.g, "mboxes", name_a, "sigfwd.inbox")))
+        assert p.returncode == 0, p.stderr
+        assert len([n for n in os.listdir(old_box) if n.startswith("message")]) == 2
+        os.kill(fwd, signal.SIGKILL)
+        gsat.wait_for(lambda: _sigfwd_pid(gsat, name_a) not in (None, old), timeout=20,
+                      what="the controller to start a new forwarder on A")
+        new = _sigfwd_pid(gsat, name_a)
+        assert a.outer(new) is not None
+        gsat.wait_for(lambda: _alias_target(gsat, name_a) == "%d.inbox" % new, what="the alias to name it")
+        gsat.wait_for(lambda: not os.path.exists(old_box), what="the dead forwarder's box to go")
+        data = b""
+        deadline = time.monotonic() + 20
+        while b"\n" not in data and time.monotonic() < deadline:
+            try:
+                data += os.read(reader, 100)
+            except BlockingIOError:
+                time.sleep(0.02)
+        assert data == b"00042 7\n"
+    finally:
+        os.close(reader)
+    # The stale signal was dropped (init of A would have ignored it anyway,
+    # but it names a PID of a boot that may be gone).
+    assert "SIGTERM 1" not in _read(os.path.join(gsat.g, "var", "log", name_a, "sigfwd.log"))
+    # B's requests reach A's controller through the new forwarder.
+    p = b.run("gsatlcd --status")
+    assert p.returncode == 0 and name_a in p.stdout
+
+
+@pytest.mark.slow
+def test_a_forwarder_pid_file_from_before_a_reboot_names_nobody(hosts):
+    gsat, start = hosts
+    a = start("hostA")
+    p = a.run("sigfwdd --start")
+    assert p.returncode == 0, p.stderr
+    name_a = a.fqdn()
+    old = _sigfwd_pid(gsat, name_a)
+    a.kill()  # the host goes down; its files stay in the shared $HOME
+    assert _sigfwd_pid(gsat, name_a) == old
+    a = start("hostA")  # back, with PIDs counting from 1 again
+    # A process of the new boot takes the old forwarder's PID, even its name.
+    p = a.run("for i in $(seq 500); do exec -a sigfwd sleep 1000 </dev/null >/dev/null 2>&1 & "
+              "if [ $! -eq %d ]; then echo $!; break; fi; kill $!; done" % old)
+    assert p.stdout.strip() == str(old), (p.stdout, p.stderr)
+    stranger = a.outer(old)
+    p = a.run("sigfwdd --start")
+    assert p.returncode == 0, p.stderr
+    new = _sigfwd_pid(gsat, name_a)
+    assert new not in (None, old)
+    assert _alias_target(gsat, name_a) == "%d.inbox" % new
+    assert _read("/proc/%d/stat" % stranger).rsplit(")", 1)[1].split()[0] == "S"  # not signalled
+    # A second start finds the new forwarder and starts nothing.
+    p = a.run("sigfwdd --start")
+    assert p.returncode == 0 and _sigfwd_pid(gsat, name_a) == new

@@ -105,6 +105,9 @@ class FakeSystem:
     def start_forwarder(self):
         self.calls.append(("start_forwarder",))
 
+    def heal_forwarder(self):
+        self.calls.append(("heal_forwarder",))
+
     def stop_forwarder(self):
         self.calls.append(("stop_forwarder",))
 

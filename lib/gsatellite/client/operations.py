@@ -86,6 +86,20 @@ def _why(error, info=None):
     return why if silent is None else "%s; %s did not pass on the wake-up" % (why, silent)
 
 
+def heal_forwarder(info, wait=False):
+    """A controller on another host answers through this host's signal
+    forwarder: start it if it is not running (killed, or never started
+    here).  ``wait``: until it serves (gqwait's notice needs it)."""
+    if info[0] == paths.hostname():
+        return
+    from .. import sigfwd
+
+    try:
+        sigfwd.ensure_running(wait=wait)
+    except (RuntimeError, OSError):
+        pass  # the answer inbox is polled anyway; only gqwait's notice waits
+
+
 def exchange(info, commands, alive=None, timeout=None):
     """Send ``commands`` to the controller ``info``.
 
@@ -94,6 +108,7 @@ def exchange(info, commands, alive=None, timeout=None):
     command; the exception that ended the wait (None when all answered).
     """
     box = transport.process_address(info[1], info[0])
+    heal_forwarder(info)
     try:
         return list(request.post(box, commands, alive=alive, timeout=timeout)), [], None
     except transport.TransportError as e:

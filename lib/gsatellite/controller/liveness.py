@@ -17,7 +17,7 @@ another PID.
 
 import os
 
-from .. import liveness, paths, pidref
+from .. import hosts, liveness, paths, pidref
 from .. import protocol as P
 from ..fsutil import read_first_line, unlink_quiet, write_atomic
 from ..log import log
@@ -62,10 +62,17 @@ class Liveness:
         return " ".join(P.CONTROLLER_CAPABILITIES)
 
     def keep_alive(self):
-        """The liveness timer."""
+        """The liveness timer; it also beats this host's heartbeat and
+        restarts this host's signal forwarder if it died."""
         if not self.refresh():
             self.owner = False
             self.stop = True
+            return
+        hosts.beat()
+        try:
+            self.system.heal_forwarder()
+        except (RuntimeError, OSError) as e:
+            log("cannot start the signal forwarder: %s" % e)
 
     def unpublish(self):
         if self.owner:

@@ -119,6 +119,13 @@ class System:
 
         sigfwd.ensure_running()
 
+    def heal_forwarder(self):
+        """Start this host's forwarder again if it died (kill -9), without
+        waiting for it: the liveness timer looks again."""
+        from .. import sigfwd
+
+        sigfwd.ensure_running(wait=False)
+
     def stop_forwarder(self):
         from .. import sigfwd
 

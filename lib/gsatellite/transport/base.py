@@ -206,9 +206,10 @@ def sweep():
     return _impl(kind).sweep()
 
 
-def become_sigfwd(inbox):
-    """Make ``inbox`` this host's signal forwarder; returns the alias."""
-    return _impl(inbox.address.kind).become_sigfwd(inbox)
+def become_sigfwd(inbox, inherit=None):
+    """Make ``inbox`` this host's signal forwarder; returns the alias.  What
+    a gone forwarder left unread moves over when ``inherit(text)`` is true."""
+    return _impl(inbox.address.kind).become_sigfwd(inbox, inherit)
 
 
 def resign_sigfwd(inbox):
