@@ -42,6 +42,9 @@ DEFAULTS = {
     "liveness_interval": "2",
     # Seconds the signal forwarder sleeps between looks into its box.
     "sigfwd_poll": "0.5",
+    # Seconds a host may stay silent (no heartbeat) before it counts as
+    # lost: its jobs fail (or run again), its waiters' notices are dropped.
+    "host_lost_after": "120",
     # Seconds between safety wake-ups of a sputnik.
     "sputnik_wakeup": "10",
     # Seconds the controller waits for a sputnik's answer (gqhold, gqsig).
@@ -208,6 +211,7 @@ VALIDATORS = {
     "answer_timeout": _number(0),
     "liveness_interval": _number(0, LIVENESS_MAX_AGE, high_open=True),
     "sigfwd_poll": _number(0, LIVENESS_MAX_AGE),
+    "host_lost_after": _number(LIVENESS_MAX_AGE),
     "sputnik_wakeup": _number(0),
     "sputnik_timeout": _number(0),
     "hold_grace": _number(0),

@@ -260,3 +260,73 @@ def test_a_forwarder_pid_file_from_before_a_reboot_names_nobody(hosts):
     # A second start finds the new forwarder and starts nothing.
     p = a.run("sigfwdd --start")
     assert p.returncode == 0 and _sigfwd_pid(gsat, name_a) == new
+
+
+# -- item 1: gqwait from any host -------------------------------------------------------
+
+def _gated_job(gsat, name="gated.job", value=3):
+    gate = os.path.join(gsat.jobs, name + ".gate")
+    return gsat.job(name, 'while [ ! -e "%s" ]; do sleep 0.05; done\nexit %d\n' % (gate, value)), gate
+
+
+def _open(gate):
+    with open(gate, "w"):
+        pass
+
+
+def _registered(gsat, job_id, host_name):
+    return [line for line in _read(os.path.join(gsat.job_dir(job_id), "job.waiters")).splitlines()
+            if line.split()[0] == host_name]
+
+
+@pytest.mark.slow
+def test_gqwait_on_a_host_without_forwarder_gets_its_notice(hosts):
+    gsat, start = hosts
+    a, b = start("hostA"), start("hostB")
+    name_a = _start_controller(a)
+    name_b = b.fqdn()
+    assert _sigfwd_pid(gsat, name_b) is None
+    job, gate = _gated_job(gsat)
+    job_id = a.run("gqsub %s" % job).stdout.strip()
+    gsat.wait_state(job_id, "running")
+    waiter = b.popen("gqwait %s" % job_id)
+    try:
+        gsat.wait_for(lambda: _registered(gsat, job_id, name_b), what="gqwait on B to register")
+        # gqwait started B's forwarder before it registered.
+        assert _sigfwd_pid(gsat, name_b) is not None and b.outer(_sigfwd_pid(gsat, name_b))
+        _open(gate)
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert (waiter.returncode, out, err) == (3, "", "")
+    assert "did not take" not in _read(os.path.join(gsat.g, "var", "log", "gsatlc.log"))
+    assert gsat.state(job_id) == "failed" and name_a
+
+
+@pytest.mark.slow
+def test_stopping_the_controller_keeps_every_hosts_waiters(hosts):
+    gsat, start = hosts
+    a, b, c = start("hostA"), start("hostB"), start("hostC")
+    _start_controller(a)
+    job, gate = _gated_job(gsat, value=0)
+    job_id = a.run("gqsub %s" % job).stdout.strip()
+    gsat.wait_state(job_id, "running")
+    waiters = [h.popen("gqwait %s" % job_id) for h in (a, b)]
+    try:
+        for name in (a.fqdn(), b.fqdn()):
+            gsat.wait_for(lambda: _registered(gsat, job_id, name), what="gqwait on %s" % name)  # noqa: B023
+        p = a.run("gsatlcd --stop")
+        assert p.returncode == 0, p.stderr
+        # The controller moves to C; the job, still running on A, ends there.
+        assert c.run("gsatlcd --start").returncode == 0
+        _open(gate)
+        results = [w.communicate(timeout=60) for w in waiters]
+    finally:
+        for w in waiters:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    assert [(w.returncode,) + r for w, r in zip(waiters, results)] == [(0, "", "")] * 2
+    gsat.wait_state(job_id, "finished")

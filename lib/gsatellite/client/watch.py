@@ -5,16 +5,26 @@ A wait costs no CPU: it registers a FIFO with the controller (``QWAIT``)
 and sleeps in ``select`` until the controller writes a line into it.  Every
 registration still held when the wait ends, however it ends, is withdrawn
 (``QUNWAIT``), so nothing is left behind.
+
+Across hosts (issue 17) the line comes through this host's signal
+forwarder, so a wait for a controller elsewhere first starts the forwarder
+if none runs.  Every ``RECHECK`` seconds the wait also reads its jobs'
+states from the store and starts the forwarder again if it died: a notice
+that could not be delivered (the controller's host was lost, or stopped
+and its successor runs elsewhere) never leaves gqwait waiting for ever.
 """
 
 import os
 import time
 
-from .. import paths
+from .. import liveness, paths
 from ..fsutil import unlink_quiet
 from .. import protocol as P
-from .errors import EX_FAIL, ClientError, JobDeleted, NoAnswer, TimedOut
-from .operations import POLL, _ask, classic_controller, controller, find_job
+from .errors import EX_FAIL, ClientError, InvalidJobId, JobDeleted, NoAnswer, TimedOut
+from .operations import POLL, _ask, classic_controller, controller, find_job, heal_forwarder
+
+# Seconds between two looks at the store while waiting for a notice.
+RECHECK = 5.0
 
 
 def verdict(ids, results, any_):
@@ -89,6 +99,7 @@ class _Waiter:
     def _wait(self, fd):
         import select
 
+        heal_forwarder(self.info, wait=True)
         for job_id in self.ids:
             if job_id in self.results:
                 continue
@@ -122,8 +133,9 @@ class _Waiter:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimedOut()
-            ready, _, _ = select.select([fd], [], [], left)
+            ready, _, _ = select.select([fd], [], [], RECHECK if left is None else min(left, RECHECK))
             if not ready:
+                self._recheck()
                 continue
             try:
                 buf += os.read(fd, 4096)
@@ -132,6 +144,25 @@ class _Waiter:
             *lines, buf = buf.split(b"\n")
             for line in lines:
                 self._line(line.decode("utf-8", "replace"))
+
+    def _recheck(self):
+        """What the store says of the jobs not heard of yet, and this host's
+        forwarder back if it died (a notice may be kept for it)."""
+        for job_id in self.ids:
+            if job_id in self.results:
+                continue
+            try:
+                target = find_job(job_id)
+            except InvalidJobId:
+                raise JobDeleted(job_id) from None
+            value = target.exit_value()
+            if value is not None:
+                if job_id in self.registered:
+                    self.registered.remove(job_id)
+                self.results[job_id] = value
+        info = liveness.controller()
+        if info is not None:
+            heal_forwarder(info)
 
     def _line(self, line):
         parsed = P.parse_fifo_line(line)

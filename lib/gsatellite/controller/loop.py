@@ -26,6 +26,7 @@ from .copier import Copier
 from .handlers import Handlers
 from .lifecycle import WATCH_INTERVAL, Lifecycle
 from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale
+from .notices import Notices
 from .proxywatch import ProxyWatch
 from .submission import Submission
 from .system import System
@@ -60,6 +61,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, Daemon):
         self.lost_tries = {}  # job id -> supervisors lost before start / adoptions
         self.submissions = {}  # job id -> answer box, while its script is copied
         self.copier = Copier(lambda: self.system.wake(self.pid))
+        self.notices = Notices(self, config.get_float("host_lost_after"), self.now)
         self.handlers.update(
             {
                 P.QSUB: self.qsub,

@@ -49,9 +49,9 @@ def wire(controller):
 
     def tell_waiters(event, job_id, new=None, **_):
         if event == events.JOB_DELETED:
-            waiters.notify(job_id, P.DELETED, controller.host)
+            waiters.notify(job_id, P.DELETED, controller.host, controller.notices.send)
         elif new in states.ENDED:
-            waiters.notify(job_id, controller.exit_value(job_id), controller.host)
+            waiters.notify(job_id, controller.exit_value(job_id), controller.host, controller.notices.send)
 
     def mail_notice(event, job_id, exit_value=None, reason=None, restart=False, **_):
         points = read_first_line(paths.job_file(job_id, "job.mailPoints"), "")
