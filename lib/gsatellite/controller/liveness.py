@@ -31,6 +31,7 @@ class Liveness:
     """Mixin of the Controller: ``gsatlcPid``/``gsatlcHostName``."""
 
     owner = True  # False once another controller took the files over
+    claim = None  # the claim.Claim this controller serves by (main sets it)
 
     def publish(self):
         self.announce()
@@ -64,6 +65,12 @@ class Liveness:
     def keep_alive(self):
         """The liveness timer; it also beats this host's heartbeat and
         restarts this host's signal forwarder if it died."""
+        if self.claim is not None and not self.claim.held():
+            log("my claim %d was taken over by another controller; exiting" % self.claim.n)
+            self.claim = None
+            self.owner = self.owner and read_first_line(paths.gsatlc_pid_file(), "") == str(self.pid)
+            self.stop = True
+            return
         if not self.refresh():
             self.owner = False
             self.stop = True
@@ -75,6 +82,8 @@ class Liveness:
             log("cannot start the signal forwarder: %s" % e)
 
     def unpublish(self):
+        if self.claim is not None:
+            self.claim.release()
         if self.owner:
             pidref.remove_pid_file(paths.gsatlc_pid_file(), self.pid)
             for f in (paths.gsatlc_host_file(), paths.gsatlc_capabilities_file()):
@@ -97,7 +106,11 @@ class Lock:
             self.fd = None
 
 
-def acquire_lock():
+def acquire_lock(claimed=False):
+    """Lock ``gsatlc.lock``; :class:`AlreadyRunning` when another holds it.
+    ``claimed``: this controller holds the claim in force (:mod:`.claim`),
+    so a holder of the lock is gone; an NFS lock may outlive a host that
+    went down, so the lock is passed by (None) rather than waited for."""
     import fcntl
 
     path = paths.gsatlc_lock_file()
@@ -106,6 +119,9 @@ def acquire_lock():
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
+        if claimed:
+            log("%s is held, but its holder lost the claim; going on" % path)
+            return None
         raise AlreadyRunning("another gsatlc holds %s" % path)
     except BaseException:
         os.close(fd)
@@ -113,16 +129,26 @@ def acquire_lock():
     return Lock(fd)
 
 
-def check_stale(host, alive):
-    """Refuse when a live controller (maybe classic, maybe elsewhere) exists;
-    ``alive(pid)`` tells whether a PID on this host still is the process
-    ``gsatlcPid`` was written for."""
+def refuse_live(host, alive):
+    """:class:`AlreadyRunning` when ``gsatlcPid`` names a live controller
+    (maybe classic, maybe on another host); ``alive(pid)`` tells whether a
+    PID on this host still is the process ``gsatlcPid`` was written for.
+    Returns the PID of a dead controller of this host it names, or None."""
     info = liveness.controller(verify=False)
-    if info is not None:
-        other_host, other_pid = info
-        if other_host != host or alive(other_pid):
-            raise AlreadyRunning("gsatlc is already running as %d on %s" % (other_pid, other_host))
-        log("removing stale gsatlcPid of dead process %d" % other_pid)
+    if info is None:
+        return None
+    other_host, other_pid = info
+    if other_host != host or alive(other_pid):
+        raise AlreadyRunning("gsatlc is running on %s as PID %d" % (other_host, other_pid))
+    return other_pid
+
+
+def check_stale(host, alive):
+    """Refuse when a live controller exists (:func:`refuse_live`), else
+    remove what a dead one left."""
+    dead = refuse_live(host, alive)
+    if dead is not None:
+        log("removing stale gsatlcPid of dead process %d" % dead)
     for f in (paths.gsatlc_pid_file(), paths.gsatlc_pid_file() + pidref.SIDECAR, paths.gsatlc_host_file(),
               paths.gsatlc_capabilities_file()):
         unlink_quiet(f)

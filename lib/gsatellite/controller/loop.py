@@ -25,7 +25,8 @@ from . import subscribers
 from .copier import Copier
 from .handlers import Handlers
 from .lifecycle import WATCH_INTERVAL, Lifecycle
-from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale
+from . import claim
+from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale, refuse_live
 from .notices import Notices
 from .proxywatch import ProxyWatch
 from .submission import Submission
@@ -162,25 +163,43 @@ def main(system=None):
         sys.stderr.write("gsatlc: cannot write %s: %s\n" % (base, e.strerror))
         return 79
     system = system or System()
+    held = None
+
+    def alive(pid):
+        return system.process(paths.gsatlc_pid_file()) is not None
+
     try:
         JobStore().ensure()
-        lock = acquire_lock()
-        check_stale(paths.hostname(), lambda pid: system.process(paths.gsatlc_pid_file()) is not None)
+        # A young gsatlcPid (a classic controller takes no claim) first,
+        # then the claim, which two hosts starting at once cannot both win,
+        # then the local lock; only the winner clears a dead one's files.
+        refuse_live(paths.hostname(), alive)
+        held = claim.take(paths.hostname())
+        lock = acquire_lock(claimed=True)
+        check_stale(paths.hostname(), alive)
     except StoreError as e:
         sys.stderr.write("gsatlc: %s\n" % e)
         return e.code
-    except AlreadyRunning as e:
+    except (AlreadyRunning, claim.Taken) as e:
+        if held is not None:
+            held.release()
         sys.stderr.write("gsatlc: %s\n" % e)
         return 1
     except config.ConfigError as e:
         sys.stderr.write("gsatlc: configuration: %s\n" % e)
         return 70
+    except OSError as e:  # the claim could not be written (full disk)
+        sys.stderr.write("gsatlc: cannot write %s: %s\n" % (e.filename or base, e.strerror))
+        return 79
     try:
         c = Controller(system)
     except (scheduler.UnknownScheduler, config.ConfigError) as e:
         sys.stderr.write("gsatlc: configuration: %s\n" % e)
-        lock.release()
+        held.release()
+        if lock is not None:
+            lock.release()
         return 70
+    c.claim = held
     c.publish()
     system.become_subreaper()
     try:
@@ -198,5 +217,6 @@ def main(system=None):
     try:
         c.run()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     return 0
