@@ -83,9 +83,25 @@ class Sputnik(Daemon):
             }
         )
         self.triggers = {}  # run-services pid -> pending --wait trigger
+        self.every(self.poll, self.host_alive)
 
     def file(self, name):
         return paths.job_file(self.job_id, name)
+
+    def host_alive(self):
+        """Every ``sputnik_wakeup``: beat this host's heartbeat (a controller
+        elsewhere must not take the host for lost while its jobs run,
+        issue 17) and, when the controller runs on another host, start this
+        host's forwarder again if it died (HOLD and SIGNAL wake us through it)."""
+        from . import hosts, sigfwd
+
+        hosts.beat()
+        info = liveness.controller(verify=False)
+        if info is not None and info[0] != self.host:
+            try:
+                sigfwd.ensure_running(wait=False)
+            except (RuntimeError, OSError) as e:
+                log("cannot start the signal forwarder: %s" % e)
 
     # -- starting ---------------------------------------------------------------
     def start(self):

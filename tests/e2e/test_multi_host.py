@@ -278,6 +278,20 @@ def _open(gate):
         pass
 
 
+def _outcomes(waiters, then):
+    """Do ``then()``, then collect ``(exit, stdout, stderr)`` of each waiter;
+    they are killed (by PID) if anything fails."""
+    try:
+        then()
+        results = [w.communicate(timeout=60) for w in waiters]
+    finally:
+        for w in waiters:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    return [(w.returncode,) + r for w, r in zip(waiters, results)]
+
+
 def _registered(gsat, job_id, host_name):
     return [line for line in _read(os.path.join(gsat.job_dir(job_id), "job.waiters")).splitlines()
             if line.split()[0] == host_name]
@@ -315,8 +329,7 @@ def test_stopping_the_controller_keeps_every_hosts_waiters(hosts):
     job, gate = _gated_job(gsat, value=0)
     job_id = a.run("gqsub %s" % job).stdout.strip()
     gsat.wait_state(job_id, "running")
-    waiters = [h.popen("gqwait %s" % job_id) for h in (a, b)]
-    try:
+    def move_and_end():
         for name in (a.fqdn(), b.fqdn()):
             gsat.wait_for(lambda: _registered(gsat, job_id, name), what="gqwait on %s" % name)  # noqa: B023
         p = a.run("gsatlcd --stop")
@@ -324,13 +337,8 @@ def test_stopping_the_controller_keeps_every_hosts_waiters(hosts):
         # The controller moves to C; the job, still running on A, ends there.
         assert c.run("gsatlcd --start").returncode == 0
         _open(gate)
-        results = [w.communicate(timeout=60) for w in waiters]
-    finally:
-        for w in waiters:
-            if w.poll() is None:
-                w.kill()
-                w.wait()
-    assert [(w.returncode,) + r for w, r in zip(waiters, results)] == [(0, "", "")] * 2
+
+    assert _outcomes([h.popen("gqwait %s" % job_id) for h in (a, b)], move_and_end) == [(0, "", "")] * 2
     gsat.wait_state(job_id, "finished")
 
 
@@ -425,3 +433,115 @@ def test_the_watchdog_takes_over_when_the_controllers_host_is_lost(hosts):
     finally:
         watchdog.kill()
         watchdog.wait()
+
+
+# -- item 3: a dead host's jobs do not block the queue -----------------------------------
+
+def _take_pid(host, pid):
+    """Start a sleeping stranger at ``pid`` on ``host`` (PIDs of a fresh
+    namespace count up from 1); our PID of it, or None if it was passed."""
+    p = host.run("for i in $(seq 1000); do sleep 1000 </dev/null >/dev/null 2>&1 & "
+                 "if [ $! -ge %d ]; then echo $!; break; fi; kill $!; done" % pid)
+    got = p.stdout.strip()
+    return host.outer(pid) if got == str(pid) else None
+
+
+def _state_letter(pid):
+    stat = _read("/proc/%d/stat" % pid)
+    return stat.rsplit(")", 1)[1].split()[0] if stat else None
+
+
+@pytest.mark.slow
+def test_a_lost_host_fails_its_job_and_the_queue_goes_on(hosts):
+    gsat, start = hosts
+    gsat.env["GSAT_HOST_LOST_AFTER"] = "6"
+    a, b, c = start("hostA"), start("hostB"), start("hostC")
+    name_a = _start_controller(a)
+    ran = os.path.join(gsat.jobs, "ran")
+    first, _ = _gated_job(gsat, "first.job")
+    jobs = [first] + [gsat.job("q%d.job" % i, 'echo "$GSAT_JOBNAME $(hostname)" >> %s\n' % ran) for i in (1, 2)]
+    p = c.run("gqsub %s" % " ".join(jobs))
+    assert p.returncode == 0, p.stderr
+    ids = p.stdout.split()
+    gsat.wait_state(ids[0], "running")
+    gsat.wait_for(lambda: gsat.attr(ids[0], "job.pid").isdigit(), what="the first job to start")
+    assert [gsat.state(i) for i in ids[1:]] == ["queued", "queued"]
+    old_pids = [int(gsat.attr(ids[0], name)) for name in ("sputnik.pid", "job.pid")]
+    def lose_a_and_take_over():
+        for host in (b, c):
+            name = host.fqdn()
+            gsat.wait_for(lambda: _registered(gsat, ids[0], name), what="gqwait on %s" % name)  # noqa: B023
+        a.kill()  # every process of the controller's host, the job's too
+        gsat.wait_for(lambda: _stale(gsat), what="A's gsatlcPid to go stale")
+        p = b.run("gsatlcd --start")
+        assert p.returncode == 0, p.stderr
+        gsat.wait_state(ids[0], "failed", timeout=60)
+        assert gsat.attr(ids[0], "job.reason") == "host %s lost" % name_a
+        for job_id in ids[1:]:
+            gsat.wait_state(job_id, "finished", timeout=60)
+
+    waiting = [b.popen("gqwait %s" % " ".join(ids)), c.popen("gqwait %s" % ids[0])]
+    assert _outcomes(waiting, lose_a_and_take_over) == [(1, "", "")] * 2
+    assert sorted(_read(ran).splitlines()) == ["q1.job hostB", "q2.job hostB"]
+
+    # A comes back with the same name; its new processes get the old PIDs.
+    a = start("hostA")
+    strangers = [_take_pid(a, pid) for pid in sorted(old_pids)]
+    assert any(strangers), "no process of the new hostA got an old PID"
+    p = a.run("gsatlcd --start; gqstat")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("gsatlc is running on %s as PID" % b.fqdn())
+    p = a.run("gqsub %s" % gsat.job("later.job", 'echo "$GSAT_JOBNAME $(hostname)" >> %s\n' % ran))
+    assert p.returncode == 0, p.stderr
+    gsat.wait_state(p.stdout.strip(), "finished")
+    assert sorted(_read(ran).splitlines()) == ["later.job hostB", "q1.job hostB", "q2.job hostB"]
+    assert gsat.state(ids[0]) == "failed"
+    for pid in strangers:
+        if pid is not None:
+            assert _state_letter(pid) == "S", "a stranger with an old PID was signalled"
+
+
+def _processes_of(host):
+    ns = os.readlink("/proc/%d/ns/pid" % host.init)
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != host.init:
+            try:
+                if os.readlink("/proc/%s/ns/pid" % name) == ns:
+                    found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.slow
+def test_a_host_cut_off_and_back_reports_its_job_once_and_its_controller_steps_down(hosts):
+    gsat, start = hosts
+    gsat.env["GSAT_HOST_LOST_AFTER"] = "6"
+    a, b = start("hostA"), start("hostB")
+    _start_controller(a)
+    job, gate = _gated_job(gsat, value=0)
+    job_id = a.run("gqsub %s" % job).stdout.strip()
+    gsat.wait_for(lambda: gsat.attr(job_id, "job.pid").isdigit(), what="the job to start")
+    old_controller = a.outer(gsat.controller_pid())
+    frozen = _processes_of(a)
+    for pid in frozen:  # A is cut off: nothing of it runs, nothing beats
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        gsat.wait_for(lambda: _stale(gsat), what="A's gsatlcPid to go stale")
+        assert b.run("gsatlcd --start").returncode == 0
+        gsat.wait_state(job_id, "failed", timeout=60)
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    # A's controller sees its claim taken over and leaves; B's stays.
+    gsat.wait_for(lambda: _state_letter(old_controller) in (None, "Z"), what="A's controller to step down")
+    assert gsat.host() == b.fqdn() and len(_controllers(a, b)) == 1
+    assert _sigfwd_pid(gsat, a.fqdn()) is not None and a.outer(_sigfwd_pid(gsat, a.fqdn()))
+    # The job still ran on A all along: its end is taken, once.
+    _open(gate)
+    gsat.wait_state(job_id, "finished", timeout=60)
+    assert gsat.attr(job_id, "job.reason") == ""
+    assert len(gsat.attr(job_id, "job.start").split()) == 1
+    log = _read(os.path.join(gsat.g, "var", "log", "gsatlc.log"))
+    assert log.count("its sputnik reports exit 0; taken") == 1

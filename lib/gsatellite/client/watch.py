@@ -20,7 +20,7 @@ import time
 from .. import liveness, paths
 from ..fsutil import unlink_quiet
 from .. import protocol as P
-from .errors import EX_FAIL, ClientError, InvalidJobId, JobDeleted, NoAnswer, TimedOut
+from .errors import EX_FAIL, EX_INTERRUPTED, ClientError, InvalidJobId, JobDeleted, NoAnswer, TimedOut
 from .operations import POLL, _ask, classic_controller, controller, find_job, heal_forwarder
 
 # Seconds between two looks at the store while waiting for a notice.
@@ -68,6 +68,7 @@ class _Waiter:
         self.host = paths.hostname()
         self.fifo = None
         self.registered = []
+        self.unregistered = set()  # jobs no controller took a QWAIT for yet
 
     def run(self):
         # Checked, never trusted by name: another local user may own the
@@ -101,29 +102,8 @@ class _Waiter:
 
         heal_forwarder(self.info, wait=True)
         for job_id in self.ids:
-            if job_id in self.results:
-                continue
-            # Counted as registered before the request: if we are interrupted
-            # while waiting for the answer, the QUNWAIT must still be sent
-            # (the controller handles its box in order).
-            self.registered.append(job_id)
-            try:
-                answer = _ask(self.info, P.QWAIT, job_id, self.fifo, self.host)
-            except NoAnswer as e:
-                if e.withdrawn:
-                    self.registered.remove(job_id)
-                raise
-            if answer == P.OK:
-                continue
-            self.registered.remove(job_id)
-            if answer.startswith(P.ENDED + " "):
-                value = answer.split()[1]
-                self.results[job_id] = int(value) if value.isdigit() else 1
-            elif answer == P.UNKNOWN:
-                # A classic controller: it cannot tell anyone about an end.
-                raise classic_controller(self.info, "gqwait's request (QWAIT); run this installation's gsatlc to wait for jobs")
-            else:
-                raise ClientError('cannot wait for job "%s": %s' % (job_id, answer))
+            if job_id not in self.results:
+                self._register(job_id)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         buf = b""
         while True:
@@ -145,6 +125,36 @@ class _Waiter:
             for line in lines:
                 self._line(line.decode("utf-8", "replace"))
 
+    def _register(self, job_id):
+        # Counted as registered before the request: if we are interrupted
+        # while waiting for the answer, the QUNWAIT must still be sent
+        # (the controller handles its box in order).
+        self.registered.append(job_id)
+        try:
+            answer = _ask(self.info, P.QWAIT, job_id, self.fifo, self.host)
+        except NoAnswer as e:
+            if e.withdrawn:
+                self.registered.remove(job_id)
+            if e.exit_code == EX_INTERRUPTED:
+                raise
+            # The controller went away (its host lost, a takeover) or is
+            # stuck: the store tells the end, and the next controller that
+            # answers gets the registration (_recheck).
+            self.unregistered.add(job_id)
+            return
+        self.unregistered.discard(job_id)
+        if answer == P.OK:
+            return
+        self.registered.remove(job_id)
+        if answer.startswith(P.ENDED + " "):
+            value = answer.split()[1]
+            self.results[job_id] = int(value) if value.isdigit() else 1
+        elif answer == P.UNKNOWN:
+            # A classic controller: it cannot tell anyone about an end.
+            raise classic_controller(self.info, "gqwait's request (QWAIT); run this installation's gsatlc to wait for jobs")
+        else:
+            raise ClientError('cannot wait for job "%s": %s' % (job_id, answer))
+
     def _recheck(self):
         """What the store says of the jobs not heard of yet, and this host's
         forwarder back if it died (a notice may be kept for it)."""
@@ -161,8 +171,13 @@ class _Waiter:
                     self.registered.remove(job_id)
                 self.results[job_id] = value
         info = liveness.controller()
-        if info is not None:
-            heal_forwarder(info)
+        if info is None:
+            return
+        heal_forwarder(info)
+        self.info = info
+        for job_id in sorted(self.unregistered):
+            if job_id not in self.results and job_id in self.unregistered:
+                self._register(job_id)
 
     def _line(self, line):
         parsed = P.parse_fifo_line(line)

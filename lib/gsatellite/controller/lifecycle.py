@@ -200,7 +200,10 @@ class Lifecycle:
         for job_id in self.store.ids(states.RUNNING):
             host = (self.store.read(job_id, "job.execHost", "") or "").strip()
             if host != self.host:
-                continue  # its sputnik reports to whichever controller runs
+                # Its sputnik reports to whichever controller runs, unless
+                # its host is lost (HostLoss).
+                self.watch_remote(job_id, host)
+                continue
             ref = self.sputnik_of(job_id)
             if ref is not None:
                 self.watched[job_id] = ref  # its end is told, or noticed

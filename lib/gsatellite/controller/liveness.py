@@ -68,7 +68,10 @@ class Liveness:
         if self.claim is not None and not self.claim.held():
             log("my claim %d was taken over by another controller; exiting" % self.claim.n)
             self.claim = None
-            self.owner = self.owner and read_first_line(paths.gsatlc_pid_file(), "") == str(self.pid)
+            # gsatlcPid (PID and host: PIDs of hosts overlap) is ours only
+            # if the new controller has not written its own yet.
+            self.owner = self.owner and read_first_line(paths.gsatlc_pid_file(), "") == str(self.pid) \
+                and read_first_line(paths.gsatlc_host_file(), "") == self.host
             self.stop = True
             return
         if not self.refresh():

@@ -24,6 +24,7 @@ from ..log import log
 from . import subscribers
 from .copier import Copier
 from .handlers import Handlers
+from .hostloss import HostLoss
 from .lifecycle import WATCH_INTERVAL, Lifecycle
 from . import claim
 from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale, refuse_live
@@ -33,7 +34,7 @@ from .submission import Submission
 from .system import System
 
 
-class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, Daemon):
+class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss, Daemon):
     name = "gsatlc"
 
     def __init__(self, system=None, clock=time.monotonic, now=time.time):
@@ -62,7 +63,8 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, Daemon):
         self.lost_tries = {}  # job id -> supervisors lost before start / adoptions
         self.submissions = {}  # job id -> answer box, while its script is copied
         self.copier = Copier(lambda: self.system.wake(self.pid))
-        self.notices = Notices(self, config.get_float("host_lost_after"), self.now)
+        self.host_lost_after = config.get_float("host_lost_after")
+        self.notices = Notices(self, self.host_lost_after, self.now)
         self.handlers.update(
             {
                 P.QSUB: self.qsub,
@@ -138,7 +140,10 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, Daemon):
         self.system.keep_spare(False)
         super().shutdown()
         self.unpublish()
-        self.system.stop_forwarder()
+        if self.owner:
+            # Taken over by a controller elsewhere: this host's forwarder
+            # stays, its sputniks and waiters need it.
+            self.system.stop_forwarder()
         log("shut down")
 
 

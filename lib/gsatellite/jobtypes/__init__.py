@@ -5,6 +5,9 @@ A job type is a module in this package with:
 * ``HOLD_SIGNAL``: the signal sent to the job's process group on hold,
 * ``evaluate(exit_value) -> protocol.RESTART | protocol.TERMINATE``,
 * ``environment() -> dict``: extra variables for ``job.env``.
+* optional ``RERUN_ON_HOST_LOSS``: True when a job that ran on a host that
+  was lost (issue 17) may run again (it is queued again, counted as a
+  restart); otherwise it fails with the reason ``host HOST lost``.
 
 Adding a job type is adding one module here; nothing else changes.
 """
