@@ -545,3 +545,36 @@ def test_a_host_cut_off_and_back_reports_its_job_once_and_its_controller_steps_d
     assert len(gsat.attr(job_id, "job.start").split()) == 1
     log = _read(os.path.join(gsat.g, "var", "log", "gsatlc.log"))
     assert log.count("its sputnik reports exit 0; taken") == 1
+
+
+@pytest.mark.slow
+def test_every_user_command_works_from_a_host_without_controller(hosts):
+    gsat, a, b, name_a = _a_serves(hosts)
+    mark = os.path.join(gsat.jobs, "usr1")
+    long_job = gsat.job("long.job", 'trap "touch %s" USR1\necho hello\nwhile [ ! -e "%s.gate" ]; do sleep 0.05; done\n'
+                        % (mark, mark))
+    short = gsat.job("short.job", "exit 5\n")
+    p = b.run("gqsub %s %s %s" % (long_job, short, short))
+    assert p.returncode == 0, p.stderr
+    running, queued, other = p.stdout.split()
+    gsat.wait_for(lambda: gsat.attr(running, "job.pid").isdigit(), what="the first job to start")
+    p = b.run("gqstat")
+    assert p.returncode == 0 and running in p.stdout and queued in p.stdout, p
+    assert b.run("gqhold %s" % queued).returncode == 0 and gsat.state(queued) == "held"
+    assert b.run("gqrls %s" % queued).returncode == 0 and gsat.state(queued) == "queued"
+    assert b.run("gqdel %s" % other).returncode == 0 and not os.path.exists(gsat.job_dir(other))
+    p = b.run("gqsig -s USR1 %s" % running)
+    assert p.returncode == 0, p.stderr
+    gsat.wait_for(lambda: os.path.exists(mark), what="USR1 to reach the job on A")
+    p = b.run("gqpeek %s" % running)
+    assert (p.returncode, p.stdout) == (0, "hello\n"), p
+    p = b.run("sendcmd -c 'HOST?' -m %s" % gsat.controller_box())
+    assert (p.returncode, p.stdout) == (0, name_a + "\n"), p
+    _open(mark + ".gate")
+    p = b.run("gqwait %s %s" % (running, queued))
+    assert (p.returncode, p.stderr) == (5, ""), p
+    p = b.run("gqclean")
+    assert p.returncode == 0, p.stderr
+    assert not os.path.exists(gsat.job_dir(running)) and not os.path.exists(gsat.job_dir(queued))
+    p = b.run("gsatlcd --status")
+    assert p.stdout == 'gsatlc hostname="%s"\ngsatlc PID="%d"\n' % (name_a, gsat.controller_pid())
