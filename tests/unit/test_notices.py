@@ -58,6 +58,10 @@ def test_a_gone_waiter_is_dropped(home):
     n.send("00007", "h2", "/tmp/w.fifo", "00007 DELETED")
     daemon.asked[0][2]("1")
     assert n.kept == {} and daemon.timers == []
+    # A classic forwarder does not know WRITE_FIFO: asking again is no use.
+    n.send("00008", "h2", "/tmp/w.fifo", "00008 0")
+    daemon.asked[1][2]("UNKNOWN COMMAND")
+    assert n.kept == {} and daemon.timers == []
 
 
 def test_a_notice_for_a_lost_host_is_dropped_after_host_lost_after(home):

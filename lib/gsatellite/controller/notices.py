@@ -59,8 +59,10 @@ class Notices:
                 log("waiter %s on %s told %r at last" % (fifo, host, line))
             self.done(key)
             return
-        if answer == P.WRITE_FIFO_FAILED:
-            log("waiter %s on %s is gone; %r dropped" % (fifo, host, line))
+        if answer is not None:
+            # 1: the FIFO is gone or nobody reads it.  Anything else (a
+            # classic forwarder's UNKNOWN COMMAND) will not change either.
+            log("waiter %s on %s is gone (%s); %r dropped" % (fifo, host, answer, line))
             self.done(key)
             return
         if key not in self.kept:

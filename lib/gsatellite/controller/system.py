@@ -16,6 +16,9 @@ import signal
 
 from .. import pidref, proc
 
+# Seconds between two starts of a forwarder that keeps dying.
+HEAL_SECONDS = 10.0
+
 
 class System:
     def __init__(self):
@@ -119,12 +122,22 @@ class System:
 
         sigfwd.ensure_running()
 
-    def heal_forwarder(self):
+    healed_at = None
+
+    def heal_forwarder(self, now=None):
         """Start this host's forwarder again if it died (kill -9), without
-        waiting for it: the liveness timer looks again."""
+        waiting for it: the liveness timer looks again.  At most one start
+        every ``HEAL_SECONDS``, so a forwarder that cannot start at all
+        costs a process now and then, not one per tick."""
+        import time
+
         from .. import sigfwd
 
-        sigfwd.ensure_running(wait=False)
+        now = time.monotonic() if now is None else now
+        if self.healed_at is not None and now - self.healed_at < HEAL_SECONDS:
+            return
+        if sigfwd.ensure_running(wait=False) is None:
+            self.healed_at = now
 
     def stop_forwarder(self):
         from .. import sigfwd
