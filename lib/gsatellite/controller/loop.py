@@ -4,7 +4,9 @@ The Controller is a :class:`~gsatellite.daemon.Daemon` made of mixins, one
 per concern: :class:`.liveness.Liveness` (gsatlcPid), :class:`.handlers.Handlers`
 and :class:`.submission.Submission` (the verbs), :class:`.lifecycle.Lifecycle`
 (schedule, start, end, recover), :class:`.proxywatch.ProxyWatch` (proxy
-expiry).  This module wires them: the job store and
+expiry), :class:`.hostloss.HostLoss` (jobs of a lost host; issue 17).
+Which controller serves several hosts is :mod:`.claim`; gqwait notices for
+other hosts are :mod:`.notices`.  This module wires them: the job store and
 its event bus, the subscribers, the liveness timer, the copier, and the
 per-pass work (collect finished copies, schedule after each batch).
 """
@@ -21,12 +23,11 @@ from ..daemon import Daemon
 from ..fsutil import makedirs, write_atomic
 from ..jobstore import JobStore, StoreError
 from ..log import log
-from . import subscribers
+from . import claim, subscribers
 from .copier import Copier
 from .handlers import Handlers
 from .hostloss import HostLoss
 from .lifecycle import WATCH_INTERVAL, Lifecycle
-from . import claim
 from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale, refuse_live
 from .notices import Notices
 from .proxywatch import ProxyWatch
