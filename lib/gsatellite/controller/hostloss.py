@@ -37,7 +37,12 @@ class HostLoss:
     ``host_lost_after``, ``max_restarts``."""
 
     def watch_remote(self, job_id, host):
-        """Watch running job ``job_id`` of ``host`` (not ours)."""
+        """Watch running job ``job_id`` of ``host`` (not ours).  A job
+        without a valid ``job.execHost`` names no host to watch: it is left
+        alone, as before."""
+        if not transport.valid_host(host):
+            log("job %s runs on no known host (job.execHost %r); left alone" % (job_id, host))
+            return
         if not hasattr(self, "remote_jobs"):
             self.remote_jobs = {}
             self.every(CHECK_INTERVAL, self.check_remote_jobs)
