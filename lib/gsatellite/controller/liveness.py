@@ -32,6 +32,10 @@ class Liveness:
 
     owner = True  # False once another controller took the files over
     claim = None  # the claim.Claim this controller serves by (main sets it)
+    # Whether this controller keeps this host's forwarder running: main
+    # sets it once it started the forwarder (a controller built in a test
+    # never starts one, so it never restarts one either).
+    heals_forwarder = False
 
     def publish(self):
         self.announce()
@@ -79,6 +83,8 @@ class Liveness:
             self.stop = True
             return
         hosts.beat()
+        if not self.heals_forwarder:
+            return
         try:
             self.system.heal_forwarder()
         except (RuntimeError, OSError) as e:

@@ -212,6 +212,7 @@ def main(system=None):
         system.start_forwarder()
     except (RuntimeError, OSError) as e:
         log("warning: %s" % e)
+    c.heals_forwarder = True
     c.recover()
     c.proxy_recover()
     # The first scheduling pass runs before the first message is read, so
