@@ -146,7 +146,7 @@ _gsatellite() {
 		fi
 		;;
 	gsatlcd)
-		((COMP_CWORD == 1)) && _gsat_reply --start --stop --status --install-cron --remove-cron --paths
+		((COMP_CWORD == 1)) && _gsat_reply --start --stop --status --watch --install-cron --remove-cron --paths
 		;;
 	sendcmd)
 		case $prev in
