@@ -2,6 +2,7 @@
 issue 17 item 3), in process with a fake clock and OS seam."""
 
 import os
+import time
 
 from gsatellite import hosts, paths, states, waiters
 from gsatellite import protocol as P
@@ -95,3 +96,14 @@ def test_a_report_from_an_earlier_supervisor_does_not_end_the_current_run(make_c
     assert c.store.state(job_id) == states.RUNNING
     c.dispatch(P.message(P.terminated(job_id, 0), box))
     assert c.store.state(job_id) == states.FINISHED
+
+
+def test_a_request_that_got_no_answer_names_a_silent_host(home):
+    from gsatellite.client import operations
+    from gsatellite.transport import request
+
+    _silent_since("node2", time.time() - 30)
+    why = operations._why(request.RequestError(), ("node2", 7))
+    assert why.startswith("gsatlc (PID 7 on node2) went away without answering; node2 has shown no sign of life")
+    hosts.beat("node2")
+    assert operations._why(request.RequestError(), ("node2", 7)) == "gsatlc (PID 7 on node2) went away without answering"

@@ -83,7 +83,22 @@ def _why(error, info=None):
     else:
         why = "%s went away without answering" % who(info)
     silent = getattr(error, "silent", None)
-    return why if silent is None else "%s; %s did not pass on the wake-up" % (why, silent)
+    if silent is not None:
+        why = "%s; %s did not pass on the wake-up" % (why, silent)
+    return why + _host_silence(info)
+
+
+def _host_silence(info):
+    """``; HOST has shown no sign of life for N s`` when the controller's
+    host (another one) has stopped beating, else ""."""
+    if not info or info[0] == paths.hostname():
+        return ""
+    from .. import hosts
+
+    # It beats every liveness_interval (its forwarder, its controller).
+    age = hosts.age(info[0])
+    return "" if age is None or age <= 2 * config.get_float("liveness_interval") else \
+        "; %s has shown no sign of life for %d s" % (info[0], age)
 
 
 def heal_forwarder(info, wait=False):
