@@ -158,7 +158,10 @@ def test_a_silent_forwarder_is_named_as_the_process_that_did_not_answer(hosts):
             os.kill(pid, signal.SIGCONT)
     assert p.returncode == 69, p
     assert p.stderr.count("\n") == 1, p.stderr
-    assert "no answer from gsatlc (PID %d on %s) within 3 s" % (gsat.controller_pid(), name_a) in p.stderr, p.stderr
+    # Within 3 s, or (on a slow machine) gsatlcPid aged past 5 s first.
+    named = "gsatlc (PID %d on %s)" % (gsat.controller_pid(), name_a)
+    assert "no answer from %s within 3 s" % named in p.stderr or \
+        "%s went away without answering" % named in p.stderr, p.stderr
     assert "the signal forwarder sigfwd of %s (it left the wake-up unread) did not pass on the wake-up" \
         % name_a in p.stderr, p.stderr
     assert p.stderr.rstrip().endswith("qhold not done."), p.stderr
@@ -563,6 +566,7 @@ def test_every_user_command_works_from_a_host_without_controller(hosts):
     assert b.run("gqhold %s" % queued).returncode == 0 and gsat.state(queued) == "held"
     assert b.run("gqrls %s" % queued).returncode == 0 and gsat.state(queued) == "queued"
     assert b.run("gqdel %s" % other).returncode == 0 and not os.path.exists(gsat.job_dir(other))
+    gsat.wait_for(lambda: gsat.attr(running, "job.stdout") == "hello", what="the job's first line")
     p = b.run("gqsig -s USR1 %s" % running)
     assert p.returncode == 0, p.stderr
     gsat.wait_for(lambda: os.path.exists(mark), what="USR1 to reach the job on A")
