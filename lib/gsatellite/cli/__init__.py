@@ -1,1 +1,28 @@
 """Command-line front ends: thin ``main(argv=None) -> int`` functions."""
+
+import signal
+import sys
+
+
+def _interrupt(signo, frame):
+    # Only while Ctrl-C may interrupt the command (the launchers ignore it
+    # again once the command has returned).
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        raise KeyboardInterrupt
+
+
+def _interrupt_again(unraisable, _default=sys.unraisablehook):
+    """A Ctrl-C that lands in a callback the interpreter runs by itself (a
+    weak-reference callback of the import machinery, while a module loads)
+    cannot interrupt the command there: Python would print "Exception
+    ignored" with a traceback and go on.  Deliver it again a moment later,
+    once this hook has returned (a signal sent from here would interrupt
+    the hook itself), so it interrupts the command as any Ctrl-C does."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        signal.signal(signal.SIGALRM, _interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.005)
+        return
+    _default(unraisable)
+
+
+sys.unraisablehook = _interrupt_again
