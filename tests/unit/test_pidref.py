@@ -65,27 +65,28 @@ def test_a_dead_process_is_nobody(tmp_path):
 
 
 def test_sputnik_keeps_the_exit_value_when_the_disk_is_full_and_retries(home, monkeypatch):
+    from gsatellite import runs
     from gsatellite import sputnik as sp
 
     s, job_id = new_job(home)
     sput = sp.Sputnik(s.job_path(job_id), job_id)
     try:
         full = {"on": True}
-        real_append = sp.append_line
+        real_append = runs.append_line
 
         def append(path, line):
             if full["on"]:
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real_append(path, line)
 
-        monkeypatch.setattr(sp, "append_line", append)
+        monkeypatch.setattr(runs, "append_line", append)
         sput.record_exit(5)
         assert sput.exit == 5 and sput.unwritten
         sput.tick()
         assert not sput.stop, "exited before its exit value was written"
         full["on"] = False
         sput.tick()
-        assert sput.unwritten == []
+        assert sput.unwritten is None
         with open(paths.job_file(job_id, "job.exit")) as f:
             assert f.read() == "5\n"
         with open(paths.job_file(job_id, "job.stop")) as f:

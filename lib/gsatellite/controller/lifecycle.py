@@ -22,9 +22,9 @@ fails with the reason in ``job.reason``.
 import os
 import traceback
 
-from .. import conditions, events, jobtypes, paths, pidref, proc, states, waiters
+from .. import conditions, events, jobtypes, paths, pidref, proc, runs, states, waiters
 from .. import protocol as P
-from ..fsutil import append_line, unlink_quiet, write_atomic
+from ..fsutil import unlink_quiet
 from ..log import log
 
 # Seconds between looks at the sputniks a previous controller started.
@@ -206,21 +206,20 @@ class Lifecycle:
             del self.orphan_exits[next(iter(self.orphan_exits))]
 
     def record_orphan_exit(self, pid, value):
-        """We reaped ``pid`` as the subreaper of a dead sputnik: if it is the
-        job of one of our running jobs, its exit value goes to the job's
-        files at once, not only into memory, so that a kill of this
-        controller right now loses nothing (the next one reads it there)."""
+        """``pid`` ended as a child we inherited as the subreaper of a dead
+        sputnik, and is not reaped yet: if it is the job of one of our
+        running jobs, its exit value goes to the job's files now, before
+        the status is gone, so that a kill of this controller at any moment
+        loses nothing (the next one reads the files, or the zombie).  An
+        end already on record (the sputnik wrote it before it died) is not
+        recorded again."""
         for job_id in self.store.ids(states.RUNNING):
             if (self.store.read(job_id, "job.pid", "") or "").strip() != str(pid):
                 continue
-            starts = len((self.store.read(job_id, "job.start", "") or "").split())
-            stops = len((self.store.read(job_id, "job.stop", "") or "").split())
-            if starts > stops:
-                try:
-                    write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
-                    append_line(paths.job_file(job_id, "job.stop"), str(int(self.now())))
-                except OSError as e:
-                    log("job %s: cannot record its exit value: %s" % (job_id, e))
+            try:
+                runs.record_end(paths.job_dir(job_id), value, self.now())
+            except OSError as e:
+                log("job %s: cannot record its exit value: %s" % (job_id, e))
             return
 
     def watch_sputniks(self):
@@ -289,8 +288,7 @@ class Lifecycle:
         sputnik would have, and end the job."""
         log("job %s: its sputnik was lost; %s: exit %d" % (job_id, how, value))
         try:
-            append_line(paths.job_file(job_id, "job.stop"), str(int(self.now())))
-            write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
+            runs.record_end(paths.job_dir(job_id), value, self.now())
         except OSError as e:
             log("job %s: cannot record its exit value: %s" % (job_id, e))
         self.job_ended(job_id, value, recovered=True)

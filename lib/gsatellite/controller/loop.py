@@ -119,8 +119,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:
-            for pid, value in self.system.reap():
-                self.child_ended(pid, value)
+            self.system.reap(self.child_ended)
             return
         super().on_signal(signo)
 

@@ -12,8 +12,10 @@ logic is tested without real processes.
 
 import os
 import signal
+import traceback
 
 from .. import pidref, proc
+from ..log import log
 
 
 class System:
@@ -51,19 +53,21 @@ class System:
 
         return proc.spawn_session(body)
 
-    def reap(self):
+    def reap(self, ended):
         """Collect every child that has exited (sputniks, services, mailers,
-        jobs whose sputnik died: we are their subreaper); returns
-        ``[(pid, exit value)]``."""
-        ended = []
+        jobs whose sputnik died: we are their subreaper), calling
+        ``ended(pid, exit value)`` for each before it is reaped: what that
+        records is on disk while the status is still kept by the kernel."""
         while True:
+            found = proc.peek_ended_child()
+            if found is None:
+                return
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return ended
-            if pid == 0:
-                return ended
-            ended.append((pid, proc.exit_value(status)))
+                ended(*found)
+            except Exception:
+                log("recording the end of child %d failed:\n%s" % (found[0], traceback.format_exc()))
+            # Reaped even so: an unreaped child would come back at every look.
+            proc.reap_child(found[0])
 
     def wake(self, pid):
         """Wake a sleeping daemon loop (safe from any thread: the signal is
