@@ -65,6 +65,9 @@ class FakeSystem:
     def find_job_process(self, job_path):
         return None
 
+    def half_started(self, job_id):
+        return None
+
     def ended_status(self, path):
         try:
             with open(path) as f:

@@ -112,7 +112,7 @@ def test_recover_accounts_for_every_running_job(make_controller, home):
     c = make_controller()
     never = running(c, home, "never.job")
     ended = running(c, home, "ended.job", sputnik_pid=11, job_start="1", job_stop="2", job_exit="5")
-    lost = running(c, home, "lost.job", sputnik_pid=12, job_start="1")
+    lost = running(c, home, "lost.job", sputnik_pid=12, job_start="1", job_stdout="it ran\n")
     alive = running(c, home, "alive.job", sputnik_pid=13)
     elsewhere = running(c, home, "elsewhere.job", sputnik_pid=14, host="node2")
     c.system.dead.update({11, 12})
@@ -126,6 +126,25 @@ def test_recover_accounts_for_every_running_job(make_controller, home):
     assert c.store.state(alive) == states.RUNNING
     assert c.store.state(elsewhere) == states.RUNNING
     assert 14 not in [call[1] for call in c.system.calls if call[0] == "alive"]
+
+
+def test_a_job_whose_sputnik_died_before_starting_it_is_queued_again_with_one_start(make_controller, home):
+    """Regression (fault injection): the sputnik was killed after it
+    recorded the start (it does so first) but before it started the job;
+    the job, which never ran, failed "supervisor lost".  Without a process
+    of the job, a half-started one, or output of the run, it is queued
+    again, and the start of the run that never began is taken back."""
+    c = make_controller()
+    a = running(c, home, "a.job", sputnik_pid=12, job_start="1")
+    half = running(c, home, "half.job", sputnik_pid=13, job_start="1")
+    c.system.dead.update({12, 13})
+    c.system.half_started = lambda job_id: object() if job_id == half else None
+    c.recover()
+    assert c.store.state(a) == states.QUEUED
+    assert c.store.read(a, "job.start", "").split() == []
+    # A job that may still begin is never queued a second time.
+    assert c.store.state(half) == states.FAILED
+    assert c.store.read(half, "job.start").split() == ["1"]
 
 
 def test_a_lost_jobs_unreaped_exit_status_is_read_not_adopted_again_and_again(make_controller, home):

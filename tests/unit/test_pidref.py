@@ -4,6 +4,7 @@ cannot write its records (item 4)."""
 import errno
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -127,3 +128,21 @@ def test_the_exit_status_of_an_unreaped_process_is_read_from_proc():
     finally:
         os.waitpid(child, 0)
     assert ref.ended_status() is None  # reaped: gone
+
+
+def test_a_process_is_found_by_the_name_set_name_gave_it():
+    """A job its sputnik began to start still bears the sputnik's name; the
+    controller looks for it by that name before it queues the job again."""
+    lib = os.path.dirname(os.path.dirname(pidref.__file__))
+    ready = "import sys; sys.path.insert(0, %r); from gsatellite import proc; " \
+            "proc.set_name('sputnik', '424242'); print('ready', flush=True); sys.stdin.read()" % lib
+    p = subprocess.Popen([sys.executable, "-c", ready], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"ready\n"
+        found = pidref.find_named("sputnik 424242")
+        assert found is not None and found.pid == p.pid
+        assert pidref.find_named("sputnik 424243") is None
+    finally:
+        p.stdin.close()
+        p.wait(10)
+    assert pidref.find_named("sputnik 424242") is None

@@ -24,7 +24,7 @@ import traceback
 
 from .. import conditions, events, jobtypes, paths, pidref, proc, runs, states, waiters
 from .. import protocol as P
-from ..fsutil import unlink_quiet
+from ..fsutil import unlink_quiet, write_atomic
 from ..log import log
 
 # Seconds between looks at the sputniks a previous controller started.
@@ -259,7 +259,7 @@ class Lifecycle:
             self.record_lost_exit(job_id, self.orphan_exits.pop(int(job_pid)), "we reaped the job")
         elif not job_pid and self.found_unrecorded_job(job_id):
             self.adopt(job_id)
-        elif not job_pid and starts <= stops:
+        elif not job_pid and (starts <= stops or self.never_began(job_id)):
             self.lost_before_start(job_id)
         else:
             log("job %s: its sputnik is gone and no exit was recorded; failed" % job_id)
@@ -281,6 +281,27 @@ class Lifecycle:
         except OSError as e:
             log("job %s: cannot record job.pid: %s" % (job_id, e))
             return False
+        return True
+
+    def never_began(self, job_id):
+        """The sputnik recorded the start (it does so before it starts the
+        job, so a kill in between never runs the job twice) and died: did
+        the job never begin?  Only if no process of it exists (nothing runs
+        the job's file, no half-started job still bears its sputnik's name)
+        and this run left no ``job.stdout``: the started job opens it before
+        its program runs, and a dead sputnik starts nothing more.  Then the
+        start is taken back, so the run that follows is the only one."""
+        if self.system.half_started(job_id) is not None:
+            return False
+        if os.path.lexists(paths.job_file(job_id, "job.stdout")):
+            return False
+        starts = (self.store.read(job_id, "job.start", "") or "").split()
+        try:
+            write_atomic(paths.job_file(job_id, "job.start"), "".join(t + "\n" for t in starts[:-1]))
+        except OSError as e:
+            log("job %s: cannot take back the start of a run that never began: %s" % (job_id, e))
+            return False
+        log("job %s: its sputnik died before the job began" % job_id)
         return True
 
     def record_lost_exit(self, job_id, value, how):

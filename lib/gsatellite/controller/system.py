@@ -40,6 +40,12 @@ class System:
         it among its arguments), as a :class:`pidref.ProcessRef`, or None."""
         return pidref.find_session_leader(job_path)
 
+    def half_started(self, job_id):
+        """A sputnik of the job, or a job its sputnik began to start (before
+        it runs its program it still bears the sputnik's name), that no
+        PID file records; a :class:`pidref.ProcessRef` or None."""
+        return pidref.find_named("sputnik %s" % job_id)
+
     def ended_status(self, path):
         """Wait status of the ended, unreaped process of PID file ``path``."""
         return pidref.ended_status(path)
