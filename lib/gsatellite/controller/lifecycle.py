@@ -257,7 +257,7 @@ class Lifecycle:
             self.adopt(job_id)
         elif job_pid.isdigit() and int(job_pid) in self.orphan_exits:
             self.record_lost_exit(job_id, self.orphan_exits.pop(int(job_pid)), "we reaped the job")
-        elif not job_pid and self.found_unrecorded_job(job_id):
+        elif not job_pid and self.found_unrecorded_job(job_id, starts > stops):
             self.adopt(job_id)
         elif not job_pid and (starts <= stops or self.never_began(job_id)):
             self.lost_before_start(job_id)
@@ -267,12 +267,18 @@ class Lifecycle:
             self.store.transition(job_id, states.FAILED)
             self.need_schedule = True
 
-    def found_unrecorded_job(self, job_id):
+    def found_unrecorded_job(self, job_id, started):
         """The sputnik died after starting the job but before writing
         job.pid: look for the job's process and record it, so the job is
-        adopted, never started a second time."""
+        adopted, never started a second time.  ``started``: the sputnik
+        recorded this run's start; then a process still bearing its name
+        is the job it was killed while starting (posix_spawn's child shares
+        the sputnik's memory until it runs the job's program, which keeps
+        its PID and start time)."""
         job_path = self.store.job_path(job_id)
         ref = self.system.find_job_process(job_path) if job_path else None
+        if ref is None and started:
+            ref = self.system.half_started(job_id)
         if ref is None:
             return False
         log("job %s: its sputnik died before recording job.pid; found it as %d" % (job_id, ref.pid))
@@ -285,14 +291,12 @@ class Lifecycle:
 
     def never_began(self, job_id):
         """The sputnik recorded the start (it does so before it starts the
-        job, so a kill in between never runs the job twice) and died: did
-        the job never begin?  Only if no process of it exists (nothing runs
-        the job's file, no half-started job still bears its sputnik's name)
-        and this run left no ``job.stdout``: the started job opens it before
-        its program runs, and a dead sputnik starts nothing more.  Then the
-        start is taken back, so the run that follows is the only one."""
-        if self.system.half_started(job_id) is not None:
-            return False
+        job, so a kill in between never runs the job twice) and died, and
+        :meth:`found_unrecorded_job` found no process of the job, running
+        or half-started: did the job never begin?  Only if this run left no
+        ``job.stdout``: the started job opens it before its program runs,
+        and a dead sputnik starts nothing more.  Then the start is taken
+        back, so the run that follows is the only one."""
         if os.path.lexists(paths.job_file(job_id, "job.stdout")):
             return False
         starts = (self.store.read(job_id, "job.start", "") or "").split()

@@ -41,9 +41,9 @@ class System:
         return pidref.find_session_leader(job_path)
 
     def half_started(self, job_id):
-        """A sputnik of the job, or a job its sputnik began to start (before
-        it runs its program it still bears the sputnik's name), that no
-        PID file records; a :class:`pidref.ProcessRef` or None."""
+        """A process bearing the name of the job's sputnik: a job its
+        sputnik began to start (until it runs its program it still bears
+        that name); a :class:`pidref.ProcessRef` or None."""
         return pidref.find_named("sputnik %s" % job_id)
 
     def ended_status(self, path):
