@@ -338,3 +338,16 @@ def fmt_ratio(r):
 def log(text):
     sys.stderr.write("[bench %s] %s\n" % (time.strftime("%H:%M:%S"), text))
     sys.stderr.flush()
+
+
+def replace_section(path, title, text):
+    """Put ``text`` (a section starting ``## TITLE``) into the markdown file
+    ``path``, in place of an earlier one of that title or at the end."""
+    with open(path) as f:
+        old = f.read()
+    start = old.find("\n## %s\n" % title)
+    if start >= 0:
+        end = old.find("\n## ", start + 1)
+        old = old[:start + 1] + (old[end + 1:] if end >= 0 else "")
+    with open(path, "w") as f:
+        f.write(old.rstrip("\n") + "\n\n" + text)

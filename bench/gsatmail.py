@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import smime_kit  # noqa: E402
 import smtp_server  # noqa: E402
+from common import replace_section  # noqa: E402
 
 JOB = "#!/bin/bash\n#GSAT -a 209912312359\ntrue # %d\n"
 FORMS = ("detached", "opaque", "encrypted")
@@ -89,17 +90,6 @@ def _machine():
         ["openssl", "version"], capture_output=True, text=True).stdout.strip())
 
 
-def write(path, text):
-    with open(path) as f:
-        old = f.read()
-    start = old.find("\n## gsatmail\n")
-    if start >= 0:
-        end = old.find("\n## ", start + 1)
-        old = old[:start + 1] + (old[end + 1:] if end >= 0 else "")
-    with open(path, "w") as f:
-        f.write(old.rstrip("\n") + "\n\n" + text)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=100)
@@ -114,7 +104,7 @@ def main():
         print("%-10s %.1f messages/s (%s)" % (form, results[-1][1], ", ".join("%.1f" % r for r in rates)))
     text = section(results, args.messages, args.runs)
     if args.output:
-        write(args.output, text)
+        replace_section(args.output, "gsatmail", text)
     return 0
 
 

@@ -16,6 +16,7 @@ import time
 from . import jobenv, paths, proc, runs, transport
 from . import protocol as P
 from .fsutil import append_line, read_first_line, write_atomic
+from .job import Job
 from .transport import wake
 
 
@@ -33,7 +34,7 @@ def main(job, job_id, parent_pid, parent_box):
     os.umask(0o077)
     _tell(parent_box, parent_pid, P.runner_child_pid(os.getpid()))
     job_type = read_first_line(paths.job_file(job_id, "job.type"), "") or "default"
-    env = jobenv.build(job_id, os.path.basename(job), job_type, paths.hostname())
+    env = jobenv.build(job_id, os.path.basename(job), job_type, paths.hostname(), Job(job_id).proxy_request)
     jobenv.write(job_id, env)
     full = jobenv.process_environment(env)
     with open(job, "rb") as f:

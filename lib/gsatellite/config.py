@@ -42,6 +42,9 @@ DEFAULTS = {
     "liveness_interval": "2",
     # Seconds the signal forwarder sleeps between looks into its box.
     "sigfwd_poll": "0.5",
+    # Seconds a host may stay silent (no heartbeat) before it counts as
+    # lost: its jobs fail (or run again), its waiters' notices are dropped.
+    "host_lost_after": "120",
     # Seconds between safety wake-ups of a sputnik.
     "sputnik_wakeup": "10",
     # Seconds the controller waits for a sputnik's answer (gqhold, gqsig).
@@ -75,6 +78,17 @@ DEFAULTS = {
     "mail_max_age": "86400",
     "mail_max_size": "1048576",
     "mail_encrypt": "yes",
+    # Small-file stage in / out (gqsub -i / -O): the largest file, and the
+    # most all files of one job may hold together, in bytes.
+    "stage_limit": "16777216",
+    "stage_job_limit": "67108864",
+    # Proxy expiry (X509_USER_PROXY of a job): seconds before the proxy's
+    # end that PROXY_EXPIRING fires; a queued job whose proxy ends within
+    # proxy_margin seconds is held instead of started, and the proxy file
+    # is read again every proxy_recheck seconds while a job is held for it.
+    "proxy_warning": "3600",
+    "proxy_margin": "300",
+    "proxy_recheck": "60",
 }
 
 _VALUES = None
@@ -197,6 +211,7 @@ VALIDATORS = {
     "answer_timeout": _number(0),
     "liveness_interval": _number(0, LIVENESS_MAX_AGE, high_open=True),
     "sigfwd_poll": _number(0, LIVENESS_MAX_AGE),
+    "host_lost_after": _number(LIVENESS_MAX_AGE),
     "sputnik_wakeup": _number(0),
     "sputnik_timeout": _number(0),
     "hold_grace": _number(0),
@@ -215,6 +230,11 @@ VALIDATORS = {
     "mail_max_age": _number(0),
     "mail_max_size": _whole(1),
     "mail_encrypt": _bool,
+    "stage_limit": _whole(1),
+    "stage_job_limit": _whole(1),
+    "proxy_warning": _number(0, low_open=False),
+    "proxy_margin": _number(0, low_open=False),
+    "proxy_recheck": _number(0.1, low_open=False),
 }
 
 
@@ -324,10 +344,11 @@ def is_set(key):
     (its default alone does not count)."""
     if os.environ.get("GSAT_" + key.upper()) is not None:
         return True
-    found = {}
-    for d in config_dirs():
-        _parse(os.path.join(d, CONFIG_NAME), found)
-    return key in found
+    # The files as loaded for every other setting (read once per process,
+    # as get() reads them): the controller asks this at every job start
+    # and end.
+    _values()
+    return key in _ORIGIN
 
 
 def get_bool(key):

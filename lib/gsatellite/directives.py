@@ -14,8 +14,11 @@ Where each directive is read (docs/directives.md has the reasoning):
 
 Recognised options (README.md, "Job scripts and directives"): ``-T TYPE``,
 ``-N NAME``, ``-o PATH``, ``-e PATH``, ``-m POINTS`` (``n`` or letters of
-``abe``), ``-M ADDR[,ADDR]``, ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``.
-Unknown directives give a warning.
+``abe``), ``-M ADDR[,ADDR]``, ``-a DATETIME``, ``-W depend=TYPE:ID[:ID...]``, the
+repeatable ``-i FILE[:NAME]`` and ``-O FILE[:DEST]`` (stage in / out,
+:mod:`staging`), whose values are lists, and ``--proxy FILE`` (also written
+``--proxy=FILE``: the job's X.509 proxy, :mod:`proxy`).  Unknown directives
+give a warning.
 
 A malformed value given as a gqsub option raises :class:`DirectiveError`
 (nothing is queued).  A malformed value in a script raises it only when the
@@ -23,15 +26,23 @@ script was written for the new options, which :func:`options` recognises by
 a valid ``-N``, ``-a`` or ``-W`` directive (options the classic tool never
 had); in any other script the directive is ignored with a warning, as the
 classic tool ignored it, and the job is queued as the classic tool queued
-it.
+it.  A bad ``-i``/``-O``/``--proxy`` is always refused: only these tools
+know them, and a job that runs without its inputs, whose results are not
+copied, or that uses another proxy, is no job the user asked for.
 """
 
 import os
 
-KNOWN = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W")
+PROXY = "--proxy"
+KNOWN = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W", "-i", "-O", PROXY)
 # Directives only the new tools know: one with a valid value shows that the
 # script was written for them, and makes its directives strict.
-NEW_ONLY = ("-N", "-a", "-W")
+NEW_ONLY = ("-N", "-a", "-W", "-i", "-O", PROXY)
+# Options given any number of times: their value is a list, and gqsub's
+# list replaces the script's (as any option overrides its directive).
+REPEATABLE = ("-i", "-O")
+# Refused when bad in any script, strict or not (see above).
+ALWAYS_CHECKED = REPEATABLE + (PROXY,)
 CLASSIC_TYPE = "#GSAT -T"
 # Characters a job name may not contain: it becomes the job copy's file name
 # and travels inside one-line messages.
@@ -59,6 +70,9 @@ def _directive(line):
     words = line[5:].split(None, 1)
     if not words:
         return None
+    if words[0].startswith("--") and "=" in words[0]:  # --proxy=FILE, as gqsub takes it
+        option, _, value = line[5:].strip().partition("=")
+        return option, value.strip()
     return words[0], (words[1].strip() if len(words) > 1 else "")
 
 
@@ -196,7 +210,31 @@ def check(option, value, base):
         return check_path(value, base)
     if option in ("-a", "-W"):
         return check_condition(option, value)
+    if option in REPEATABLE:
+        return check_stage(option, value, base)
+    if option == PROXY:
+        return check_proxy(value, base)
     return value
+
+
+def check_proxy(value, base):
+    """The absolute path of a ``--proxy`` value (its text only: the file
+    is checked by whoever can see it, :func:`gsatellite.proxy.check_file`)."""
+    from . import proxy
+
+    try:
+        return proxy.canonical(value, base)
+    except proxy.ProxyError as e:
+        raise DirectiveError(str(e))
+
+
+def check_stage(option, value, base):
+    from . import staging
+
+    try:
+        return staging.canonical(option, value, base)
+    except staging.StageError as e:
+        raise DirectiveError(str(e))
 
 
 def written_for_new_options(found, base):
@@ -227,32 +265,48 @@ def options(found, base, overrides=None, warn=None):
             if warn:
                 warn("unknown directive '#GSAT %s %s' ignored" % (option, value))
             continue
-        merged[option] = value
+        if option in REPEATABLE:
+            merged.setdefault(option, []).append(value)
+        else:
+            merged[option] = value
     strict = written_for_new_options(found, base)
     out = {}
     for option, value in merged.items():
         if option in (overrides or {}):
             continue
+        if option in REPEATABLE:
+            try:
+                out[option] = [check(option, v, base) for v in value]
+            except DirectiveError as e:
+                raise DirectiveError("'#GSAT %s': %s" % (option, e))
+            continue
         try:
             out[option] = check(option, value, base)
         except DirectiveError as e:
+            if option in ALWAYS_CHECKED:
+                raise DirectiveError("'#GSAT %s': %s" % (option, e))
             if strict:
                 raise DirectiveError("%s (directives are checked: the script uses '#GSAT %s %s')"
                                      % (e, strict[0], strict[1]))
             if warn:
                 warn("'#GSAT %s %s' ignored: %s" % (option, value, e))
     for option, value in (overrides or {}).items():
-        out[option] = check(option, value, base)
+        if option in REPEATABLE:
+            out[option] = [check(option, v, base) for v in value]
+        else:
+            out[option] = check(option, value, base)
     return out
 
 
 # --- carrying options in a QSUB message ----------------------------------------
 
 def encode(opts):
-    """``{"-N": "x y"}`` -> ``"-N=x%20y"`` (no white space, ``;`` or newlines)."""
+    """``{"-N": "x y"}`` -> ``"-N=x%20y"`` (no white space, ``;`` or
+    newlines); a list value gives one word per item."""
     from .protocol import quote_word
 
-    return " ".join("%s=%s" % (k, quote_word(v)) for k, v in sorted(opts.items()))
+    return " ".join("%s=%s" % (k, quote_word(v)) for k, values in sorted(opts.items())
+                    for v in (values if k in REPEATABLE else [values]))
 
 
 def decode(text):
@@ -263,5 +317,8 @@ def decode(text):
         key, sep, value = word.partition("=")
         if not sep or key not in KNOWN:
             raise DirectiveError("bad option %r in request" % word)
-        out[key] = unquote_word(value)
+        if key in REPEATABLE:
+            out.setdefault(key, []).append(unquote_word(value))
+        else:
+            out[key] = unquote_word(value)
     return out

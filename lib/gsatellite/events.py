@@ -19,6 +19,15 @@ JOB_TERMINATION    the job's process ended: ``exit_value``; ``restart`` when
 JOB_ABORT          the job will not run (on): ``reason`` (a dependency that
                    can never be met, held while running).
 JOB_DELETED        the job is about to be removed (its files still exist).
+STAGE_OUT_FAILED   the job has ended for good and files of its stage-out
+                   (``-O``) were not copied: ``failures`` (one line per
+                   file), ``reason`` (the same, joined).  Emitted before
+                   the final JOB_TERMINATION; runs services (with
+                   :func:`staging.service_env`) and mails ``-m a``.
+PROXY_EXPIRING     the X.509 proxy of a job that has not ended ends soon, or
+                   has ended (controller/proxywatch.py): ``proxy_file``,
+                   ``not_after`` (epoch), ``seconds_left``, ``reason``;
+                   ``held`` when the job was held for it instead of started.
 =================  ===========================================================
 
 The classic events JOB_START and JOB_TERMINATION run the services through
@@ -37,7 +46,12 @@ JOB_START = "JOB_START"
 JOB_TERMINATION = "JOB_TERMINATION"
 JOB_ABORT = "JOB_ABORT"
 JOB_DELETED = "JOB_DELETED"
-NAMES = (JOB_STATE, JOB_START, JOB_TERMINATION, JOB_ABORT, JOB_DELETED)
+# Small-file stage out (staging.py).
+STAGE_OUT_FAILED = "STAGE_OUT_FAILED"
+# FEATURES.md §8: a job's X.509 proxy ends soon (controller/proxywatch.py).
+PROXY_EXPIRING = "PROXY_EXPIRING"
+NAMES = (JOB_STATE, JOB_START, JOB_TERMINATION, JOB_ABORT, JOB_DELETED, STAGE_OUT_FAILED,
+         PROXY_EXPIRING)
 # Events that run services (PROTOCOL.md §6).
 SERVICE_EVENTS = (JOB_START, JOB_TERMINATION)
 
@@ -72,6 +86,19 @@ def job_services(event, job_id, exit_value=None, recovered=False, **_):
     if recovered:
         return []
     return run_services(event, paths.job_file(job_id, "job.env"), exit_value)
+
+
+def proxy_services(event, job_id, proxy_file, not_after, seconds_left, reason=None, held=False, **_):
+    """Subscriber: run the services of PROXY_EXPIRING for one job, with
+    ``GSAT_PROXY_FILE``, ``GSAT_PROXY_NOT_AFTER`` (ISO 8601, UTC),
+    ``GSAT_PROXY_SECONDS_LEFT``, ``GSAT_PROXY_HELD`` (yes/no) and
+    ``GSAT_REASON`` besides the job's environment.  A job that never ran
+    has no ``job.env`` yet: ``GSAT_O_JOBID`` is given here as well."""
+    from . import proxy
+
+    extra = proxy.service_environment(proxy_file, not_after, not_after - seconds_left)
+    extra.update({"GSAT_O_JOBID": job_id, "GSAT_PROXY_HELD": "yes" if held else "no", "GSAT_REASON": reason or ""})
+    return run_services(event, paths.job_file(job_id, "job.env"), extra_env=extra)
 
 
 def service_dirs(event):

@@ -221,6 +221,22 @@ class Job:
         return _number(self.text("job.startAfter"))
 
     @property
+    def proxy_not_after(self):
+        """End of validity of the job's proxy as the controller last read it
+        (epoch), None when it has none or it is not known."""
+        return _number(self.text("job.proxyNotAfter"))
+
+    @property
+    def proxy_request(self):
+        """The proxy given at submission (``job.x509UserProxy``, gqsub
+        --proxy), or None: also for a value that is no absolute path a
+        submission could have stored (edited by hand), which is never used."""
+        from . import proxy
+
+        value = self.text(proxy.REQUEST)
+        return value if proxy.requested(value) else None
+
+    @property
     def starts(self):
         """Epochs of every start (a restarted job has several)."""
         return _numbers(self.text("job.start"))

@@ -8,13 +8,14 @@ being sourced by bash, which the classic writer did not guarantee.
 The job's process gets :func:`process_environment`: the environment of the
 process that starts it, without ``TMPDIR`` (the classic runner unset it, so
 jobs written for it create their temporary files in ``/tmp``), plus the
-``job.env`` variables, with ``PATH`` set to ``GSAT_O_PATH``.
+``job.env`` variables, with ``PATH`` set to ``GSAT_O_PATH``.  A proxy given
+at submission (``gqsub --proxy FILE``) is the job's ``X509_USER_PROXY``.
 """
 
 import os
 import pwd
 
-from . import jobtypes, paths
+from . import jobtypes, paths, proxy
 from .fsutil import write_atomic
 
 
@@ -50,7 +51,10 @@ def job_path_variable():
     return value
 
 
-def build(job_id, job_name, job_type, host):
+def build(job_id, job_name, job_type, host, proxy_file=None):
+    """``job.env`` of a job; ``proxy_file``: the proxy given at submission
+    (``job.Job.proxy_request``), which wins over the job type's (gtransfer's
+    default credential) and the controller's own ``X509_USER_PROXY``."""
     env = {
         "GSAT_JOBNAME": job_name,
         "GSAT_O_WORKDIR": paths.job_tmp_dir(job_id),
@@ -61,6 +65,8 @@ def build(job_id, job_name, job_type, host):
         "GSAT_O_PATH": job_path_variable(),
     }
     env.update(jobtypes.get(job_type).environment())
+    if proxy_file:
+        env[proxy.VARIABLE] = proxy_file
     return env
 
 

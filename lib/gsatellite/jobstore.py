@@ -249,7 +249,8 @@ class JobStore:
         os.symlink(os.path.join(paths.job_tmp_dir(job_id), name), os.path.join(staging, job_id))
         os.rename(staging, paths.job_dir(job_id))
         try:
-            self.set_state(job_id, states.QUEUED, notify=False)
+            # job.state was staged as queued: only the link is missing.
+            self.set_state(job_id, states.QUEUED, notify=False, written=True)
         except OSError:
             pass  # the job exists; reconcile() adds the missing link
         return paths.job_dir(job_id)
@@ -283,11 +284,14 @@ class JobStore:
     def linked_states(self, job_id):
         return [s for s in states.ALL if os.path.lexists(paths.state_link(s, job_id))]
 
-    def set_state(self, job_id, new, notify=True):
+    def set_state(self, job_id, new, notify=True, written=False):
         """Write a job's state; emits JOB_STATE when it changed (and
-        ``notify``).  Returns the state before."""
+        ``notify``).  Returns the state before.  ``written``: ``job.state``
+        already says ``new`` (a job published from staging), only the
+        links are made to agree."""
         old = self.state(job_id)
-        self.write(job_id, "job.state", new)
+        if not written:
+            self.write(job_id, "job.state", new)
         try:
             symlink_atomic(paths.job_dir(job_id), paths.state_link(new, job_id))
         except OSError as e:

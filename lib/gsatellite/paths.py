@@ -101,6 +101,15 @@ def sigfwd_pid_file(host=None):
     return os.path.join(run_dir(host), "sigfwd.pid")
 
 
+def sigfwd_lock_file(host=None):
+    return os.path.join(run_dir(host), "sigfwd.lock")
+
+
+def heartbeat_file(host=None):
+    """A host's heartbeat: its boot id, touched while it lives (issue 17)."""
+    return os.path.join(run_dir(host), "heartbeat")
+
+
 def cache_dir():
     return _g("var", "cache")
 
@@ -220,6 +229,22 @@ def job_file(job_id, name):
 
 def job_tmp_dir(job_id):
     return _g("gschedule", "jobs", job_id + ".d", "jobtmp")
+
+
+# --- small-file stage in / out (staging.py) ----------------------------------
+
+def stage_spool_dir():
+    """Where gqsub puts a submission's inputs (one directory each) for the
+    controller to take into the new job."""
+    return _g("var", "spool", "stagein")
+
+
+def job_stagein_dir(job_id, staging=False):
+    """The job's kept copies of its staged inputs, placed into ``jobtmp``
+    at every start; ``staging``: inside the job's staging directory."""
+    if staging:
+        return os.path.join(job_staging_dir(job_id), "stagein")
+    return _g("gschedule", "jobs", job_id + ".d", "stagein")
 
 
 # --- the install tree ------------------------------------------------------

@@ -20,6 +20,12 @@ names must be one of them.
 A process group is signalled only when its leader is the recorded process
 or gone: Linux does not hand out a PID while a group of that id still has
 members, so a group whose leader died cannot have been reused.
+
+Start times count from boot, so the sidecar also names the boot: a third
+word, the kernel's boot id (``/proc/sys/kernel/random/boot_id``).  A record
+of another boot names a process that is gone, whatever now runs at that PID
+and whenever it started (issue 17: a host that rebooted and handed out the
+same PIDs).  A sidecar of two words (written before) is read as before.
 """
 
 import os
@@ -62,6 +68,21 @@ def _boot_time():
     except (OSError, ValueError):
         pass
     return None
+
+
+_boot_id = None
+
+
+def boot_id():
+    """This boot's id (hosts that share a kernel share it), or "" unknown."""
+    global _boot_id
+    if _boot_id is None:
+        try:
+            with open(PROC + "/sys/kernel/random/boot_id", "rb") as f:
+                _boot_id = f.read(100).strip().decode("ascii", "replace")
+        except OSError:
+            _boot_id = ""
+    return _boot_id
 
 
 def started_at(pid):
@@ -181,7 +202,8 @@ def write_pid_file(path, pid=None, start=None):
     if start is None:
         start = start_time(pid)
     if start is not None:
-        write_atomic(path + SIDECAR, "%d %d\n" % (pid, start))
+        boot = boot_id()
+        write_atomic(path + SIDECAR, "%d %d%s\n" % (pid, start, " " + boot if boot else ""))
     write_atomic(path, "%d\n" % pid)
 
 
@@ -203,12 +225,20 @@ def _first_word(path):
     return words[0].decode("ascii", "replace") if words else ""
 
 
+# What _recorded_start gives for a record of an earlier boot: no process
+# has this start time, so the recorded process counts as gone.
+OTHER_BOOT = -1
+
+
 def _recorded_start(path, text):
-    """The start time recorded beside PID file ``path`` for PID ``text``."""
+    """The start time recorded beside PID file ``path`` for PID ``text``
+    (:data:`OTHER_BOOT` when recorded in another boot), or None."""
     try:
         with open(path + SIDECAR, "rb") as f:
             words = f.read(200).split()
-        if len(words) == 2 and words[0].decode() == text and words[1].isdigit():
+        if len(words) in (2, 3) and words[0].decode() == text and words[1].isdigit():
+            if len(words) == 3 and boot_id() and words[2].decode() != boot_id():
+                return OTHER_BOOT
             return int(words[1])
     except (OSError, UnicodeDecodeError):
         pass
@@ -284,6 +314,8 @@ def read_pid_file(path, names=(), group=False):
         return None
     pid = int(text)
     recorded = _recorded_start(path, text)
+    if recorded == OTHER_BOOT:
+        return None  # before a reboot: whatever has this PID now is a stranger
     if recorded is not None:
         ref = ProcessRef(pid, recorded)
         return ref if ref.alive() or (group and ref.group_alive()) else None

@@ -140,11 +140,22 @@ def become_subreaper():
     services and job children that outlive their parents are reaped by us
     even where PID 1 does not reap (some containers)."""
     try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+        _libc().prctl(36, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+_LIBC = []
+
+
+def _libc():
+    """The C library, loaded once: the controller loads it at start and
+    every sputnik forked from it finds it loaded (a CDLL costs a dlopen)."""
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def set_name(name, *args):

@@ -46,7 +46,13 @@ CAPABILITIES = "CAPABILITIES?"
 # and QWAIT/QUNWAIT.  A classic controller answers CAPABILITIES? with
 # UNKNOWN COMMAND and writes no gsatlcCapabilities file.
 QSUB_OPTIONS, WAIT = "QSUB-OPTIONS", "QWAIT"
-CONTROLLER_CAPABILITIES = (QSUB_OPTIONS, WAIT)
+# QSUB options -i=TOKEN (inputs gqsub put in the stage-in spool) and
+# -O=FILE:DEST (stage-out requests): docs/staging.md.
+STAGE = "QSUB-STAGE"
+# QSUB option --proxy=FILE and the directive #GSAT --proxy FILE (the job's
+# X.509 proxy, docs/guide.md): a controller without it would fail or ignore them.
+PROXY = "QSUB-PROXY"
+CONTROLLER_CAPABILITIES = (QSUB_OPTIONS, WAIT, STAGE, PROXY)
 QSUB, QHOLD, QRLS, QDEL, QSIG = "QSUB", "QHOLD", "QRLS", "QDEL", "QSIG"
 QWAIT, QUNWAIT, STARTED, TERMINATED = "QWAIT", "QUNWAIT", "STARTED", "TERMINATED"
 HELD = "HELD"

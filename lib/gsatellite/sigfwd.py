@@ -10,17 +10,31 @@ Remote senders cannot wake it, so it looks into its box every
 ``sigfwd_poll`` seconds (0.5 by default, as classic); local gsatellite
 senders also send SIGCONT so it reacts at once.
 
+It heals (issue 17): any client or controller of this host that needs a
+forwarder starts one when none runs (:func:`ensure_running`), and a
+``sigfwd.pid`` left from before a kill -9 or a reboot names nobody
+(:mod:`pidref`: start time and boot id).  One forwarder serves a host: it
+holds ``sigfwd.lock`` for its life, and one that finds the lock held while
+a live forwarder is recorded leaves at once.  An NFS lock may outlive its
+host, so a lock held with no live forwarder recorded is passed by after a
+moment.  The new forwarder inherits what its dead predecessor's box still
+holds, except the signals (wake-ups whose moment has passed, to PIDs that
+may now name strangers).  It also beats this host's heartbeat
+(:mod:`hosts`) on its ``liveness_interval`` timer and puts its alias back
+if it vanished.
+
 Anyone who can write into the box can name any PID, so a signal goes only
 to a process that is ours by our own records (:func:`ours`); anything else
 is refused (answer ``1``, as a failed kill) and logged.
 """
 
+import errno
+import fcntl
 import os
 import signal
-import subprocess
 import time
 
-from . import config, paths, pidref, proc
+from . import config, hosts, paths, pidref, proc
 from . import protocol as P
 from .daemon import Daemon
 from . import transport
@@ -32,18 +46,28 @@ from .log import log
 class SignalForwarder(Daemon):
     name = "sigfwd"
 
-    def __init__(self):
+    def __init__(self, lock=None):
         super().__init__()
+        self.lock = lock  # the descriptor holding sigfwd.lock
         self.poll = config.get_float("sigfwd_poll")
         self.actions = {}
         self.next_action = 0
         self.handlers[P.DELEGATE_ACTION] = self.delegate
         self.handlers[P.UNDELEGATE_ACTION] = self.undelegate
         self.handlers[P.WRITE_FIFO] = self.write_fifo
-        transport.become_sigfwd(self.inbox)
+        self.alias = transport.become_sigfwd(self.inbox, inherit=worth_inheriting)
         makedirs(paths.run_dir())
         pidref.write_pid_file(paths.sigfwd_pid_file(), self.pid)
+        hosts.beat()
+        self.every(config.get_float("liveness_interval"), self.beat)
         log("started; box %s" % self.box)
+
+    def beat(self):
+        """The heartbeat timer: this host lives, and its alias names us."""
+        hosts.beat()
+        if not transport.exists(self.alias) or transport.owner(self.alias) != (self.host, self.pid):
+            log("the alias %s no longer names this forwarder; making it again" % self.alias)
+            self.alias = transport.become_sigfwd(self.inbox)
 
     def fallback(self, verb, args, answer_box):
         if verb.startswith("SIG"):
@@ -74,6 +98,8 @@ class SignalForwarder(Daemon):
         if not action or not os.path.isfile(action):
             log("DELEGATE_ACTION: no such file %r" % action)
             return "DELEGATE FAILED"
+        import subprocess
+
         try:
             os.chmod(action, os.stat(action).st_mode | 0o100)
             child = subprocess.Popen(
@@ -174,22 +200,68 @@ def ours(pid, host=None):
     return False
 
 
-def ensure_running():
-    """Start this host's signal forwarder unless one answers already."""
+def worth_inheriting(text):
+    """What a new forwarder takes over from a dead one's box: everything
+    but signals (``SIGNAME PID``), whose moment has passed."""
+    return not text.startswith("SIG")
+
+
+def running():
+    """This host's live forwarder (a ProcessRef) when its box is reachable
+    through the alias, else None: a few system calls."""
     ref = forwarder()
-    if ref is not None and transport.exists(transport.sigfwd_address()):
+    return ref if ref is not None and transport.exists(transport.sigfwd_address()) else None
+
+
+def ensure_running(wait=True):
+    """Start this host's signal forwarder unless one runs already; returns
+    its PID.  ``wait=False``: start it and return None at once (a daemon's
+    timer, a client that polls anyway), the next look finds it."""
+    ref = running()
+    if ref is not None:
         return ref.pid
     makedirs(paths.host_log_dir())
     with open(paths.sigfwd_log(), "ab") as out:
         p = proc.start_daemon("sigfwd", out)
+    if not wait:
+        return None
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if transport.exists(transport.sigfwd_address()) and read_first_line(paths.sigfwd_pid_file(), "") == str(p.pid):
-            return p.pid
-        if p.poll() is not None:
+        # Ours, or one started at the same moment by another process.
+        ref = running()
+        if ref is not None:
+            return ref.pid
+        if p.poll() not in (None, 0):
             break
         time.sleep(0.01)
     raise RuntimeError("signal forwarder did not start (see %s)" % paths.sigfwd_log())
+
+
+def claim(patience=2.0):
+    """Take ``sigfwd.lock`` for this forwarder's life: the open descriptor,
+    or None when a live forwarder already serves this host."""
+    makedirs(paths.run_dir())
+    fd = os.open(paths.sigfwd_lock_file(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                log("cannot lock %s: %s; going on without" % (paths.sigfwd_lock_file(), e))
+                return fd
+        ref = forwarder()
+        if ref is not None:
+            os.close(fd)
+            log("forwarder %d serves this host already; exiting" % ref.pid)
+            return None
+        if time.monotonic() >= deadline:
+            # Held, yet no live forwarder is recorded: a lock that outlived
+            # its holder (NFS after a reboot), or a starter that died.
+            log("%s is held but no forwarder lives; going on" % paths.sigfwd_lock_file())
+            return fd
+        time.sleep(0.05)
 
 
 def forwarder():
@@ -206,5 +278,8 @@ def stop():
 
 def main():
     os.umask(0o077)
-    SignalForwarder().run()
+    lock = claim()
+    if lock is None:
+        return 0
+    SignalForwarder(lock).run()
     return 0

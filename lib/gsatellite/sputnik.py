@@ -34,12 +34,14 @@ before it is.
 
 import errno
 import os
+import select
 import signal
 import time
 
 from . import protocol as P
-from . import config, jobenv, jobtypes, liveness, paths, pidref, proc
+from . import config, jobenv, jobtypes, liveness, paths, pidref, proc, staging
 from .daemon import Daemon
+from .job import Job
 from .fsutil import append_line, copy_atomic, read_first_line
 from . import transport
 from .transport import wake
@@ -85,9 +87,25 @@ class Sputnik(Daemon):
             }
         )
         self.triggers = {}  # run-services pid -> pending --wait trigger
+        self.every(self.poll, self.host_alive)
 
     def file(self, name):
         return paths.job_file(self.job_id, name)
+
+    def host_alive(self):
+        """Every ``sputnik_wakeup``: beat this host's heartbeat (a controller
+        elsewhere must not take the host for lost while its jobs run,
+        issue 17) and, when the controller runs on another host, start this
+        host's forwarder again if it died (HOLD and SIGNAL wake us through it)."""
+        from . import hosts, sigfwd
+
+        hosts.beat()
+        info = liveness.controller(verify=False)
+        if info is not None and info[0] != self.host:
+            try:
+                sigfwd.ensure_running(wait=False)
+            except (RuntimeError, OSError) as e:
+                log("cannot start the signal forwarder: %s" % e)
 
     # -- starting ---------------------------------------------------------------
     def start(self):
@@ -95,20 +113,21 @@ class Sputnik(Daemon):
         self.keep_earlier_output()
         job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
         name = os.path.basename(self.job_path)
-        env = jobenv.build(self.job_id, name, job_type, self.host)
+        env = jobenv.build(self.job_id, name, job_type, self.host, Job(self.job_id).proxy_request)
         jobenv.write(self.job_id, env)
         # The start is recorded before the job can run: if this sputnik is
         # killed between the spawn and job.pid, the controller must not take
         # the run for one that never began and start the job a second time.
         append_line(self.file("job.start"), str(int(time.time())))
         try:
+            staging.prepare_run(self.job_id)
+        except OSError as e:
+            return self.not_started("cannot place the staged-in file %s: %s" % (e.filename, e.strerror or e), 126)
+        try:
             pid = self._spawn_job(env)
         except OSError as e:
-            append_line(self.file("job.stderr"), "sputnik: cannot run %s: %s" % (self.job_path, e.strerror))
-            log("job %s could not be started: %s" % (self.job_id, e))
-            self.tell_controller(P.started(self.job_id))
-            self.record_exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
-            return
+            return self.not_started("cannot run %s: %s" % (self.job_path, e.strerror),
+                                    126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
         self.child = pid
         # The child exists until we reap it, so its start time is its own.
         self.group = pidref.ProcessRef.of(pid) or pidref.ProcessRef(pid)
@@ -119,6 +138,14 @@ class Sputnik(Daemon):
             log("cannot record the start of job %s: %s" % (self.job_id, e))
         log("job %s started as pid %d" % (self.job_id, pid))
         self.tell_controller(P.started(self.job_id))
+
+    def not_started(self, why, value):
+        """The run could not begin: ``why`` goes to the job's stderr, and
+        the run ends with ``value``."""
+        append_line(self.file("job.stderr"), "sputnik: " + why)
+        log("job %s could not be started: %s" % (self.job_id, why))
+        self.tell_controller(P.started(self.job_id))
+        self.record_exit(value)
 
     def keep_earlier_output(self):
         """Before this run: the last run's output becomes job.stdout.N and
@@ -222,6 +249,8 @@ class Sputnik(Daemon):
             self.unwritten = time.time()
             self.write_end()
         log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
+        if not self.held and self.ended_for_good(value):
+            self.stage_out()
         self.copy_outputs()
         if not self.held:
             self.tell_controller(P.terminated(self.job_id, value))
@@ -237,6 +266,32 @@ class Sputnik(Daemon):
             return False
         self.unwritten = None
         return True
+
+    def ended_for_good(self, value):
+        """Not to be run again (the controller's rule, jobtypes.runs_again)."""
+        restarts = (read_first_line(self.file("job.restarts"), "") or "").strip()
+        try:
+            limit = config.get_int("max_restarts")
+        except config.ConfigError:
+            limit = int(config.DEFAULTS["max_restarts"])
+        job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
+        return not jobtypes.runs_again(job_type, value, int(restarts) if restarts.isdigit() else 0, limit)
+
+    def stage_out(self):
+        """``-O``: copy the result files before the end is told, so whoever
+        waits for the end finds them.  What is not copied is said on the
+        job's stderr too (and -o copies it along)."""
+        try:
+            failed = staging.stage_out(self.job_id)
+        except OSError as e:
+            log("job %s: stage-out not recorded (%s); the controller tries again" % (self.job_id, e))
+            return
+        for line in failed:
+            log(line)
+            try:
+                append_line(self.file("job.stderr"), "sputnik: " + line)
+            except OSError:
+                pass
 
     def copy_outputs(self):
         """``-o``/``-e``: copy the job's streams where the user asked.  On
@@ -393,19 +448,34 @@ class Sputnik(Daemon):
         return None
 
 
-def supervise(job_path, job_id, adopt=False):
-    """Body of a sputnik process (already a session leader)."""
+def _become_sputnik(*title):
+    """What every sputnik does first, before it knows its job."""
     os.umask(0o077)
     from . import log as logmod
 
     logmod.set_name("sputnik")
-    proc.set_name("sputnik", job_id)
+    proc.set_name("sputnik", *title)
     proc.become_subreaper()
+
+
+def _take_job(job_id):
+    proc.set_name("sputnik", job_id)
     try:
         proc.redirect(os.devnull, paths.job_file(job_id, "sputnik.log"))
     except OSError:
         pass
+
+
+def supervise(job_path, job_id, adopt=False):
+    """Body of a sputnik process (already a session leader)."""
+    _become_sputnik()
+    _take_job(job_id)
     s = Sputnik(job_path, job_id)
+    return _run(s, adopt)
+
+
+def _run(s, adopt=False):
+    job_id = s.job_id
     try:
         s.adopt() if adopt else s.start()
     except OSError as e:
@@ -426,3 +496,75 @@ def launch(job_path, job_id, adopt=False):
         return supervise(job_path, job_id, adopt)
 
     return proc.spawn_session(body)
+
+
+# -- spares ---------------------------------------------------------------------------
+# A spare is a sputnik started before its job is known: it has done all that
+# does not depend on the job (fork, session, inbox) and waits on a pipe for
+# ``ID PATH\0``.  Taking a job from the queue then costs a write to that pipe
+# instead of a fork and a daemon's set-up, which is most of the time from
+# one job's end to the next one's start.  The pipe's other end is held by
+# the controller alone: when the controller closes it (no more jobs
+# waiting) or dies, the spare reads end-of-file and exits without a trace.
+ASSIGNMENT_MAX = 65536
+
+
+def launch_spare():
+    """Start a spare sputnik; returns ``(pid, fd)``, ``fd`` the end of its
+    pipe to write the job to (:func:`assign`) or to close (OSError)."""
+    r, w = os.pipe()
+    try:
+        def body():
+            os.close(w)
+            proc.close_fds(keep=(0, 1, 2, r))
+            return serve_spare(r)
+
+        pid = proc.spawn_session(body)
+    except BaseException:
+        os.close(w)
+        raise
+    finally:
+        os.close(r)
+    return pid, w
+
+
+def assign(fd, job_path, job_id):
+    """Hand a job to the spare at the end of ``fd`` (OSError if it is gone:
+    BrokenPipeError).  One write of less than PIPE_BUF bytes arrives whole
+    or not at all."""
+    data = ("%s %s\0" % (job_id, job_path)).encode("utf-8", "surrogateescape")
+    if len(data) > select.PIPE_BUF:
+        raise OSError(errno.E2BIG, "job path too long for a spare sputnik")
+    if os.write(fd, data) != len(data):
+        raise OSError(errno.EIO, "short write to a spare sputnik")
+
+
+def _read_assignment(fd):
+    """``(job_id, job_path)`` once written, None at end-of-file."""
+    data = b""
+    while not data.endswith(b"\0"):
+        chunk = os.read(fd, ASSIGNMENT_MAX)
+        if not chunk:
+            return None
+        data += chunk
+    job_id, _, job_path = data[:-1].decode("utf-8", "surrogateescape").partition(" ")
+    return job_id, job_path
+
+
+def serve_spare(fd):
+    """Body of a spare: set up, wait for a job (or the end), supervise it.
+    Until it has a job it is called ``sputnik spare`` (not its parent's
+    command line, which ``pgrep -f gsatlc`` would find)."""
+    _become_sputnik("spare")
+    s = Sputnik(None, None)
+    try:
+        assignment = _read_assignment(fd)
+    except OSError:
+        assignment = None
+    os.close(fd)
+    if assignment is None:
+        s.shutdown()
+        return 0
+    s.job_id, s.job_path = assignment
+    _take_job(s.job_id)
+    return _run(s)

@@ -37,11 +37,17 @@ ATTRIBUTES = ("job.id", "job.name", "job.dir", "job.state", "job.execHost",
 # Attributes classic tools never write, shown after the classic lines when
 # present (so a classic store lists exactly as the classic gqstat lists it).
 EXTENSIONS = ("job.type", "job.exit", "job.restarts", "job.reason", "job.depend",
-              "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError")
+              "job.mailPoints", "job.mailTo", "job.stdoutPath", "job.stderrPath", "job.outputError",
+              "job.x509UserProxy", "job.proxyFile", "job.proxyHold")
+# Small-file stage in/out (staging.py): the inputs, the requests, what was
+# copied where and what was not.  One line per file.
+STAGING = ("job.stageIn", "job.stageOut", "job.stagedOut", "job.stageOutError")
+EXTENSIONS += STAGING
 # Attributes with one line per run or failure: their line breaks are kept.
-MULTI_LINE = ("job.start", "job.stop", "job.outputError")
+MULTI_LINE = ("job.start", "job.stop", "job.outputError") + STAGING
 TIMES = (("job.submitted", "job.submitTime"), ("job.startAfter", "job.startAfterTime"),
-         ("job.start", "job.startTime"), ("job.stop", "job.stopTime"))
+         ("job.start", "job.startTime"), ("job.stop", "job.stopTime"),
+         ("job.proxyNotAfter", "job.proxyNotAfterTime"))
 
 
 # -- the table -----------------------------------------------------------------
@@ -54,6 +60,8 @@ def _cell(text, width):
 
 def shown(attr, value):
     """``value`` of job file ``attr`` as the table and ``-f`` show it."""
+    if attr == "job.stageOut":
+        value = value.replace("\t", " -> ")  # FILE<TAB>DEST lines
     if attr in MULTI_LINE:
         return "\n".join(escape_controls(line) for line in value.split("\n"))
     return escape_controls(value)
@@ -139,6 +147,9 @@ _TEXT = {
     "mail_points": "job.mailPoints", "mail_to": "job.mailTo",
     "stdout_path": "job.stdoutPath", "stderr_path": "job.stderrPath",
     "output_error": "job.outputError",
+    "stage_in": "job.stageIn", "stage_out": "job.stageOut",
+    "staged_out": "job.stagedOut", "stage_out_error": "job.stageOutError",
+    "proxy_file": "job.proxyFile", "proxy_hold": "job.proxyHold", "x509_user_proxy": "job.x509UserProxy",
 }
 
 
@@ -159,7 +170,7 @@ def record(job):
         out[key] = job.text(attr) or None
     for key in ("pid", "sputnik_pid", "exit", "restarts"):
         out[key] = getattr(job, key)
-    for key in ("submitted", "start_after"):
+    for key in ("submitted", "start_after", "proxy_not_after"):
         epoch = getattr(job, key)
         out[key + "_epoch"] = epoch
         out[key + "_iso"] = iso(epoch)

@@ -54,8 +54,9 @@ def add(job_id, host, fifo):
 
 
 def remove(job_id, host, fifo):
-    regs = [r for r in registrations(job_id) if r != (host, fifo)]
-    _save(job_id, regs)
+    regs = registrations(job_id)
+    if (host, fifo) in regs:
+        _save(job_id, [r for r in regs if r != (host, fifo)])
 
 
 def write_fifo(fifo, line):
@@ -79,15 +80,26 @@ def write_fifo(fifo, line):
         os.close(fd)
 
 
-def notify(job_id, value, this_host):
-    """Tell every waiter of ``job_id`` that it ended with ``value``."""
+def notify(job_id, value, this_host, remote=None):
+    """Tell every waiter of ``job_id`` that it ended with ``value``.
+    ``remote(job_id, host, fifo, line)`` delivers to a waiter on another
+    host (the controller's, which retries until delivered and then calls
+    :func:`remove`; the registration stays until then, so a controller
+    that stops hands it to the next); without it the line is handed to
+    that host's forwarder once."""
+    kept = []
     for host, fifo in registrations(job_id):
         line = P.fifo_line(job_id, value)
         if host == this_host:
             write_fifo(fifo, line)
             continue
+        if remote is not None:
+            kept.append((host, fifo))
+            remote(job_id, host, fifo, line)
+            continue
         try:
             transport.send(transport.sigfwd_address(host), P.write_fifo(fifo, line))
         except OSError as e:  # transport.TransportError (e.g. a bad host) included
             log("cannot reach the signal forwarder of %s for a waiter: %s" % (host, e))
-    _save(job_id, [])
+    if os.path.isdir(paths.job_dir(job_id)):
+        _save(job_id, [r for r in registrations(job_id) if r in kept])

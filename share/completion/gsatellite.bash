@@ -53,10 +53,10 @@ _gsat_action() {
 		-W) _gsat_reply depend=afterok: depend=afterany: depend=afternotok:
 			compopt -o nospace 2>/dev/null; return ;;
 		-N | -M | -a) COMPREPLY=(); return ;;
-		-o | -e) _gsat_files; return ;;
+		-o | -e | -i | -O | --stage-in | --stage-out | --proxy) _gsat_files; return ;;
 		esac
 		if [[ $cur == -* ]]; then
-			_gsat_reply -T -N -o -e -m -M -a -W
+			_gsat_reply -T -N -o -e -m -M -a -W -i -O --stage-in --stage-out --proxy
 		else
 			_gsat_files
 		fi
@@ -146,7 +146,7 @@ _gsatellite() {
 		fi
 		;;
 	gsatlcd)
-		((COMP_CWORD == 1)) && _gsat_reply --start --stop --status --install-cron --remove-cron --paths
+		((COMP_CWORD == 1)) && _gsat_reply --start --stop --status --watch --install-cron --remove-cron --paths
 		;;
 	sendcmd)
 		case $prev in

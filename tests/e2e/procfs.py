@@ -33,3 +33,17 @@ def group_gone(pgid):
     except ProcessLookupError:
         return True
     return False
+
+
+def pids():
+    """Every process now in /proc."""
+    return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+
+
+def cmdline(pid):
+    """The command line, arguments joined by spaces ("" once it is gone)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return ""

@@ -110,7 +110,8 @@ def test_kill9_with_one_running_and_five_queued(gsat, restart):
     files += [counted_job(gsat, n, e) for n, e in zip(names[1:], exits[1:])]
     ids = gsat.qsub(*files)
     assert len(ids) == 6
-    gsat.wait_for(lambda: gsat.attr(ids[0], "job.start") != "", what="first job to start")
+    # job.start is written before the job is spawned, job.pid after it.
+    gsat.wait_for(lambda: gsat.attr(ids[0], "job.pid") != "", what="first job to start")
     assert gsat.state(ids[0]) == "running"
     job_pid = int(gsat.attr(ids[0], "job.pid"))
     kill9_controller(gsat)

@@ -58,6 +58,9 @@ class FakeSystem:
         self.next_pid += 1
         return self.next_pid
 
+    def keep_spare(self, wanted):
+        self.spare_wanted = wanted
+
     def alive(self, pid):
         self.calls.append(("alive", pid))
         return pid not in self.dead
@@ -107,6 +110,9 @@ class FakeSystem:
     def start_forwarder(self):
         self.calls.append(("start_forwarder",))
 
+    def heal_forwarder(self):
+        self.calls.append(("heal_forwarder",))
+
     def stop_forwarder(self):
         self.calls.append(("stop_forwarder",))
 
@@ -118,6 +124,8 @@ def home(tmp_path, monkeypatch):
     # The shipped mail service is linked into the system service directories
     # (the classic default); keep it from trying to mail from unit tests.
     monkeypatch.setenv("GSAT_MAIL_SERVICE", "no")
+    # Default jobs would be watched for the runner's own grid proxy.
+    monkeypatch.delenv("X509_USER_PROXY", raising=False)
     paths.reset()
     config.reset()
     yield tmp_path

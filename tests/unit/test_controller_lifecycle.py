@@ -2,13 +2,15 @@
 recovery, with a fake OS seam (no sputnik is started) and a fake clock."""
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from gsatellite import events, paths, pidref, states
 from gsatellite.controller import subscribers
-from gsatellite.controller.liveness import AlreadyRunning, check_stale
+from gsatellite.controller.liveness import AlreadyRunning, acquire_lock, check_stale
 
 from .test_controller_handlers import recorder, submit
 
@@ -27,6 +29,20 @@ def test_schedule_starts_the_lowest_queued_job_in_one_slot(make_controller, home
     assert c.system.calls[-1][1] == c.store.job_path(a)
     c.tick()
     assert launched(c) == [a]  # nothing new to schedule, slot busy
+
+
+def test_a_spare_sputnik_is_wanted_only_while_startable_jobs_wait(make_controller, home):
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.tick()
+    assert launched(c) == [a] and c.system.spare_wanted is False  # nothing waits
+    b = submit(c, home, "b.job")
+    c.tick()
+    assert c.system.spare_wanted is True  # b waits for the slot
+    c.store.transition(b, states.HELD)
+    c.need_schedule = True
+    c.tick()
+    assert c.system.spare_wanted is False  # a held job is not about to start
 
 
 def test_start_failures_fail_the_job(make_controller, home):
@@ -147,7 +163,7 @@ def test_a_job_whose_sputnik_died_before_starting_it_is_queued_again_with_one_st
     # bearing its name, is the job; it is adopted, never queued again.
     assert c.store.state(half) == states.RUNNING
     assert c.store.read(half, "job.pid").strip() == "4343"
-    assert c.store.read(half, "job.pid.start").split() == ["4343", "77"]
+    assert c.store.read(half, "job.pid.start").split()[:2] == ["4343", "77"]
     assert ("adopt_sputnik", c.store.job_path(half), half) in c.system.calls
     assert c.store.read(half, "job.start").split() == ["1"]
 
@@ -265,3 +281,44 @@ def test_check_stale_refuses_a_live_controller_and_clears_a_dead_one(home):
         check_stale("testhost", lambda pid: True)
     check_stale("testhost", lambda pid: False)
     assert not os.path.exists(paths.gsatlc_pid_file())
+
+
+def test_stage_out_at_the_final_end_only_and_by_the_controller_if_need_be(make_controller, home):
+    """A sputnik lost before its stage-out: the controller does it at the
+    final end (not at a restart), and emits STAGE_OUT_FAILED before the
+    final JOB_TERMINATION for what it could not copy."""
+    from gsatellite import staging
+
+    c = make_controller(max_restarts=1)
+    a = submit(c, home, body="#GSAT -T gtransfer\nexit 75\n")
+    dest = home / "dest"
+    dest.mkdir()
+    with open(paths.job_file(a, staging.REQUESTS), "w") as f:
+        f.write(staging.encode_requests([("r", str(dest / "r")), ("gone", str(dest / "gone"))]) + "\n")
+    with open(os.path.join(paths.job_tmp_dir(a), "r"), "w") as f:
+        f.write("result\n")
+    c.tick()
+    seen = recorder(c, events.STAGE_OUT_FAILED, events.JOB_TERMINATION)
+    c.job_ended(a, 75)
+    assert os.listdir(dest) == [] and seen[-1][2].get("restart")
+    c.store.transition(a, states.RUNNING)
+    c.job_ended(a, 75, recovered=True)
+    assert (dest / "r").read_text() == "result\n"
+    line = staging.failure_line("gone", str(dest / "gone"), "missing", paths.job_tmp_dir(a))
+    assert [(e, info.get("failures")) for e, _, info in seen[1:]] == [
+        (events.STAGE_OUT_FAILED, [line]), (events.JOB_TERMINATION, None)]
+    assert c.store.state(a) == states.FAILED
+
+
+def test_the_lock_keeps_out_a_second_controller_also_in_another_process(home):
+    os.makedirs(paths.base(), exist_ok=True)
+    lock = acquire_lock()
+    with pytest.raises(AlreadyRunning):
+        acquire_lock()  # another descriptor: flock locks are per open file
+    # Another process (a gsatlc started meanwhile) is kept out as well.
+    code = "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n" \
+           "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)\n"
+    assert subprocess.run([sys.executable, "-c", code, paths.gsatlc_lock_file()]).returncode == 3
+    lock.release()
+    assert subprocess.run([sys.executable, "-c", code, paths.gsatlc_lock_file()]).returncode == 0
+    acquire_lock().release()

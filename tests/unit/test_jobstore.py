@@ -158,6 +158,20 @@ def test_create_fills_job_directory_and_queues_it(store, tmp_path):
         assert f.read() == "#!/bin/bash\nexit 0\n"
 
 
+def test_publish_writes_no_file_twice(store, tmp_path):
+    """The staged job.state already says queued: publishing adds the link
+    only (a second write would cost a file creation per submission)."""
+    src = _job_file(tmp_path, "a.sh", "#!/bin/sh\ntrue\n")
+    job_id, _ = store.new_id()
+    store.stage(job_id, "a.sh", "default")
+    store.copy_script(job_id, src, "a.sh")
+    staged = os.stat(os.path.join(paths.job_staging_dir(job_id), "job.state")).st_ino
+    store.publish(job_id, "a.sh")
+    assert os.stat(paths.job_file(job_id, "job.state")).st_ino == staged
+    assert store.read(job_id, "job.state") == states.QUEUED
+    assert _links(job_id) == [states.QUEUED]
+
+
 def test_remove_deletes_directory_and_links(store, tmp_path):
     job_id = _new_job(store, tmp_path, states.FINISHED)
     store.remove(job_id)

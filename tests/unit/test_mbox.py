@@ -190,6 +190,25 @@ def test_alias_resolves_to_the_real_box(home):
     assert os.path.isdir(box)
 
 
+def test_a_new_forwarder_inherits_all_but_signals_from_a_dead_ones_box(home):
+    dead = mbox.create_box("100.inbox")
+    mbox.create_alias(dead, "sigfwd.inbox")
+    for text in ("WRITE_FIFO /tmp/x 00001 0;", "SIGCONT 4711;", "DELEGATE_ACTION /tmp/a;/b.inbox"):
+        mbox.send(mbox.sigfwd_box(), text)
+    new = mbox.open_inbox(200)
+    alias = mbox.become_sigfwd(new, inherit=lambda text: not text.startswith("SIG"))
+    assert mbox.resolve(alias) == new.address
+    assert not os.path.exists(dead)
+    assert [new.receive(), new.receive(), new.receive()] == \
+        ["WRITE_FIFO /tmp/x 00001 0;", "DELEGATE_ACTION /tmp/a;/b.inbox", None]
+    # Without ``inherit`` (a forwarder making its alias again) nothing moves.
+    other = mbox.create_box("300.inbox")
+    mbox.send(other, "KEEP;")
+    mbox.create_alias(other, "sigfwd.inbox")
+    mbox.become_sigfwd(new)
+    assert os.path.isdir(other) and mbox.receive(other) == "KEEP;"
+
+
 def test_alias_can_be_repointed_atomically(home):
     old = mbox.create_box("100.inbox")
     new = mbox.create_box("200.inbox")

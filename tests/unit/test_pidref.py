@@ -130,6 +130,26 @@ def test_the_exit_status_of_an_unreaped_process_is_read_from_proc():
     assert ref.ended_status() is None  # reaped: gone
 
 
+def test_a_record_of_another_boot_names_nobody(tmp_path):
+    # Issue 17: after a reboot the same PID may even have the same start
+    # time; the boot id in the sidecar tells the two apart.
+    path = str(tmp_path / "sigfwd.pid")
+    pidref.write_pid_file(path)
+    words = open(path + ".start").read().split()
+    assert words[:2] == [str(os.getpid()), str(pidref.start_time(os.getpid()))]
+    assert words[2] == pidref.boot_id() != ""
+    assert pidref.read_pid_file(path) is not None
+    with open(path + ".start", "w") as f:
+        f.write("%s %s 00000000-0000-0000-0000-000000000000\n" % tuple(words[:2]))
+    assert pidref.read_pid_file(path) is None
+    assert pidref.read_pid_file(path, group=True) is None
+    assert pidref.ended_status(path) is None
+    # A sidecar of two words (written before boot ids) is read as before.
+    with open(path + ".start", "w") as f:
+        f.write("%s %s\n" % tuple(words[:2]))
+    assert pidref.read_pid_file(path) is not None
+
+
 def test_a_process_is_found_by_the_name_set_name_gave_it():
     """A job its sputnik began to start still bears the sputnik's name; the
     controller looks for it by that name before it queues the job again."""

@@ -82,7 +82,8 @@ def test_hold_of_a_job_that_ignores_the_signal_kills_it_after_the_grace(sputnik,
         assert sputnik.hold("", "") is None
         while job.poll() is None and time.monotonic() - start < 10:
             sputnik.run_timers()
-            assert sputnik.holding is not None, "held while the job still runs"
+            # The kill may land inside run_timers: then the job is gone too.
+            assert sputnik.holding is not None or job.poll() is not None, "held while the job still runs"
             time.sleep(0.01)
         assert job.returncode == -signal.SIGKILL
         assert time.monotonic() - start >= 0.3

@@ -80,18 +80,19 @@ def _transport_failure(prog, e):
     """Exit code for a failure to talk to gsatlc, or None.  The transport is
     imported only here, when something failed: commands that never talk to
     the controller (gqstat) do not pay for it at start-up."""
-    from .. import config, transport
+    from .. import transport
     from ..transport import request
 
     if isinstance(e, request.TooLarge):
         err(prog, "refused: %s" % e)
         return EX_USAGE
+    silent = getattr(e, "silent", None)
+    silent = "" if silent is None else "; %s did not pass on the wake-up" % silent
     if isinstance(e, request.AnswerTimeout):
-        err(prog, "no answer from gsatlc within %s s (answer_timeout); is it stuck?"
-            % config.get("answer_timeout"))
+        err(prog, "%s%s" % (e, silent or "; is it stuck?"))
         return EX_UNAVAILABLE
     if isinstance(e, (request.RequestError, transport.TransportError)):
-        err(prog, "cannot reach gsatlc: %s" % e)
+        err(prog, "cannot reach %s%s" % (e, silent))
         return EX_UNAVAILABLE
     return None
 

@@ -25,7 +25,8 @@ OPTIONS = {
 }
 
 USAGE = """Usage: gsatctl --qsub [-T type] [-N name] [-o path] [-e path] [-m abe|n] [-M addr[,addr]]
-                      [-a datetime] [-W depend=TYPE:ID[:ID...]] jobFile [jobFile ...]
+                      [-a datetime] [-W depend=TYPE:ID[:ID...]] [-i file[:name]]...
+                      [-O file[:dest]]... [--proxy file] jobFile [jobFile ...]
    or: gsatctl --qhold jobId
    or: gsatctl --qrls jobId
    or: gsatctl --qdel jobId
@@ -53,6 +54,21 @@ OPTIONS:
                         -a datetime  do not start before (ISO 8601 or
                                      [[[[CC]YY]MM]DD]hhmm[.SS])
                         -W depend=afterok|afterany|afternotok:ID[:ID...]
+                        -i, --stage-in file[:name]
+                                     copy a small input file into the
+                                     job's working directory as name
+                                     (repeatable; read now, by gqsub)
+                        -O, --stage-out file[:dest]
+                                     copy file of the working directory
+                                     to dest (default: this directory)
+                                     when the job has ended (repeatable;
+                                     an existing dest is kept: dest.N)
+                                     Limits: stage_limit per file,
+                                     stage_job_limit per job
+                        --proxy file X.509 proxy of the job: its
+                                     X509_USER_PROXY, watched for its end
+                                     (must exist now; for your own:
+                                     --proxy "$X509_USER_PROXY")
 -h, --qhold jobId       Hold a job.
 -r, --qrls jobId        Release a held job.
 -d, --qdel jobId        Remove a job that is not running.
@@ -120,7 +136,10 @@ def _main(prog, argv):
     return 0
 
 
-QSUB_OPTIONS = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W")
+QSUB_OPTIONS = ("-T", "-N", "-o", "-e", "-m", "-M", "-a", "-W", "-i", "-O", "--proxy")
+# Long spellings, and the options that may be given more than once.
+QSUB_LONG = {"--stage-in": "-i", "--stage-out": "-O", "--proxy": "--proxy"}
+QSUB_REPEATABLE = ("-i", "-O")
 
 
 def split_qsub_args(prog, args):
@@ -128,11 +147,18 @@ def split_qsub_args(prog, args):
     i = 0
     while i < len(args):
         a = args[i]
+        if a.split("=", 1)[0] in QSUB_LONG and "=" in a:
+            a, value = a.split("=", 1)
+            args = args[:i] + [a, value] + args[i + 1:]
+        a = QSUB_LONG.get(a, a)
         if a in QSUB_OPTIONS:
             if i + 1 >= len(args):
-                err(prog, 'Missing argument for option "%s"!' % a)
+                err(prog, 'Missing argument for option "%s"!' % args[i])
                 raise Exit(usage(EX_USAGE))
-            overrides[a] = args[i + 1]
+            if a in QSUB_REPEATABLE:
+                overrides.setdefault(a, []).append(args[i + 1])
+            else:
+                overrides[a] = args[i + 1]
             i += 2
             continue
         if a == "--":

@@ -12,6 +12,15 @@ only the process ``gsatlcPid`` was written for (:mod:`gsatellite.pidref`);
 a PID that now names another process is never signalled.  It stops
 the controller but leaves running jobs running: their sputniks keep
 supervising them and report their ends to the next controller.
+
+Hosts sharing ``$HOME`` (issue 17): ``--start`` while a controller lives
+on another host prints ``gsatlc is running on HOST as PID N`` and exits
+0 without starting anything; once that host is gone (its ``gsatlcPid``
+stale) any host may start one, and the controller's claim
+(:mod:`gsatellite.controller.claim`) lets exactly one win.  ``--watch``
+stays in the foreground and does ``--start`` every ``WATCH_SECONDS`` when
+no controller is alive anywhere, so the queue survives the loss of a host
+without anyone logging in.
 """
 
 import os
@@ -27,6 +36,9 @@ from .common import EX_FAIL, err, program
 
 USAGE = "usage: gsatlcd {--start|--stop|--status}\n"
 START_TIMEOUT = 20.0
+# Seconds between two looks of --watch: a controller takes over at most
+# this long after the liveness rule calls the old one gone (5 s).
+WATCH_SECONDS = 10.0
 
 
 def main(argv=None):
@@ -36,12 +48,12 @@ def main(argv=None):
         from .. import autostart
 
         return autostart.main(prog, argv)
-    if len(argv) != 1 or argv[0] not in ("--start", "--stop", "--status"):
+    if len(argv) != 1 or argv[0] not in ("--start", "--stop", "--status", "--watch"):
         sys.stdout.write(USAGE)
         return EX_FAIL
     os.umask(0o077)
     try:
-        return {"--start": start, "--stop": stop, "--status": status}[argv[0]](prog)
+        return {"--start": start, "--stop": stop, "--status": status, "--watch": watch}[argv[0]](prog)
     except config.ConfigError as e:
         err(prog, "configuration: %s" % e)
         return 70
@@ -64,6 +76,12 @@ def status(prog):
 
 def start(prog):
     config.check_all()
+    info = liveness.controller()
+    if info is not None and info[0] != paths.hostname():
+        # Alive by the liveness rule on another host: that one serves
+        # every host of this $HOME (issue 17).
+        _running_on(info)
+        return 0
     box = liveness.controller_box()
     if box is not None and answers(box):
         return 0
@@ -93,6 +111,8 @@ def start(prog):
         info = liveness.controller()
         if info is not None and (code is not None or info[1] == p.pid) and \
                 answers(transport.process_address(info[1], info[0]), 2.0) and (code is not None or p.poll() is None):
+            if code is not None and info[0] != paths.hostname():
+                _running_on(info)  # another host won a takeover at the same moment
             return 0
         time.sleep(0.02)
     if code is not None:
@@ -100,6 +120,29 @@ def start(prog):
         return code or EX_FAIL
     err(prog, "gsatlc did not answer within %d s (see %s)" % (START_TIMEOUT, log_file))
     return EX_FAIL
+
+
+def watch(prog, sleep=time.sleep, rounds=None):
+    """Start a controller here whenever none is alive anywhere; runs until
+    killed (SIGTERM) or interrupted.  Each look costs a stat of gsatlcPid."""
+    config.check_all()
+    sys.stdout.write("gsatlcd: watching; a controller is started here when none runs\n")
+    sys.stdout.flush()
+    try:
+        while rounds is None or rounds > 0:
+            if liveness.controller() is None:
+                start(prog)
+                sys.stdout.flush()
+            if rounds is not None:
+                rounds -= 1
+            sleep(WATCH_SECONDS)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _running_on(info):
+    sys.stdout.write("gsatlc is running on %s as PID %d\n" % info)
 
 
 def _last_line(path):
@@ -123,7 +166,9 @@ def stop(prog):
         try:
             ok = request.request(transport.process_address(pid, host), P.STOP, timeout=10.0) == P.STOPPING
         except (request.RequestError, OSError) as e:
-            err(prog, "gsatlc on %s did not answer: %s" % (host, e))
+            silent = getattr(e, "silent", None)
+            err(prog, "gsatlc (PID %d on %s) did not answer: %s%s"
+                % (pid, host, e, "" if silent is None else "; %s did not pass on the wake-up" % silent))
             return EX_FAIL
         return 0 if ok else EX_FAIL
     ref = pidref.read_pid_file(paths.gsatlc_pid_file(), pidref.CONTROLLER)

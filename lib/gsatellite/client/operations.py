@@ -67,13 +67,52 @@ def _alive_check(info):
     return alive
 
 
-def _why(error):
-    """Why a request ended without all answers, as the start of a message."""
+def who(info):
+    """The controller ``info`` as messages name it: ``gsatlc (PID 7 on HOST)``."""
+    return "gsatlc (PID %d on %s)" % (info[1], info[0]) if info else "gsatlc"
+
+
+def _why(error, info=None):
+    """Why a request ended without all answers, as the start of a message:
+    it names the process that did not answer, the controller or, when a
+    wake-up for it was left unread, the signal forwarder of its host."""
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
     if isinstance(error, request.AnswerTimeout):
-        return "no answer from gsatlc within %s s (answer_timeout)" % config.get("answer_timeout")
-    return "gsatlc went away without answering"
+        why = "no answer from %s within %s s (answer_timeout)" % (who(info), config.get("answer_timeout"))
+    else:
+        why = "%s went away without answering" % who(info)
+    silent = getattr(error, "silent", None)
+    if silent is not None:
+        why = "%s; %s did not pass on the wake-up" % (why, silent)
+    return why + _host_silence(info)
+
+
+def _host_silence(info):
+    """``; HOST has shown no sign of life for N s`` when the controller's
+    host (another one) has stopped beating, else ""."""
+    if not info or info[0] == paths.hostname():
+        return ""
+    from .. import hosts
+
+    # It beats every liveness_interval (its forwarder, its controller).
+    age = hosts.age(info[0])
+    return "" if age is None or age <= 2 * config.get_float("liveness_interval") else \
+        "; %s has shown no sign of life for %d s" % (info[0], age)
+
+
+def heal_forwarder(info, wait=False):
+    """A controller on another host answers through this host's signal
+    forwarder: start it if it is not running (killed, or never started
+    here).  ``wait``: until it serves (gqwait's notice needs it)."""
+    if info[0] == paths.hostname():
+        return
+    from .. import sigfwd
+
+    try:
+        sigfwd.ensure_running(wait=wait)
+    except (RuntimeError, OSError):
+        pass  # the answer inbox is polled anyway; only gqwait's notice waits
 
 
 def exchange(info, commands, alive=None, timeout=None):
@@ -84,6 +123,7 @@ def exchange(info, commands, alive=None, timeout=None):
     command; the exception that ended the wait (None when all answered).
     """
     box = transport.process_address(info[1], info[0])
+    heal_forwarder(info)
     try:
         return list(request.post(box, commands, alive=alive, timeout=timeout)), [], None
     except transport.TransportError as e:
@@ -108,8 +148,8 @@ def exchange(info, commands, alive=None, timeout=None):
     return outcomes, boxes, error
 
 
-def _no_answer(verb, outcome, error):
-    why = _why(error)
+def _no_answer(verb, outcome, error, info=None):
+    why = _why(error, info)
     code = EX_INTERRUPTED if isinstance(error, KeyboardInterrupt) else EX_UNAVAILABLE
     if outcome == WITHDRAWN:
         return NoAnswer("%s; %s not done." % (why, verb.lower()), True, code)
@@ -121,7 +161,7 @@ def _ask(info, verb, *args):
     """One request; the answer text, or :class:`NoAnswer`."""
     outcomes, _, error = exchange(info, [P.command(verb, *args)], alive=_alive_check(info))
     if error is not None:
-        raise _no_answer(verb, outcomes[0], error)
+        raise _no_answer(verb, outcomes[0], error, info)
     return outcomes[0]
 
 
@@ -194,6 +234,6 @@ def remove_ended(job_ids):
     outcomes, _, error = exchange(info, [P.command(P.QDEL, j) for j in job_ids], alive=_alive_check(info))
     failed = [j for j, a in zip(job_ids, outcomes) if a != P.OK]
     if error is not None and failed:
-        raise _no_answer(P.QDEL, UNANSWERED if UNANSWERED in outcomes else WITHDRAWN, error)
+        raise _no_answer(P.QDEL, UNANSWERED if UNANSWERED in outcomes else WITHDRAWN, error, info)
     if failed:
         raise ClientError("could not remove: %s" % " ".join(failed))

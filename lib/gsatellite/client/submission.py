@@ -8,7 +8,7 @@ import time
 from .. import config, job
 from .. import protocol as P
 from ..transport import request
-from .errors import EX_FAIL, EX_INTERRUPTED, EX_UNAVAILABLE, BadJobFile
+from .errors import EX_FAIL, EX_INTERRUPTED, EX_UNAVAILABLE, BadJobFile, ClientError
 from .operations import UNANSWERED, WITHDRAWN, POLL, _alive_check, _why, controller, exchange
 
 
@@ -97,17 +97,50 @@ def check_job_file(path):
     return None
 
 
+def _staging(path, opts, cwd):
+    """``(inputs, outputs)`` of one job file: the checked stage-in entries
+    ``[(source, NAME)]`` and the stage-out values ``["FILE:DEST"]``;
+    :class:`BadJobFile` for an input that cannot be staged."""
+    if "-i" not in opts and "-O" not in opts:
+        return [], []
+    from .. import staging
+
+    try:
+        inputs = [staging.parse_in(value, cwd) for value in opts.get("-i", ())]
+        staging.check_inputs(inputs, opts.get("-N") or os.path.basename(path), *staging.limits())
+        outputs = ["%s:%s" % pair for pair in staging.requests(opts.get("-O", ()), cwd)]
+    except staging.StageError as e:
+        raise BadJobFile("%s: %s; nothing submitted." % (path, e))
+    return inputs, outputs
+
+
+def _check_proxy(path, opts):
+    """:class:`BadJobFile` unless the job's ``--proxy`` file can be used
+    (here; the controller checks it again where the job will run)."""
+    from .. import directives
+
+    if directives.PROXY not in opts:
+        return
+    from .. import proxy
+
+    try:
+        proxy.check_file(opts[directives.PROXY])
+    except proxy.ProxyError as e:
+        raise BadJobFile("%s: %s; nothing submitted." % (path, e))
+
+
 def _commands(job_files, overrides, cwd, warn):
-    """``(commands, given, from_scripts)``: the QSUB commands for
-    ``job_files``, gqsub's checked options, and per file the options its
-    directives set besides ``-T``; :class:`BadJobFile` if any is bad."""
+    """``(jobs, given, from_scripts)``: per job file ``(path, options for
+    its QSUB, stage-in entries)``, gqsub's checked options, and per file the
+    options its directives set besides ``-T``; :class:`BadJobFile` if any
+    is bad."""
     from .. import directives
 
     try:
         given = directives.options([], cwd, overrides)
     except directives.DirectiveError as e:
         raise BadJobFile("%s; nothing submitted." % e)
-    from_scripts = {}
+    from_scripts, jobs = {}, []
     for path in job_files:
         problem = check_job_file(path)
         if problem:
@@ -125,21 +158,66 @@ def _commands(job_files, overrides, cwd, warn):
                     if job.find(dep) is None:
                         raise BadJobFile("dependency on unknown job %s; nothing submitted." % dep)
         from_scripts[path] = {k: v for k, v in opts.items() if k not in given and k != "-T"}
-    prefix = P.command(P.QSUB, directives.encode(given), "-- ") if given else P.QSUB + " "
-    return [prefix + path for path in job_files], given, from_scripts
+        _check_proxy(path, opts)
+        inputs, outputs = _staging(path, opts, cwd)
+        wire = {k: v for k, v in given.items() if k not in directives.REPEATABLE}
+        if outputs:
+            wire["-O"] = outputs
+        jobs.append((path, wire, inputs))
+    return jobs, given, from_scripts
+
+
+def _command(wire, path):
+    from .. import directives
+
+    return (P.command(P.QSUB, directives.encode(wire), "-- ") if wire else P.QSUB + " ") + path
+
+
+def _upload(jobs):
+    """Put each job's inputs in the stage-in spool (after every check
+    passed); returns ``(commands, tokens)``."""
+    commands, tokens = [], []
+    for path, wire, inputs in jobs:
+        if inputs:
+            from .. import staging
+
+            try:
+                token = staging.upload(inputs, *staging.limits())
+            except staging.StageError as e:
+                for t in tokens:
+                    staging.discard(t)
+                raise BadJobFile("%s: %s; nothing submitted." % (path, e))
+            tokens.append(token)
+            wire = dict(wire, **{"-i": [token]})
+        commands.append(_command(wire, path))
+    return commands, tokens
 
 
 def _check_controller(info, given, from_scripts, warn):
     """Refuse what a controller without the extended QSUB would misread or
     silently drop: gqsub's options (the classic controller takes the request
-    for a job path) and a script's start condition (-a, -W: the job would
-    start at once).  The other directives it ignores, as it always did: a
-    warning.  Plain ``gqsub FILE...`` never gets here."""
+    for a job path), a script's start condition (-a, -W: the job would
+    start at once), its stage in/out (-i, -O; also refused by a Python
+    controller older than stage-in/out) and its proxy (--proxy; also
+    refused by a Python controller older than it).  The other directives it ignores,
+    as it always did: a warning.  Plain ``gqsub FILE...`` never gets here."""
     if not given and not any(from_scripts.values()):
         return
     from .operations import capabilities, classic_controller
 
-    if P.QSUB_OPTIONS in capabilities(info):
+    known = capabilities(info)
+
+    def used(*options):
+        return [o for o in options if o in given or any(o in opts for opts in from_scripts.values())]
+
+    staged = used("-i", "-O")
+    if staged and P.QSUB_OPTIONS in known and P.STAGE not in known:
+        raise ClientError("the running gsatlc (PID %d on %s) cannot stage files (%s); nothing submitted "
+                          "(stop it and start this installation's gsatlcd)" % (info[1], info[0], " and ".join(staged)))
+    if used("--proxy") and P.QSUB_OPTIONS in known and P.PROXY not in known:
+        raise ClientError("the running gsatlc (PID %d on %s) does not know --proxy; nothing submitted "
+                          "(stop it and start this installation's gsatlcd)" % (info[1], info[0]))
+    if P.QSUB_OPTIONS in known:
         return
     if given:
         raise classic_controller(info, "gqsub's option%s %s; nothing submitted (submit without options, "
@@ -150,6 +228,13 @@ def _check_controller(info, given, from_scripts, warn):
             if option in opts:
                 raise classic_controller(info, "'#GSAT %s %s' in %s and would start the job at once; "
                                          "nothing submitted" % (option, opts[option], path))
+        for option in ("-i", "-O"):
+            if option in opts:
+                raise classic_controller(info, "'#GSAT %s %s' in %s and would not stage the file; "
+                                         "nothing submitted" % (option, opts[option][0], path))
+        if "--proxy" in opts:
+            raise classic_controller(info, "'#GSAT --proxy %s' in %s and would run the job with another "
+                                     "proxy; nothing submitted" % (opts["--proxy"], path))
         for option in sorted(opts):
             warn(path, "'#GSAT %s %s' ignored: the running gsatlc is a classic one" % (option, opts[option]))
 
@@ -170,12 +255,26 @@ def submit(job_files, overrides=None, cwd=None, warn=None, settle=None):
     job_files = [p if p.startswith("/") else os.path.join(cwd, p) for p in job_files]
     info = controller()
     warn = warn or (lambda path, text: None)
-    commands, given, from_scripts = _commands(job_files, overrides or {}, cwd, warn)
+    jobs, given, from_scripts = _commands(job_files, overrides or {}, cwd, warn)
     _check_controller(info, given, from_scripts, warn)
     from .. import services
 
     for refusal in services.refusals():
         warn(None, refusal)
+    commands, tokens = _upload(jobs)
+    try:
+        return _exchange(info, job_files, commands, settle)
+    finally:
+        if tokens:
+            from .. import staging
+
+            # What the controller took is no longer there; what it did not
+            # take (a refused or withdrawn request) must not stay.
+            for token in tokens:
+                staging.discard(token)
+
+
+def _exchange(info, job_files, commands, settle):
     first = job.next_id()
     alive = _alive_check(info)
     try:
@@ -193,7 +292,7 @@ def submit(job_files, overrides=None, cwd=None, warn=None, settle=None):
         while len(found) < len(pending) and time.monotonic() < deadline and alive():
             time.sleep(POLL)
             found = job.by_submit_box(pending, first)
-    why = _why(error)
+    why = _why(error, info)
     code = EX_INTERRUPTED if isinstance(error, KeyboardInterrupt) else EX_UNAVAILABLE
     gone = not isinstance(error, (request.AnswerTimeout, KeyboardInterrupt)) and not alive()
     results = []

@@ -5,16 +5,26 @@ A wait costs no CPU: it registers a FIFO with the controller (``QWAIT``)
 and sleeps in ``select`` until the controller writes a line into it.  Every
 registration still held when the wait ends, however it ends, is withdrawn
 (``QUNWAIT``), so nothing is left behind.
+
+Across hosts (issue 17) the line comes through this host's signal
+forwarder, so a wait for a controller elsewhere first starts the forwarder
+if none runs.  Every ``RECHECK`` seconds the wait also reads its jobs'
+states from the store and starts the forwarder again if it died: a notice
+that could not be delivered (the controller's host was lost, or stopped
+and its successor runs elsewhere) never leaves gqwait waiting for ever.
 """
 
 import os
 import time
 
-from .. import paths
+from .. import liveness, paths
 from ..fsutil import unlink_quiet
 from .. import protocol as P
-from .errors import EX_FAIL, ClientError, JobDeleted, NoAnswer, TimedOut
-from .operations import POLL, _ask, classic_controller, controller, find_job
+from .errors import EX_FAIL, EX_INTERRUPTED, ClientError, InvalidJobId, JobDeleted, NoAnswer, TimedOut
+from .operations import POLL, _ask, classic_controller, controller, find_job, heal_forwarder
+
+# Seconds between two looks at the store while waiting for a notice.
+RECHECK = 5.0
 
 
 def verdict(ids, results, any_):
@@ -58,6 +68,7 @@ class _Waiter:
         self.host = paths.hostname()
         self.fifo = None
         self.registered = []
+        self.unregistered = set()  # jobs no controller took a QWAIT for yet
 
     def run(self):
         # Checked, never trusted by name: another local user may own the
@@ -89,30 +100,10 @@ class _Waiter:
     def _wait(self, fd):
         import select
 
+        heal_forwarder(self.info, wait=True)
         for job_id in self.ids:
-            if job_id in self.results:
-                continue
-            # Counted as registered before the request: if we are interrupted
-            # while waiting for the answer, the QUNWAIT must still be sent
-            # (the controller handles its box in order).
-            self.registered.append(job_id)
-            try:
-                answer = _ask(self.info, P.QWAIT, job_id, self.fifo, self.host)
-            except NoAnswer as e:
-                if e.withdrawn:
-                    self.registered.remove(job_id)
-                raise
-            if answer == P.OK:
-                continue
-            self.registered.remove(job_id)
-            if answer.startswith(P.ENDED + " "):
-                value = answer.split()[1]
-                self.results[job_id] = int(value) if value.isdigit() else 1
-            elif answer == P.UNKNOWN:
-                # A classic controller: it cannot tell anyone about an end.
-                raise classic_controller(self.info, "gqwait's request (QWAIT); run this installation's gsatlc to wait for jobs")
-            else:
-                raise ClientError('cannot wait for job "%s": %s' % (job_id, answer))
+            if job_id not in self.results:
+                self._register(job_id)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         buf = b""
         while True:
@@ -122,8 +113,9 @@ class _Waiter:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimedOut()
-            ready, _, _ = select.select([fd], [], [], left)
+            ready, _, _ = select.select([fd], [], [], RECHECK if left is None else min(left, RECHECK))
             if not ready:
+                self._recheck()
                 continue
             try:
                 buf += os.read(fd, 4096)
@@ -132,6 +124,60 @@ class _Waiter:
             *lines, buf = buf.split(b"\n")
             for line in lines:
                 self._line(line.decode("utf-8", "replace"))
+
+    def _register(self, job_id):
+        # Counted as registered before the request: if we are interrupted
+        # while waiting for the answer, the QUNWAIT must still be sent
+        # (the controller handles its box in order).
+        self.registered.append(job_id)
+        try:
+            answer = _ask(self.info, P.QWAIT, job_id, self.fifo, self.host)
+        except NoAnswer as e:
+            if e.withdrawn:
+                self.registered.remove(job_id)
+            if e.exit_code == EX_INTERRUPTED:
+                raise
+            # The controller went away (its host lost, a takeover) or is
+            # stuck: the store tells the end, and the next controller that
+            # answers gets the registration (_recheck).
+            self.unregistered.add(job_id)
+            return
+        self.unregistered.discard(job_id)
+        if answer == P.OK:
+            return
+        self.registered.remove(job_id)
+        if answer.startswith(P.ENDED + " "):
+            value = answer.split()[1]
+            self.results[job_id] = int(value) if value.isdigit() else 1
+        elif answer == P.UNKNOWN:
+            # A classic controller: it cannot tell anyone about an end.
+            raise classic_controller(self.info, "gqwait's request (QWAIT); run this installation's gsatlc to wait for jobs")
+        else:
+            raise ClientError('cannot wait for job "%s": %s' % (job_id, answer))
+
+    def _recheck(self):
+        """What the store says of the jobs not heard of yet, and this host's
+        forwarder back if it died (a notice may be kept for it)."""
+        for job_id in self.ids:
+            if job_id in self.results:
+                continue
+            try:
+                target = find_job(job_id)
+            except InvalidJobId:
+                raise JobDeleted(job_id) from None
+            value = target.exit_value()
+            if value is not None:
+                if job_id in self.registered:
+                    self.registered.remove(job_id)
+                self.results[job_id] = value
+        info = liveness.controller()
+        if info is None:
+            return
+        heal_forwarder(info)
+        self.info = info
+        for job_id in sorted(self.unregistered):
+            if job_id not in self.results and job_id in self.unregistered:
+                self._register(job_id)
 
     def _line(self, line):
         parsed = P.parse_fifo_line(line)

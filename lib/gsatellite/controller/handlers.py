@@ -43,6 +43,7 @@ class Handlers:
             job_id = self._job(args)
         except InvalidJobId:
             return P.invalid_id(P.QHOLD)
+        self.proxy_user_hold(job_id)
         state = self.store.state(job_id)
         if state == states.HELD:
             return P.OK
@@ -95,6 +96,7 @@ class Handlers:
             return P.invalid_id(P.QRLS)
         if self.store.state(job_id) != states.HELD:
             return P.failed(P.QRLS)
+        self.proxy_user_hold(job_id)
         self.store.transition(job_id, states.QUEUED)
         self.need_schedule = True
         return P.OK
@@ -175,8 +177,14 @@ class Handlers:
             return None
         value = parsed[1]
         state = self.store.state(job_id)
-        if state != states.RUNNING:
-            log("TERMINATED %s %d ignored: job is %s" % (job_id, value, state))
+        if state != states.RUNNING and self.late_report(job_id, box):
+            log("job %s: its host was taken for lost, but its sputnik reports exit %d; taken" % (job_id, value))
+            self.store.write(job_id, "job.reason", "")
+            self.job_ended(job_id, value)
+            return None
+        if state != states.RUNNING or not self.from_supervisor(job_id, box):
+            log("TERMINATED %s %d ignored: job is %s%s" % (
+                job_id, value, state, "" if state != states.RUNNING else ", and the report is not from its sputnik"))
             return None
         self.job_ended(job_id, value)
         return None

@@ -22,8 +22,7 @@ fails with the reason in ``job.reason``.
 import os
 import traceback
 
-from .. import conditions, events, jobtypes, paths, pidref, proc, runs, states, waiters
-from .. import protocol as P
+from .. import conditions, events, jobtypes, paths, pidref, proc, runs, staging, states, waiters
 from ..fsutil import unlink_quiet, write_atomic
 from ..log import log
 
@@ -45,6 +44,8 @@ class Lifecycle:
     need_schedule = True
     # Wall-clock time of the earliest deferred start (-a), or None.
     next_timer = None
+    # Jobs that may start wait for a slot: a spare sputnik is worth having.
+    spare_wanted = False
 
     def schedule(self):
         """Start what the scheduler picks among the queued jobs that may start.
@@ -55,6 +56,7 @@ class Lifecycle:
         time becomes ``next_timer``.
         """
         self.next_timer = None
+        self.spare_wanted = False
         queued = self.store.ids(states.QUEUED)
         # Jobs that left the queue are forgotten, so the set stays as small
         # as the queue however many jobs have ended.
@@ -75,8 +77,12 @@ class Lifecycle:
         if not startable:
             return
         running = len(self.store.ids(states.RUNNING))
-        for job_id in self.scheduler.pick(startable, running, self.slots):
-            self.start_job(job_id)
+        picked = list(self.scheduler.pick(startable, running, self.slots))
+        self.spare_wanted = len(startable) > len(picked)
+        for job_id in picked:
+            # A job whose proxy would end soon is held, not started to fail.
+            if not self.proxy_blocks_start(job_id):
+                self.start_job(job_id)
 
     def check_conditions(self, job_id, now):
         """True if ``job_id`` may start now; else records why not (and fails
@@ -144,24 +150,37 @@ class Lifecycle:
     def job_ended(self, job_id, value, recovered=False):
         """The job's process ended with ``value``: run it again if its job
         type says so (up to ``max_restarts``), else it is finished or failed."""
-        job_type = jobtypes.get(self.store.read(job_id, "job.type", jobtypes.DEFAULT))
-        if job_type.evaluate(value) == P.RESTART:
-            restarts = self.store.read(job_id, "job.restarts", "0").strip()
-            restarts = int(restarts) if restarts.isdigit() else 0
-            if restarts < self.max_restarts:
-                self.store.write(job_id, "job.restarts", restarts + 1)
-                log("job %s: restart %d of %d" % (job_id, restarts + 1, self.max_restarts))
-                self.store.transition(job_id, states.HELD, events.JOB_TERMINATION,
-                                      exit_value=value, restart=True, recovered=recovered)
-                # Scheduled while held, so that the jobs queued behind it
-                # get their turn before the restart.
-                self.schedule()
-                self.store.transition(job_id, states.QUEUED)
-                self.need_schedule = True
-                return
+        restarts = self.store.read(job_id, "job.restarts", "0").strip()
+        restarts = int(restarts) if restarts.isdigit() else 0
+        if jobtypes.runs_again(self.store.read(job_id, "job.type", jobtypes.DEFAULT), value,
+                               restarts, self.max_restarts):
+            self.store.write(job_id, "job.restarts", restarts + 1)
+            log("job %s: restart %d of %d" % (job_id, restarts + 1, self.max_restarts))
+            self.store.transition(job_id, states.HELD, events.JOB_TERMINATION,
+                                  exit_value=value, restart=True, recovered=recovered)
+            # Scheduled while held, so that the jobs queued behind it
+            # get their turn before the restart.
+            self.schedule()
+            self.store.transition(job_id, states.QUEUED)
+            self.need_schedule = True
+            return
+        self.staged_out(job_id)
         final = states.FINISHED if value == 0 else states.FAILED
         self.store.transition(job_id, final, events.JOB_TERMINATION, exit_value=value, recovered=recovered)
         self.need_schedule = True
+
+    def staged_out(self, job_id):
+        """The job has ended for good: its stage-out, done by its sputnik
+        (or here, for a sputnik lost before it was done), and
+        STAGE_OUT_FAILED for what was not copied."""
+        try:
+            failed = staging.stage_out(job_id)
+        except OSError as e:  # the results cannot be recorded: the job still ends
+            log("job %s: stage-out not recorded: %s" % (job_id, e))
+            return
+        if failed:
+            log("job %s: %d file(s) not staged out" % (job_id, len(failed)))
+            self.bus.emit(events.STAGE_OUT_FAILED, job_id, reason="\n".join(failed), failures=failed)
 
     def exit_value(self, job_id):
         value = (self.store.read(job_id, "job.exit", "") or "").strip()
@@ -172,6 +191,8 @@ class Lifecycle:
         account for running jobs whose sputnik is gone."""
         for line in self.store.reconcile():
             log("store repaired: " + line)
+        if staging.clean_spool(self.now()):
+            log("stage-in uploads of gqsubs that never submitted them removed")
         for state in states.ENDED:
             for job_id in self.store.ids(state):
                 if waiters.registrations(job_id):
@@ -179,7 +200,10 @@ class Lifecycle:
         for job_id in self.store.ids(states.RUNNING):
             host = (self.store.read(job_id, "job.execHost", "") or "").strip()
             if host != self.host:
-                continue  # its sputnik reports to whichever controller runs
+                # Its sputnik reports to whichever controller runs, unless
+                # its host is lost (HostLoss).
+                self.watch_remote(job_id, host)
+                continue
             ref = self.sputnik_of(job_id)
             if ref is not None:
                 self.watched[job_id] = ref  # its end is told, or noticed

@@ -3,7 +3,10 @@
 The Controller is a :class:`~gsatellite.daemon.Daemon` made of mixins, one
 per concern: :class:`.liveness.Liveness` (gsatlcPid), :class:`.handlers.Handlers`
 and :class:`.submission.Submission` (the verbs), :class:`.lifecycle.Lifecycle`
-(schedule, start, end, recover).  This module wires them: the job store and
+(schedule, start, end, recover), :class:`.proxywatch.ProxyWatch` (proxy
+expiry), :class:`.hostloss.HostLoss` (jobs of a lost host; issue 17).
+Which controller serves several hosts is :mod:`.claim`; gqwait notices for
+other hosts are :mod:`.notices`.  This module wires them: the job store and
 its event bus, the subscribers, the liveness timer, the copier, and the
 per-pass work (collect finished copies, schedule after each batch).
 """
@@ -20,16 +23,19 @@ from ..daemon import Daemon
 from ..fsutil import makedirs, write_atomic
 from ..jobstore import JobStore, StoreError
 from ..log import log
-from . import subscribers
+from . import claim, subscribers
 from .copier import Copier
 from .handlers import Handlers
+from .hostloss import HostLoss
 from .lifecycle import WATCH_INTERVAL, Lifecycle
-from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale
+from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale, refuse_live
+from .notices import Notices
+from .proxywatch import ProxyWatch
 from .submission import Submission
 from .system import System
 
 
-class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
+class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss, Daemon):
     name = "gsatlc"
 
     def __init__(self, system=None, clock=time.monotonic, now=time.time):
@@ -58,6 +64,8 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         self.lost_tries = {}  # job id -> supervisors lost before start / adoptions
         self.submissions = {}  # job id -> answer box, while its script is copied
         self.copier = Copier(lambda: self.system.wake(self.pid))
+        self.host_lost_after = config.get_float("host_lost_after")
+        self.notices = Notices(self, self.host_lost_after, self.now)
         self.handlers.update(
             {
                 P.QSUB: self.qsub,
@@ -74,6 +82,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
             }
         )
         subscribers.wire(self)
+        self.init_proxies()
         self.every(interval, self.keep_alive)
         self.every(WATCH_INTERVAL, self.watch_sputniks)
 
@@ -94,6 +103,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         if self.need_schedule or (self.next_timer is not None and now >= self.next_timer):
             self.need_schedule = False
             self.schedule_safely()
+            self.system.keep_spare(self.spare_wanted)
         if self.next_timer is not None:
             return max(0.0, min(self.poll, self.next_timer - self.now()))
         return self.poll
@@ -127,9 +137,13 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, Daemon):
         self.abandon_submissions()
         if self.holds:
             log("shutting down with %d QHOLD(s) unanswered" % len(self.holds))
+        self.system.keep_spare(False)
         super().shutdown()
         self.unpublish()
-        self.system.stop_forwarder()
+        if self.owner:
+            # Taken over by a controller elsewhere: this host's forwarder
+            # stays, its sputniks and waiters need it.
+            self.system.stop_forwarder()
         log("shut down")
 
 
@@ -154,32 +168,52 @@ def main(system=None):
         sys.stderr.write("gsatlc: cannot write %s: %s\n" % (base, e.strerror))
         return 79
     system = system or System()
+    held = None
+
+    def alive(pid):
+        return system.process(paths.gsatlc_pid_file()) is not None
+
     try:
         JobStore().ensure()
-        lock = acquire_lock()
-        check_stale(paths.hostname(), lambda pid: system.process(paths.gsatlc_pid_file()) is not None)
+        # A young gsatlcPid (a classic controller takes no claim) first,
+        # then the claim, which two hosts starting at once cannot both win,
+        # then the local lock; only the winner clears a dead one's files.
+        refuse_live(paths.hostname(), alive)
+        held = claim.take(paths.hostname())
+        lock = acquire_lock(claimed=True)
+        check_stale(paths.hostname(), alive)
     except StoreError as e:
         sys.stderr.write("gsatlc: %s\n" % e)
         return e.code
-    except AlreadyRunning as e:
+    except (AlreadyRunning, claim.Taken) as e:
+        if held is not None:
+            held.release()
         sys.stderr.write("gsatlc: %s\n" % e)
         return 1
     except config.ConfigError as e:
         sys.stderr.write("gsatlc: configuration: %s\n" % e)
         return 70
+    except OSError as e:  # the claim could not be written (full disk)
+        sys.stderr.write("gsatlc: cannot write %s: %s\n" % (e.filename or base, e.strerror))
+        return 79
     try:
         c = Controller(system)
     except (scheduler.UnknownScheduler, config.ConfigError) as e:
         sys.stderr.write("gsatlc: configuration: %s\n" % e)
-        lock.release()
+        held.release()
+        if lock is not None:
+            lock.release()
         return 70
+    c.claim = held
     c.publish()
     system.become_subreaper()
     try:
         system.start_forwarder()
     except (RuntimeError, OSError) as e:
         log("warning: %s" % e)
+    c.heals_forwarder = True
     c.recover()
+    c.proxy_recover()
     # The first scheduling pass runs before the first message is read, so
     # a controller that answers ALIVE? (what gsatlcd --start waits for) has
     # survived it.
@@ -189,5 +223,6 @@ def main(system=None):
     try:
         c.run()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     return 0

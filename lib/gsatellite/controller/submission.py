@@ -12,12 +12,23 @@ controller removes, and the submitter finds no job with its answer box
 
 A ``-o``/``-e`` path that is a directory at submission means, as in PBS,
 the file ``NAME.oID`` / ``NAME.eID`` in it (NAME the job's name, ID its id).
+
+Stage in/out (:mod:`gsatellite.staging`): the controller never reads a
+user's input file.  ``-i=TOKEN`` names the inputs gqsub put into the spool;
+they are renamed into the staging directory and checked there before the
+job is published.  Stage-out requests (``-O=FILE:DEST``) are taken from the
+request only: a script's ``#GSAT -i``/``-O`` are gqsub's to read (it knows
+the directory it runs in and can read the inputs).
+
+A proxy (``--proxy=FILE`` or the script's ``#GSAT --proxy FILE``) is
+checked here too: the job runs on this host and its proxy is watched here,
+so a file gqsub could read but this host cannot is refused, not queued.
 """
 
 import os
 import stat
 
-from .. import conditions, directives, jobtypes
+from .. import conditions, directives, jobtypes, proxy, staging
 from .. import protocol as P
 from ..log import log
 
@@ -29,6 +40,7 @@ OPTION_FILES = {
     "-e": "job.stderrPath",
     "-a": "job.startAfter",
     "-W": "job.depend",
+    directives.PROXY: proxy.REQUEST,
 }
 # Scripts up to this size are copied in the loop (a few milliseconds at
 # most); larger ones in the worker.
@@ -59,6 +71,10 @@ class Submission:
             except directives.DirectiveError as e:
                 log("QSUB refused: %s" % e)
                 return P.QSUB_FAILED
+        tokens = overrides.pop(staging.IN, [])
+        if len(tokens) > 1:
+            log("QSUB refused: more than one stage-in token")
+            return P.QSUB_FAILED
         if not job.startswith("/") or "\n" in job:
             log("QSUB refused: not an absolute path: %r" % job)
             return P.QSUB_FAILED
@@ -81,8 +97,24 @@ class Submission:
         except directives.DirectiveError as e:
             log("QSUB %s refused: %s" % (job, e))
             return P.QSUB_FAILED
+        for option in staging.OPTIONS:
+            if option in opts and option not in overrides and not (option == staging.IN and tokens):
+                log("QSUB %s: '#GSAT %s' ignored: stage in/out comes from gqsub's request only" % (job, option))
+        if directives.PROXY in opts:
+            try:
+                proxy.check_file(opts[directives.PROXY])
+            except proxy.ProxyError as e:
+                log("QSUB %s refused: %s" % (job, e))
+                return P.QSUB_FAILED
         job_type = opts.get("-T") if jobtypes.is_known(opts.get("-T")) else jobtypes.DEFAULT
         attrs = {attr: opts[option] for option, attr in OPTION_FILES.items() if option in opts}
+        if staging.OUT in overrides:
+            try:
+                requests = staging.requests(opts[staging.OUT], os.path.dirname(job))
+            except staging.StageError as e:
+                log("QSUB %s refused: %s" % (job, e))
+                return P.QSUB_FAILED
+            attrs[staging.REQUESTS] = staging.encode_requests(requests)
         if "job.startAfter" in attrs:
             attrs["job.startAfter"] = attrs["job.startAfter"].lstrip("@")
         attrs["job.submitted"] = int(self.now())
@@ -96,8 +128,10 @@ class Submission:
             if warning:
                 log(warning)
             output_files(attrs, name, job_id)
+            if tokens:
+                attrs[staging.INPUTS] = "\n".join(staging.receive(tokens[0], job_id, name, *staging.limits()))
             self.store.stage(job_id, name, job_type, attrs)
-        except OSError as e:
+        except (OSError, staging.StageError) as e:
             log("QSUB %s failed: %s" % (job, e))
             if job_id is not None:
                 self.store.discard_staging(job_id)
@@ -134,6 +168,7 @@ class Submission:
             self.unconditional.add(job_id)
         self.need_schedule = True
         log("job %s submitted: %s" % (job_id, job))
+        self.proxy_register(job_id)
         return job_id
 
     def abandon_submissions(self):

@@ -2,7 +2,8 @@
 
 * the log: one line per state change;
 * gqwait waiters: told when their job reaches a final state or is deleted;
-* services: run-services for JOB_START and JOB_TERMINATION;
+* services: run-services for JOB_START, JOB_TERMINATION and PROXY_EXPIRING,
+  and for STAGE_OUT_FAILED (with what was not staged out);
 * per-job mail (``-m``/``-M``): sent from a detached child, so a slow or dead
   mail server never holds up the controller.
 """
@@ -13,7 +14,10 @@ from ..fsutil import read_first_line
 from ..log import log
 
 # The -m letter of each event that can call for a per-job mail.
-MAIL_POINTS = {events.JOB_START: "b", events.JOB_TERMINATION: "e", events.JOB_ABORT: "a"}
+MAIL_POINTS = {events.JOB_START: "b", events.JOB_TERMINATION: "e", events.JOB_ABORT: "a",
+               events.STAGE_OUT_FAILED: "a",
+               # A proxy about to end: the job is about to fail, or held.
+               events.PROXY_EXPIRING: "a"}
 
 
 def notice_kind(event, points, exit_value=None, restart=False):
@@ -26,6 +30,15 @@ def notice_kind(event, points, exit_value=None, restart=False):
     return event if MAIL_POINTS.get(event, "-") in points else None
 
 
+def stage_out_services(event, job_id, failures=(), **_):
+    """STAGE_OUT_FAILED runs the services of ``onSTAGE_OUT_FAILED`` with the
+    job's environment and what was not copied (docs/staging.md)."""
+    from .. import staging
+
+    return events.run_services(event, paths.job_file(job_id, "job.env"),
+                               extra_env=staging.service_env(job_id, failures))
+
+
 def wire(controller):
     """Subscribe everything to ``controller.bus``."""
     bus = controller.bus
@@ -36,9 +49,9 @@ def wire(controller):
 
     def tell_waiters(event, job_id, new=None, **_):
         if event == events.JOB_DELETED:
-            waiters.notify(job_id, P.DELETED, controller.host)
+            waiters.notify(job_id, P.DELETED, controller.host, controller.notices.send)
         elif new in states.ENDED:
-            waiters.notify(job_id, controller.exit_value(job_id), controller.host)
+            waiters.notify(job_id, controller.exit_value(job_id), controller.host, controller.notices.send)
 
     def mail_notice(event, job_id, exit_value=None, reason=None, restart=False, **_):
         points = read_first_line(paths.job_file(job_id, "job.mailPoints"), "")
@@ -61,5 +74,7 @@ def wire(controller):
     bus.subscribe(events.JOB_DELETED, tell_waiters)
     for event in events.SERVICE_EVENTS:
         bus.subscribe(event, events.job_services)
+    bus.subscribe(events.STAGE_OUT_FAILED, stage_out_services)
+    bus.subscribe(events.PROXY_EXPIRING, events.proxy_services)
     for event in MAIL_POINTS:
         bus.subscribe(event, mail_notice)

@@ -1,7 +1,8 @@
 """The controller's reach into the operating system, as one object.
 
 Everything the controller does to processes goes through a :class:`System`:
-starting a job's sputnik, asking which process a PID file names
+starting a job's sputnik (from the spare sputnik kept while jobs wait for a
+slot, see :func:`gsatellite.sputnik.launch_spare`), asking which process a PID file names
 (:mod:`gsatellite.pidref`: never a stranger that got a stale PID), running a
 detached child (per-job mail), reaping children (and telling which ended
 with what), waking itself from a worker thread, and starting or stopping
@@ -17,15 +18,51 @@ import traceback
 from .. import pidref, proc
 from ..log import log
 
+# Seconds between two starts of a forwarder that keeps dying.
+HEAL_SECONDS = 10.0
+
 
 class System:
+    def __init__(self):
+        self.spare = None  # (pid, fd) of the spare sputnik, see keep_spare
+        self.spares = set()  # PIDs of spares not yet reaped that took no job
+
     def launch_sputnik(self, job_path, job_id, adopt=False):
         """Start a detached sputnik for the job; returns its PID (OSError).
         ``adopt``: it supervises the job's running process instead of
-        starting one."""
+        starting one.  The spare, if there is one, takes the job."""
         from .. import sputnik
 
+        if self.spare is not None and not adopt:
+            pid, fd = self.spare
+            self.spare = None
+            try:
+                sputnik.assign(fd, job_path, job_id)
+                self.spares.discard(pid)
+                return pid
+            except OSError:
+                pass  # it is gone: a sputnik of its own, as without spares
+            finally:
+                os.close(fd)
         return sputnik.launch(job_path, job_id, adopt)
+
+    def keep_spare(self, wanted):
+        """Have a spare sputnik ready while ``wanted`` (jobs wait for a
+        slot), none otherwise: it is forked while the controller has nothing
+        else to do, so the next start costs no fork (:mod:`..sputnik`).
+        Never raises: without a spare, jobs start as before."""
+        if wanted and self.spare is None:
+            from .. import sputnik
+
+            try:
+                self.spare = sputnik.launch_spare()
+            except OSError:
+                return
+            self.spares.add(self.spare[0])
+        elif not wanted and self.spare is not None:
+            # End-of-file on its pipe: the spare exits.
+            os.close(self.spare[1])
+            self.spare = None
 
     def alive(self, pid):
         return proc.alive(pid)
@@ -68,6 +105,15 @@ class System:
             found = proc.peek_ended_child()
             if found is None:
                 return
+            pid = found[0]
+            if pid in self.spares:
+                # A spare that took no job: nobody's supervisor.
+                self.spares.discard(pid)
+                if self.spare is not None and self.spare[0] == pid:
+                    os.close(self.spare[1])
+                    self.spare = None
+                proc.reap_child(pid)
+                continue
             try:
                 ended(*found)
             except Exception:
@@ -87,6 +133,23 @@ class System:
         from .. import sigfwd
 
         sigfwd.ensure_running()
+
+    healed_at = None
+
+    def heal_forwarder(self, now=None):
+        """Start this host's forwarder again if it died (kill -9), without
+        waiting for it: the liveness timer looks again.  At most one start
+        every ``HEAL_SECONDS``, so a forwarder that cannot start at all
+        costs a process now and then, not one per tick."""
+        import time
+
+        from .. import sigfwd
+
+        now = time.monotonic() if now is None else now
+        if self.healed_at is not None and now - self.healed_at < HEAL_SECONDS:
+            return
+        if sigfwd.ensure_running(wait=False) is None:
+            self.healed_at = now
 
     def stop_forwarder(self):
         from .. import sigfwd

@@ -5,6 +5,9 @@ A job type is a module in this package with:
 * ``HOLD_SIGNAL``: the signal sent to the job's process group on hold,
 * ``evaluate(exit_value) -> protocol.RESTART | protocol.TERMINATE``,
 * ``environment() -> dict``: extra variables for ``job.env``.
+* optional ``RERUN_ON_HOST_LOSS``: True when a job that ran on a host that
+  was lost (issue 17) may run again (it is queued again, counted as a
+  restart); otherwise it fails with the reason ``host HOST lost``.
 
 Adding a job type is adding one module here; nothing else changes.
 """
@@ -31,3 +34,13 @@ def get(name):
     if not is_known(name):
         name = DEFAULT
     return importlib.import_module("%s.%s" % (__name__, name))
+
+
+def runs_again(name, exit_value, restarts, max_restarts):
+    """True when a job of type ``name`` whose run ended with ``exit_value``
+    is run again: its type asks for it, and it has been restarted fewer
+    than ``max_restarts`` times.  (The controller decides; the sputnik asks
+    the same question to know whether the job has ended for good.)"""
+    from ..protocol import RESTART
+
+    return get(name).evaluate(exit_value) == RESTART and restarts < max_restarts

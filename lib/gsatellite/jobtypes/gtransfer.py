@@ -7,6 +7,9 @@ from ..protocol import RESTART, TERMINATE
 
 HOLD_SIGNAL = signal.SIGINT
 EX_TEMPFAIL = 75
+# A transfer lost with its host is queued again (gt resumes transfers), as
+# one that ends with EX_TEMPFAIL is restarted.
+RERUN_ON_HOST_LOSS = True
 
 
 def evaluate(exit_value):

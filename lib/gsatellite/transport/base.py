@@ -206,9 +206,10 @@ def sweep():
     return _impl(kind).sweep()
 
 
-def become_sigfwd(inbox):
-    """Make ``inbox`` this host's signal forwarder; returns the alias."""
-    return _impl(inbox.address.kind).become_sigfwd(inbox)
+def become_sigfwd(inbox, inherit=None):
+    """Make ``inbox`` this host's signal forwarder; returns the alias.  What
+    a gone forwarder left unread moves over when ``inherit(text)`` is true."""
+    return _impl(inbox.address.kind).become_sigfwd(inbox, inherit)
 
 
 def resign_sigfwd(inbox):
@@ -268,18 +269,19 @@ def owner(to):
 # -- waking ---------------------------------------------------------------------------
 
 def signal_process(host, pid, sig=_wake.WAKE):
-    """Deliver ``sig`` to ``pid`` on ``host``; True if it was delivered (or,
-    for another host, handed to its signal forwarder)."""
+    """Deliver ``sig`` to ``pid`` on ``host``: True if it was delivered here;
+    for another host, the :class:`Receipt` of the message handed to its
+    signal forwarder (true as well), which :func:`withdraw` takes back and
+    so tells whether the forwarder ever read it; False on failure."""
     if host == paths.hostname():
         return _wake.kill(pid, sig)
     pid = _wake.positive_pid(pid)
     if pid is None:
         return False
     try:
-        send(sigfwd_address(host), protocol.forward_signal(_wake.signal_name(sig), pid))
+        return send(sigfwd_address(host), protocol.forward_signal(_wake.signal_name(sig), pid))
     except OSError:  # TransportError included
         return False
-    return True
 
 
 def changed(to):
@@ -294,7 +296,8 @@ def changed(to):
 
 def wake_owner(to):
     """Wake the process receiving on ``to`` after publishing there; a
-    receiver that polls (or an address without a PID) is left alone."""
+    receiver that polls (or an address without a PID) is left alone.
+    Returns what :func:`signal_process` returns."""
     found = owner(to)
     if found is None:
         return False

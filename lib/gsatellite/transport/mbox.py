@@ -199,8 +199,32 @@ def changed(box):
         return None
 
 
-def become_sigfwd(inbox):
-    return Address(create_alias(inbox.address, SIGFWD_ALIAS))
+def become_sigfwd(inbox, inherit=None):
+    """Point this host's forwarder alias at ``inbox``.  The box it pointed
+    to before belongs to a forwarder that is gone (a crash, a reboot): the
+    messages still unread there move to ``inbox`` when ``inherit(text)``
+    says so, the rest are dropped, and that box is removed."""
+    alias = os.path.join(os.path.dirname(inbox.address), SIGFWD_ALIAS)
+    before = resolve(alias) if os.path.islink(alias) else None
+    made = Address(create_alias(inbox.address, SIGFWD_ALIAS))
+    if before is not None and before != inbox.address and inherit is not None:
+        _inherit(before, inbox.address, inherit)
+    return made
+
+
+def _inherit(old, new, keep):
+    try:
+        waiting = pending(old)
+    except OSError:
+        return
+    for path in waiting:
+        try:
+            text = consume(path)
+        except (OSError, BadMessage):
+            continue
+        if keep(text):
+            send(new, text)
+    remove_box(old)
 
 
 def resign_sigfwd(inbox):

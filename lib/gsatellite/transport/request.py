@@ -12,14 +12,17 @@ wait for an answer that never comes.
 
 A client that gives up (time-out, dead receiver, Ctrl-C) first withdraws
 every message the receiver has not read yet, so no request it reports as
-not done takes effect later.
+not done takes effect later.  A receiver on another host is woken through
+that host's signal forwarder; when the wake-up is still unread as we give
+up, the forwarder is the process that did not answer, and the error says
+so (``silent``).
 """
 
 import os
 import sys
 import time
 
-from .. import config
+from .. import config, paths
 from ..protocol import message, split
 from . import base
 from .wake import Sleeper
@@ -34,6 +37,9 @@ class RequestError(Exception):
     boxes = ()
     # Indices of the commands withdrawn unread: these can never take effect.
     unread = ()
+    # The process that did not do its part, when it is not the receiver
+    # itself ("the signal forwarder sigfwd of HOST"), else None.
+    silent = None
 
 
 class AnswerTimeout(RequestError):
@@ -63,6 +69,7 @@ class RequestInterrupted(KeyboardInterrupt):
     answers = ()
     boxes = ()
     unread = ()
+    silent = None
 
 
 _counter = 0
@@ -94,6 +101,7 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
     inboxes = []
     sent = []
     answers = []
+    woken = _Wake()
     try:
         try:
             before = base.changed(to)
@@ -105,19 +113,19 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
             for text in texts:
                 sent.append(base.send(to, text))
             if wake_owner and base.may_wake(to, before):
-                base.wake_owner(to)
+                woken.sent(to, base.wake_owner(to))
             deadline = time.monotonic() + timeout
             for inbox in inboxes:
-                answers.append(_await(inbox, deadline, sleeper, to, alive))
+                answers.append(_await(inbox, deadline, sleeper, to, alive, timeout))
         except KeyboardInterrupt:
-            raise _give_up(RequestInterrupted("interrupted"), answers, inboxes, sent)
+            raise _give_up(RequestInterrupted("interrupted"), answers, inboxes, sent, woken)
         except RequestError as e:
-            raise _give_up(e, answers, inboxes, sent)
+            raise _give_up(e, answers, inboxes, sent, woken)
         except OSError:  # base.TransportError included
             if not sent:
                 raise
             # Half a batch sent: take back what the receiver has not read.
-            _give_up(RequestError(), answers, inboxes, sent)
+            _give_up(RequestError(), answers, inboxes, sent, woken)
             raise
         return answers
     finally:
@@ -126,8 +134,42 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
         sleeper.release()
 
 
-def _give_up(error, answers, inboxes, sent):
+class _Wake:
+    """The wake-up a request handed to another host's signal forwarder."""
+
+    receipt = None
+    at = None
+    host = None
+    missing = False  # the receiver's host has no forwarder box
+
+    def sent(self, to, result):
+        found = base.owner(to)
+        if found is None or found[0] == paths.hostname():
+            return
+        self.host = found[0]
+        if isinstance(result, base.Receipt):
+            self.receipt, self.at = result, time.monotonic()
+        elif result is False:
+            self.missing = True
+
+    def silent(self):
+        """Who did not pass on the wake-up, or None.  A wake-up still unread
+        is taken back, but only after the forwarder had time for two looks
+        into its box."""
+        if self.missing:
+            return "the signal forwarder sigfwd of %s (it has no box: not running)" % self.host
+        if self.receipt is None:
+            return None
+        grace = 2 * config.get_float("sigfwd_poll") + 1.0
+        if time.monotonic() - self.at < grace or not base.withdraw(self.receipt):
+            return None
+        return "the signal forwarder sigfwd of %s (it left the wake-up unread)" % self.host
+
+
+def _give_up(error, answers, inboxes, sent, woken=None):
     """Withdraw what is still unread and record the outcome on ``error``."""
+    if woken is not None and len(answers) < len(sent):
+        error.silent = woken.silent()
     error.answers = answers
     error.boxes = [inbox.address for inbox in inboxes]
     error.unread = [i for i in range(len(answers), len(sent)) if base.withdraw(sent[i])]
@@ -150,7 +192,14 @@ def request(to, command, wake=True, timeout=None, alive=None):
     return post(to, [command], wake_owner=wake, timeout=timeout, alive=alive)[0]
 
 
-def _await(inbox, deadline, sleeper, target, alive):
+def describe(to):
+    """The receiver of ``to`` as an error message names it: ``PID 7 on
+    HOST (BOX)``, or the address alone when it names no process."""
+    found = base.owner(to)
+    return "PID %d on %s (%s)" % (found[1], found[0], to) if found else str(to)
+
+
+def _await(inbox, deadline, sleeper, target, alive, timeout):
     interval = 0.001
     while True:
         msg = inbox.receive()
@@ -158,9 +207,9 @@ def _await(inbox, deadline, sleeper, target, alive):
             return split(msg)[0]
         left = deadline - time.monotonic()
         if left <= 0:
-            raise AnswerTimeout("no answer from %s" % target)
+            raise AnswerTimeout("no answer from %s within %g s" % (describe(target), timeout))
         if alive is not None and not alive():
-            raise RequestError("%s went away without answering" % target)
+            raise RequestError("%s went away without answering" % describe(target))
         inbox.refresh()
         sleeper.sleep(min(interval, left))
         interval = min(interval * 2, 0.1)

@@ -383,8 +383,8 @@ def sweep(log=None):
     return sysvkeys.sweep(remove_queue, log)
 
 
-def become_sigfwd(inbox):
-    return mbox.become_sigfwd(inbox.box)
+def become_sigfwd(inbox, inherit=None):
+    return mbox.become_sigfwd(inbox.box, inherit)
 
 
 def resign_sigfwd(inbox):

@@ -1,0 +1,103 @@
+"""The spare sputnik: while jobs wait for a slot, the controller keeps one
+sputnik forked in advance (``sputnik spare``), which takes the next job
+instead of a fork at its start (lib/gsatellite/sputnik.py, "spares").
+
+Checked on the real processes: the spare exists only while jobs wait, takes
+the next job (it becomes that job's sputnik), and leaves nothing behind —
+no process, no System V queue, no box — when the queue empties, when it is
+killed with ``kill -9`` before it has a job (the job still runs, once), and
+when its controller is killed with ``kill -9``.
+"""
+
+import os
+import signal
+
+from .procfs import alive, cmdline, pids, ppid, read
+
+
+def _spares(controller):
+    """PIDs of the ``sputnik spare`` children of ``controller``."""
+    return [pid for pid in pids()
+            if cmdline(pid) == "sputnik spare" and ppid(pid) == controller and alive(pid)]
+
+
+def _gate_job(gsat, name, gate):
+    """A job that runs until the file ``gate`` exists."""
+    return gsat.job(name, "while [ ! -e %s ]; do sleep 0.02; done\n" % gate)
+
+
+def _boxes(gsat):
+    d = os.path.join(gsat.g, "mboxes", gsat.host())
+    return sorted(n for n in os.listdir(d) if n.endswith(".inbox")) if os.path.isdir(d) else []
+
+
+def _own_boxes(gsat, pid):
+    return [n for n in _boxes(gsat) if n.split(".")[0] == str(pid)]
+
+
+def _registry(gsat):
+    d = os.path.join(gsat.g, "var", "run", gsat.host(), "sysv")
+    return sorted(n for n in os.listdir(d) if n.isdigit()) if os.path.isdir(d) else []
+
+
+def _start_two(gsat):
+    """A running job held open by a gate, and a plain job waiting behind it."""
+    gsat.start(slots=1)
+    gate = os.path.join(gsat.jobs, "gate")
+    a = gsat.qsub(_gate_job(gsat, "a.job", gate))
+    b = gsat.qsub(gsat.job("b.job", "echo b >> %s/ran\n" % gsat.jobs))
+    gsat.wait_for(lambda: gsat.attr(a, "job.pid"), what="job a running")
+    controller = gsat.controller_pid()
+    gsat.wait_for(lambda: _spares(controller), what="a spare sputnik")
+    return a, b, gate, controller
+
+
+def _ran(gsat):
+    return read(os.path.join(gsat.jobs, "ran")).split()
+
+
+def test_the_spare_takes_the_next_job_and_goes_with_the_queue(gsat):
+    a, b, gate, controller = _start_two(gsat)
+    [spare] = _spares(controller)
+    assert gsat.state(b) == "queued"
+    open(gate, "w").close()
+    gsat.wait_state(b, ("finished", "failed"))
+    assert gsat.state(b) == "finished"
+    # The spare became b's sputnik.
+    assert gsat.attr(b, "sputnik.pid") == str(spare)
+    assert _ran(gsat) == ["b"]
+    # Nothing waits any more: no spare is kept, and the one that took b
+    # is gone with its queue and box.
+    gsat.wait_for(lambda: not _spares(controller) and not alive(spare), what="no spare left")
+    gsat.wait_for(lambda: not _own_boxes(gsat, spare), what="the spare's box removed")
+    if os.environ.get("GSAT_TRANSPORT") == "sysv":
+        gsat.wait_for(lambda: str(spare) not in _registry(gsat), what="the spare's queue removed")
+
+
+def test_a_spare_killed_before_its_job_loses_nothing(gsat):
+    a, b, gate, controller = _start_two(gsat)
+    [spare] = _spares(controller)
+    os.kill(spare, signal.SIGKILL)
+    gsat.wait_for(lambda: not alive(spare), what="the spare gone")
+    open(gate, "w").close()
+    gsat.wait_state(b, ("finished", "failed"))
+    assert gsat.state(a) == "finished" and gsat.state(b) == "finished"
+    assert _ran(gsat) == ["b"]
+    assert gsat.attr(b, "job.start").count("\n") == 0  # one run
+    assert gsat.attr(b, "sputnik.pid") != str(spare)
+
+
+def test_a_spare_ends_with_its_controller(gsat):
+    a, b, gate, controller = _start_two(gsat)
+    [spare] = _spares(controller)
+    os.kill(controller, signal.SIGKILL)
+    # End-of-file on its pipe: the spare closes its inbox and exits.
+    gsat.wait_for(lambda: not alive(spare), what="the spare gone with its controller")
+    assert not _own_boxes(gsat, spare)
+    assert str(spare) not in _registry(gsat)
+    # The next controller runs b, once.
+    gsat.start()
+    open(gate, "w").close()
+    gsat.wait_state(b, ("finished", "failed"), timeout=60)
+    assert gsat.state(b) == "finished"
+    assert _ran(gsat) == ["b"]

@@ -1,0 +1,109 @@
+"""A dead host's jobs do not block the queue (controller/hostloss.py,
+issue 17 item 3), in process with a fake clock and OS seam."""
+
+import os
+import time
+
+from gsatellite import hosts, paths, states, waiters
+from gsatellite import protocol as P
+from gsatellite.transport import mbox
+
+from .test_controller_handlers import ask, running_with_sputnik, submit
+
+
+def _silent_since(host, when):
+    hosts.beat(host)
+    os.utime(paths.heartbeat_file(host), (when, when))
+
+
+def _lose(c, home, host="node2", job_type=None):
+    """A running job of ``host`` found by a starting controller, one queued
+    behind it; ``host`` falls silent; returns ``(lost job, queued job,
+    the lost job's sputnik box)``."""
+    job_id, box = running_with_sputnik(c, home, host)
+    if job_type:
+        c.store.write(job_id, "job.type", job_type)
+    waiters.add(job_id, "testhost", "/nonexistent/w.fifo")
+    queued = submit(c, home, "next.job")
+    _silent_since(host, c.fake_now() - 1)
+    c.recover()
+    c.schedule()
+    assert c.store.state(job_id) == states.RUNNING and c.store.state(queued) == states.QUEUED
+    assert "launch_sputnik" not in c.system.names()  # its slot is taken
+    return job_id, queued, box
+
+
+def _advance(c, seconds):
+    c.fake_clock.advance(seconds)
+    c.fake_now.advance(seconds)
+    c.run_timers()
+    if c.need_schedule:
+        c.schedule()
+
+
+def test_a_job_of_a_lost_host_fails_with_the_reason_and_frees_its_slot(make_controller, home):
+    c = make_controller(host_lost_after=30)
+    job_id, queued, _ = _lose(c, home)
+    _advance(c, 20)
+    assert c.store.state(job_id) == states.RUNNING  # not yet
+    _advance(c, 15)
+    assert c.store.state(job_id) == states.FAILED
+    assert c.store.read(job_id, "job.reason").strip() == "host node2 lost"
+    assert waiters.registrations(job_id) == []  # told
+    assert c.store.state(queued) == states.RUNNING  # the slot went to the next job
+
+
+def test_a_host_that_beats_keeps_its_jobs(make_controller, home):
+    c = make_controller(host_lost_after=30)
+    job_id, _, _ = _lose(c, home)
+    for _ in range(10):
+        hosts.beat("node2")
+        os.utime(paths.heartbeat_file("node2"), (c.fake_now(), c.fake_now()))
+        _advance(c, 10)
+    assert c.store.state(job_id) == states.RUNNING
+
+
+def test_a_job_type_that_may_run_again_is_queued_again(make_controller, home):
+    c = make_controller(host_lost_after=30)
+    job_id, _, _ = _lose(c, home, job_type="gtransfer")
+    _advance(c, 35)
+    assert c.store.state(job_id) in (states.QUEUED, states.RUNNING)
+    assert c.store.read(job_id, "job.restarts").strip() == "1"
+    assert c.store.read(job_id, "job.execHost").strip() == "testhost"  # started here now
+
+
+def test_the_late_report_of_a_live_sputnik_is_taken_once(make_controller, home):
+    c = make_controller(host_lost_after=30)
+    job_id, _, box = _lose(c, home)
+    _advance(c, 35)
+    assert c.store.state(job_id) == states.FAILED
+    # A report from anyone but the job's sputnik is ignored.
+    ask(c, P.terminated(job_id, 0))
+    assert c.store.state(job_id) == states.FAILED
+    # The host was only cut off: its sputnik reports the real end.
+    c.dispatch(P.message(P.terminated(job_id, 0), box))
+    assert c.store.state(job_id) == states.FINISHED
+    assert c.store.read(job_id, "job.reason", "").strip() == ""
+    c.dispatch(P.message(P.terminated(job_id, 0), box))  # said twice: once counted
+    assert c.store.state(job_id) == states.FINISHED
+
+
+def test_a_report_from_an_earlier_supervisor_does_not_end_the_current_run(make_controller, home):
+    c = make_controller()
+    job_id, box = running_with_sputnik(c, home, "node2", pid=4242)
+    old = mbox.create_box("4141.inbox", "node3")
+    c.dispatch(P.message(P.terminated(job_id, 0), old))
+    assert c.store.state(job_id) == states.RUNNING
+    c.dispatch(P.message(P.terminated(job_id, 0), box))
+    assert c.store.state(job_id) == states.FINISHED
+
+
+def test_a_request_that_got_no_answer_names_a_silent_host(home):
+    from gsatellite.client import operations
+    from gsatellite.transport import request
+
+    _silent_since("node2", time.time() - 30)
+    why = operations._why(request.RequestError(), ("node2", 7))
+    assert why.startswith("gsatlc (PID 7 on node2) went away without answering; node2 has shown no sign of life")
+    hosts.beat("node2")
+    assert operations._why(request.RequestError(), ("node2", 7)) == "gsatlc (PID 7 on node2) went away without answering"
