@@ -245,11 +245,9 @@ def _recorded_start(path, text):
     return None
 
 
-def find_session_leader(argument):
-    """A process of ours that leads its own session and has ``argument``
-    (an absolute path) among its first arguments: a job just started, whose
-    PID its supervisor did not live to record.  Returns a ProcessRef or None."""
-    want = os.fsencode(argument)
+def _find(match):
+    """The first live process of ours for which ``match(pid, stat fields,
+    first three arguments)`` holds, as a ProcessRef, or None."""
     uid = os.getuid()
     try:
         names = os.listdir(PROC)
@@ -260,8 +258,7 @@ def find_session_leader(argument):
             continue
         pid = int(name)
         fields = _stat(pid)
-        # fields[3] is the session id (field 6); a zombie has ended.
-        if fields is None or fields[0] in (b"Z", b"X") or int(fields[3]) != pid:
+        if fields is None or fields[0] in (b"Z", b"X"):  # a zombie has ended
             continue
         try:
             if os.stat("%s/%d" % (PROC, pid)).st_uid != uid:
@@ -270,9 +267,27 @@ def find_session_leader(argument):
                 args = f.read().split(b"\0")[:3]
         except OSError:
             continue
-        if want in args:
+        if match(pid, fields, args):
             return ProcessRef(pid, int(fields[19]))
     return None
+
+
+def find_session_leader(argument):
+    """A process of ours that leads its own session and has ``argument``
+    (an absolute path) among its first arguments: a job just started, whose
+    PID its supervisor did not live to record.  Returns a ProcessRef or None."""
+    want = os.fsencode(argument)
+    # fields[3] is the session id (field 6 of /proc/PID/stat).
+    return _find(lambda pid, fields, args: int(fields[3]) == pid and want in args)
+
+
+def find_named(title):
+    """A process of ours whose command line reads ``title`` (as
+    :func:`proc.set_name` writes it), or None.  A job that its sputnik
+    began to start but that has not run its program yet still shares the
+    sputnik's memory, so its command line is the sputnik's."""
+    want = os.fsencode(title)
+    return _find(lambda pid, fields, args: args[0] == want)
 
 
 def ended_status(path):

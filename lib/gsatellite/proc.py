@@ -58,6 +58,36 @@ def exit_value(status):
     return 1
 
 
+def waitid_value(info):
+    """``os.waitid`` result -> shell-style exit value, as :func:`exit_value`."""
+    if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+        return 128 + info.si_status
+    if info.si_code == os.CLD_EXITED:
+        return info.si_status
+    return 1
+
+
+def peek_ended_child():
+    """``(pid, exit value)`` of a child that has ended, left unreaped, or
+    None.  Its status stays with the kernel (and with whoever inherits the
+    zombie if we die) until :func:`reap_child`, so a caller records it
+    first and a kill at any line loses nothing.  Until it is reaped, the
+    same child is returned again."""
+    try:
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None
+    return None if info is None else (info.si_pid, waitid_value(info))
+
+
+def reap_child(pid):
+    """Reap the ended child ``pid`` (seen by :func:`peek_ended_child`)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def start_daemon(program, out):
     """Start ``bin/PROGRAM`` with this interpreter in a session of its own,
     output to the open file ``out``, with a clean signal state."""

@@ -8,9 +8,16 @@ moves to ``job.stdout.N`` and ``job.stderr.N`` beside them, N counting from
 1, so no run's output is lost: ``job.stdout.1`` is the first run's.  The
 rename is the only step, so a reader sees a run's output whole, under one
 name or the other.
+
+A run's end is recorded once (:func:`record_end`): ``job.exit``, then one
+more line in ``job.stop``.  That line is the commit: a run has ended on
+record once ``job.stop`` has as many lines as ``job.start``.
 """
 
+import fcntl
 import os
+
+from .fsutil import append_line, write_atomic
 
 STREAMS = ("stdout", "stderr")
 
@@ -48,3 +55,39 @@ def rotate(job_dir):
     for stream in current:
         os.rename(path(job_dir, stream), path(job_dir, stream, number))
     return number
+
+
+def _lines(name):
+    try:
+        with open(name, "rb") as f:
+            return len(f.read().split())
+    except OSError:
+        return 0
+
+
+def record_end(job_dir, value, when):
+    """Record that the current run ended with exit value ``value`` at
+    ``when`` (epoch seconds); False when its end is on record already.
+
+    More than one process may learn of an end (the sputnik, the controller
+    reaping the job of a dead sputnik, a sputnik that adopted the job and
+    reads its zombie), so the check and the record are one step under a
+    lock on ``job.stop``: a run never gets two stop lines.  ``job.exit``
+    comes first, so whoever sees the stop line sees the exit value too.
+    Raises OSError (nothing is on record then, or the exit value only).
+    """
+    stop = os.path.join(job_dir, "job.stop")
+    fd = os.open(stop, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # no locks here (some NFS): a second recorder is rare
+        # A run whose start could not be recorded still ends once.
+        if _lines(stop) >= max(_lines(os.path.join(job_dir, "job.start")), 1):
+            return False
+        write_atomic(os.path.join(job_dir, "job.exit"), "%d\n" % value)
+        append_line(stop, str(int(when)))
+        return True
+    finally:
+        os.close(fd)

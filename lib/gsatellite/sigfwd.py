@@ -22,6 +22,10 @@ holds, except the signals (wake-ups whose moment has passed, to PIDs that
 may now name strangers).  It also beats this host's heartbeat
 (:mod:`hosts`) on its ``liveness_interval`` timer and puts its alias back
 if it vanished.
+
+Anyone who can write into the box can name any PID, so a signal goes only
+to a process that is ours by our own records (:func:`ours`); anything else
+is refused (answer ``1``, as a failed kill) and logged.
 """
 
 import errno
@@ -34,7 +38,7 @@ from . import config, hosts, paths, pidref, proc
 from . import protocol as P
 from .daemon import Daemon
 from . import transport
-from .fsutil import makedirs
+from .fsutil import makedirs, read_first_line
 from .transport import wake
 from .log import log
 
@@ -79,6 +83,9 @@ class SignalForwarder(Daemon):
             return 1
         if not target.lstrip("-").isdigit() or int(target) in (0, -1):
             log("refusing to signal %r" % target)
+            return 1
+        if not ours(abs(int(target))):
+            log("refusing %s %s: not a gsatellite process of this host" % (name, target))
             return 1
         try:
             os.kill(int(target), sig)
@@ -155,6 +162,42 @@ class SignalForwarder(Daemon):
         pidref.remove_pid_file(paths.sigfwd_pid_file(), self.pid)
         super().shutdown()
         log("stopped")
+
+
+def ours(pid, host=None):
+    """Is ``pid`` a gsatellite process of ``host`` (this host) by our own
+    records?  Only those are sent signals on a message's word: the
+    controller in ``gsatlcPid`` when ``gsatlcHostName`` is this host, the
+    sputnik in ``sputnik.pid`` of a running or held job whose
+    ``job.execHost`` is this host, and this forwarder.  Each PID file is
+    checked by :mod:`pidref` (its recorded start time, or for a classic
+    file the process's age and program name), so a stale PID names nobody.
+    The classic tools only forward SIGCONT to a controller or a sputnik;
+    a job is signalled by its sputnik, never through here."""
+    from .jobstore import JobStore
+    from . import states
+
+    host = host or paths.hostname()
+    if pid == os.getpid():
+        return True
+    text = str(pid)
+
+    def recorded(path, names):
+        if read_first_line(path, "") != text:
+            return False
+        ref = pidref.read_pid_file(path, names)
+        return ref is not None and ref.pid == pid
+
+    if read_first_line(paths.gsatlc_host_file(), "") == host and \
+            recorded(paths.gsatlc_pid_file(), pidref.CONTROLLER):
+        return True
+    store = JobStore()
+    for state in (states.RUNNING, states.HELD):
+        for job_id in store.ids(state):
+            if recorded(paths.job_file(job_id, "sputnik.pid"), pidref.SPUTNIK) and \
+                    (store.read(job_id, "job.execHost", "") or "").strip() == host:
+                return True
+    return False
 
 
 def worth_inheriting(text):

@@ -4,10 +4,13 @@ A sputnik leads its own session, owns the box ``PID.inbox`` and writes
 ``sputnik.pid``.  It starts the job in a new session of its own (so the job's
 process group id is the job's PID and hold/signal reach children and
 grandchildren), records ``job.pid``, ``job.start``, and, being the job's
-parent, the exact exit value in ``job.stop``/``job.exit`` (128+N for signal
-N).  It tells the controller ``STARTED ID`` and ``TERMINATED ID EXIT`` (not
-after a hold) and keeps retrying until a controller has the message, so a
-controller that is down when the job ends learns about it later.
+parent, the exact exit value in ``job.exit``/``job.stop`` (128+N for signal
+N) before it reaps the job: until then the job is a zombie that keeps its
+status, so whoever inherits it if this sputnik is killed (the controller,
+a subreaper) still learns it.  It tells the controller ``STARTED ID`` and
+``TERMINATED ID EXIT`` (not after a hold) and keeps retrying until a
+controller has the message, so a controller that is down when the job ends
+learns about it later.
 
 It also accepts the classic runner's messages (``JOB_CHILD_PID``,
 ``STARTED;``, ``TERMINATED EXIT;``) so a classic ``sputnikRunJob`` can be
@@ -24,8 +27,9 @@ With ``adopt`` it supervises the running job of a lost sputnik, found by
 ``job.pid`` (:mod:`pidref`), and exits when the job's process has ended;
 that exit value is the controller's to record (the job's subreaper).
 
-An exit value that cannot be written (a full disk) is kept in memory and
-written again on every wake-up; the sputnik does not exit before it is.
+An exit value that cannot be written (a full disk) stays with the unreaped
+job and is written again on every wake-up; the sputnik does not exit
+before it is.
 """
 
 import errno
@@ -38,7 +42,7 @@ from . import protocol as P
 from . import config, jobenv, jobtypes, liveness, paths, pidref, proc, staging
 from .daemon import Daemon
 from .job import Job
-from .fsutil import append_line, copy_atomic, read_first_line, write_atomic
+from .fsutil import append_line, copy_atomic, read_first_line
 from . import transport
 from .transport import wake
 from .log import log
@@ -69,7 +73,7 @@ class Sputnik(Daemon):
         self.held = False
         self.holding = None  # while a hold waits for the group to be gone
         self.adopted = False  # supervising a job that is not our child
-        self.unwritten = []  # (file, line) of the end not yet on disk
+        self.unwritten = None  # time of an end not yet on disk
         self.outbox = []
         self.handlers.update(
             {
@@ -216,25 +220,33 @@ class Sputnik(Daemon):
 
     # -- the job's end ----------------------------------------------------------
     def reap(self):
-        """Reap every child: the job, and run-services of triggers."""
+        """Reap every child: the job, and run-services of triggers.  The
+        job is reaped only once its end is on disk; until then (a full
+        disk) it stays an unreaped zombie and nothing else is reaped."""
         while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
+            ended = proc.peek_ended_child()
+            if ended is None:
                 return
-            if pid == 0:
-                return
-            if pid == self.child and self.exit is None:
-                self.record_exit(proc.exit_value(status))
-            elif pid in self.triggers:
-                self.trigger_done(pid, proc.exit_value(status))
+            pid, value = ended
+            if pid == self.child:
+                if self.exit is None:
+                    self.exit, self.unwritten = value, time.time()
+                if not self.write_end():
+                    return  # tick() tries again
+                proc.reap_child(pid)
+                self.child = None
+                self.record_exit(value, written=True)
+                continue
+            proc.reap_child(pid)
+            if pid in self.triggers:
+                self.trigger_done(pid, value)
 
     def record_exit(self, value, written=False):
-        """The job ended with ``value``; ``written``: a runner already wrote
-        job.stop/job.exit."""
+        """The job ended with ``value``; ``written``: its end is on record
+        (by reap(), or a runner wrote job.stop/job.exit)."""
         self.exit = value
         if not written:
-            self.unwritten = [("job.stop", str(int(time.time()))), ("job.exit", str(value))]
+            self.unwritten = time.time()
             self.write_end()
         log("job %s exited with %d%s" % (self.job_id, value, " (held)" if self.held else ""))
         if not self.held and self.ended_for_good(value):
@@ -244,18 +256,15 @@ class Sputnik(Daemon):
             self.tell_controller(P.terminated(self.job_id, value))
 
     def write_end(self):
-        """Write what is left of the end's record; True once all is on disk."""
-        while self.unwritten:
-            name, text = self.unwritten[0]
-            try:
-                if name == "job.stop":
-                    append_line(self.file(name), text)
-                else:
-                    write_atomic(self.file(name), text + "\n")
-            except OSError as e:
-                log("cannot write %s of job %s (%s); will retry" % (name, self.job_id, e.strerror or e))
-                return False
-            self.unwritten.pop(0)
+        """Record the end unless it is on disk; True once it is."""
+        if self.unwritten is None:
+            return True
+        try:
+            runs.record_end(paths.job_dir(self.job_id), self.exit, self.unwritten)
+        except OSError as e:
+            log("cannot record the end of job %s (%s); will retry" % (self.job_id, e.strerror or e))
+            return False
+        self.unwritten = None
         return True
 
     def ended_for_good(self, value):

@@ -13,6 +13,8 @@ parent): then the job's end is still observed (the controller is the
 subreaper of the dead sputnik's job).  A sputnik lost while no controller
 that could reap its job exists leaves an exit value nobody can know; that
 job fails with a reason, which is tested in test_process_faults.
+
+A failure prints its seed first; ``GSAT_FAULT_SEED=N`` replays its choices.
 """
 
 import os
@@ -82,11 +84,6 @@ def _kill_one(gsat, rng, kills):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 11, open: on a loaded machine about one run in three still ends a job "
-    "'supervisor lost, no exit value recorded' (a sputnik killed after reaping its job "
-    "and before writing job.exit); no job has run twice since the start is recorded "
-    "before the spawn.  Replay a failure with GSAT_FAULT_SEED."))
 def test_kill9_of_any_daemon_at_random_moments_loses_and_repeats_no_job(gsat):
     seed = int(os.environ.get("GSAT_FAULT_SEED", "0")) or random.randrange(1 << 30)
     rng = random.Random(seed)

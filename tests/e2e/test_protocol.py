@@ -97,15 +97,16 @@ def _sigfwd(gsat):
 def test_classic_client_sigcont_forwarding_through_sigfwd_alias(gsat):
     gsat.start()
     alias, real = _sigfwd(gsat)
-    victim = subprocess.Popen(["sleep", "60"])
-    gsat.extra_pids.append(victim.pid)
+    # The classic tools forward SIGCONT to a controller or a sputnik: here
+    # the controller, stopped so that the SIGCONT shows.
+    victim = gsat.controller_pid()
     try:
-        os.kill(victim.pid, signal.SIGSTOP)
-        gsat.wait_for(lambda: _proc_state(victim.pid) == "T", what="sleep to stop")
+        os.kill(victim, signal.SIGSTOP)
+        gsat.wait_for(lambda: _proc_state(victim) == "T", what="the controller to stop")
         # No pid argument: the classic client sends no SIGCONT to the
         # forwarder, so the answer proves that it polls its box.
-        assert classic(gsat, alias, "SIGCONT %d" % victim.pid) == "0;%s" % real
-        gsat.wait_for(lambda: _proc_state(victim.pid) == "S", what="forwarded SIGCONT to resume sleep")
+        assert classic(gsat, alias, "SIGCONT %d" % victim) == "0;%s" % real
+        gsat.wait_for(lambda: _proc_state(victim) in ("S", "R"), what="forwarded SIGCONT to resume the controller")
 
         dead = subprocess.Popen(["true"])
         dead.wait()
@@ -115,8 +116,50 @@ def test_classic_client_sigcont_forwarding_through_sigfwd_alias(gsat):
         assert code.isdigit() and code != "0", reply
         assert classic(gsat, alias, "ALIVE?") == "YES;%s" % real
     finally:
-        victim.kill()
-        victim.wait()
+        os.kill(victim, signal.SIGCONT)
+
+
+def test_sigfwd_never_signals_a_process_that_is_not_ours(gsat):
+    """Whoever can write into the forwarder's box names the PID: only a
+    gsatellite process of this host by our own records is signalled (the
+    controller of gsatlcPid, the sputnik of a running job); a stranger, or
+    a job's own process, is refused with 1 and neither stopped nor
+    continued.  Each refusal is followed by an accepted request, so a
+    signal sent by mistake would have arrived by then."""
+    gsat.start()
+    alias, real = _sigfwd(gsat)
+    job = gsat.qsub(gsat.job("long.job", "sleep 60\n"))
+    assert gsat.wait_state(job, ("running",)) == "running"
+    gsat.wait_for(lambda: gsat.attr(job, "job.pid").isdigit() and gsat.attr(job, "sputnik.pid").isdigit(),
+                  what="job.pid and sputnik.pid")
+    job_pid, sputnik = int(gsat.attr(job, "job.pid")), int(gsat.attr(job, "sputnik.pid"))
+    gsat.extra_pids.append(job_pid)
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    gsat.extra_pids.append(stranger.pid)
+    try:
+        for command in ("SIGSTOP %d" % stranger.pid, "SIGSTOP -%d" % stranger.pid, "SIGSTOP %d" % job_pid):
+            assert classic(gsat, alias, command) == "1;%s" % real, command
+            assert classic(gsat, alias, "ALIVE?") == "YES;%s" % real
+            assert _proc_state(stranger.pid) == "S" and _proc_state(job_pid) == "S", command
+        os.kill(stranger.pid, signal.SIGSTOP)
+        gsat.wait_for(lambda: _proc_state(stranger.pid) == "T", what="the stranger to stop")
+        assert classic(gsat, alias, "SIGCONT %d" % stranger.pid) == "1;%s" % real
+        assert classic(gsat, alias, "ALIVE?") == "YES;%s" % real
+        assert _proc_state(stranger.pid) == "T", "a stranger was continued"
+
+        # Ours: the job's sputnik, stopped here, is continued through the forwarder.
+        os.kill(sputnik, signal.SIGSTOP)
+        gsat.wait_for(lambda: _proc_state(sputnik) == "T", what="the sputnik to stop")
+        assert classic(gsat, alias, "SIGCONT %d" % sputnik) == "0;%s" % real
+        gsat.wait_for(lambda: _proc_state(sputnik) in ("S", "R"), what="forwarded SIGCONT to resume the sputnik")
+        log = os.path.join(gsat.g, "var", "log", gsat.host(), "sigfwd.log")
+        with open(log) as f:
+            refused = [line for line in f if "not a gsatellite process of this host" in line]
+        assert len(refused) == 4, refused
+    finally:
+        os.kill(sputnik, signal.SIGCONT)
+        stranger.kill()
+        stranger.wait()
 
 
 def test_classic_client_delegates_and_undelegates_actions(gsat):

@@ -43,6 +43,7 @@ class FakeSystem:
         self.calls = []
         self.dead = set()
         self.ended = {}  # job.pid PID -> wait status of an ended, unreaped job
+        self.reaped = []  # (pid, exit value) of children that have exited
         self.launch_error = None
         self.next_pid = 4000000
         self.woken = threading.Event()
@@ -65,6 +66,9 @@ class FakeSystem:
         return pid not in self.dead
 
     def find_job_process(self, job_path):
+        return None
+
+    def half_started(self, job_id):
         return None
 
     def ended_status(self, path):
@@ -90,10 +94,11 @@ class FakeSystem:
             return None
         return FakeProcess(self, int(text))
 
-    def reap(self):
+    def reap(self, ended):
         self.calls.append(("reap",))
-        ended, self.ended = getattr(self, "ended", []), []
-        return ended
+        for pid, value in self.reaped:
+            ended(pid, value)
+        self.reaped = []
 
     def wake(self, pid):
         self.calls.append(("wake", pid))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from gsatellite import events, paths, states
+from gsatellite import events, paths, pidref, states
 from gsatellite.controller import subscribers
 from gsatellite.controller.liveness import AlreadyRunning, acquire_lock, check_stale
 
@@ -128,7 +128,7 @@ def test_recover_accounts_for_every_running_job(make_controller, home):
     c = make_controller()
     never = running(c, home, "never.job")
     ended = running(c, home, "ended.job", sputnik_pid=11, job_start="1", job_stop="2", job_exit="5")
-    lost = running(c, home, "lost.job", sputnik_pid=12, job_start="1")
+    lost = running(c, home, "lost.job", sputnik_pid=12, job_start="1", job_stdout="it ran\n")
     alive = running(c, home, "alive.job", sputnik_pid=13)
     elsewhere = running(c, home, "elsewhere.job", sputnik_pid=14, host="node2")
     c.system.dead.update({11, 12})
@@ -142,6 +142,30 @@ def test_recover_accounts_for_every_running_job(make_controller, home):
     assert c.store.state(alive) == states.RUNNING
     assert c.store.state(elsewhere) == states.RUNNING
     assert 14 not in [call[1] for call in c.system.calls if call[0] == "alive"]
+
+
+def test_a_job_whose_sputnik_died_before_starting_it_is_queued_again_with_one_start(make_controller, home):
+    """Regression (fault injection): the sputnik was killed after it
+    recorded the start (it does so first) but before it started the job,
+    or while it was starting it; the job failed "supervisor lost" (and in
+    the second case ran all the same).  Without a process of the job or
+    output of the run it is queued again, and the start of the run that
+    never began is taken back; a half-started job is adopted."""
+    c = make_controller()
+    a = running(c, home, "a.job", sputnik_pid=12, job_start="1")
+    half = running(c, home, "half.job", sputnik_pid=13, job_start="1")
+    c.system.dead.update({12, 13})
+    c.system.half_started = lambda job_id: pidref.ProcessRef(4343, 77) if job_id == half else None
+    c.recover()
+    assert c.store.state(a) == states.QUEUED
+    assert c.store.read(a, "job.start", "").split() == []
+    # The sputnik was killed while starting the job: the new process, still
+    # bearing its name, is the job; it is adopted, never queued again.
+    assert c.store.state(half) == states.RUNNING
+    assert c.store.read(half, "job.pid").strip() == "4343"
+    assert c.store.read(half, "job.pid.start").split()[:2] == ["4343", "77"]
+    assert ("adopt_sputnik", c.store.job_path(half), half) in c.system.calls
+    assert c.store.read(half, "job.start").split() == ["1"]
 
 
 def test_a_lost_jobs_unreaped_exit_status_is_read_not_adopted_again_and_again(make_controller, home):

@@ -4,6 +4,7 @@ cannot write its records (item 4)."""
 import errno
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -65,27 +66,28 @@ def test_a_dead_process_is_nobody(tmp_path):
 
 
 def test_sputnik_keeps_the_exit_value_when_the_disk_is_full_and_retries(home, monkeypatch):
+    from gsatellite import runs
     from gsatellite import sputnik as sp
 
     s, job_id = new_job(home)
     sput = sp.Sputnik(s.job_path(job_id), job_id)
     try:
         full = {"on": True}
-        real_append = sp.append_line
+        real_append = runs.append_line
 
         def append(path, line):
             if full["on"]:
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real_append(path, line)
 
-        monkeypatch.setattr(sp, "append_line", append)
+        monkeypatch.setattr(runs, "append_line", append)
         sput.record_exit(5)
         assert sput.exit == 5 and sput.unwritten
         sput.tick()
         assert not sput.stop, "exited before its exit value was written"
         full["on"] = False
         sput.tick()
-        assert sput.unwritten == []
+        assert sput.unwritten is None
         with open(paths.job_file(job_id, "job.exit")) as f:
             assert f.read() == "5\n"
         with open(paths.job_file(job_id, "job.stop")) as f:
@@ -146,3 +148,21 @@ def test_a_record_of_another_boot_names_nobody(tmp_path):
     with open(path + ".start", "w") as f:
         f.write("%s %s\n" % tuple(words[:2]))
     assert pidref.read_pid_file(path) is not None
+
+
+def test_a_process_is_found_by_the_name_set_name_gave_it():
+    """A job its sputnik began to start still bears the sputnik's name; the
+    controller looks for it by that name before it queues the job again."""
+    lib = os.path.dirname(os.path.dirname(pidref.__file__))
+    ready = "import sys; sys.path.insert(0, %r); from gsatellite import proc; " \
+            "proc.set_name('sputnik', '424242'); print('ready', flush=True); sys.stdin.read()" % lib
+    p = subprocess.Popen([sys.executable, "-c", ready], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"ready\n"
+        found = pidref.find_named("sputnik 424242")
+        assert found is not None and found.pid == p.pid
+        assert pidref.find_named("sputnik 424243") is None
+    finally:
+        p.stdin.close()
+        p.wait(10)
+    assert pidref.find_named("sputnik 424242") is None

@@ -124,3 +124,70 @@ def test_runner_messages_parse_as_classic(sputnik):
 def test_trigger_with_a_reserved_name_is_refused(sputnik):
     answer = sputnik.trigger("JOB_START", "")
     assert answer.startswith(P.trigger_failed(""))
+
+
+# -- the job's end: on disk before the job is reaped ---------------------------------
+
+def _unreaped(pid):
+    """True while ``pid`` is a child that has exited and is not reaped."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
+
+
+def _ended_child(value):
+    """A child of this process that has exited with ``value``, not reaped."""
+    pid = os.posix_spawn("/bin/sh", ["sh", "-c", "exit %d" % value], dict(os.environ))
+    deadline = time.monotonic() + 10
+    while not _unreaped(pid):
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    return pid
+
+
+def test_the_jobs_end_is_on_disk_before_its_zombie_is_reaped(sputnik, monkeypatch):
+    """A sputnik killed at any line leaves the exit value on disk or the job
+    an unreaped zombie whose status the next owner reads; a record that
+    fails (a full disk) keeps the zombie until it succeeds."""
+    from gsatellite import runs
+
+    real = runs.record_end
+    seen = []
+
+    def record_end(job_dir, value, when):
+        seen.append(_unreaped(sputnik.child))
+        if len(seen) == 1:
+            raise OSError(28, "No space left on device")
+        return real(job_dir, value, when)
+
+    monkeypatch.setattr(runs, "record_end", record_end)
+    with open(paths.job_file(sputnik.job_id, "job.start"), "w") as f:
+        f.write("1\n")
+    pid = sputnik.child = _ended_child(7)
+    sputnik.reap()
+    assert sputnik.exit == 7
+    assert _unreaped(pid), "reaped before its end was on disk"
+    assert not os.path.exists(paths.job_file(sputnik.job_id, "job.exit"))
+    assert sputnik.outbox == []
+    sputnik.reap()
+    assert seen == [True, True]
+    assert not _unreaped(pid)
+    with open(paths.job_file(sputnik.job_id, "job.exit")) as f:
+        assert f.read() == "7\n"
+    with open(paths.job_file(sputnik.job_id, "job.stop")) as f:
+        assert len(f.read().split()) == 1
+    assert sputnik.outbox == [P.terminated(sputnik.job_id, 7)]
+
+
+def test_the_controller_records_an_inherited_end_before_reaping_it():
+    """The controller inherits the job of a dead sputnik (it is their
+    subreaper): what it records for a child is written while the child is
+    still a zombie."""
+    from gsatellite.controller.system import System
+
+    pid = _ended_child(3)
+    seen = []
+    System().reap(lambda p, value: seen.append((p, value, _unreaped(p))))
+    assert (pid, 3, True) in seen
+    assert not _unreaped(pid)

@@ -22,8 +22,8 @@ fails with the reason in ``job.reason``.
 import os
 import traceback
 
-from .. import conditions, events, jobtypes, paths, pidref, proc, staging, states, waiters
-from ..fsutil import append_line, unlink_quiet, write_atomic
+from .. import conditions, events, jobtypes, paths, pidref, proc, runs, staging, states, waiters
+from ..fsutil import unlink_quiet, write_atomic
 from ..log import log
 
 # Seconds between looks at the sputniks a previous controller started.
@@ -230,21 +230,20 @@ class Lifecycle:
             del self.orphan_exits[next(iter(self.orphan_exits))]
 
     def record_orphan_exit(self, pid, value):
-        """We reaped ``pid`` as the subreaper of a dead sputnik: if it is the
-        job of one of our running jobs, its exit value goes to the job's
-        files at once, not only into memory, so that a kill of this
-        controller right now loses nothing (the next one reads it there)."""
+        """``pid`` ended as a child we inherited as the subreaper of a dead
+        sputnik, and is not reaped yet: if it is the job of one of our
+        running jobs, its exit value goes to the job's files now, before
+        the status is gone, so that a kill of this controller at any moment
+        loses nothing (the next one reads the files, or the zombie).  An
+        end already on record (the sputnik wrote it before it died) is not
+        recorded again."""
         for job_id in self.store.ids(states.RUNNING):
             if (self.store.read(job_id, "job.pid", "") or "").strip() != str(pid):
                 continue
-            starts = len((self.store.read(job_id, "job.start", "") or "").split())
-            stops = len((self.store.read(job_id, "job.stop", "") or "").split())
-            if starts > stops:
-                try:
-                    write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
-                    append_line(paths.job_file(job_id, "job.stop"), str(int(self.now())))
-                except OSError as e:
-                    log("job %s: cannot record its exit value: %s" % (job_id, e))
+            try:
+                runs.record_end(paths.job_dir(job_id), value, self.now())
+            except OSError as e:
+                log("job %s: cannot record its exit value: %s" % (job_id, e))
             return
 
     def watch_sputniks(self):
@@ -282,9 +281,9 @@ class Lifecycle:
             self.adopt(job_id)
         elif job_pid.isdigit() and int(job_pid) in self.orphan_exits:
             self.record_lost_exit(job_id, self.orphan_exits.pop(int(job_pid)), "we reaped the job")
-        elif not job_pid and self.found_unrecorded_job(job_id):
+        elif not job_pid and self.found_unrecorded_job(job_id, starts > stops):
             self.adopt(job_id)
-        elif not job_pid and starts <= stops:
+        elif not job_pid and (starts <= stops or self.never_began(job_id)):
             self.lost_before_start(job_id)
         else:
             log("job %s: its sputnik is gone and no exit was recorded; failed" % job_id)
@@ -292,12 +291,18 @@ class Lifecycle:
             self.store.transition(job_id, states.FAILED)
             self.need_schedule = True
 
-    def found_unrecorded_job(self, job_id):
+    def found_unrecorded_job(self, job_id, started):
         """The sputnik died after starting the job but before writing
         job.pid: look for the job's process and record it, so the job is
-        adopted, never started a second time."""
+        adopted, never started a second time.  ``started``: the sputnik
+        recorded this run's start; then a process still bearing its name
+        is the job it was killed while starting (posix_spawn's child shares
+        the sputnik's memory until it runs the job's program, which keeps
+        its PID and start time)."""
         job_path = self.store.job_path(job_id)
         ref = self.system.find_job_process(job_path) if job_path else None
+        if ref is None and started:
+            ref = self.system.half_started(job_id)
         if ref is None:
             return False
         log("job %s: its sputnik died before recording job.pid; found it as %d" % (job_id, ref.pid))
@@ -308,13 +313,31 @@ class Lifecycle:
             return False
         return True
 
+    def never_began(self, job_id):
+        """The sputnik recorded the start (it does so before it starts the
+        job, so a kill in between never runs the job twice) and died, and
+        :meth:`found_unrecorded_job` found no process of the job, running
+        or half-started: did the job never begin?  Only if this run left no
+        ``job.stdout``: the started job opens it before its program runs,
+        and a dead sputnik starts nothing more.  Then the start is taken
+        back, so the run that follows is the only one."""
+        if os.path.lexists(paths.job_file(job_id, "job.stdout")):
+            return False
+        starts = (self.store.read(job_id, "job.start", "") or "").split()
+        try:
+            write_atomic(paths.job_file(job_id, "job.start"), "".join(t + "\n" for t in starts[:-1]))
+        except OSError as e:
+            log("job %s: cannot take back the start of a run that never began: %s" % (job_id, e))
+            return False
+        log("job %s: its sputnik died before the job began" % job_id)
+        return True
+
     def record_lost_exit(self, job_id, value, how):
         """The job of a lost sputnik ended with ``value``: record it as the
         sputnik would have, and end the job."""
         log("job %s: its sputnik was lost; %s: exit %d" % (job_id, how, value))
         try:
-            append_line(paths.job_file(job_id, "job.stop"), str(int(self.now())))
-            write_atomic(paths.job_file(job_id, "job.exit"), "%d\n" % value)
+            runs.record_end(paths.job_dir(job_id), value, self.now())
         except OSError as e:
             log("job %s: cannot record its exit value: %s" % (job_id, e))
         self.job_ended(job_id, value, recovered=True)

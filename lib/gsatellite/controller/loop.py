@@ -129,8 +129,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
 
     def on_signal(self, signo):
         if signo == signal.SIGCHLD:
-            for pid, value in self.system.reap():
-                self.child_ended(pid, value)
+            self.system.reap(self.child_ended)
             return
         super().on_signal(signo)
 

@@ -13,8 +13,10 @@ logic is tested without real processes.
 
 import os
 import signal
+import traceback
 
 from .. import pidref, proc
+from ..log import log
 
 # Seconds between two starts of a forwarder that keeps dying.
 HEAL_SECONDS = 10.0
@@ -75,6 +77,12 @@ class System:
         it among its arguments), as a :class:`pidref.ProcessRef`, or None."""
         return pidref.find_session_leader(job_path)
 
+    def half_started(self, job_id):
+        """A process bearing the name of the job's sputnik: a job its
+        sputnik began to start (until it runs its program it still bears
+        that name); a :class:`pidref.ProcessRef` or None."""
+        return pidref.find_named("sputnik %s" % job_id)
+
     def ended_status(self, path):
         """Wait status of the ended, unreaped process of PID file ``path``."""
         return pidref.ended_status(path)
@@ -88,26 +96,30 @@ class System:
 
         return proc.spawn_session(body)
 
-    def reap(self):
+    def reap(self, ended):
         """Collect every child that has exited (sputniks, services, mailers,
-        jobs whose sputnik died: we are their subreaper); returns
-        ``[(pid, exit value)]``."""
-        ended = []
+        jobs whose sputnik died: we are their subreaper), calling
+        ``ended(pid, exit value)`` for each before it is reaped: what that
+        records is on disk while the status is still kept by the kernel."""
         while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return ended
-            if pid == 0:
-                return ended
+            found = proc.peek_ended_child()
+            if found is None:
+                return
+            pid = found[0]
             if pid in self.spares:
                 # A spare that took no job: nobody's supervisor.
                 self.spares.discard(pid)
                 if self.spare is not None and self.spare[0] == pid:
                     os.close(self.spare[1])
                     self.spare = None
+                proc.reap_child(pid)
                 continue
-            ended.append((pid, proc.exit_value(status)))
+            try:
+                ended(*found)
+            except Exception:
+                log("recording the end of child %d failed:\n%s" % (found[0], traceback.format_exc()))
+            # Reaped even so: an unreaped child would come back at every look.
+            proc.reap_child(found[0])
 
     def wake(self, pid):
         """Wake a sleeping daemon loop (safe from any thread: the signal is
