@@ -39,7 +39,7 @@ from . import protocol as P
 from .daemon import Daemon
 from . import transport
 from .fsutil import makedirs, read_first_line
-from .transport import wake
+from .transport import mbox, wake
 from .log import log
 
 
@@ -84,7 +84,7 @@ class SignalForwarder(Daemon):
         if not target.lstrip("-").isdigit() or int(target) in (0, -1):
             log("refusing to signal %r" % target)
             return 1
-        if not ours(abs(int(target))):
+        if not ours(abs(int(target)), signo=sig):
             log("refusing %s %s: not a gsatellite process of this host" % (name, target))
             return 1
         try:
@@ -164,7 +164,16 @@ class SignalForwarder(Daemon):
         log("stopped")
 
 
-def ours(pid, host=None):
+def waiting_client(pid, host):
+    """A client of this host waiting for an answer from a controller on
+    another host, which wakes it through here: it owns a box named after its
+    PID made after it started (boot time counts in whole seconds, hence the
+    second of slack).  Only SIGCONT is sent on this ground."""
+    started = pidref.started_at(pid)
+    return started is not None and mbox.has_box_since(pid, started - 1, host)
+
+
+def ours(pid, host=None, signo=None):
     """Is ``pid`` a gsatellite process of ``host`` (this host) by our own
     records?  Only those are sent signals on a message's word: the
     controller in ``gsatlcPid`` when ``gsatlcHostName`` is this host, the
@@ -173,7 +182,8 @@ def ours(pid, host=None):
     checked by :mod:`pidref` (its recorded start time, or for a classic
     file the process's age and program name), so a stale PID names nobody.
     The classic tools only forward SIGCONT to a controller or a sputnik;
-    a job is signalled by its sputnik, never through here."""
+    a job is signalled by its sputnik, never through here.  With ``signo``
+    SIGCONT, also a client waiting for an answer (:func:`waiting_client`)."""
     from .jobstore import JobStore
     from . import states
 
@@ -181,6 +191,8 @@ def ours(pid, host=None):
     if pid == os.getpid():
         return True
     text = str(pid)
+    if signo == signal.SIGCONT and waiting_client(pid, host):
+        return True
 
     def recorded(path, names):
         if read_first_line(path, "") != text:

@@ -162,6 +162,35 @@ def test_sigfwd_never_signals_a_process_that_is_not_ours(gsat):
         stranger.wait()
 
 
+def test_sigfwd_wakes_a_client_waiting_in_a_box_named_after_it(gsat):
+    """A controller on another host wakes a client of this host, waiting for
+    its answer, through the forwarder: SIGCONT reaches a process that owns a
+    box ``PID[TAG].inbox`` made after it started; no other signal does, and
+    a box of another PID makes no process ours."""
+    gsat.start()
+    alias, real = _sigfwd(gsat)
+    client = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    gsat.extra_pids.extend([client.pid, other.pid])
+    boxes = os.path.join(gsat.g, "mboxes", gsat.host())
+    try:
+        for p in (client, other):
+            os.kill(p.pid, signal.SIGSTOP)
+            gsat.wait_for(lambda: _proc_state(p.pid) == "T", what="the process to stop")
+        os.mkdir(os.path.join(boxes, "%d3.inbox" % client.pid), 0o700)
+        assert classic(gsat, alias, "SIGKILL %d" % client.pid) == "1;%s" % real
+        assert classic(gsat, alias, "SIGCONT %d" % other.pid) == "1;%s" % real
+        assert classic(gsat, alias, "ALIVE?") == "YES;%s" % real
+        assert _proc_state(client.pid) == "T" and _proc_state(other.pid) == "T"
+        assert classic(gsat, alias, "SIGCONT %d" % client.pid) == "0;%s" % real
+        gsat.wait_for(lambda: _proc_state(client.pid) in ("S", "R"), what="the waiting client to resume")
+        assert _proc_state(other.pid) == "T"
+    finally:
+        for p in (client, other):
+            p.kill()
+            p.wait()
+
+
 def test_classic_client_delegates_and_undelegates_actions(gsat):
     gsat.start()
     alias, real = _sigfwd(gsat)

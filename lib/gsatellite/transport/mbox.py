@@ -69,6 +69,30 @@ def pid_box(pid, host=None):
     return box_path("%d%s" % (pid, BOX_SUFFIX), host)
 
 
+def has_box_since(pid, since, host=None):
+    """Does process ``pid`` own a box here (``PID[TAG].inbox``, TAG digits
+    or ``a`` and digits, as :func:`create_pid_box` names them) that changed
+    no earlier than ``since`` (epoch seconds)?  A box is made by its owner,
+    so one older than the process names an earlier owner of the PID."""
+    head = str(pid)
+    try:
+        names = os.listdir(host_dir(host))
+    except (OSError, BadAddress):
+        return False
+    for name in names:
+        if not (name.startswith(head) and name.endswith(BOX_SUFFIX)):
+            continue
+        tag = name[len(head):-len(BOX_SUFFIX)]
+        if tag and not (tag.isdigit() or (tag[0] == "a" and tag[1:].isdigit())):
+            continue
+        try:
+            if os.lstat(box_path(name, host)).st_ctime >= since:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def sigfwd_box(host=None):
     return box_path(SIGFWD_ALIAS, host)
 
