@@ -176,7 +176,7 @@ def test_sigfwd_wakes_a_client_waiting_in_a_box_named_after_it(gsat):
     try:
         for p in (client, other):
             os.kill(p.pid, signal.SIGSTOP)
-            gsat.wait_for(lambda: _proc_state(p.pid) == "T", what="the process to stop")
+            gsat.wait_for(lambda pid=p.pid: _proc_state(pid) == "T", what="the process to stop")
         os.mkdir(os.path.join(boxes, "%d3.inbox" % client.pid), 0o700)
         assert classic(gsat, alias, "SIGKILL %d" % client.pid) == "1;%s" % real
         assert classic(gsat, alias, "SIGCONT %d" % other.pid) == "1;%s" % real
