@@ -29,8 +29,10 @@ same PIDs).  A sidecar of two words (written before) is read as before.
 """
 
 import os
-import signal
 import time
+
+# The C module: ``signal`` would bring ``enum`` into every client's start-up.
+from _signal import SIGCONT, SIGTERM
 
 SIDECAR = ".start"
 # Seconds a start time may lie after a file's mtime and still count as
@@ -360,4 +362,4 @@ def wait_gone(ref, timeout, interval=0.02):
 
 def terminate(ref):
     """SIGTERM then SIGCONT (a stopped daemon must run to exit)."""
-    return ref.signal(signal.SIGTERM) and (ref.signal(signal.SIGCONT) or True)
+    return ref.signal(SIGTERM) and (ref.signal(SIGCONT) or True)

@@ -9,8 +9,11 @@ ignored signals ignored), and never return into the parent's code.
 
 import gc
 import os
-import signal
 import sys
+
+# The C module (same functions, plain numbers): the signal package would
+# bring enum into the start-up of every client that asks proc.alive().
+import _signal as signal
 
 
 def close_fds(keep=(0, 1, 2)):

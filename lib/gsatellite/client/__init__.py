@@ -39,9 +39,12 @@ _LAZY = {
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError("module %r has no attribute %r" % (__name__, name))
-    import importlib
+    import sys
 
     module = _LAZY[name]
+    full = "%s.%s" % (__name__, module or name)
+    # __import__, not importlib (a module more at every command's start).
+    __import__(full)
     if module is None:  # a submodule itself
-        return importlib.import_module("." + name, __name__)
-    return getattr(importlib.import_module("." + module, __name__), name)
+        return sys.modules[full]
+    return getattr(sys.modules[full], name)

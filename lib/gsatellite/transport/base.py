@@ -25,8 +25,7 @@ Invariants:
   line in a daemon's log and nothing for a client's user.
 """
 
-import collections
-import importlib
+import sys
 
 from .. import config, paths, pidref, protocol
 from . import wake as _wake
@@ -78,7 +77,24 @@ class Address(str):
 
 # What send() returns: withdraw() needs the address's transport and the
 # transport's own token for the published message.
-Receipt = collections.namedtuple("Receipt", "address token")
+# A plain tuple subclass, not collections.namedtuple: importing collections
+# costs every client a millisecond of start-up.
+class Receipt(tuple):
+    __slots__ = ()
+
+    def __new__(cls, address, token):
+        return tuple.__new__(cls, (address, token))
+
+    @property
+    def address(self):
+        return self[0]
+
+    @property
+    def token(self):
+        return self[1]
+
+    def __repr__(self):
+        return "Receipt(address=%r, token=%r)" % self
 
 
 class Inbox:
@@ -110,9 +126,12 @@ def _impl(kind):
     module = _modules.get(kind)
     if module is None:
         try:
-            module = _modules[kind] = importlib.import_module(_IMPLEMENTATIONS[kind])
+            name = _IMPLEMENTATIONS[kind]
         except KeyError:
             raise BadAddress("no transport for address kind %r" % kind) from None
+        # __import__ rather than importlib, which a client need not load.
+        __import__(name)
+        module = _modules[kind] = sys.modules[name]
     return module
 
 

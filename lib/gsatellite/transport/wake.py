@@ -11,9 +11,12 @@ its signal forwarder) is :func:`gsatellite.transport.base.signal_process`.
 """
 
 import os
-import signal
 
-WAKE = signal.SIGCONT
+# The C module: the ``signal`` package wraps every number in an enum, and
+# importing it (with ``enum``) costs a client a few milliseconds of start-up.
+import _signal
+
+WAKE = _signal.SIGCONT
 
 
 class Sleeper:
@@ -21,20 +24,20 @@ class Sleeper:
 
     def __init__(self, signals=()):
         self.signals = {WAKE, *signals}
-        self.previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.signals)
+        self.previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, self.signals)
 
     def sleep(self, timeout):
         """Wait up to ``timeout`` seconds; return the signal number or None."""
         if timeout <= 0:
             timeout = 0
-        info = signal.sigtimedwait(self.signals, timeout)
+        info = _signal.sigtimedwait(self.signals, timeout)
         return info.si_signo if info is not None else None
 
     def drain(self):
         """Consume every pending signal without waiting; returns them."""
         got = []
         while True:
-            info = signal.sigtimedwait(self.signals, 0)
+            info = _signal.sigtimedwait(self.signals, 0)
             if info is None:
                 return got
             got.append(info.si_signo)
@@ -42,11 +45,13 @@ class Sleeper:
     def release(self):
         """Restore the mask from before: a nested sleeper (a request made by
         a daemon) must not unblock the daemon's own signals."""
-        signal.pthread_sigmask(signal.SIG_SETMASK, self.previous)
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, self.previous)
 
 
 def signal_number(name):
     """``SIGUSR1``, ``USR1``, ``usr1`` or ``10`` -> 10; ValueError otherwise."""
+    import signal
+
     text = str(name).strip()
     if text.isdigit():
         num = int(text)
@@ -63,6 +68,8 @@ def signal_number(name):
 
 
 def signal_name(num):
+    import signal
+
     try:
         return signal.Signals(num).name
     except ValueError:
