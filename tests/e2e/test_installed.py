@@ -21,14 +21,17 @@ import gsatellite
 
 
 def _console_scripts():
+    """Every command setup.cfg installs: console scripts, and the client
+    commands installed as scripts (bin/installed/)."""
     text = open(os.path.join(ROOT, "setup.cfg")).read()
     block = text.split("console_scripts =", 1)[1].split("\n[", 1)[0]
-    return re.findall(r"^\s+(\w+) = ", block, re.M)
+    scripts = text.split("\nscripts =", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r"^\s+(\w+) = ", block, re.M) + re.findall(r"^\s+bin/installed/(\w+)$", scripts, re.M)
 
 
 def test_every_command_is_on_path(gsat):
     names = _console_scripts()
-    assert "gqsub" in names and "gsatlcd" in names
+    assert "gqsub" in names and "gqstat" in names and "gsatlcd" in names
     for name in names:
         found = shutil.which(name, path=gsat.env["PATH"])
         assert found and os.path.dirname(found) == BIN, (name, found)
