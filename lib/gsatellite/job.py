@@ -13,7 +13,9 @@ shows or decides about a job is read here.  Invariants:
   readable regular file (a directory named ``job.state``, a FIFO, a file
   we may not read) is remembered as damage: :meth:`Job.damage` says what is
   wrong, so a listing reports that job and skips it instead of stopping.
-  Nothing here ever blocks (files are opened ``O_NONBLOCK``) or reads a
+  (The file type is checked only when a read looks unlike a job file's:
+  an error, nothing, or a whole buffer.  A FIFO whose writer has written
+  a few bytes reads as a file, harmlessly.)  Nothing here ever blocks (files are opened ``O_NONBLOCK``) or reads a
   job's output whole (:meth:`Job.output_chunks` streams it, from the end
   for the last N lines).
 * Text is decoded as UTF-8 with ``surrogateescape``, so any byte a classic
@@ -32,6 +34,7 @@ _CHUNK = 65536
 OUTPUT_CHUNK = 1 << 20
 # Errors that mean "not there (yet, or any more)", not damage.
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
+_FLAGS = os.O_RDONLY | os.O_NONBLOCK
 
 
 class Event:
@@ -56,22 +59,34 @@ def _read(path):
     # files, and the buffered file object costs more than the read.
     # O_NONBLOCK: a FIFO planted in a job directory must not hang a client.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, _FLAGS)
     except OSError as e:
         return None, (None if e.errno in _ABSENT else e.strerror)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            return None, "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        chunks = [os.read(fd, _CHUNK)]
-        # A short read of a regular file is its end.
-        while len(chunks[-1]) == _CHUNK:
-            chunks.append(os.read(fd, _CHUNK))
+        try:
+            data = os.read(fd, _CHUNK)
+        except OSError as e:
+            data, error = None, e
+        # A job file is one read of a few bytes.  What is not (an error, an
+        # empty or a long read) is looked at: a directory, a FIFO, a device
+        # is damage.  (So is not a FIFO whose writer has already written:
+        # it reads as a file, without blocking.)
+        if not data or len(data) == _CHUNK:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                return None, "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            if data is None:
+                return None, error.strerror
+            chunks = [data]
+            # A short read of a regular file is its end.
+            while len(chunks[-1]) == _CHUNK:
+                chunks.append(os.read(fd, _CHUNK))
+            data = b"".join(chunks)
     except OSError as e:
         return None, e.strerror
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "surrogateescape"), None
+    return data.decode("utf-8", "surrogateescape"), None
 
 
 def _number(text):
@@ -88,9 +103,11 @@ class Job:
 
     __slots__ = ("id", "dir", "_raw", "_damage")
 
-    def __init__(self, job_id):
+    def __init__(self, job_id, jobs_dir=None):
         self.id = job_id
-        self.dir = paths.job_dir(job_id)
+        # A listing passes the jobs directory: paths.job_dir() per job would
+        # cost more than the job's reads.
+        self.dir = paths.job_dir(job_id) if jobs_dir is None else "%s/%s.d" % (jobs_dir, job_id)
         self._raw = {}
         self._damage = {}
 
@@ -407,7 +424,8 @@ def ids(state=None):
 
 def jobs(state=None, job_type=None):
     """Views of every job (in ``state``, of ``job_type``), in listing order."""
-    found = [Job(j) for j in ids(state)]
+    base = paths.jobs_dir()
+    found = [Job(j, base) for j in ids(state)]
     if job_type is not None:
         found = [j for j in found if j.text("job.type") == job_type]
     return found

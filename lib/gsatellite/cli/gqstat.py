@@ -7,6 +7,7 @@ It reads the store directly and works whether or not the controller runs;
 import sys
 
 from .. import __version__, client, views
+from . import halves
 from .common import info_option, EX_USAGE, Exit, err, program, run
 
 USAGE = """Usage: %s [-f [jobId] [-x]] [-s jobState] [-t jobType] [--json]
@@ -114,9 +115,9 @@ def _main(prog, argv):
         # The classic form: one job, no empty line after it.
         text = "".join(views.sound(jobs, lambda j: views.detailed(j, opts["extended"]), damaged))
     elif opts["detailed"]:
-        text = "".join(views.sound(jobs, lambda j: views.detailed(j, opts["extended"]) + "\n", damaged))
+        text = halves.sound(jobs, lambda j: views.detailed(j, opts["extended"]) + "\n", damaged)
     else:
-        text = views.HEADER + views.RULE + "".join(views.sound(jobs, views.row, damaged))
+        text = views.HEADER + views.RULE + halves.sound(jobs, views.row, damaged)
     sys.stdout.write(text)
     # A listing skips a damaged job; a job asked for by its id is a failure.
     return 1 if bad and opts["id"] is not None else 0
