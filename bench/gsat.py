@@ -9,7 +9,13 @@ command started as ``<real interpreter> bin/CMD`` is compared with
 a ratio is taken within that repetition; the figure is the median.
 """
 
-from common import Sandbox, fmt_ratio, fmt_s, median
+import os
+import shutil
+import subprocess
+import tempfile
+
+import common
+from common import ROOT, Sandbox, fmt_ratio, fmt_s, log, median
 
 
 def interp_runs(ctx, box):
@@ -102,3 +108,57 @@ def fig_submit_gsat(ctx):
         rep.note("figure 3: only %d of %d submissions were still queued afterwards" % (queued, len(ids)))
     rep.command("`gqsub JOB` and `%s bin/gqsub JOB` while `exec sleep 3600` runs, %d pairs"
                 % (ctx.interp, reps))
+
+
+def install_venv(where, interp):
+    """``bin/`` of a fresh virtual environment made in ``where`` with this
+    checkout pip-installed; RuntimeError when it cannot be made."""
+    venv = os.path.join(where, "venv")
+    log("installing this checkout into a fresh virtual environment (%s)" % venv)
+    for argv in ([interp, "-m", "venv", venv],
+                 [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "--quiet", ROOT]):
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError("%s failed: %s" % (" ".join(argv[:4]), (p.stderr or p.stdout).strip()[-500:]))
+    return os.path.join(venv, "bin")
+
+
+def fig_submit_installed(ctx):
+    """Figure 3b: gqsub as pip installs it into a fresh virtual environment
+    (under the bench's temporary directory, removed afterwards), its own
+    gsatlcd warm, against that environment's interpreter."""
+    where = tempfile.mkdtemp(prefix="gsat-bench-venv-", dir=common.BASE[0])
+    try:
+        _submit_installed(ctx, where)
+    finally:
+        common.close_all()  # the venv's controller, before its files go
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def _submit_installed(ctx, where):
+    from tools import LONG, TRUE, Gsat
+
+    rep = ctx.report
+    reps = ctx.n("latency")
+    try:
+        venv_bin = install_venv(where, ctx.interp)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        rep.note("figure 3 (installed) skipped: %s" % e)
+        return
+    python = os.path.join(venv_bin, "python")
+    with Gsat(python, "launcher", installed=venv_bin) as g:
+        busy = g.submit(LONG)[0]
+        ctx.wait(lambda: g.state(busy) == "running", "long job to run")
+        times, bases, ratios = [], [], []
+        for i in range(reps):
+            base = g.box.run([python, "-c", "pass"]).seconds
+            r = g.box.check(g.submit_argv(TRUE, i))
+            times.append(r.seconds)
+            bases.append(base)
+            ratios.append(r.seconds / base)
+    rep.row(3, "venv `python -c pass` (pip-installed gsatellite's interpreter)", fmt_s(median(bases)))
+    rep.row(3, "`gqsub JOB` pip-installed in a fresh venv, slot busy", fmt_s(median(times)),
+            fmt_ratio(median(ratios)) + " of venv `python -c pass`", "<= 15 ms, ratio <= 1.5")
+    rep.command("figure 3 (installed): `%s -m venv DIR && DIR/bin/python -m pip install CHECKOUT`; the venv's gsatlcd "
+                "started, `exec sleep 3600` running; `DIR/bin/python -c pass` and `DIR/bin/gqsub JOB` "
+                "alternating, %d pairs" % (ctx.interp, reps))

@@ -33,7 +33,7 @@ from common import Interrupted, log
 FIGURES = [
     ("baseline", gsat.fig_baseline),
     ("sendcmd", gsat.fig_sendcmd),
-    ("submit", [gsat.fig_submit_gsat, figures.fig_submit_peers]),
+    ("submit", [gsat.fig_submit_gsat, gsat.fig_submit_installed, figures.fig_submit_peers]),
     ("drain", figures.fig_drain),
     ("idle", idle.fig_idle),
     ("concurrency", figures.fig_concurrency),

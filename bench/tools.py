@@ -97,12 +97,17 @@ class Tool:
 
 
 class Gsat(Tool):
-    def __init__(self, interp, variant="direct", classic_dir=None, start=True, env=None):
+    def __init__(self, interp, variant="direct", classic_dir=None, start=True, env=None, installed=None):
         self.interp, self.variant, self.classic = interp, variant, classic_dir
         self.start, self.env = start, env
         if classic_dir:
             self.key, self.title = "classic", "classic gsatellite"
             self.bin = os.path.join(classic_dir, "bin")
+        elif installed:
+            # The commands pip installed into a virtual environment (its bin/),
+            # found on PATH: use variant "launcher".
+            self.key, self.title = "gsat", "gsatellite (pip-installed)"
+            self.bin = installed
         else:
             self.key, self.title = "gsat", "gsatellite"
             self.bin = os.path.join(ROOT, "bin")
