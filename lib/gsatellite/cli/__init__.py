@@ -1,7 +1,10 @@
 """Command-line front ends: thin ``main(argv=None) -> int`` functions."""
 
-import signal
 import sys
+
+# The C module (same functions): the signal package would bring enum into
+# the start-up of every command (issue 18).
+import _signal as signal
 
 
 def _interrupt(signo, frame):
