@@ -14,12 +14,14 @@ from tests.unit.test_views_client import new_job, store  # noqa: F401 - the fixt
 
 @pytest.fixture
 def listing(store, tmp_path, monkeypatch):  # noqa: F811
-    """Eight jobs, damaged ones in both halves; the split made for any size."""
+    """Nine jobs, damaged ones in both halves; the split made for any size."""
     ids = [new_job(store, tmp_path, name="j%d.job" % k, state=states.FINISHED) for k in range(8)]
     os.unlink(os.path.join(job.Job(ids[1]).dir, "job.state"))
     os.mkdir(os.path.join(job.Job(ids[1]).dir, "job.state"))  # first half
     store.write(ids[6], "job.state", "bogus\nline")  # second half
     os.mkfifo(os.path.join(job.Job(ids[7]).dir, "job.execHost"))  # second half, a FIFO
+    # A name in jobs/ with a space lists as job "a b"; damaged, last.
+    os.makedirs(os.path.join(os.path.dirname(job.Job(ids[0]).dir), "a b.d", "job.state"))
     monkeypatch.setattr(halves, "MIN_JOBS", 2)
     monkeypatch.setattr(halves, "_processors", lambda: 2)
     return ids
@@ -41,7 +43,7 @@ def _split(render):
 def test_two_halves_print_what_one_process_prints(listing, render):
     text, bad = _split(render)
     assert (text, bad) == _one_process(render)
-    assert [i for i, _ in bad] == [listing[1], listing[6], listing[7]]
+    assert [i for i, _ in bad] == [listing[1], listing[6], listing[7], "a b"]
     assert "not a regular file" in bad[2][1] and "a directory" in bad[0][1]
     if render is views.row:
         assert len(text.splitlines()) == 5

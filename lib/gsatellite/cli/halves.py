@@ -44,10 +44,9 @@ def sound(jobs, render, damaged):
     problems, second = _collect(*child)
     if second is None:  # the child failed: render its half here
         return first + "".join(views.sound(jobs[half:], render, damaged))
-    by_id = {j.id: j for j in jobs[half:]}
     for line in problems:
-        job_id, _, problem = line.partition(" ")
-        damaged(by_id[job_id], problem)
+        index, _, problem = line.partition(" ")
+        damaged(jobs[half + int(index)], problem)
     return first + second
 
 
@@ -72,8 +71,10 @@ def _fork(jobs, render):
     try:
         os.close(r)
         problems = []
+        where = {id(job): i for i, job in enumerate(jobs)}
+        # By position, not id: an id is any name in jobs/ (spaces too).
         text = "".join(views.sound(jobs, render, lambda job, problem: problems.append(
-            "%s %s" % (job.id, problem.replace("\n", " ")))))
+            "%d %s" % (where[id(job)], problem.replace("\n", " ")))))
         data = ("\n".join(problems) + _SEP + text).encode("utf-8", "surrogateescape")
         view = memoryview(data)
         while view:
