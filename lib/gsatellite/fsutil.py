@@ -65,7 +65,15 @@ def write_atomic(path, text, mode=0o600):
 
 
 def symlink_atomic(target, path):
-    """Create or replace the symlink ``path -> target`` atomically."""
+    """Create or replace the symlink ``path -> target`` atomically.  Where
+    nothing is in the way, symlink(2) alone is atomic (the link is there
+    whole or not at all): the temporary name and the rename, two more
+    directory entries to write, are for replacing."""
+    try:
+        os.symlink(target, path)
+        return
+    except FileExistsError:
+        pass
     tmp, _ = _temp_beside(path, lambda t: os.symlink(target, t))
     try:
         os.rename(tmp, path)
