@@ -65,7 +65,15 @@ def write_atomic(path, text, mode=0o600):
 
 
 def symlink_atomic(target, path):
-    """Create or replace the symlink ``path -> target`` atomically."""
+    """Create or replace the symlink ``path -> target`` atomically.  Where
+    nothing is in the way, symlink(2) alone is atomic (the link is there
+    whole or not at all): the temporary name and the rename, two more
+    directory entries to write, are for replacing."""
+    try:
+        os.symlink(target, path)
+        return
+    except FileExistsError:
+        pass
     tmp, _ = _temp_beside(path, lambda t: os.symlink(target, t))
     try:
         os.rename(tmp, path)
@@ -113,30 +121,46 @@ def open_regular(path):
     """A read-only descriptor of the regular file ``path``; never blocks
     (a FIFO put where a file belongs).  OSError for anything that is not a
     regular file (EISDIR for a directory, EINVAL for the rest)."""
+    return _open_regular(path)[0]
+
+
+def _open_regular(path):
+    """``(fd, st_size)`` of :func:`open_regular`."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
             raise OSError(code, "is a directory" if code == errno.EISDIR else "not a regular file", path)
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st.st_size
 
 
 def read_text(path, default=None, limit=1 << 20):
     """Content of a small file, or ``default`` when it cannot be read."""
     try:
-        fd = open_regular(path)
+        fd, size = _open_regular(path)
     except OSError:
         return default
+    # Plain reads sized by the fstat already made (a file object would
+    # fstat, ioctl and lseek again and map a buffer of ``limit`` bytes):
+    # the daemons read some forty small job files per job.
+    chunks, left = [], limit
     try:
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(limit)
+        while left > 0:
+            chunk = os.read(fd, min(left, size + 1))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+            size = 4096  # it grew since the fstat: go on in pages
     except OSError:
         return default
-    return data.decode("utf-8", "surrogateescape")
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
 
 
 def read_first_line(path, default=None):

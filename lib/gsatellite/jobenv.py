@@ -28,11 +28,19 @@ def quote(value):
     return '"' + "".join(out) + '"'
 
 
+_login_names = {}  # uid -> name: one user database look-up per process
+
+
 def login_name():
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return os.environ.get("LOGNAME") or os.environ.get("USER") or str(os.getuid())
+    uid = os.getuid()
+    name = _login_names.get(uid)
+    if name is None:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return os.environ.get("LOGNAME") or os.environ.get("USER") or str(uid)
+        _login_names[uid] = name
+    return name
 
 
 def logname():

@@ -94,11 +94,26 @@ def tarball(job_dir):
     return buf.getvalue(), None
 
 
+# The controller asks at every job start and end whether the shipped mail
+# service would send (events._worth_running): a look at every PATH entry.
+# The answer is kept for a few seconds per PATH, so a drain pays it once and
+# a ``mail`` installed meanwhile is found soon after.
+MAIL_COMMAND_TTL = 10.0
+_mail_command = {}  # PATH -> (monotonic time of the look, answer)
+
+
 def local_mail_command():
     """The ``mail`` command on PATH, or None."""
     import shutil
 
-    return shutil.which("mail")
+    search = os.environ.get("PATH")
+    now = time.monotonic()
+    found = _mail_command.get(search)
+    if found is None or now - found[0] > MAIL_COMMAND_TTL:
+        if len(_mail_command) > 8:
+            _mail_command.clear()
+        found = _mail_command[search] = (now, shutil.which("mail"))
+    return found[1]
 
 
 def service_would_send():

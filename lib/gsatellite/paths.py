@@ -261,16 +261,27 @@ def bin_path(program):
     return os.path.join(bin_dir(), program)
 
 
+_libexec = {}  # (tree, prefix) -> the directory found: asked at every job start and end
+
+
 def libexec_dir():
+    key = (tree(), sys.prefix)
+    found = _libexec.get(key)
+    if found is None:
+        found = _libexec[key] = _find_libexec(*key)
+    return found
+
+
+def _find_libexec(top, prefix):
     for d in (
-        os.path.join(tree(), "libexec"),
-        os.path.join(sys.prefix, "libexec", "gsatellite"),
+        os.path.join(top, "libexec"),
+        os.path.join(prefix, "libexec", "gsatellite"),
         "/usr/libexec/gsatellite",
         "/opt/gsatellite/libexec",
     ):
         if os.path.isdir(d):
             return d
-    return os.path.join(tree(), "libexec")
+    return os.path.join(top, "libexec")
 
 
 def run_services():

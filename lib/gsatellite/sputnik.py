@@ -89,6 +89,12 @@ class Sputnik(Daemon):
         self.triggers = {}  # run-services pid -> pending --wait trigger
         self.every(self.poll, self.host_alive)
 
+    def make_inbox(self):
+        # One sputnik per job: the registry sweep (a directory listing and
+        # a look at every queue) is left to the controller's start and to
+        # every daemon's timer, ours included.
+        return transport.open_inbox(self.pid, limit=self.limit, sweep=False)
+
     def file(self, name):
         return paths.job_file(self.job_id, name)
 
@@ -512,6 +518,9 @@ ASSIGNMENT_MAX = 65536
 def launch_spare():
     """Start a spare sputnik; returns ``(pid, fd)``, ``fd`` the end of its
     pipe to write the job to (:func:`assign`) or to close (OSError)."""
+    # Made here once, the user database look-up is inherited by every spare
+    # instead of being made by each (a name-service round per job).
+    jobenv.logname()
     r, w = os.pipe()
     try:
         def body():

@@ -18,11 +18,16 @@ import sys
 DEFAULT = "default"
 
 
+_names = []  # listed once per process: the installed modules do not change
+
+
 def names():
-    here = os.path.dirname(__file__)
-    return sorted(
-        n[:-3] for n in os.listdir(here) if n.endswith(".py") and not n.startswith("_")
-    )
+    if not _names:
+        here = os.path.dirname(__file__)
+        _names.extend(sorted(
+            n[:-3] for n in os.listdir(here) if n.endswith(".py") and not n.startswith("_")
+        ))
+    return list(_names)
 
 
 def is_known(name):

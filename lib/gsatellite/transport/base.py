@@ -189,10 +189,12 @@ def sigfwd_address(host=None, kind=None):
     return _impl(kind or configured_kind()).sigfwd_address(host)
 
 
-def open_inbox(pid=None, tag="", limit=None, log=None, kind=None):
+def open_inbox(pid=None, tag="", limit=None, log=None, kind=None, sweep=True):
     """This process's inbox (``tag`` tells several of one process apart);
     whatever an earlier process of the same PID left in it is dropped.
     ``log(line)`` reports skipped entries (default: the daemon log).
+    ``sweep=False``: the main inbox of a process that leaves the clean-up
+    after ``kill -9`` to the long-lived daemons (a sputnik, one per job).
     A kind that cannot work here falls back to a box (see the module)."""
     if kind is None:
         kind = configured_kind()
@@ -200,7 +202,7 @@ def open_inbox(pid=None, tag="", limit=None, log=None, kind=None):
         if log is None and value not in SETTINGS:
             _warn_once("setting", "unknown setting transport=%r; using file message boxes" % value)
     try:
-        return _impl(kind).open_inbox(pid, tag, limit, log)
+        return _impl(kind).open_inbox(pid, tag, limit, log, sweep=sweep)
     except Unavailable as e:
         if log is None:
             _warn_once(kind, "%s; using file message boxes" % e)

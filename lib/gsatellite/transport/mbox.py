@@ -477,7 +477,7 @@ class Inbox(_Inbox):
             pass
 
 
-def open_inbox(pid=None, tag="", limit=None, log=None):
+def open_inbox(pid=None, tag="", limit=None, log=None, sweep=True):
     return Inbox(create_pid_box(pid, "." + tag if tag else ""), limit, log)
 
 

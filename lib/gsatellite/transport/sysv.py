@@ -18,9 +18,9 @@ one System V queue per inbox instead of a file per message.  Invariants:
   is unread, so the messages of one sender are received in the order sent.
 * Queues are made ``IPC_CREAT | IPC_EXCL`` with mode 0600 and recorded in
   the registry of :mod:`.sysvkeys` *before* they exist; :meth:`Inbox.close`
-  removes queue, box and entry; :func:`sweep` (at every daemon start and
-  periodically in the daemons) removes those of processes killed with
-  ``kill -9``.
+  removes queue, box and entry; :func:`sweep` (at the start of every daemon
+  but a sputnik, and periodically in the daemons) removes those of
+  processes killed with ``kill -9``.
 * Withdrawing: every message is sent with a type of its own (the sender's
   PID and a counter), so its sender can take exactly it back with a
   non-blocking ``msgrcv`` of that type, while receivers take any type in
@@ -342,14 +342,17 @@ class Inbox(_Inbox):
         sysvkeys.remove_entry(self.address.split(":")[2])
 
 
-def open_inbox(pid=None, tag="", limit=None, log=None):
-    """A new queue (and its box) for this process; see the module invariants."""
+def open_inbox(pid=None, tag="", limit=None, log=None, sweep=True):
+    """A new queue (and its box) for this process; see the module invariants.
+    A main inbox (no ``tag``) sweeps first, unless ``sweep`` is False: a
+    sputnik starts per job, and the controller, the forwarder and every
+    daemon's timer sweep already."""
     if sysv_ipc is None:
         raise Unavailable("the Python module sysv_ipc is not installed")
     pid = pid or os.getpid()
     name = "%d.%s" % (pid, tag) if tag else str(pid)
-    if not tag:
-        sweep()
+    if sweep and not tag:
+        _sweep_gone()
     old = sysvkeys.read_entry(sysvkeys.entry_path(name))
     if old is not None:
         remove_queue(old[0])  # an earlier process of this PID left it
@@ -376,6 +379,10 @@ def open_inbox(pid=None, tag="", limit=None, log=None):
 
 def sweep(log=None):
     """Remove the queues of processes that are gone; returns how many."""
+    return _sweep_gone(log)
+
+
+def _sweep_gone(log=None):
     if sysv_ipc is None:
         return 0
     if log is None:
