@@ -11,6 +11,7 @@ made by the job itself, a message sent with shell tools.
 
 import os
 import shlex
+import subprocess
 import sys
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,3 +134,111 @@ def test_hand_made_stage_in_tokens_take_nothing(gsat):
     assert os.listdir(os.path.join(gsat.g, "gschedule", "jobs")) == []
     assert _alive(pid)
     assert gsat.wait_state(gsat.qsub(job), ("finished", "failed")) == "finished"
+
+
+# -- several hosts: files in the shared store ----------------------------------------------
+
+def _start_ok(gsat):
+    p = gsat.run("gsatlcd", "--start", timeout=40)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, (p.stdout, p.stderr, _log_tail(gsat))
+    assert gsat.run("gsatlcd", "--status").returncode == 0
+
+
+def _log_tail(gsat):
+    try:
+        return _read(os.path.join(gsat.g, "var", "log", "gsatlc.log"))[-2000:]
+    except OSError:
+        return ""
+
+
+def test_a_claim_named_with_other_digits_does_not_crash_the_controller(gsat):
+    """Broke: ``gsatlc.claim.²`` (a digit to str.isdigit(), not to int())
+    ended every controller start with a ValueError."""
+    os.makedirs(gsat.g)
+    open(os.path.join(gsat.g, "gsatlc.claim.\u00b2"), "w").close()
+    _start_ok(gsat)
+
+
+def test_a_claim_with_other_digits_in_it_does_not_crash_the_controller(gsat):
+    """Broke: the same inside a claim (``HOST ²³ 5 BOOT``)."""
+    os.makedirs(gsat.g)
+    _write(os.path.join(gsat.g, "gsatlc.claim.7"), "otherhost \u00b2\u00b3 5 boot\n")
+    _start_ok(gsat)
+
+
+def test_a_fifo_as_claim_does_not_block_the_controller(gsat):
+    """Broke: gsatlc hung for ever opening a FIFO planted as the claim."""
+    os.makedirs(gsat.g)
+    os.mkfifo(os.path.join(gsat.g, "gsatlc.claim.8"))
+    _start_ok(gsat)
+    assert not os.path.exists(os.path.join(gsat.g, "gsatlc.claim.8"))  # taken over
+
+
+def test_a_claim_naming_pid_1_or_a_live_stranger(gsat):
+    """Held: a claim naming PID 1 (wrong start time) is stale and taken over;
+    one naming our own live process exactly (start time, boot) keeps
+    gsatlc out with one line, and that process is never signalled."""
+    sys.path.insert(0, os.path.join(os.path.dirname(TESTS), "lib"))
+    from gsatellite import pidref
+
+    os.makedirs(gsat.g)
+    host = subprocess.run(["python3", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                           "from gsatellite import paths; print(paths.hostname())",
+                           os.path.join(os.path.dirname(TESTS), "lib")],
+                          env=gsat.env, capture_output=True, text=True, check=True).stdout.strip()
+    claim = os.path.join(gsat.g, "gsatlc.claim.3")
+    _write(claim, "%s 1 1 %s\n" % (host, pidref.boot_id()))
+    _start_ok(gsat)
+    gsat.stop()
+    me = os.getpid()
+    for name in os.listdir(gsat.g):
+        if name.startswith("gsatlc.claim."):
+            os.unlink(os.path.join(gsat.g, name))
+    _write(claim, "%s %d %d %s\n" % (host, me, pidref.start_time(me), pidref.boot_id()))
+    p = gsat.run("gsatlcd", "--start", timeout=40)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert "gsatlc is running on %s as PID %d" % (host, me) in p.stderr, p.stderr
+    assert _alive(me)
+
+
+def test_garbage_in_gsatlc_pid_gives_one_line(gsat):
+    """Broke: ``gsatlcPid`` holding ``²`` and a host name of another host
+    made gqsub, gsatlcd --status/--stop/--watch end in a traceback."""
+    job = gsat.job("t.job", "true\n")
+    os.makedirs(gsat.g)
+    _write(os.path.join(gsat.g, "gsatlcHostName"), "otherhost\n")
+    for pid in ("\u00b2", "0"):
+        for argv in (["gsatlcd", "--status"], ["gsatlcd", "--stop"]):
+            _write(os.path.join(gsat.g, "gsatlcPid"), pid + "\n")
+            p = gsat.run(*argv, timeout=30)
+            assert p.returncode == 1 and "Traceback" not in p.stderr, (argv, p.stderr)
+    _write(os.path.join(gsat.g, "gsatlcPid"), "\u00b2\n")
+    p = gsat.run("gqsub", job, timeout=60)  # may start a controller here: the file names none
+    assert "Traceback" not in p.stderr and p.stderr.count("\n") <= 1, p.stderr
+    gsat.stop()
+    # --watch: sees no controller and starts one here, and goes on watching.
+    _write(os.path.join(gsat.g, "gsatlcPid"), "\u00b2\n")
+    with open(str(gsat.tmp / "watch.err"), "w") as err:
+        w = subprocess.Popen(["gsatlcd", "--watch"], env=gsat.env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        gsat.wait_for(lambda: gsat.run("gsatlcd", "--status").returncode == 0, timeout=40, what="--watch to start one")
+        assert w.poll() is None
+    finally:
+        w.kill()
+        w.wait()
+    assert "Traceback" not in _read(gsat.tmp / "watch.err")
+
+
+def test_a_fifo_as_heartbeat_does_not_block_a_client(gsat):
+    """Broke: a request to a silent controller of another host whose
+    heartbeat was a FIFO hung gqsub for ever (reading the heartbeat to say
+    how long the host has been silent)."""
+    job = gsat.job("t.job", "true\n")
+    os.makedirs(os.path.join(gsat.g, "var", "run", "otherhost"))
+    os.makedirs(os.path.join(gsat.g, "mboxes", "otherhost", "12.inbox"))
+    os.mkfifo(os.path.join(gsat.g, "var", "run", "otherhost", "heartbeat"))
+    _write(os.path.join(gsat.g, "gsatlcHostName"), "otherhost\n")
+    _write(os.path.join(gsat.g, "gsatlcPid"), "12\n")
+    p = gsat.run("gqsub", job, timeout=60)
+    _one_line(p, 69)
+    assert "gsatlc (PID 12 on otherhost)" in p.stderr and p.stderr.endswith("not submitted.\n"), p.stderr

@@ -30,7 +30,7 @@ import os
 import time
 
 from .. import liveness, paths, pidref
-from ..fsutil import makedirs, random_chars, unlink_quiet, write_atomic
+from ..fsutil import makedirs, open_regular, random_chars, unlink_quiet, write_atomic
 from ..log import log
 
 PREFIX = "gsatlc.claim."
@@ -59,20 +59,26 @@ def numbers():
     found = []
     for name in names:
         tail = name[len(PREFIX):]
-        if name.startswith(PREFIX) and tail.isdigit() and len(tail) < 19:
+        # ASCII digits only: str.isdigit() takes '²', which int() refuses.
+        if name.startswith(PREFIX) and _number(tail) and len(tail) < 19:
             found.append(int(tail))
     return sorted(found)
+
+
+def _number(text):
+    return text.isascii() and text.isdigit()
 
 
 def read(n):
     """``(host, pid, ticks, boot, mtime)`` of claim ``n``, or None."""
     try:
-        with open(path(n), "rb") as f:
+        # Without blocking: a FIFO planted as a claim must not hang gsatlc.
+        with os.fdopen(open_regular(path(n)), "rb") as f:
             words = f.read(400).decode("utf-8", "replace").split()
-        mtime = os.stat(path(n)).st_mtime
+            mtime = os.fstat(f.fileno()).st_mtime
     except OSError:
         return None
-    if len(words) != 4 or not words[1].isdigit() or not words[2].isdigit():
+    if len(words) != 4 or not _number(words[1]) or not _number(words[2]):
         return None
     return words[0], int(words[1]), int(words[2]), words[3], mtime
 
