@@ -13,9 +13,13 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
+import time
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TESTS)
+
+from proxy_kit import write_proxy  # noqa: E402
 
 from e2e.test_protocol import classic  # noqa: E402
 from e2e.test_staging import _read, _store, _write  # noqa: E402
@@ -242,3 +246,50 @@ def test_a_fifo_as_heartbeat_does_not_block_a_client(gsat):
     p = gsat.run("gqsub", job, timeout=60)
     _one_line(p, 69)
     assert "gsatlc (PID 12 on otherhost)" in p.stderr and p.stderr.endswith("not submitted.\n"), p.stderr
+
+
+# -- proxies ---------------------------------------------------------------------------------------
+
+def test_hostile_proxy_files_after_submission(gsat):
+    """Held: a proxy that ends in 9998 is watched without a timer that
+    overflows; one replaced by a link to /dev/zero or a FIFO while its job
+    waits, or renewed hundreds of times a second, blocks nothing; the job
+    held for an ended proxy is queued again once, when a good one is back."""
+    tmp = str(gsat.tmp)
+    # 9998-12-30: the kit's user certificate lasts a year longer, which 9999 has not.
+    far_end = 253402300799 - 366 * 86400
+    far = write_proxy(os.path.join(tmp, "far", "x509up"), far_end)
+    swapped = write_proxy(os.path.join(tmp, "swap", "x509up"), 1000)  # ended in 1970
+    gsat.start(proxy_margin=60, proxy_recheck=0.2)
+    a = gsat.qsub("--proxy", far, gsat.job("far.job", "true\n"))
+    assert gsat.wait_state(a, ("finished", "failed")) == "finished"
+    assert gsat.attr(a, "job.proxyNotAfter") == str(far_end)
+    b = gsat.qsub("--proxy", swapped, gsat.job("swap.job", "true\n"))
+    gsat.wait_state(b, "held")
+    os.unlink(swapped)
+    os.symlink("/dev/zero", swapped)
+    assert gsat.qsub(gsat.job("plain1.job", "true\n"))
+    os.unlink(swapped)
+    os.mkfifo(swapped)
+    assert gsat.qsub(gsat.job("plain2.job", "true\n"))
+    assert gsat.state(b) == "held"
+    os.unlink(swapped)
+    stop = threading.Event()
+
+    def renew():
+        n = 0
+        while not stop.is_set():
+            write_proxy(swapped, int(time.time()) + 7200 + n % 2)
+            n += 1
+
+    t = threading.Thread(target=renew)
+    t.start()
+    try:
+        assert gsat.wait_state(b, ("finished", "failed")) == "finished"
+        c = gsat.qsub(gsat.job("plain3.job", "true\n"))
+        assert gsat.wait_state(c, ("finished", "failed")) == "finished"
+    finally:
+        stop.set()
+        t.join()
+    assert _read(os.path.join(gsat.job_dir(b), "job.start")).count("\n") == 1  # run once
+    assert "Traceback" not in _log_tail(gsat)
