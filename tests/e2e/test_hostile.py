@@ -178,6 +178,24 @@ def test_a_fifo_as_claim_does_not_block_the_controller(gsat):
     assert not os.path.exists(os.path.join(gsat.g, "gsatlc.claim.8"))  # taken over
 
 
+def test_claims_numbered_too_high(gsat):
+    """Broke: after a planted claim of 18 nines the winner's claim of 19
+    digits went unseen by the next taker (unit test_claim), and a claim
+    whose successor's name is too long for the file system said 'gsatlc
+    is running on another host as PID 0'.  Now the first is taken over and
+    counted, the second named with the reason (exit 79)."""
+    os.makedirs(gsat.g)
+    nines = os.path.join(gsat.g, "gsatlc.claim." + "9" * 242)
+    _write(nines, "garbage\n")
+    p = gsat.run("gsatlcd", "--start", timeout=40)
+    assert p.returncode == 79 and p.stderr.count("\n") == 1, p.stderr
+    assert p.stderr.endswith("gsatlc.claim.1%s: File name too long\n" % ("0" * 242)), p.stderr
+    os.unlink(nines)
+    _write(os.path.join(gsat.g, "gsatlc.claim." + "9" * 18), "garbage\n")
+    _start_ok(gsat)
+    assert [n for n in os.listdir(gsat.g) if n.startswith("gsatlc.claim.")] == ["gsatlc.claim.1" + "0" * 18]
+
+
 def test_a_claim_naming_pid_1_or_a_live_stranger(gsat):
     """Held: a claim naming PID 1 (wrong start time) is stale and taken over;
     one naming our own live process exactly (start time, boot) keeps

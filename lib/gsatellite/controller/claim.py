@@ -60,7 +60,9 @@ def numbers():
     for name in names:
         tail = name[len(PREFIX):]
         # ASCII digits only: str.isdigit() takes '²', which int() refuses.
-        if name.startswith(PREFIX) and _number(tail) and len(tail) < 19:
+        # Of any length: a claim every taker did not see (a planted
+        # 999999999999999999 whose successor has 19 digits) is no decider.
+        if name.startswith(PREFIX) and _number(tail):
             found.append(int(tail))
     return sorted(found)
 
@@ -159,7 +161,12 @@ def _link(tmp, target):
         return False
     except OSError as e:
         try:
-            return os.stat(tmp).st_nlink == 2
+            if os.stat(tmp).st_nlink == 2:
+                return True
         except OSError:
-            raise e from None
+            pass
+        # Not made, and not for a rival (that is EEXIST): a read-only or
+        # full store, a name too long.  Said as it is, not as "gsatlc is
+        # running on another host" after every try, and of the claim's name.
+        raise OSError(e.errno, e.strerror, target) from None
 
