@@ -119,7 +119,9 @@ def test_a_destination_in_the_store_is_refused(gsat):
 
 def test_hand_made_stage_in_tokens_take_nothing(gsat):
     """Held: a QSUB sent with shell tools whose -i token climbs out of the
-    spool, names a link in it, or names a directory holding a link."""
+    spool, names a link in it, or names a directory holding a link; and
+    (broke, fixed with the stage-out DEST check) one whose -O DEST is in
+    the store."""
     outside = gsat.tmp / "outside"
     outside.mkdir()
     _write(outside / "f", "outside\n")
@@ -134,6 +136,9 @@ def test_hand_made_stage_in_tokens_take_nothing(gsat):
     for token in ("..%2F..%2F..%2Foutside", "..", ".", "%2Ftmp", "link1", "dir1", "a%0ab", "x" * 65):
         answer = classic(gsat, box, "QSUB -i=%s -- %s" % (token, job), pid)
         assert answer == "qsub failed;%s" % box, token
+    # The controller checks a hand-made -O as gqsub does: nothing into the store.
+    answer = classic(gsat, box, "QSUB -O=r:%s/gschedule/queued/00042 -- %s" % (gsat.g, job), pid)
+    assert answer == "qsub failed;%s" % box
     assert sorted(os.listdir(outside)) == ["f"] and _read(outside / "f") == "outside\n"
     assert os.listdir(os.path.join(gsat.g, "gschedule", "jobs")) == []
     assert _alive(pid)
