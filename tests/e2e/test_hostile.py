@@ -256,6 +256,36 @@ def test_garbage_in_gsatlc_pid_gives_one_line(gsat):
     assert "Traceback" not in _read(gsat.tmp / "watch.err")
 
 
+def test_a_forwarder_pid_file_naming_a_stranger(gsat, procs):
+    """Broke: ``sigfwd.pid`` overwritten with the PID of another process of
+    ours made the controller's healing start a second forwarder, which
+    passed by the lock the first still held; the two fought over the alias
+    every beat and the first was left running after gsatlcd --stop.  Now
+    the live forwarder writes its PID file again, a second one sees the
+    lock's live holder and exits, and the stranger is never signalled."""
+    gsat.start()
+    run = os.path.join(gsat.g, "var", "run", gsat.host())
+    pid_file = os.path.join(run, "sigfwd.pid")
+    real = int(_read(pid_file))
+    stranger = subprocess.Popen(["sleep", "1000"])
+    procs.append(stranger)
+    gsat.wait_for(lambda: time.time() - os.stat("/proc/%d" % stranger.pid).st_ctime > 1.6, what="an older stranger")
+    os.unlink(pid_file + ".start")
+    _write(pid_file + ".tmp", "%d\n" % stranger.pid)
+    os.rename(pid_file + ".tmp", pid_file)
+    log = os.path.join(gsat.g, "var", "log", gsat.host(), "sigfwd.log")
+    gsat.wait_for(lambda: "no longer names this forwarder; writing it again" in _read(log), what="the repair")
+    gsat.wait_for(lambda: _read(pid_file).strip() == str(real), what="sigfwd.pid to name the forwarder again")
+    job = gsat.qsub(gsat.job("t.job", "true\n"))
+    assert gsat.run("gqwait", job).returncode == 0
+    started = [int(line.split("sigfwd[", 1)[1].split("]", 1)[0]) for line in _read(log).splitlines()
+               if "]: started; box " in line]
+    gsat.stop()
+    gsat.wait_for(lambda: not any(_alive(pid) for pid in started), timeout=15, what="every forwarder to stop")
+    assert stranger.poll() is None
+    assert "Traceback" not in _read(log)
+
+
 def test_a_fifo_as_heartbeat_does_not_block_a_client(gsat):
     """Broke: a request to a silent controller of another host whose
     heartbeat was a FIFO hung gqsub for ever (reading the heartbeat to say
