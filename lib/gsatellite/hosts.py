@@ -15,6 +15,7 @@ from a host that was only cut off.
 """
 
 import os
+import stat
 import time
 
 from . import paths, pidref
@@ -35,8 +36,11 @@ def beat(host=None):
     try:
         if _written == (path, boot):
             try:
-                os.utime(path)
-                return True
+                # Touched only while it is our regular file: a FIFO or link
+                # put in its place would stay, and the host count as lost.
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    os.utime(path)
+                    return True
             except FileNotFoundError:
                 pass
         makedirs(os.path.dirname(path))
