@@ -305,6 +305,10 @@ def clean_spool(now):
 
     spool = paths.stage_spool_dir()
     try:
+        # Only our own directory: through a link put in its place (to ~, say)
+        # this would remove whatever is older than an hour there.
+        if not stat.S_ISDIR(os.lstat(spool).st_mode):
+            return 0
         entries = os.listdir(spool)
     except OSError:
         return 0

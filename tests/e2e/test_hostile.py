@@ -117,6 +117,21 @@ def test_a_destination_in_the_store_is_refused(gsat):
     assert "which belongs to gsatellite" in gsat.attr(a, "job.stageOutError")
 
 
+def test_a_spool_replaced_by_a_link_is_not_cleaned(gsat):
+    """Broke: with ``var/spool/stagein`` a link to a directory of the user's,
+    a controller start removed everything older than an hour there (it
+    cleans the uploads of gqsubs that died)."""
+    mine = gsat.tmp / "mine"
+    (mine / "thesis").mkdir(parents=True)
+    _write(mine / "thesis" / "ch1.tex", "years of work\n")
+    old = time.time() - 7200
+    os.utime(str(mine / "thesis"), (old, old))
+    os.makedirs(os.path.join(gsat.g, "var", "spool"))
+    os.symlink(str(mine), os.path.join(gsat.g, "var", "spool", "stagein"))
+    gsat.start()
+    assert _read(mine / "thesis" / "ch1.tex") == "years of work\n"
+
+
 def test_hand_made_stage_in_tokens_take_nothing(gsat):
     """Held: a QSUB sent with shell tools whose -i token climbs out of the
     spool, names a link in it, or names a directory holding a link; and
