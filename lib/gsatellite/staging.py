@@ -277,8 +277,12 @@ def receive(token, job_id, job_name, limit, job_limit):
     if not valid_token(token):
         raise StageError("invalid stage-in token %r" % token)
     kept = paths.job_stagein_dir(job_id, staging=True)
+    spool = _own_spool()
+    if spool is None:
+        raise StageError("stage-in %s not taken: %s is not a directory of gsatellite's own"
+                         % (token, paths.stage_spool_dir()))
     try:
-        os.rename(os.path.join(paths.stage_spool_dir(), token), kept)
+        os.rename(os.path.join(spool, token), kept)
         if not stat.S_ISDIR(os.lstat(kept).st_mode):
             raise StageError("stage-in %s is not a directory" % token)
         names = sorted(os.listdir(kept))
@@ -298,17 +302,27 @@ def receive(token, job_id, job_name, limit, job_limit):
     return names
 
 
+def _own_spool():
+    """The spool directory, or None when it is missing or not a directory
+    of its own: through a link put in its place (to ~, say) a token would
+    move, and a refusal then remove, any directory of the user's, and the
+    cleaning remove whatever is older than an hour there."""
+    spool = paths.stage_spool_dir()
+    try:
+        return spool if stat.S_ISDIR(os.lstat(spool).st_mode) else None
+    except OSError:
+        return None
+
+
 def clean_spool(now):
     """Remove uploads of gqsubs that died before submitting (older than
     :data:`STALE_SPOOL`); returns how many."""
     import shutil
 
-    spool = paths.stage_spool_dir()
+    spool = _own_spool()
+    if spool is None:
+        return 0
     try:
-        # Only our own directory: through a link put in its place (to ~, say)
-        # this would remove whatever is older than an hour there.
-        if not stat.S_ISDIR(os.lstat(spool).st_mode):
-            return 0
         entries = os.listdir(spool)
     except OSError:
         return 0

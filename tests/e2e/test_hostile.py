@@ -120,7 +120,8 @@ def test_a_destination_in_the_store_is_refused(gsat):
 def test_a_spool_replaced_by_a_link_is_not_cleaned(gsat):
     """Broke: with ``var/spool/stagein`` a link to a directory of the user's,
     a controller start removed everything older than an hour there (it
-    cleans the uploads of gqsubs that died)."""
+    cleans the uploads of gqsubs that died), and a QSUB made by hand with
+    ``-i=thesis`` moved ~/thesis into the job and, refused, removed it."""
     mine = gsat.tmp / "mine"
     (mine / "thesis").mkdir(parents=True)
     _write(mine / "thesis" / "ch1.tex", "years of work\n")
@@ -129,6 +130,11 @@ def test_a_spool_replaced_by_a_link_is_not_cleaned(gsat):
     os.makedirs(os.path.join(gsat.g, "var", "spool"))
     os.symlink(str(mine), os.path.join(gsat.g, "var", "spool", "stagein"))
     gsat.start()
+    assert _read(mine / "thesis" / "ch1.tex") == "years of work\n"
+    # Nor is a directory there taken (and, refused, removed) as an upload.
+    job = gsat.job("t.job", "true\n")
+    box, pid = gsat.controller_box(), gsat.controller_pid()
+    assert classic(gsat, box, "QSUB -i=thesis -- %s" % job, pid) == "qsub failed;%s" % box
     assert _read(mine / "thesis" / "ch1.tex") == "years of work\n"
 
 
