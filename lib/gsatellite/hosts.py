@@ -15,11 +15,15 @@ from a host that was only cut off.
 """
 
 import os
+import stat
 import time
 
 from . import paths, pidref
-from .fsutil import makedirs, write_atomic
+from .fsutil import makedirs, open_regular, write_atomic
 
+# Seconds a beat may lie in the future (the clocks of NFS clients and
+# server differ a little) and still count.
+FUTURE = 300
 _written = None  # (path, boot id) this process wrote last
 
 
@@ -32,8 +36,11 @@ def beat(host=None):
     try:
         if _written == (path, boot):
             try:
-                os.utime(path)
-                return True
+                # Touched only while it is our regular file: a FIFO or link
+                # put in its place would stay, and the host count as lost.
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    os.utime(path)
+                    return True
             except FileNotFoundError:
                 pass
         makedirs(os.path.dirname(path))
@@ -48,19 +55,26 @@ def last_beat(host):
     """``(boot id, epoch of the last beat)`` of ``host``, or None."""
     path = paths.heartbeat_file(host)
     try:
-        with open(path, "rb") as f:
+        # Without blocking: a FIFO planted as a heartbeat must not hang the
+        # controller or a client.
+        with os.fdopen(open_regular(path), "rb") as f:
             boot = f.read(100).strip().decode("ascii", "replace")
-        return boot, os.stat(path).st_mtime
+            return boot, os.fstat(f.fileno()).st_mtime
     except OSError:
         return None
 
 
 def age(host, now=None):
-    """Seconds since ``host`` last beat, or None when it never did."""
+    """Seconds since ``host`` last beat, or None when it never did.  A beat
+    dated more than :data:`FUTURE` seconds ahead counts as none: a host
+    beats with a touch, which takes the file server's clock, so only a hand
+    (``touch -d 2099``) dates one there, and it must not keep a lost host's
+    jobs running for ever."""
     found = last_beat(host)
     if found is None:
         return None
-    return max(0.0, (time.time() if now is None else now) - found[1])
+    seconds = (time.time() if now is None else now) - found[1]
+    return None if seconds < -FUTURE else max(0.0, seconds)
 
 
 def lost(host, after, now=None):

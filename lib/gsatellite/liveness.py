@@ -30,7 +30,10 @@ def controller(verify=True):
         return None
     host = read_first_line(paths.gsatlc_host_file(), "")
     pid = read_first_line(paths.gsatlc_pid_file(), "")
-    if not host or not pid or not pid.strip().isdigit():
+    pid = pid.strip()
+    # ASCII digits naming one process: '²' passes isdigit() but not int(),
+    # and PID 0 would name a process group.
+    if not host or not pid.isascii() or not pid.isdigit() or int(pid) == 0:
         return None
     host = host.strip()
     if verify and host == paths.hostname() and pidref.read_pid_file(paths.gsatlc_pid_file()) is None:

@@ -63,8 +63,18 @@ class SignalForwarder(Daemon):
         log("started; box %s" % self.box)
 
     def beat(self):
-        """The heartbeat timer: this host lives, and its alias names us."""
+        """The heartbeat timer: this host lives, and its alias and PID file
+        name us."""
         hosts.beat()
+        if read_first_line(paths.sigfwd_pid_file(), "") != str(self.pid):
+            # Overwritten (by hand, or by a starter that saw the file name
+            # a stranger): without it every healer takes us for dead and
+            # starts another forwarder.
+            log("%s no longer names this forwarder; writing it again" % paths.sigfwd_pid_file())
+            try:
+                pidref.write_pid_file(paths.sigfwd_pid_file(), self.pid)
+            except OSError as e:
+                log("cannot write %s: %s" % (paths.sigfwd_pid_file(), e.strerror))
         if not transport.exists(self.alias) or transport.owner(self.alias) != (self.host, self.pid):
             log("the alias %s no longer names this forwarder; making it again" % self.alias)
             self.alias = transport.become_sigfwd(self.inbox)
@@ -269,11 +279,41 @@ def claim(patience=2.0):
             log("forwarder %d serves this host already; exiting" % ref.pid)
             return None
         if time.monotonic() >= deadline:
+            holder = _local_holder(fd)
+            if holder is not None:
+                # A live process of this host holds it: a forwarder whose
+                # sigfwd.pid was overwritten (it writes it again on its next
+                # beat).  Two would fight over the alias for ever.
+                os.close(fd)
+                log("%s is held by the live process %d; exiting" % (paths.sigfwd_lock_file(), holder))
+                return None
             # Held, yet no live forwarder is recorded: a lock that outlived
             # its holder (NFS after a reboot), or a starter that died.
             log("%s is held but no forwarder lives; going on" % paths.sigfwd_lock_file())
             return fd
         time.sleep(0.05)
+
+
+def _local_holder(fd):
+    """The PID of a live process of this host (not us) that holds a lock on
+    the file of ``fd`` (``/proc/locks``), or None.  A lock kept by an NFS
+    server for a host that rebooted has no such process."""
+    try:
+        st = os.fstat(fd)
+        where = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+        with open("/proc/locks", "rb") as f:
+            lines = f.read(1 << 20).decode("ascii", "replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        words = line.split()
+        # "1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE START END"
+        if len(words) >= 6 and words[1] == "FLOCK" and words[4].isascii() and words[4].isdigit() \
+                and words[5] == where:
+            pid = int(words[4])
+            if pid != os.getpid() and pidref.start_time(pid) is not None:
+                return pid
+    return None
 
 
 def forwarder():

@@ -19,8 +19,10 @@ Stage out (``-O FILE[:DEST]``).  The requests are ``job.stageOut``, one
 DEST absolute.  When the job has ended for good (not held, not to be run
 again) the sputnik copies each FILE before it reports the end, so a gqwait
 that returns finds the copies in place.  A FILE is opened below the working
-directory one component at a time without following a symbolic link, so a
-job cannot have a link to, say, ``~/.ssh/id_rsa`` copied out.  A copy goes
+directory one component at a time without following a symbolic link (the
+working directory itself included), and a file with more than one hard
+link is refused, so a job cannot have a link to, say, ``~/.ssh/id_rsa``
+copied out.  No DEST lies in ``~/.gsatellite`` (:func:`check_dest`).  A copy goes
 to a temporary file in DEST's directory and is then linked to its name
 without replacing anything: an existing DEST is kept, and the copy becomes
 ``DEST.1`` (``DEST.2``, ... up to :data:`MAX_SUFFIX`).  What was copied
@@ -114,7 +116,18 @@ def parse_out(value, base):
     dest = os.path.expanduser(dest)
     keep_slash = dest.endswith("/")
     dest = os.path.normpath(os.path.join(base, dest))
+    check_dest(dest, dest)
     return name, dest + "/" if keep_slash and dest != "/" else dest
+
+
+def check_dest(where, dest):
+    """:class:`StageError` when ``where`` (a DEST, or the real path of its
+    directory) is in ``~/.gsatellite``: a job's results must not add files
+    to the store, the PID files or the message boxes."""
+    store = os.path.normpath(paths.base())
+    for top in {store, os.path.realpath(store)}:
+        if where == top or where.startswith(top + "/"):
+            raise StageError("stage-out destination %r is inside %s, which belongs to gsatellite" % (dest, store))
 
 
 def canonical(option, value, base):
@@ -131,7 +144,9 @@ def requests(values, cwd):
     out = []
     for value in values:
         name, dest = parse_out(value, cwd)
-        out.append((name, dest or os.path.join(cwd, os.path.basename(name))))
+        dest = dest or os.path.join(cwd, os.path.basename(name))
+        check_dest(dest, dest)
+        out.append((name, dest))
     return out
 
 
@@ -262,8 +277,12 @@ def receive(token, job_id, job_name, limit, job_limit):
     if not valid_token(token):
         raise StageError("invalid stage-in token %r" % token)
     kept = paths.job_stagein_dir(job_id, staging=True)
+    spool = _own_spool()
+    if spool is None:
+        raise StageError("stage-in %s not taken: %s is not a directory of gsatellite's own"
+                         % (token, paths.stage_spool_dir()))
     try:
-        os.rename(os.path.join(paths.stage_spool_dir(), token), kept)
+        os.rename(os.path.join(spool, token), kept)
         if not stat.S_ISDIR(os.lstat(kept).st_mode):
             raise StageError("stage-in %s is not a directory" % token)
         names = sorted(os.listdir(kept))
@@ -283,12 +302,26 @@ def receive(token, job_id, job_name, limit, job_limit):
     return names
 
 
+def _own_spool():
+    """The spool directory, or None when it is missing or not a directory
+    of its own: through a link put in its place (to ~, say) a token would
+    move, and a refusal then remove, any directory of the user's, and the
+    cleaning remove whatever is older than an hour there."""
+    spool = paths.stage_spool_dir()
+    try:
+        return spool if stat.S_ISDIR(os.lstat(spool).st_mode) else None
+    except OSError:
+        return None
+
+
 def clean_spool(now):
     """Remove uploads of gqsubs that died before submitting (older than
     :data:`STALE_SPOOL`); returns how many."""
     import shutil
 
-    spool = paths.stage_spool_dir()
+    spool = _own_spool()
+    if spool is None:
+        return 0
     try:
         entries = os.listdir(spool)
     except OSError:
@@ -322,6 +355,10 @@ def prepare_run(job_id):
     except FileNotFoundError:
         return []
     workdir = paths.job_tmp_dir(job_id)
+    if names and not stat.S_ISDIR(os.lstat(workdir).st_mode):
+        # An earlier run replaced it with a link: the copies would land
+        # wherever it points (~/.ssh/authorized_keys, for an input of that name).
+        raise OSError(errno.ENOTDIR, "the working directory is no longer a directory of the job's own", workdir)
     for name in names:
         copy_atomic(os.path.join(kept, name), os.path.join(workdir, name))
     return names
@@ -333,7 +370,14 @@ def _open_inside(workdir, name):
     """A read descriptor of the regular file ``name`` below ``workdir``,
     opened component by component without following a symbolic link."""
     parts = name.split("/")
-    dfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        # Not followed either: the job may have replaced its working
+        # directory with a link to, say, ~/.ssh.
+        dfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise StageError("the working directory %s is no longer a directory of the job's own" % workdir)
+        raise
     try:
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
@@ -351,8 +395,13 @@ def _open_inside(workdir, name):
                 raise
             os.close(dfd)
             dfd = fd
-        if not stat.S_ISREG(os.fstat(dfd).st_mode):
+        st = os.fstat(dfd)
+        if not stat.S_ISREG(st.st_mode):
             raise StageError("not a regular file")
+        if st.st_nlink > 1:
+            # A hard link made by the job reaches a file outside the working
+            # directory as surely as a symbolic one (ln ~/.ssh/id_rsa result).
+            raise StageError("%s has %d hard links; only a file with one is copied" % (name, st.st_nlink))
         fd, dfd = dfd, -1
         return fd
     finally:
@@ -403,6 +452,8 @@ def copy_out(workdir, name, dest, limit, room):
         if dest.endswith("/") or os.path.isdir(dest):
             target = os.path.join(dest, os.path.basename(name))
         d, base = os.path.split(target)
+        # Its real directory: a link on the way may lead into the store.
+        check_dest(os.path.realpath(d or "/"), dest)
         tmp = os.path.join(d, ".%s.%s" % (base, random_chars(8)))
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:

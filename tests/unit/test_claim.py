@@ -33,6 +33,23 @@ def test_the_first_claim_and_a_live_one(home):
     assert claim.numbers() == []
 
 
+def test_a_claim_numbered_past_18_digits_is_seen_by_every_taker(home):
+    """Claims of 19 digits and more were not counted: after a planted stale
+    claim 999999999999999999 the winner's claim 10**18 was invisible, and a
+    second host took claim 1 while it served."""
+    _write(10 ** 18 - 1, "garbage\n")
+    held = claim.take("hostA")
+    assert held.n == 10 ** 18 and claim.numbers() == [10 ** 18]
+    with pytest.raises(claim.Taken):
+        claim.take("hostB")
+    assert held.held()
+    # Past what a file name holds: one clear error, no claim taken.
+    held.release()
+    _write(int("9" * 242), "garbage\n")
+    with pytest.raises(OSError):
+        claim.take("hostB")
+
+
 def test_a_stale_claim_of_another_host_is_taken_over_and_its_owner_sees_it(home):
     _write(4, "hostA 77 123 %s\n" % pidref.boot_id(), age=claim.MAX_AGE + 1)
     lost = claim.Claim(4)

@@ -63,6 +63,34 @@ def test_a_host_that_beats_keeps_its_jobs(make_controller, home):
     assert c.store.state(job_id) == states.RUNNING
 
 
+def test_a_heartbeat_dated_far_ahead_keeps_no_lost_host_alive(make_controller, home):
+    """``touch -d 2099 heartbeat`` by hand must not keep a lost host's jobs
+    running for ever; a clock a minute ahead still counts as a beat."""
+    c = make_controller(host_lost_after=30)
+    job_id, _, _ = _lose(c, home)
+    ahead = c.fake_now() + 60
+    os.utime(paths.heartbeat_file("node2"), (ahead, ahead))
+    _advance(c, 35)
+    assert c.store.state(job_id) == states.RUNNING
+    far = c.fake_now() + 75 * 365 * 86400
+    os.utime(paths.heartbeat_file("node2"), (far, far))
+    _advance(c, 5)
+    assert c.store.state(job_id) == states.FAILED
+    assert c.store.read(job_id, "job.reason").strip() == "host node2 lost"
+
+
+def test_a_fifo_put_in_place_of_our_heartbeat_is_replaced_by_the_next_beat(home):
+    """A touch keeps a FIFO a FIFO, which is read as no heartbeat: this host
+    would count as lost to the others for as long as it beats."""
+    assert hosts.beat("node2")
+    path = paths.heartbeat_file("node2")
+    os.unlink(path)
+    os.mkfifo(path)
+    assert hosts.last_beat("node2") is None  # not read, never blocks
+    assert hosts.beat("node2")
+    assert hosts.last_beat("node2") is not None and not hosts.lost("node2", 30)
+
+
 def test_a_job_type_that_may_run_again_is_queued_again(make_controller, home):
     c = make_controller(host_lost_after=30)
     job_id, _, _ = _lose(c, home, job_type="gtransfer")

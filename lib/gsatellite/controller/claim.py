@@ -30,7 +30,7 @@ import os
 import time
 
 from .. import liveness, paths, pidref
-from ..fsutil import makedirs, random_chars, unlink_quiet, write_atomic
+from ..fsutil import makedirs, open_regular, random_chars, unlink_quiet, write_atomic
 from ..log import log
 
 PREFIX = "gsatlc.claim."
@@ -59,20 +59,28 @@ def numbers():
     found = []
     for name in names:
         tail = name[len(PREFIX):]
-        if name.startswith(PREFIX) and tail.isdigit() and len(tail) < 19:
+        # ASCII digits only: str.isdigit() takes '²', which int() refuses.
+        # Of any length: a claim every taker did not see (a planted
+        # 999999999999999999 whose successor has 19 digits) is no decider.
+        if name.startswith(PREFIX) and _number(tail):
             found.append(int(tail))
     return sorted(found)
+
+
+def _number(text):
+    return text.isascii() and text.isdigit()
 
 
 def read(n):
     """``(host, pid, ticks, boot, mtime)`` of claim ``n``, or None."""
     try:
-        with open(path(n), "rb") as f:
+        # Without blocking: a FIFO planted as a claim must not hang gsatlc.
+        with os.fdopen(open_regular(path(n)), "rb") as f:
             words = f.read(400).decode("utf-8", "replace").split()
-        mtime = os.stat(path(n)).st_mtime
+            mtime = os.fstat(f.fileno()).st_mtime
     except OSError:
         return None
-    if len(words) != 4 or not words[1].isdigit() or not words[2].isdigit():
+    if len(words) != 4 or not _number(words[1]) or not _number(words[2]):
         return None
     return words[0], int(words[1]), int(words[2]), words[3], mtime
 
@@ -153,7 +161,12 @@ def _link(tmp, target):
         return False
     except OSError as e:
         try:
-            return os.stat(tmp).st_nlink == 2
+            if os.stat(tmp).st_nlink == 2:
+                return True
         except OSError:
-            raise e from None
+            pass
+        # Not made, and not for a rival (that is EEXIST): a read-only or
+        # full store, a name too long.  Said as it is, not as "gsatlc is
+        # running on another host" after every try, and of the claim's name.
+        raise OSError(e.errno, e.strerror, target) from None
 

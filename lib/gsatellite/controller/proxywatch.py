@@ -29,7 +29,8 @@ finds the file changed (one stat).
 
 A file that cannot be read as a proxy (missing, not a regular file, too
 large, no certificate) means "no known validity": no warning, no hold; it
-is logged once per change of the file.
+is logged once per change of the file.  A job already held for its proxy
+stays held until the file is a proxy again that lasts long enough.
 """
 
 import traceback
@@ -191,7 +192,10 @@ class ProxyWatch:
         for job_id in sorted(watched.jobs) if only is None else [only]:
             try:
                 if job_id in self.proxy_held:
-                    if not proxy.too_short(end, now, self.proxy_margin):
+                    # Only a renewal releases it: a file gone, swapped for a
+                    # FIFO or unreadable for an NFS hiccup (end not known)
+                    # would start a job that cannot authenticate.
+                    if end is not None and not proxy.too_short(end, now, self.proxy_margin):
                         self.proxy_release(job_id)
                 elif proxy.too_short(end, now, self.proxy_margin) and self.store.state(job_id) == states.QUEUED:
                     self._hold(job_id, watched, now)  # it cannot start: told once, as held
