@@ -361,7 +361,11 @@ def _controllers(*hosts_):
         stat = _read("/proc/%s/stat" % name)
         if ns in spaces and _read("/proc/%s/comm" % name) == "gsatlc" and stat \
                 and stat.rsplit(")", 1)[1].split()[0] != "Z":
-            found.append(int(name))
+            # A child a controller forks (a spare sputnik, a mail sender)
+            # bears its name until it renames itself: not a controller.
+            ppid = stat.rsplit(")", 1)[1].split()[1]
+            if _read("/proc/%s/comm" % ppid) != "gsatlc":
+                found.append(int(name))
     return found
 
 
