@@ -172,7 +172,30 @@ class Gsat:
                 time.sleep(0.02)
             if kind == "pid" and _alive(pid):
                 _kill(kind, pid, signal.SIGKILL)
+        # What the PID files no longer name: a forwarder a client or sputnik
+        # healed (started again) while the test ended, a daemon whose PID
+        # file a test removed.  Found by this $HOME in its environment,
+        # which only processes started for this installation carry.
+        for _ in range(2):
+            for pid in _processes_with_home(self.home):
+                _kill("pid", pid, signal.SIGKILL)
         _remove_queues(self.g)
+
+
+def _processes_with_home(home):
+    marker = b"\0HOME=" + os.fsencode(home) + b"\0"
+    found = []
+    for name in _listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/environ" % name, "rb") as f:
+                env = b"\0" + f.read()
+        except OSError:
+            continue
+        if marker in env:
+            found.append(int(name))
+    return found
 
 
 def _remove_queues(g):
