@@ -154,7 +154,8 @@ def make_controller(home):
         return c
 
     yield make
-    for c, settings in made:
+    # Last made first: each sleeper restores the signal mask from before it.
+    for c, settings in reversed(made):
         c.shutdown()
         c.sleeper.release()
         for key in settings:
@@ -188,3 +189,16 @@ def new_job(home, job_type="default", bus=None, body="exit 0\n"):
         f.write(body)
     store.create(job_id, src, job_type)
     return store, job_id
+
+
+@pytest.fixture(autouse=True)
+def _signal_mask_kept():
+    """Fail a test that leaves signals blocked in the test process: every
+    process started afterwards would inherit the mask (exec keeps it), and
+    a gqwait with SIGINT blocked cannot be interrupted."""
+    import signal
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    yield
+    after = signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    assert after == before, "signals left blocked: %s" % sorted(after - before)
