@@ -14,6 +14,12 @@ PEER_ROWS = [
 ]
 
 
+# The README's copy of the side-by-side table sits between these lines; the
+# run writes it, nobody edits it by hand.
+HEADLINE_START = "<!-- headline: written by bench/run.py from its last full run; do not edit -->"
+HEADLINE_END = "<!-- end of headline -->"
+
+
 class Report:
     def __init__(self, argv, columns):
         self.argv = argv
@@ -115,6 +121,30 @@ class Report:
         return "\n".join(out) + "\n"
 
 
+    def headline(self):
+        """The side-by-side table for the README, with when and where it
+        was measured."""
+        facts = dict(self.machine())
+        head, body = self.peer_table()
+        out = ["Measured by `%s` on %s, %s (medians; temporary homes in %s):"
+               % (facts["run"].strip("`"), facts["date"], facts["machine"], facts["temporary homes in"]), ""]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
+        return "\n".join(out) + "\n"
+
+
+def splice(text, block):
+    """``text`` with what lies between the headline markers replaced by
+    ``block``; ValueError if the markers are missing or out of order."""
+    start = text.find(HEADLINE_START)
+    end = text.find(HEADLINE_END)
+    if start < 0 or end < start:
+        raise ValueError("no %r ... %r lines to write the headline between" % (HEADLINE_START, HEADLINE_END))
+    start += len(HEADLINE_START)
+    return text[:start] + "\n" + block + text[end:]
+
+
 def _md(text):
     return str(text).replace("|", "\\|")
 
@@ -131,7 +161,7 @@ def _aligned(head, body):
 
 
 def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -2,7 +2,7 @@
 """Run the benchmark suite, print the tables, write docs/benchmarks.md.
 
     python3 bench/run.py [--quick] [--only NAME[,NAME...]] [--no-install]
-                         [--output PATH] [--tmpdir DIR]
+                         [--output PATH] [--readme PATH] [--tmpdir DIR]
 
 NAME is a figure (baseline, sendcmd, submit, drain, idle, concurrency, wait,
 trigger, slots, transport, listing) or a tool (gsat, classic, tsp, nq); figure names select
@@ -164,6 +164,9 @@ def parse(argv):
     p.add_argument("--only", default="", help="comma-separated figure and/or tool names")
     p.add_argument("--no-install", action="store_true", help="never apt-get install tsp/nq")
     p.add_argument("--output", default=os.path.join(common.ROOT, "docs", "benchmarks.md"))
+    p.add_argument("--readme", default=None,
+                   help="write the side-by-side table between the headline lines of this file "
+                        "(default: README.md, after a full run only: no --only, no --quick)")
     p.add_argument("--tmpdir", default=None,
                    help="where the temporary homes go (default: ~/.cache/gsat-bench, on the "
                         "filesystem of your real $HOME)")
@@ -243,6 +246,16 @@ def main(argv=None):
     sys.stdout.write(rep.text())
     report.write(args.output, rep.markdown())
     log("wrote %s" % args.output)
+    readme = args.readme or (None if args.only or args.quick or code else os.path.join(common.ROOT, "README.md"))
+    if readme:
+        with open(readme) as f:
+            text = f.read()
+        try:
+            report.write(readme, report.splice(text, rep.headline()))
+            log("wrote the headline table in %s" % readme)
+        except ValueError as e:
+            log("%s: %s" % (readme, e))
+            code = 1
     return code
 
 
