@@ -134,6 +134,27 @@ class Report:
         return "\n".join(out) + "\n"
 
 
+# Sections of docs/benchmarks.md a run writes; the others (bench/gsatmail.py's,
+# bench/hosts.py's, dated write-ups) are kept when a run writes the file again.
+GENERATED = ("gsatellite", "Side by side", "Notes", "Commands")
+
+
+def sections(text):
+    """``[(title, text)]`` of the ``## `` sections of a Markdown text."""
+    out = []
+    for part in ("\n" + text).split("\n## ")[1:]:
+        title = part.split("\n", 1)[0].strip()
+        out.append((title, "## " + part.rstrip("\n") + "\n"))
+    return out
+
+
+def merge(old, new):
+    """``new`` followed by the sections of ``old`` that a run does not
+    write: a run replaces its own figures and nothing else."""
+    kept = [body for title, body in sections(old) if title not in GENERATED]
+    return "\n".join([new.rstrip("\n") + "\n"] + kept)
+
+
 def splice(text, block):
     """``text`` with what lies between the headline markers replaced by
     ``block``; ValueError if the markers are missing or out of order."""

@@ -244,7 +244,13 @@ def main(argv=None):
     if made:
         _rmdir(tmpdir)
     sys.stdout.write(rep.text())
-    report.write(args.output, rep.markdown())
+    text = rep.markdown()
+    try:
+        with open(args.output) as f:
+            text = report.merge(f.read(), text)
+    except FileNotFoundError:
+        pass
+    report.write(args.output, text)
     log("wrote %s" % args.output)
     readme = args.readme or (None if args.only or args.quick or code else os.path.join(common.ROOT, "README.md"))
     if readme:

@@ -44,3 +44,15 @@ def test_a_readme_without_the_headline_lines_is_refused(text):
 def test_the_readme_has_the_headline_lines():
     with open(os.path.join(ROOT, "README.md")) as f:
         report.splice(f.read(), "table\n")
+
+
+def test_a_run_rewrites_its_own_sections_and_keeps_the_others():
+    old = ("# Benchmarks\n\nold header\n\n## gsatellite\n\nold figures\n\n## Transports\n\nwrite-up\n\n"
+           "## Side by side\n\nold table\n\n## gsatmail\n\nmails/s\n")
+    new = report.merge(old, _report().markdown())
+    assert "old figures" not in new and "old table" not in new and "old header" not in new
+    titles = [t for t, _ in report.sections(new)]
+    assert titles[-2:] == ["Transports", "gsatmail"] and "Side by side" in titles
+    assert "write-up" in new and "mails/s" in new
+    # Merged again, nothing is doubled.
+    assert report.merge(new, _report().markdown()) == new
