@@ -236,6 +236,53 @@ def test_queues_of_a_process_killed_with_kill_9_are_swept(home, inboxes):
     assert transport.sweep() == 0
 
 
+def _killed_owner_queue():
+    """The key and registry name of a queue whose owner was killed (-9)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(r)
+        a = transport.open_inbox(tag="5")
+        os.write(w, ("%d\n" % a.queue.key).encode())
+        signal.pause()
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        key = int(f.readline())
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return key, "%d.5" % pid
+
+
+def test_a_sweep_killed_after_its_claim_leaves_no_queue_behind(home, monkeypatch):
+    key, name = _killed_owner_queue()
+    d = sysvkeys.registry_dir()
+    # What a sweeper killed between its claim (the rename) and the removal
+    # of the queue leaves: no entry by the owner's name any more.
+    claim = os.path.join(d, sysvkeys.CLAIM + name + ".abcdef")
+    os.rename(os.path.join(d, name), claim)
+    assert key in kernel_keys()
+    assert transport.sweep() == 0  # a fresh claim may be a running sweeper's
+    assert key in kernel_keys() and os.path.exists(claim)
+    monkeypatch.setattr(sysvkeys, "CLAIM_SECONDS", -1.0)  # as if a minute had passed
+    assert transport.sweep() == 1
+    assert key not in kernel_keys()
+    assert not os.path.exists(claim)
+
+
+def test_a_claim_on_a_live_owner_is_given_back(home, inboxes, monkeypatch):
+    # A sweeper killed after a new owner of the PID wrote the entry.
+    mine = inboxes(tag="9")
+    name = "%d.9" % os.getpid()
+    d = sysvkeys.registry_dir()
+    claim = os.path.join(d, sysvkeys.CLAIM + name + ".abcdef")
+    os.rename(os.path.join(d, name), claim)
+    monkeypatch.setattr(sysvkeys, "CLAIM_SECONDS", -1.0)
+    assert transport.sweep() == 0
+    assert mine.queue.key in kernel_keys()
+    assert os.path.exists(os.path.join(d, name)) and not os.path.exists(claim)
+
+
 def test_an_entry_whose_queue_was_never_made_is_swept(home):
     sysvkeys.write_entry("999999", 5)  # no such process, no such queue
     assert transport.sweep() == 0

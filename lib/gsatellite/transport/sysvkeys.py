@@ -38,6 +38,10 @@ from .. import paths
 from ..fsutil import random_chars
 
 SECRET = "secret"
+# A sweeper renames an entry to CLAIM + name + "." + 6 characters before it
+# removes the queue; a claim older than CLAIM_SECONDS is a killed sweeper's.
+CLAIM = ".sweep."
+CLAIM_SECONDS = 60.0
 _MASK64 = (1 << 64) - 1
 _secrets = {}
 _own_start = None
@@ -236,6 +240,9 @@ def sweep(remove_queue, log=None):
     removed = 0
     for name in names:
         path = os.path.join(d, name)
+        if name.startswith(CLAIM):
+            removed += _finish_claim(d, name, remove_queue, log)
+            continue
         if name.startswith("."):
             _drop_stale_temp(path)
             continue
@@ -246,7 +253,7 @@ def sweep(remove_queue, log=None):
         if found is not None and owner_alive(int(pid), found[1]):
             continue
         # Claim it: only one sweeper gets past the rename.
-        claimed = os.path.join(d, ".sweep.%s.%s" % (name, random_chars(6)))
+        claimed = os.path.join(d, "%s%s.%s" % (CLAIM, name, random_chars(6)))
         try:
             os.rename(path, claimed)
         except OSError:
@@ -265,6 +272,46 @@ def sweep(remove_queue, log=None):
             except OSError:
                 pass
         os.unlink(claimed)
+    return removed
+
+
+def _finish_claim(d, claim, remove_queue, log):
+    """Finish the sweep of a sweeper killed between its claim and the
+    removal of the queue (else the queue would outlive everything: the
+    registry no longer names it).  Only a claim older than CLAIM_SECONDS
+    (the rename set its ctime; no sweep takes that long), so a running
+    sweeper is never overtaken.  Returns 1 if a queue was removed."""
+    import time
+
+    path = os.path.join(d, claim)
+    try:
+        if time.time() - os.lstat(path).st_ctime <= CLAIM_SECONDS:
+            return 0
+    except OSError:
+        return 0
+    name = claim[len(CLAIM):].rpartition(".")[0]
+    found = read_entry(path)
+    pid = name.split(".", 1)[0]
+    if found is not None and pid.isdigit() and owner_alive(int(pid), found[1]):
+        # The sweeper was killed after a new owner of the PID wrote it.
+        try:
+            os.rename(path, os.path.join(d, name))
+        except OSError:
+            pass
+        return 0
+    removed = 0
+    if found is not None:
+        try:
+            if remove_queue(found[0]):
+                removed = 1
+                if log is not None:
+                    log("removed queue %d of %s, whose sweep was cut short" % (found[0], name))
+        except OSError:
+            return 0
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
     return removed
 
 
