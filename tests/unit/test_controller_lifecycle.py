@@ -322,3 +322,24 @@ def test_the_lock_keeps_out_a_second_controller_also_in_another_process(home):
     lock.release()
     assert subprocess.run([sys.executable, "-c", code, paths.gsatlc_lock_file()]).returncode == 0
     acquire_lock().release()
+
+
+def _live_timers(c):
+    return [t for t in c.timers if t[2] is not None]
+
+
+def test_an_idle_controller_wakes_for_its_liveness_timer_alone(make_controller, home):
+    """Issue 18 (idle CPU): the look at sputniks a previous controller
+    started runs only while there are any; it woke an idle controller
+    twice a second."""
+    c = make_controller()
+    c.recover()
+    assert len(_live_timers(c)) == 1  # keep_alive
+    alive = running(c, home, "alive.job", sputnik_pid=13)
+    c.recover()  # as a new controller would find it
+    assert len(_live_timers(c)) == 2
+    c.system.dead.add(13)
+    c.fake_clock.advance(0.5)
+    c.run_timers()
+    assert alive in c.lost
+    assert len(_live_timers(c)) == 1

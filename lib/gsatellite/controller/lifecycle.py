@@ -209,6 +209,8 @@ class Lifecycle:
                 self.watched[job_id] = ref  # its end is told, or noticed
             else:
                 self.lost.add(job_id)
+        if self.watched:
+            self.call_later(WATCH_INTERVAL, self.watch_sputniks)
         self.account_lost()
 
     # -- lost supervisors -------------------------------------------------------
@@ -247,10 +249,14 @@ class Lifecycle:
             return
 
     def watch_sputniks(self):
+        """Every WATCH_INTERVAL while there are any (only after a restart):
+        an idle controller has no timer of its own but the liveness one."""
         for job_id, ref in list(self.watched.items()):
             if not ref.alive():
                 del self.watched[job_id]
                 self.lost.add(job_id)
+        if self.watched:
+            self.call_later(WATCH_INTERVAL, self.watch_sputniks)
 
     def account_lost(self):
         while self.lost:

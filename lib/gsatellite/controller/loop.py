@@ -27,7 +27,7 @@ from . import claim, subscribers
 from .copier import Copier
 from .handlers import Handlers
 from .hostloss import HostLoss
-from .lifecycle import WATCH_INTERVAL, Lifecycle
+from .lifecycle import Lifecycle
 from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale, refuse_live
 from .notices import Notices
 from .proxywatch import ProxyWatch
@@ -84,7 +84,6 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
         subscribers.wire(self)
         self.init_proxies()
         self.every(interval, self.keep_alive)
-        self.every(WATCH_INTERVAL, self.watch_sputniks)
 
     def maintain(self):
         # After every message: a finished copy is published (and answered)
