@@ -62,3 +62,8 @@ def test_output_nobody_reads_any_more_fails_the_command_quietly(tmp_path):
 def test_a_status_that_is_not_a_number_is_a_failure(tmp_path):
     out, _ = _run(tmp_path, code="'bad'")
     assert out.returncode == 1
+
+
+def test_no_status_is_success_as_with_systemexit(tmp_path):
+    out, _ = _run(tmp_path, code="None")
+    assert out.returncode == 0

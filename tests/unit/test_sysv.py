@@ -283,6 +283,21 @@ def test_a_claim_on_a_live_owner_is_given_back(home, inboxes, monkeypatch):
     assert os.path.exists(os.path.join(d, name)) and not os.path.exists(claim)
 
 
+@pytest.mark.parametrize("claimed", [False, True])
+def test_entries_named_with_digits_int_cannot_read_are_left_alone(home, inboxes, claimed, monkeypatch):
+    # '²' and '٣' pass str.isdigit(); int('²') raises: a sweep must not.
+    mine = inboxes(tag="4")
+    d = sysvkeys.registry_dir()
+    with open(os.path.join(d, "%d.4" % os.getpid())) as f:
+        entry = f.read()
+    for name in ("\u00b2", "\u0663.1"):
+        with open(os.path.join(d, (sysvkeys.CLAIM + name + ".abcdef") if claimed else name), "w") as f:
+            f.write(entry)  # a valid entry under an absurd name
+    monkeypatch.setattr(sysvkeys, "CLAIM_SECONDS", -1.0)
+    transport.sweep()
+    assert mine.queue.key in kernel_keys()
+
+
 def test_an_entry_whose_queue_was_never_made_is_swept(home):
     sysvkeys.write_entry("999999", 5)  # no such process, no such queue
     assert transport.sweep() == 0

@@ -48,4 +48,5 @@ def leave(code):
             stream.flush()
         except (OSError, ValueError):
             code = code or 1
-    os._exit(code if isinstance(code, int) else 1)
+    # As SystemExit: None is success, anything but a number a failure.
+    os._exit(0 if code is None else code if isinstance(code, int) else 1)

@@ -247,7 +247,8 @@ def sweep(remove_queue, log=None):
             _drop_stale_temp(path)
             continue
         pid = name.split(".", 1)[0]
-        if name == SECRET or not pid.isdigit():
+        # ASCII digits: '²' passes isdigit() but not int().
+        if name == SECRET or not (pid.isascii() and pid.isdigit()):
             continue
         found = read_entry(path)
         if found is not None and owner_alive(int(pid), found[1]):
@@ -290,9 +291,11 @@ def _finish_claim(d, claim, remove_queue, log):
     except OSError:
         return 0
     name = claim[len(CLAIM):].rpartition(".")[0]
-    found = read_entry(path)
     pid = name.split(".", 1)[0]
-    if found is not None and pid.isdigit() and owner_alive(int(pid), found[1]):
+    # No sweeper claims an entry whose name is not a PID's: whose queue it
+    # names cannot be told, so the queue stays and the claim goes.
+    found = read_entry(path) if pid.isascii() and pid.isdigit() else None
+    if found is not None and owner_alive(int(pid), found[1]):
         # The sweeper was killed after a new owner of the PID wrote it.
         try:
             os.rename(path, os.path.join(d, name))
