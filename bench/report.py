@@ -120,7 +120,6 @@ class Report:
             out += ["", "## Commands", ""] + ["- " + c for c in self.commands]
         return "\n".join(out) + "\n"
 
-
     def headline(self):
         """The side-by-side table for the README, with when and where it
         was measured."""

@@ -26,7 +26,10 @@ Invariants:
 * :func:`sweep` removes the queue and entry of every owner that is gone
   (PID dead, or alive with another start time, i.e. reused).  It claims an
   entry by renaming it first, so two sweepers, or a sweeper and a new owner
-  with a reused PID, never remove a live queue.
+  with a reused PID, never remove a live queue.  A claim left by a sweeper
+  killed before it removed the queue is finished by a later sweep once it
+  is ``CLAIM_SECONDS`` old (or given back, should the PID have a live
+  owner again), so that queue is not left for ever.
 
 Finding the queue of process ``PID`` is one ``open`` of its entry: no
 directory is ever listed except by :func:`sweep`.
