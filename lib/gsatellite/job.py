@@ -15,9 +15,10 @@ shows or decides about a job is read here.  Invariants:
   wrong, so a listing reports that job and skips it instead of stopping.
   (The file type is checked only when a read looks unlike a job file's:
   an error, nothing, or a whole buffer.  A FIFO whose writer has written
-  a few bytes reads as a file, harmlessly.)  Nothing here ever blocks (files are opened ``O_NONBLOCK``) or reads a
-  job's output whole (:meth:`Job.output_chunks` streams it, from the end
-  for the last N lines).
+  a few bytes reads as a file, harmlessly.)  Nothing here ever blocks
+  (files are opened ``O_NONBLOCK``) or reads a job's output whole
+  (:meth:`Job.output_chunks` streams it, from the end for the last N
+  lines).
 * Text is decoded as UTF-8 with ``surrogateescape``, so any byte a classic
   tool wrote survives a round trip to the terminal.
 """

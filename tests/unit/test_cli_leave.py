@@ -67,3 +67,15 @@ def test_a_status_that_is_not_a_number_is_a_failure(tmp_path):
 def test_no_status_is_success_as_with_systemexit(tmp_path):
     out, _ = _run(tmp_path, code="None")
     assert out.returncode == 0
+
+
+def test_output_that_a_full_disk_refuses_fails_the_command_with_one_line(tmp_path):
+    # /dev/full: every write fails with ENOSPC, as on a full disk.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([sys.executable, "-c", _code(tmp_path / "s", "0", size=10)],
+                             stdout=full, stderr=subprocess.PIPE, timeout=60, env=env)
+    assert out.returncode == 1
+    lines = out.stderr.decode().splitlines()
+    assert lines[0] == "a warning"
+    assert lines[1:] == ["-c: cannot write its output: No space left on device"]

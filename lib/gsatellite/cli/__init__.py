@@ -39,14 +39,28 @@ def leave(code):
     Nothing of ours needs the shut-down: no atexit handlers, no threads
     that must finish, files closed where they are written, answer boxes
     removed by ``finally`` blocks before ``main`` returns.  Output that can
-    no longer be written (a reader that went away: ``gqstat | head -1``)
-    fails the command with status 1, quietly, as during the command."""
+    no longer be written fails the command with status 1: quietly when its
+    reader went away (``gqstat | head -1``), as during the command, else
+    with one line on stderr (a full disk)."""
     import os
 
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):
+        except BrokenPipeError:
             code = code or 1
+        except (OSError, ValueError) as e:
+            code = code or 1
+            if stream is sys.stdout:
+                _say("%s: cannot write its output: %s\n" % (
+                    sys.argv[0].rpartition("/")[2], getattr(e, "strerror", None) or e))
     # As SystemExit: None is success, anything but a number a failure.
     os._exit(0 if code is None else code if isinstance(code, int) else 1)
+
+
+def _say(line):
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
