@@ -13,7 +13,7 @@ SYSTEM_TEST_TOOLS = mandoc zsh
 .PHONY: demo test deps test-deps lint bench test-installed
 
 deps:
-	$(PIP) install --quiet cryptography filelock python-dateutil sh sysv_ipc
+	$(PIP) install --quiet cryptography python-dateutil sh sysv_ipc
 
 test-deps:
 	$(PIP) install --quiet -r requirements-dev.txt
