@@ -102,7 +102,7 @@ def main(argv=None):
     trace_dir = args.keep or tempfile.mkdtemp(prefix="gsat-strace-")
     os.makedirs(trace_dir, exist_ok=True)
     common.install_signal_handlers()
-    g = _open_controller(sys.executable, args.transport, args.bin)
+    g = _open_controller(sys.executable, args.transport, args.bin and os.path.abspath(args.bin))
     try:
         g.drain(tools.TRUE, 5, one_call=True)
         pid = g.controller_pid()

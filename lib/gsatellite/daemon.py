@@ -298,10 +298,13 @@ class Daemon:
 
     def run(self):
         try:
-            while not self.stop:
-                self.once()
+            self.loop()
         finally:
             self.shutdown()
+
+    def loop(self):
+        while not self.stop:
+            self.once()
 
     def shutdown(self):
         for finish in list(self._pending_asks):

@@ -53,14 +53,15 @@ class Event:
         return "Event(%r, %r, %r)" % (self.epoch, self.name, self.args)
 
 
-def _read(path):
+def _read(path, dir_fd=None):
     """``(text, None)``, ``(None, None)`` when missing, ``(None, problem)``
-    when something is there that cannot be read as a file."""
+    when something is there that cannot be read as a file.  A relative
+    ``path`` is taken from the directory open as ``dir_fd``."""
     # os.read instead of open(): a listing reads tens of thousands of tiny
     # files, and the buffered file object costs more than the read.
     # O_NONBLOCK: a FIFO planted in a job directory must not hang a client.
     try:
-        fd = os.open(path, _FLAGS)
+        fd = os.open(path, _FLAGS, dir_fd=dir_fd)
     except OSError as e:
         return None, (None if e.errno in _ABSENT else e.strerror)
     try:
@@ -102,13 +103,16 @@ def _numbers(text):
 class Job:
     """What the store says about job ``id`` (a canonical id, e.g. ``00007``)."""
 
-    __slots__ = ("id", "dir", "_raw", "_damage")
+    __slots__ = ("id", "dir", "_raw", "_damage", "_at")
 
-    def __init__(self, job_id, jobs_dir=None):
+    def __init__(self, job_id, jobs_dir=None, jobs_fd=None):
         self.id = job_id
         # A listing passes the jobs directory: paths.job_dir() per job would
         # cost more than the job's reads.
         self.dir = paths.job_dir(job_id) if jobs_dir is None else "%s/%s.d" % (jobs_dir, job_id)
+        # ... and the directory open: each read then walks two names, not
+        # the whole path (a listing of 10,000 jobs: a tenth of its time).
+        self._at = None if jobs_fd is None else (jobs_fd, job_id + ".d/")
         self._raw = {}
         self._damage = {}
 
@@ -126,7 +130,10 @@ class Job:
         cache = self._raw
         if attr in cache:
             return cache[attr]
-        value, problem = _read(self.dir + "/" + attr)
+        if self._at is None:
+            value, problem = _read(self.dir + "/" + attr)
+        else:
+            value, problem = _read(self._at[1] + attr, self._at[0])
         if problem is not None:
             self._damage[attr] = problem
         cache[attr] = value
@@ -276,7 +283,9 @@ class Job:
     def job_file(self):
         """Path of the job's copy (the target of ``jobs/ID.d/ID``), or None."""
         try:
-            return os.readlink(self.dir + "/" + self.id)
+            if self._at is None:
+                return os.readlink(self.dir + "/" + self.id)
+            return os.readlink(self._at[1] + self.id, dir_fd=self._at[0])
         except OSError:
             return None
 
@@ -426,10 +435,36 @@ def ids(state=None):
 def jobs(state=None, job_type=None):
     """Views of every job (in ``state``, of ``job_type``), in listing order."""
     base = paths.jobs_dir()
-    found = [Job(j, base) for j in ids(state)]
+    fd = _open_jobs_dir(base)
+    found = [Job(j, base, fd) for j in ids(state)]
     if job_type is not None:
         found = [j for j in found if j.text("job.type") == job_type]
     return found
+
+
+# (path, descriptor) of the jobs directory, open once per process.
+_JOBS_DIR = []
+
+
+def _open_jobs_dir(path):
+    """A descriptor of the directory ``path`` for :func:`jobs`, or None.
+    One per process (a long-lived caller, gsatmail, lists again and again),
+    opened again when ``path`` has come to name another directory (the
+    store removed and made anew)."""
+    try:
+        now = os.stat(path)
+        if _JOBS_DIR:
+            kept, fd = _JOBS_DIR.pop()
+            was = os.fstat(fd)
+            if kept == path and (was.st_dev, was.st_ino) == (now.st_dev, now.st_ino):
+                _JOBS_DIR.append((kept, fd))
+                return fd
+            os.close(fd)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    _JOBS_DIR.append((path, fd))
+    return fd
 
 
 def next_id():

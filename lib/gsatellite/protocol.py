@@ -26,6 +26,8 @@ HOLD                      sputnik      OK, ``HOLD FAILED``
 SIGNAL SIGNAL             sputnik      OK, ``SIGNAL FAILED``
 TRIGGER NAME ARGS         sputnik      *new*: OK, ``trigger failed: ...``
 TRIGGER_WAIT NAME ARGS    sputnik      *new*: OK, FAILED (when the services ended)
+JOB_TRIGGER ID NAME ARGS  sputnik      *new*: as TRIGGER, if it supervises job ID
+JOB_TRIGGER_WAIT ID ...   sputnik      *new*: as TRIGGER_WAIT, if it supervises job ID
 JOB_CHILD_PID PID         sputnik      (none; from a classic runner)
 STARTED / TERMINATED EXIT sputnik      (none; from a classic runner)
 SIGNAME PID               sigfwd       kill's exit code
@@ -63,6 +65,7 @@ RUNNING_JOB = "qdel failed: running job"
 # sputnik
 HOLD, SIGNAL, JOB_CHILD_PID = "HOLD", "SIGNAL", "JOB_CHILD_PID"
 TRIGGER, TRIGGER_WAIT = "TRIGGER", "TRIGGER_WAIT"
+JOB_TRIGGER, JOB_TRIGGER_WAIT = "JOB_TRIGGER", "JOB_TRIGGER_WAIT"
 HOLD_FAILED, SIGNAL_FAILED, FAILED = "HOLD FAILED", "SIGNAL FAILED", "FAILED"
 
 # sigfwd

@@ -10,7 +10,11 @@ status, so whoever inherits it if this sputnik is killed (the controller,
 a subreaper) still learns it.  It tells the controller ``STARTED ID`` and
 ``TERMINATED ID EXIT`` (not after a hold) and keeps retrying until a
 controller has the message, so a controller that is down when the job ends
-learns about it later.
+learns about it later.  Once the controller has the end, the same process
+may supervise the next job (see "spares" below): one job at a time, so
+``sputnik.pid`` of an ended job may name the sputnik of a later one.  A
+``HOLD`` that came for the ended job is answered (``HOLD FAILED``) before
+the next job starts, and a trigger names its job (``JOB_TRIGGER ID``).
 
 It also accepts the classic runner's messages (``JOB_CHILD_PID``,
 ``STARTED;``, ``TERMINATED EXIT;``) so a classic ``sputnikRunJob`` can be
@@ -75,6 +79,7 @@ class Sputnik(Daemon):
         self.adopted = False  # supervising a job that is not our child
         self.unwritten = None  # time of an end not yet on disk
         self.outbox = []
+        self.leaving = False  # told to STOP: no next job
         self.handlers.update(
             {
                 P.HOLD: self.hold,
@@ -84,10 +89,32 @@ class Sputnik(Daemon):
                 P.TERMINATED: self.runner_terminated,
                 P.TRIGGER: self.trigger,
                 P.TRIGGER_WAIT: self.trigger_wait,
+                P.JOB_TRIGGER: self.job_trigger,
+                P.JOB_TRIGGER_WAIT: self.job_trigger_wait,
             }
         )
         self.triggers = {}  # run-services pid -> pending --wait trigger
         self.every(self.poll, self.host_alive)
+
+    def take(self, job_id, job_path):
+        """Supervise ``job_id`` next.  What came for the job before (a
+        HOLD sent while it was ending) is answered first, as for an ended
+        job."""
+        if self.job_id is not None:
+            while self.take_messages():
+                pass
+        self.job_id, self.job_path = job_id, job_path
+        self.child = self.group = self.exit = self.holding = self.unwritten = None
+        self.held = self.adopted = self.stop = False
+
+    def reusable(self):
+        return (self.exit is not None and not self.held and not self.adopted and not self.outbox
+                and self.unwritten is None and self.child is None and not self.triggers
+                and self.holding is None and not self.leaving)
+
+    def handle_stop(self, args, box):
+        self.leaving = True
+        return super().handle_stop(args, box)
 
     def make_inbox(self):
         # One sputnik per job: the registry sweep (a directory listing and
@@ -429,6 +456,21 @@ class Sputnik(Daemon):
             self.triggers[p.pid] = pending
         return None  # answered by trigger_done
 
+    def job_trigger(self, args, box):
+        return self._for_this_job(args, box, self.trigger)
+
+    def job_trigger_wait(self, args, box):
+        return self._for_this_job(args, box, self.trigger_wait)
+
+    def _for_this_job(self, args, box, handler):
+        """A trigger that names its job: a sputnik that has gone on to
+        another job (:func:`serve_spare`) refuses one sent for the last."""
+        job_id, _, rest = args.partition(" ")
+        if job_id != self.job_id:
+            log("trigger for job %r refused: this sputnik supervises job %s" % (job_id, self.job_id))
+            return P.trigger_failed("job %s has ended" % job_id)
+        return handler(rest, box)
+
     def trigger_done(self, pid, value):
         pending = self.triggers.pop(pid)
         pending["left"].discard(pid)
@@ -481,16 +523,21 @@ def supervise(job_path, job_id, adopt=False):
 
 
 def _run(s, adopt=False):
-    job_id = s.job_id
+    if not _start(s, adopt):
+        return 1
+    s.run()
+    return 0
+
+
+def _start(s, adopt=False):
     try:
         s.adopt() if adopt else s.start()
     except OSError as e:
-        log("cannot start job %s: %s" % (job_id, e))
+        log("cannot start job %s: %s" % (s.job_id, e))
         if adopt:
-            return 1
+            return False
         s.record_exit(127)
-    s.run()
-    return 0
+    return True
 
 
 def launch(job_path, job_id, adopt=False):
@@ -509,9 +556,14 @@ def launch(job_path, job_id, adopt=False):
 # does not depend on the job (fork, session, inbox) and waits on a pipe for
 # ``ID PATH\0``.  Taking a job from the queue then costs a write to that pipe
 # instead of a fork and a daemon's set-up, which is most of the time from
-# one job's end to the next one's start.  The pipe's other end is held by
-# the controller alone: when the controller closes it (no more jobs
-# waiting) or dies, the spare reads end-of-file and exits without a trace.
+# one job's end to the next one's start.  A sputnik whose job has ended, and
+# whose end the controller has, waits on its pipe again: the controller
+# hands it the next job, or closes the pipe.  So a drain forks no process
+# per job but the job's own, and the controller's pages are not shared with
+# a new child per job (a copy-on-write fault for every page either side
+# then writes, some 1,300 per job, issue 18).  The pipe's other end is held
+# by the controller alone: when the controller closes it (no more jobs
+# waiting) or dies, the sputnik reads end-of-file and exits without a trace.
 ASSIGNMENT_MAX = 65536
 
 
@@ -561,19 +613,26 @@ def _read_assignment(fd):
 
 
 def serve_spare(fd):
-    """Body of a spare: set up, wait for a job (or the end), supervise it.
-    Until it has a job it is called ``sputnik spare`` (not its parent's
-    command line, which ``pgrep -f gsatlc`` would find)."""
+    """Body of a spare: set up, wait for a job (or the end), supervise it;
+    then wait for the next job.  Until it has a job it is called
+    ``sputnik spare`` (not its parent's command line, which ``pgrep -f
+    gsatlc`` would find)."""
     _become_sputnik("spare")
     s = Sputnik(None, None)
     try:
-        assignment = _read_assignment(fd)
-    except OSError:
-        assignment = None
-    os.close(fd)
-    if assignment is None:
+        while True:
+            try:
+                assignment = _read_assignment(fd)
+            except OSError:
+                assignment = None
+            if assignment is None:
+                return 0
+            s.take(*assignment)
+            _take_job(s.job_id)
+            _start(s)
+            s.loop()
+            if not s.reusable():
+                return 0
+    finally:
+        os.close(fd)
         s.shutdown()
-        return 0
-    s.job_id, s.job_path = assignment
-    _take_job(s.job_id)
-    return _run(s)

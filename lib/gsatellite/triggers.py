@@ -1,8 +1,9 @@
 """User-defined events triggered from inside a job (docs/protocol.md §8).
 
 ``trigger NAME [ARG...]`` asks the job's sputnik (same host) with
-``TRIGGER NAME ARGS`` (args percent-escaped, space separated; ``--wait``
-becomes ``TRIGGER_WAIT``).  The sputnik records the event in ``job.events``
+``JOB_TRIGGER ID NAME ARGS`` (args percent-escaped, space separated;
+``--wait`` becomes ``JOB_TRIGGER_WAIT``; ``TRIGGER`` and ``TRIGGER_WAIT``
+without the id for a sputnik that does not know these verbs).  The sputnik records the event in ``job.events``
 (``EPOCH NAME ARGS``, one line per event: control characters in ARGS,
 newlines too, are escaped by :func:`event_line`) and runs the services of ``onNAME`` through
 run-services with the job environment, ``GSAT_EVENT=NAME`` and

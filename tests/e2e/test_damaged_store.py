@@ -6,6 +6,7 @@ gqpeek reads a huge output from its end, in bounded memory."""
 import os
 import json
 import subprocess
+import sys
 
 from tests.conftest import BIN
 
@@ -18,12 +19,28 @@ def _finished(gsat, name="done.job", body="echo one\necho two\necho three\n"):
     return job_id
 
 
+# Runs the command from a small interpreter and prints its peak memory.
+# Started straight from pytest, the command would inherit pytest's own peak:
+# a child made with vfork (as subprocess makes them) shares its parent's
+# memory until exec, and the kernel counts that high-water mark as the
+# child's (ru_maxrss), so the figure grew with the test session.
+_MEASURE = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(p.pid, 0)
+sys.stderr.write("%d %d\\n" % (os.waitstatus_to_exitcode(status), usage.ru_maxrss))
+"""
+
+
 def _peak_kib(gsat, argv, stdout):
-    """Run ``argv``; its exit code and peak resident memory in KiB."""
-    p = subprocess.Popen(argv, env=gsat.env, stdout=stdout, stderr=subprocess.PIPE, cwd=gsat.jobs)
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, usage.ru_maxrss, p.stderr.read().decode()
+    """Run ``argv``; its exit code, peak resident memory in KiB, stderr."""
+    p = subprocess.run([sys.executable, "-c", _MEASURE] + argv, env=gsat.env, stdout=stdout,
+                       stderr=subprocess.PIPE, cwd=gsat.jobs)
+    err = p.stderr.decode()
+    assert p.returncode == 0, err
+    err, _, last = err.rstrip("\n").rpartition("\n")
+    code, peak = last.split()
+    return int(code), int(peak), err + "\n" if err else ""
 
 
 def test_gqpeek_n_of_a_3_gb_output_reads_only_its_end(gsat, tmp_path):

@@ -3,7 +3,8 @@ sputnik forked in advance (``sputnik spare``), which takes the next job
 instead of a fork at its start (lib/gsatellite/sputnik.py, "spares").
 
 Checked on the real processes: the spare exists only while jobs wait, takes
-the next job (it becomes that job's sputnik), and leaves nothing behind —
+the next job (it becomes that job's sputnik), a sputnik whose job has ended
+takes the next one while jobs wait, and they leave nothing behind —
 no process, no System V queue, no box — when the queue empties, when it is
 killed with ``kill -9`` before it has a job (the job still runs, once), and
 when its controller is killed with ``kill -9``.
@@ -60,8 +61,11 @@ def test_the_spare_takes_the_next_job_and_goes_with_the_queue(gsat):
     a, b, gate, controller = _start_two(gsat)
     [spare] = _spares(controller)
     assert gsat.state(b) == "queued"
+    # Held, a's sputnik leaves with its job (one that ended would take b).
+    assert gsat.run("gqhold", a).returncode == 0
     open(gate, "w").close()
     gsat.wait_state(b, ("finished", "failed"))
+    assert gsat.state(a) == "held"
     assert gsat.state(b) == "finished"
     # The spare became b's sputnik.
     assert gsat.attr(b, "sputnik.pid") == str(spare)
@@ -72,6 +76,30 @@ def test_the_spare_takes_the_next_job_and_goes_with_the_queue(gsat):
     gsat.wait_for(lambda: not _own_boxes(gsat, spare), what="the spare's box removed")
     if os.environ.get("GSAT_TRANSPORT") == "sysv":
         gsat.wait_for(lambda: str(spare) not in _registry(gsat), what="the spare's queue removed")
+
+
+def test_a_sputnik_that_ended_its_job_supervises_the_next_one(gsat):
+    a, b, gate, controller = _start_two(gsat)
+    c = gsat.qsub(gsat.job("c.job", "echo c >> %s/ran\n" % gsat.jobs))
+    sputnik = gsat.attr(a, "sputnik.pid")
+    open(gate, "w").close()
+    gsat.wait_state(c, ("finished", "failed"))
+    assert [gsat.state(j) for j in (a, b, c)] == ["finished"] * 3
+    assert _ran(gsat) == ["b", "c"]
+    # One process supervised the three, one after the other: no fork per job.
+    assert [gsat.attr(j, "sputnik.pid") for j in (a, b, c)] == [sputnik] * 3
+    for job in (a, b, c):
+        log = gsat.attr(job, "sputnik.log")
+        others = [j for j in (a, b, c) if j != job]
+        assert "job %s started" % job in log and not any("job %s " % j in log for j in others), log
+        assert 'export GSAT_O_JOBID="%s"' % job in gsat.attr(job, "job.env").splitlines()
+        assert gsat.attr(job, "job.start").count("\n") == 0  # one run each
+    # With nothing left to run it goes, with its box and its queue.
+    gsat.wait_for(lambda: not alive(int(sputnik)), what="the sputnik gone")
+    gsat.wait_for(lambda: not _own_boxes(gsat, sputnik), what="its box removed")
+    if os.environ.get("GSAT_TRANSPORT") == "sysv":
+        gsat.wait_for(lambda: sputnik not in _registry(gsat), what="its queue removed")
+    assert not _spares(controller)
 
 
 def test_a_spare_killed_before_its_job_loses_nothing(gsat):

@@ -47,6 +47,7 @@ class FakeSystem:
         self.launch_error = None
         self.next_pid = 4000000
         self.woken = threading.Event()
+        self.retired = []  # sputnik PIDs that told their job's end
 
     def names(self):
         return [c[0] for c in self.calls]
@@ -60,6 +61,9 @@ class FakeSystem:
 
     def keep_spare(self, wanted):
         self.spare_wanted = wanted
+
+    def retire(self, pid):
+        self.retired.append(pid)
 
     def alive(self, pid):
         self.calls.append(("alive", pid))

@@ -374,3 +374,22 @@ def test_started_emits_job_start_and_terminated_ends_the_job(make_controller, ho
     ask(c, P.terminated(job_id, 0))
     ask(c, P.terminated("999", 0))
     assert c.store.state(job_id) == states.FAILED and len(seen) == 2
+
+
+def test_the_sputnik_that_tells_its_jobs_end_is_free_for_the_next(make_controller, home):
+    c = make_controller()
+    job_id, box = running_with_sputnik(c, home, host=c.host, pid=4242)
+    other, other_box = running_with_sputnik(c, home, host=c.host, pid=4343)
+    c.sputniks.update({4242: job_id, 4343: other})
+    # A report on a job its sender does not supervise frees nobody.
+    c.dispatch(P.message(P.terminated(job_id, 0), other_box))
+    assert c.system.retired == [] and c.store.state(job_id) == states.RUNNING
+    c.dispatch(P.message(P.terminated(job_id, 0), box))
+    assert c.system.retired == [4242] and c.store.state(job_id) == states.FINISHED
+    assert c.sputniks == {4343: other}
+    # A report the controller ignores (the job is no longer running) still
+    # frees its sender, which would otherwise wait for a next job for ever.
+    c.store.transition(other, states.FAILED)
+    c.dispatch(P.message(P.terminated(other, 0), other_box))
+    assert c.system.retired == [4242, 4343] and c.sputniks == {}
+    assert c.store.state(other) == states.FAILED

@@ -17,7 +17,7 @@ from gsatellite.fsutil import write_atomic
 from gsatellite.transport import mbox
 from gsatellite.sputnik import Sputnik
 
-from .conftest import new_job, requests_in
+from .conftest import answers_in, new_job, requests_in
 
 
 def _unblocked():
@@ -191,3 +191,49 @@ def test_the_controller_records_an_inherited_end_before_reaping_it():
     System().reap(lambda p, value: seen.append((p, value, _unreaped(p))))
     assert (pid, 3, True) in seen
     assert not _unreaped(pid)
+
+
+def _second_job(home, store):
+    job_id, _ = store.new_id()
+    src = os.path.join(str(home), "k.job")
+    with open(src, "w") as f:
+        f.write("exit 0\n")
+    store.create(job_id, src, "default")
+    return job_id
+
+
+def test_taking_the_next_job_answers_first_what_came_for_the_last(sputnik, home):
+    """A HOLD sent while the last job was ending must not hold the next one."""
+    from gsatellite.jobstore import JobStore
+
+    store = JobStore()
+    second = _second_job(home, store)
+    sputnik.exit = 0  # the first job has ended and its end is told
+    client = mbox.create_pid_box(suffix=".t1")
+    mbox.send(sputnik.box, "HOLD;%s" % client)
+    sputnik.take(second, store.job_path(second))
+    assert answers_in(client) == [P.HOLD_FAILED]
+    assert (sputnik.job_id, sputnik.exit, sputnik.held, sputnik.holding) == (second, None, False, None)
+    assert sputnik.reusable() is False  # the next job has not even started
+
+
+def test_a_trigger_for_another_job_is_refused(sputnik, home):
+    answer = sputnik.job_trigger("%s SOMETHING x" % ("9" + sputnik.job_id), "")
+    assert answer == P.trigger_failed("job %s has ended" % ("9" + sputnik.job_id))
+    assert not os.path.exists(paths.job_file(sputnik.job_id, "job.events"))
+    assert sputnik.job_trigger("%s SOMETHING x" % sputnik.job_id, "") == P.OK
+    with open(paths.job_file(sputnik.job_id, "job.events")) as f:
+        assert f.read().split()[1:] == ["SOMETHING", "x"]
+
+
+def test_only_a_job_ended_and_told_leaves_the_sputnik_free_for_the_next(sputnik):
+    sputnik.exit = 0
+    assert sputnik.reusable()
+    for attr, value in (("held", True), ("adopted", True), ("outbox", ["TERMINATED 1 0"]),
+                        ("unwritten", 1.0), ("triggers", {1: {}}), ("leaving", True)):
+        saved = getattr(sputnik, attr)
+        setattr(sputnik, attr, value)
+        assert not sputnik.reusable(), attr
+        setattr(sputnik, attr, saved)
+    assert sputnik.handle_stop("", "") == P.STOPPING
+    assert not sputnik.reusable()

@@ -81,6 +81,30 @@ def test_find_and_listing(store, tmp_path):
     assert client.status(a, job_type="tgftp") == []
 
 
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_listing_again_and_again_keeps_one_descriptor_and_follows_a_new_store(store, tmp_path):
+    """A long-lived lister (gsatmail) reads through the jobs directory open
+    once; a store removed and made anew is listed, not the old one."""
+    import shutil
+
+    a = new_job(store, tmp_path, "a.job")
+    assert [(j.id, j.name, j.job_file) for j in job.jobs()] == [(a, "a.job", store.job_path(a))]
+    before = _open_fds()
+    for _ in range(50):
+        assert [j.id for j in job.jobs()] == [a]
+    assert _open_fds() == before
+    shutil.rmtree(paths.base())
+    fresh = JobStore()
+    fresh.ensure()
+    new_job(fresh, tmp_path, "b.job")
+    new_job(fresh, tmp_path, "c.job")
+    assert [(j.id, j.name) for j in job.jobs()] == [("00000", "b.job"), ("00001", "c.job")]
+    assert _open_fds() == before
+
+
 def test_by_submit_box(store, tmp_path):
     a = new_job(store, tmp_path, attrs={"job.submitBox": "/b/1.1.inbox"})
     b = new_job(store, tmp_path, attrs={"job.submitBox": "/b/1.2.inbox"})

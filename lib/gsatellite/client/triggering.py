@@ -28,16 +28,14 @@ def trigger(text, name, args=(), wait=False):
         box = transport.process_address(spid, host)
     except transport.BadAddress:
         raise ClientError("job %s names an invalid execution host %r" % (view.id, host))
-    verb = P.TRIGGER_WAIT if wait else P.TRIGGER
-    command = "%s %s %s" % (verb, name, encode_args(args))
-    try:
-        answer = request.request(
-            box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
-        )
-    except request.TooLarge as e:
-        # The sputnik would drop the message unanswered (and --wait would
-        # wait for ever): refused before it is sent.
-        raise ClientError("event arguments too large: %s" % e, EX_USAGE)
+    # The job's id goes along: a sputnik that ended the job may already
+    # supervise the next one, under the same PID.  A sputnik that does not
+    # know the verb (an earlier gsatellite's, or classic) is asked without.
+    verb = P.JOB_TRIGGER_WAIT if wait else P.JOB_TRIGGER
+    answer = _send(box, "%s %s %s %s" % (verb, view.id, name, encode_args(args)), wait)
+    if answer == P.UNKNOWN:
+        verb = P.TRIGGER_WAIT if wait else P.TRIGGER
+        answer = _send(box, "%s %s %s" % (verb, name, encode_args(args)), wait)
     if answer == P.OK:
         return
     if answer == P.FAILED:
@@ -46,3 +44,14 @@ def trigger(text, name, args=(), wait=False):
         raise ClientError("job %s runs under a classic sputnik (started by a classic gsatlc), which does not "
                           "know triggered events; no service of %s was run" % (view.id, name))
     raise ClientError(answer)
+
+
+def _send(box, command, wait):
+    try:
+        return request.request(
+            box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
+        )
+    except request.TooLarge as e:
+        # The sputnik would drop the message unanswered (and --wait would
+        # wait for ever): refused before it is sent.
+        raise ClientError("event arguments too large: %s" % e, EX_USAGE)

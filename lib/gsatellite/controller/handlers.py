@@ -172,6 +172,7 @@ class Handlers:
     def terminated(self, args, box):
         parsed = P.parse_terminated(args)
         job_id = canonical_id(parsed[0]) if parsed else None
+        self.free_sputnik(job_id, box)
         if not job_id or not self.store.exists(job_id):
             log("TERMINATED for unknown job %r" % args)
             return None
@@ -188,6 +189,17 @@ class Handlers:
             return None
         self.job_ended(job_id, value)
         return None
+
+    def free_sputnik(self, job_id, box):
+        """The sputnik that tells the end of the job we know it supervises
+        is free for the next job (:meth:`System.retire`), whatever becomes
+        of the report: it waits for the next job or for the end of its pipe."""
+        found = transport.owner(box) if box and job_id else None
+        if found is None or found[0] != self.host or self.sputniks.get(found[1]) != job_id:
+            return
+        del self.sputniks[found[1]]
+        self.system.retire(found[1])
+        self.need_schedule = True
 
     # -- asking a job's sputnik ---------------------------------------------------
     def ask_sputnik(self, job_id, command, on_answer, patience=0.0):

@@ -25,44 +25,80 @@ HEAL_SECONDS = 10.0
 class System:
     def __init__(self):
         self.spare = None  # (pid, fd) of the spare sputnik, see keep_spare
-        self.spares = set()  # PIDs of spares not yet reaped that took no job
+        self.spares = set()  # PIDs not yet reaped of spares and idle sputniks: no job's
+        self.pipes = {}  # PID -> pipe of a sputnik from a spare, while it runs a job
+        self.idle = {}  # PID -> pipe of a sputnik that ended its job and waits
 
     def launch_sputnik(self, job_path, job_id, adopt=False):
         """Start a detached sputnik for the job; returns its PID (OSError).
         ``adopt``: it supervises the job's running process instead of
-        starting one.  The spare, if there is one, takes the job."""
+        starting one.  A sputnik that ended its job and waits for the next
+        takes it, else the spare, else a new one; each keeps its pipe, so
+        that it can take another job once this one has ended (:meth:`retire`)."""
         from .. import sputnik
 
-        if self.spare is not None and not adopt:
-            pid, fd = self.spare
-            self.spare = None
-            try:
-                sputnik.assign(fd, job_path, job_id)
-                self.spares.discard(pid)
+        if adopt:
+            return sputnik.launch(job_path, job_id, adopt)
+        while self.idle or self.spare is not None:
+            if self.idle:
+                pid, fd = self.idle.popitem()
+            else:
+                (pid, fd), self.spare = self.spare, None
+            if self._assign(pid, fd, job_path, job_id):
                 return pid
-            except OSError:
-                pass  # it is gone: a sputnik of its own, as without spares
-            finally:
-                os.close(fd)
-        return sputnik.launch(job_path, job_id, adopt)
+        pid, fd = sputnik.launch_spare()
+        self.spares.add(pid)
+        if self._assign(pid, fd, job_path, job_id):
+            return pid
+        # A path too long for the pipe: a sputnik that knows its job from
+        # the start (the one just made reads end-of-file and exits).
+        return sputnik.launch(job_path, job_id)
+
+    def _assign(self, pid, fd, job_path, job_id):
+        from .. import sputnik
+
+        try:
+            sputnik.assign(fd, job_path, job_id)
+        except OSError:
+            os.close(fd)  # gone, or the path too long: the next way
+            return False
+        self.spares.discard(pid)
+        self.pipes[pid] = fd
+        return True
+
+    def retire(self, pid):
+        """The sputnik ``pid`` has told the end of its job: if it came from
+        a spare it now waits for the next job (:func:`..sputnik.serve_spare`),
+        and is kept until the next scheduling pass."""
+        fd = self.pipes.pop(pid, None)
+        if fd is not None:
+            self.idle[pid] = fd
+            self.spares.add(pid)
 
     def keep_spare(self, wanted):
         """Have a spare sputnik ready while ``wanted`` (jobs wait for a
         slot), none otherwise: it is forked while the controller has nothing
-        else to do, so the next start costs no fork (:mod:`..sputnik`).
-        Never raises: without a spare, jobs start as before."""
+        else to do, so the next start costs no fork (:mod:`..sputnik`);
+        a sputnik that ended its job serves if one waits.  The others that
+        wait are let go.  Never raises: without a spare, jobs start as before."""
         if wanted and self.spare is None:
-            from .. import sputnik
+            if self.idle:
+                self.spare = self.idle.popitem()
+            else:
+                from .. import sputnik
 
-            try:
-                self.spare = sputnik.launch_spare()
-            except OSError:
-                return
-            self.spares.add(self.spare[0])
+                try:
+                    self.spare = sputnik.launch_spare()
+                except OSError:
+                    self.spare = None
+                else:
+                    self.spares.add(self.spare[0])
         elif not wanted and self.spare is not None:
             # End-of-file on its pipe: the spare exits.
             os.close(self.spare[1])
             self.spare = None
+        while self.idle:
+            os.close(self.idle.popitem()[1])
 
     def alive(self, pid):
         return proc.alive(pid)
@@ -106,12 +142,18 @@ class System:
             if found is None:
                 return
             pid = found[0]
+            fd = self.pipes.pop(pid, None)
+            if fd is not None:
+                os.close(fd)
             if pid in self.spares:
                 # A spare that took no job: nobody's supervisor.
                 self.spares.discard(pid)
                 if self.spare is not None and self.spare[0] == pid:
                     os.close(self.spare[1])
                     self.spare = None
+                fd = self.idle.pop(pid, None)
+                if fd is not None:
+                    os.close(fd)
                 proc.reap_child(pid)
                 continue
             try:
