@@ -3,9 +3,10 @@
 Hosts that share ``$HOME`` cannot signal or see each other's processes, so
 each host that runs a signal forwarder or the controller keeps a heartbeat
 in the shared store: ``G/var/run/HOST/heartbeat`` holds the host's boot id
-(one line) and its modification time is the last beat.  The forwarder and
-the controller beat on their ``liveness_interval`` timer (a touch of one
-file); nobody polls for it: it is read only when a decision needs it (a
+(one line) and its modification time is the last beat.  The controller
+beats on its ``liveness_interval`` timer (a touch of one file), the
+forwarder too (a quarter as often while a controller of its host beats);
+nobody polls for it: it is read only when a decision needs it (a
 takeover, a job whose supervisor lives on that host).
 
 A host whose heartbeat is older than a limit (``host_lost_after`` for its

@@ -8,7 +8,11 @@ actions* (``DELEGATE_ACTION FILE``) in the background and stops them again
 
 Remote senders cannot wake it, so it looks into its box every
 ``sigfwd_poll`` seconds (0.5 by default, as classic); local gsatellite
-senders also send SIGCONT so it reacts at once.
+senders also send SIGCONT so it reacts at once.  Where ``$HOME`` is on a
+file system of this host alone, no other host can write the box and the
+kernel tells it of every message (:mod:`.transport.boxwatch`): then it
+looks only every ``WATCHED_POLL`` seconds, as a safety net, and an idle
+forwarder wakes for its heartbeat alone.
 
 It heals (issue 17): any client or controller of this host that needs a
 forwarder starts one when none runs (:func:`ensure_running`), and a
@@ -43,8 +47,16 @@ from .transport import mbox, wake
 from .log import log
 
 
+# Seconds between looks into a box the kernel watches for us.
+WATCHED_POLL = 60.0
+# While this host's controller runs (and beats the host's heartbeat on the
+# same interval), the forwarder beats this many times less often.
+SHARED_BEATS = 4
+
+
 class SignalForwarder(Daemon):
     name = "sigfwd"
+    watch = None  # the inotify descriptor on our box, see arm_watch
 
     def __init__(self, lock=None):
         super().__init__()
@@ -58,13 +70,49 @@ class SignalForwarder(Daemon):
         self.alias = transport.become_sigfwd(self.inbox, inherit=worth_inheriting)
         makedirs(paths.run_dir())
         pidref.write_pid_file(paths.sigfwd_pid_file(), self.pid)
+        self.arm_watch()
         hosts.beat()
-        self.every(config.get_float("liveness_interval"), self.beat)
+        self.interval = config.get_float("liveness_interval")
+        self.call_later(self.interval, self.beat)
         log("started; box %s" % self.box)
+
+    def arm_watch(self):
+        """Be woken by the kernel for each message in our box where it
+        sees them all (a local file system); else poll, as classic."""
+        from .transport import boxwatch
+
+        self.disarm_watch()
+        if self.inbox.directory is not None:
+            self.sleeper.add(boxwatch.SIGNAL)  # before the first SIGIO can come
+            self.watch = boxwatch.watch(self.inbox.directory)
+        self.poll = config.get_float("sigfwd_poll") if self.watch is None else WATCHED_POLL
+
+    def disarm_watch(self):
+        """No SIGIO from now on, none left pending: unblocked (a test's
+        forwarder, the process goes on), its default action ends the process."""
+        if self.watch is None:
+            return
+        os.close(self.watch)
+        self.watch = None
+        while signal.sigtimedwait({signal.SIGIO}, 0) is not None:
+            pass
+
+    def inbox_lost(self, inbox):
+        ours = inbox is self.inbox
+        super().inbox_lost(inbox)
+        if ours:
+            self.arm_watch()  # the watch went with the old box
 
     def beat(self):
         """The heartbeat timer: this host lives, and its alias and PID file
-        name us."""
+        name us.  A controller of this host beats too (every
+        ``liveness_interval``, or clients take it for gone): then this timer
+        runs ``SHARED_BEATS`` times less often, so that an idle host does
+        not wake two processes for one heartbeat."""
+        from . import liveness
+
+        info = liveness.controller(verify=False)
+        self.call_later(self.interval * (SHARED_BEATS if info and info[0] == self.host else 1), self.beat)
         hosts.beat()
         if read_first_line(paths.sigfwd_pid_file(), "") != str(self.pid):
             # Overwritten (by hand, or by a starter that saw the file name
@@ -157,6 +205,12 @@ class SignalForwarder(Daemon):
             for action in self.actions.values():
                 action.poll()
             return
+        if signo == signal.SIGIO:
+            if self.watch is not None:
+                from .transport import boxwatch
+
+                boxwatch.drain(self.watch)
+            return  # the box is looked into next
         super().on_signal(signo)
 
     def shutdown(self):
@@ -166,6 +220,7 @@ class SignalForwarder(Daemon):
                     os.killpg(action.pid, signal.SIGTERM)
                 except OSError:
                     pass
+        self.disarm_watch()
         # Only remove the alias and PID file if they are still ours: a new
         # forwarder may already have replaced them.
         transport.resign_sigfwd(self.inbox)

@@ -119,6 +119,39 @@ def test_classic_client_sigcont_forwarding_through_sigfwd_alias(gsat):
         os.kill(victim, signal.SIGCONT)
 
 
+def test_sigfwd_on_a_local_file_system_is_woken_by_the_message_itself(gsat):
+    """Where the kernel sees every entry made in the forwarder's box (a file
+    system of this host alone), a message published with no signal, as a
+    remote or classic sender publishes it, wakes the forwarder: it does not
+    wait for its poll.  The forwarder runs alone, so the host's heartbeat
+    is touched by its timer only, the one that would otherwise wake it
+    (``liveness_interval`` < ``sigfwd_poll``): an answer that came while the
+    heartbeat stayed as it was came from the wake-up by the message."""
+    from gsatellite.transport import boxwatch
+
+    if boxwatch.filesystem(gsat.g) not in boxwatch.LOCAL:
+        pytest.skip("the test's $HOME is on %s, not a local file system" % boxwatch.filesystem(gsat.g))
+    gsat.env.update(GSAT_SIGFWD_POLL="5", GSAT_LIVENESS_INTERVAL="4.9")
+    assert gsat.run("sigfwdd", "--start").returncode == 0
+    try:
+        [host] = os.listdir(os.path.join(gsat.g, "mboxes"))  # no controller tells it
+        hostboxdir = os.path.join(gsat.g, "mboxes", host)
+        alias = os.path.join(hostboxdir, "sigfwd.inbox")
+        real = os.path.join(hostboxdir, os.readlink(alias))
+        heartbeat = os.path.join(gsat.g, "var", "run", host, "heartbeat")
+        for _ in range(3):
+            gsat.wait_for(lambda: os.path.exists(heartbeat), what="the heartbeat")
+            before = os.stat(heartbeat).st_mtime_ns
+            p = gsat.run(CLASSIC_REQUEST, hostboxdir, alias, "ALIVE?", "-", "20", timeout=30)
+            assert (p.returncode, p.stdout) == (0, "YES;%s\n" % real), p.stderr
+            if os.stat(heartbeat).st_mtime_ns == before:
+                break
+        else:
+            raise AssertionError("every answer came with a heartbeat: the forwarder waited for its timer")
+    finally:
+        assert gsat.run("sigfwdd", "--stop").returncode == 0
+
+
 def test_sigfwd_never_signals_a_process_that_is_not_ours(gsat):
     """Whoever can write into the forwarder's box names the PID: only a
     gsatellite process of this host by our own records is signalled (the

@@ -101,6 +101,9 @@ class Inbox:
     """Where one process receives; ``address`` is what senders use."""
 
     address = None
+    # The directory of the file box in it (what processes of other hosts
+    # publish into), or None.
+    directory = None
 
     def receive(self):
         """One message text, or None when nothing is waiting; never blocks."""

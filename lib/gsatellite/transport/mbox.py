@@ -427,6 +427,7 @@ class Inbox(_Inbox):
 
     def __init__(self, box, limit=None, log=None):
         self.address = Address(box)
+        self.directory = str(self.address)
         self.limit = limit or DEFAULT_LIMIT
         self._log = log
         self._batch = []

@@ -297,6 +297,7 @@ class Inbox(_Inbox):
         self.address = address
         self.queue = queue
         self.box = box  # the mbox.Inbox of NAME.inbox
+        self.directory = box.directory
         self.limit = limit or mbox.DEFAULT_LIMIT
         self._log = log
         self._n = n  # set when this process made the queue (close removes it)

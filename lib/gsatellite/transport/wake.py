@@ -26,6 +26,11 @@ class Sleeper:
         self.signals = {WAKE, *signals}
         self.previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, self.signals)
 
+    def add(self, signo):
+        """Wait for ``signo`` too (blocked from now on)."""
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, {signo})
+        self.signals.add(signo)
+
     def sleep(self, timeout):
         """Wait up to ``timeout`` seconds; return the signal number or None."""
         if timeout <= 0:
