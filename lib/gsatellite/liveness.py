@@ -19,14 +19,15 @@ from .fsutil import read_first_line
 MAX_AGE = 5
 
 
-def controller(verify=True):
+def controller(verify=True, max_age=MAX_AGE):
     """``(host, pid)`` of the live controller, or None.  ``verify=False``
-    skips the check of the PID's process (the caller makes its own)."""
+    skips the check of the PID's process (the caller makes its own);
+    ``max_age``: seconds since its last refresh of ``gsatlcPid``."""
     try:
         st = os.stat(paths.gsatlc_pid_file())
     except OSError:
         return None
-    if time.time() - st.st_ctime > MAX_AGE:
+    if time.time() - st.st_ctime > max_age:
         return None
     host = read_first_line(paths.gsatlc_host_file(), "")
     pid = read_first_line(paths.gsatlc_pid_file(), "")

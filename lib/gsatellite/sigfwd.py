@@ -73,6 +73,7 @@ class SignalForwarder(Daemon):
         self.arm_watch()
         hosts.beat()
         self.interval = config.get_float("liveness_interval")
+        self.lost_after = config.get_float("host_lost_after")
         self.call_later(self.interval, self.beat)
         log("started; box %s" % self.box)
 
@@ -111,8 +112,12 @@ class SignalForwarder(Daemon):
         not wake two processes for one heartbeat."""
         from . import liveness
 
-        info = liveness.controller(verify=False)
-        self.call_later(self.interval * (SHARED_BEATS if info and info[0] == self.host else 1), self.beat)
+        # Only after a refresh of gsatlcPid within the last interval, and
+        # where hosts are taken for lost late enough: a controller that dies
+        # at once leaves the heartbeat some 5 intervals old at worst.
+        info = liveness.controller(verify=False, max_age=self.interval)
+        shared = info is not None and info[0] == self.host and self.lost_after >= 10 * self.interval
+        self.call_later(self.interval * (SHARED_BEATS if shared else 1), self.beat)
         hosts.beat()
         if read_first_line(paths.sigfwd_pid_file(), "") != str(self.pid):
             # Overwritten (by hand, or by a starter that saw the file name

@@ -80,6 +80,7 @@ class Sputnik(Daemon):
         self.unwritten = None  # time of an end not yet on disk
         self.outbox = []
         self.leaving = False  # told to STOP: no next job
+        self.assignments = None  # our end of the spare's socket, if any
         self.handlers.update(
             {
                 P.HOLD: self.hold,
@@ -100,12 +101,27 @@ class Sputnik(Daemon):
         """Supervise ``job_id`` next.  What came for the job before (a
         HOLD sent while it was ending) is answered first, as for an ended
         job."""
+        # The loop that ended the last job set stop, which take_messages
+        # obeys: cleared first, or nothing would be answered here.
+        self.stop = False
         if self.job_id is not None:
             while self.take_messages():
                 pass
         self.job_id, self.job_path = job_id, job_path
         self.child = self.group = self.exit = self.holding = self.unwritten = None
         self.held = self.adopted = self.stop = False
+
+    def offer(self):
+        """Before the end is told: say on the socket (``READY``) that this
+        sputnik will wait for the next job, if nothing keeps it busy after
+        the end (a ``trigger --wait`` still running, an end not yet on
+        disk).  The controller hands a job over only after that byte, so a
+        job is never written to a sputnik that is not about to read it."""
+        if self.assignments is not None and self.reusable():
+            try:
+                os.write(self.assignments, READY)
+            except OSError:
+                pass  # the controller is gone, its end of the socket with it
 
     def reusable(self):
         return (self.exit is not None and not self.held and not self.adopted and not self.outbox
@@ -286,6 +302,7 @@ class Sputnik(Daemon):
             self.stage_out()
         self.copy_outputs()
         if not self.held:
+            self.offer()
             self.tell_controller(P.terminated(self.job_id, value))
 
     def write_end(self):
@@ -553,27 +570,34 @@ def launch(job_path, job_id, adopt=False):
 
 # -- spares ---------------------------------------------------------------------------
 # A spare is a sputnik started before its job is known: it has done all that
-# does not depend on the job (fork, session, inbox) and waits on a pipe for
-# ``ID PATH\0``.  Taking a job from the queue then costs a write to that pipe
-# instead of a fork and a daemon's set-up, which is most of the time from
-# one job's end to the next one's start.  A sputnik whose job has ended, and
-# whose end the controller has, waits on its pipe again: the controller
-# hands it the next job, or closes the pipe.  So a drain forks no process
-# per job but the job's own, and the controller's pages are not shared with
-# a new child per job (a copy-on-write fault for every page either side
-# then writes, some 1,300 per job, issue 18).  The pipe's other end is held
-# by the controller alone: when the controller closes it (no more jobs
-# waiting) or dies, the sputnik reads end-of-file and exits without a trace.
+# does not depend on the job (fork, session, inbox) and waits on a socket
+# (a pair with the controller) for ``ID PATH\0``.  Taking a job from the
+# queue then costs a write instead of a fork and a daemon's set-up, which is
+# most of the time from one job's end to the next one's start.  A sputnik
+# whose job has ended says ``READY`` on the socket just before it tells the
+# end, if nothing will keep it busy afterwards, and waits there again: the
+# controller hands it the next job only after that byte, or closes the
+# socket.  So a drain forks no process per job but the job's own, and the
+# controller's pages are not shared with a new child per job (a
+# copy-on-write fault for every page either side then writes, some 1,300
+# per job, issue 18).  The other end is held by the controller alone: when
+# the controller closes it (no more jobs waiting) or dies, the sputnik
+# reads end-of-file and exits without a trace.
 ASSIGNMENT_MAX = 65536
+READY = b"R"
 
 
 def launch_spare():
-    """Start a spare sputnik; returns ``(pid, fd)``, ``fd`` the end of its
-    pipe to write the job to (:func:`assign`) or to close (OSError)."""
+    """Start a spare sputnik; returns ``(pid, fd)``, ``fd`` the controller's
+    end of its socket, to write the job to (:func:`assign`), to read
+    ``READY`` from (:func:`ready`) or to close (OSError)."""
+    import socket
+
     # Made here once, the user database look-up is inherited by every spare
     # instead of being made by each (a name-service round per job).
     jobenv.logname()
-    r, w = os.pipe()
+    ours, theirs = socket.socketpair()
+    w, r = ours.detach(), theirs.detach()
     try:
         def body():
             os.close(w)
@@ -589,11 +613,31 @@ def launch_spare():
     return pid, w
 
 
+def ready(fd):
+    """Has the sputnik at the end of ``fd`` said ``READY`` since its last
+    job (:meth:`Sputnik.offer`)?  Never waits; False also when it is gone."""
+    try:
+        if not select.select([fd], [], [], 0)[0]:
+            return False
+        return os.read(fd, len(READY)) == READY
+    except OSError:
+        return False
+
+
+def _assignment(job_path, job_id):
+    return ("%s %s\0" % (job_id, job_path)).encode("utf-8", "surrogateescape")
+
+
+def fits(job_path, job_id):
+    """Can the job be handed over a spare's socket (:func:`assign`)?"""
+    return len(_assignment(job_path, job_id)) <= select.PIPE_BUF
+
+
 def assign(fd, job_path, job_id):
     """Hand a job to the spare at the end of ``fd`` (OSError if it is gone:
-    BrokenPipeError).  One write of less than PIPE_BUF bytes arrives whole
-    or not at all."""
-    data = ("%s %s\0" % (job_id, job_path)).encode("utf-8", "surrogateescape")
+    BrokenPipeError).  One write of at most PIPE_BUF bytes into the empty
+    socket arrives whole or not at all."""
+    data = _assignment(job_path, job_id)
     if len(data) > select.PIPE_BUF:
         raise OSError(errno.E2BIG, "job path too long for a spare sputnik")
     if os.write(fd, data) != len(data):
@@ -618,14 +662,18 @@ def serve_spare(fd):
     ``sputnik spare`` (not its parent's command line, which ``pgrep -f
     gsatlc`` would find)."""
     _become_sputnik("spare")
+    parent = os.getppid()
     s = Sputnik(None, None)
+    s.assignments = fd
     try:
         while True:
             try:
                 assignment = _read_assignment(fd)
             except OSError:
                 assignment = None
-            if assignment is None:
+            # A job written by a controller that has died since is the
+            # next controller's to start (it finds the job with no sputnik).
+            if assignment is None or os.getppid() != parent:
                 return 0
             s.take(*assignment)
             _take_job(s.job_id)
@@ -633,6 +681,9 @@ def serve_spare(fd):
             s.loop()
             if not s.reusable():
                 return 0
+            # Not the last job's name while it waits: a process named
+            # "sputnik ID" is taken for that job's (lifecycle.found_unrecorded_job).
+            proc.set_name("sputnik", "spare")
     finally:
         os.close(fd)
         s.shutdown()

@@ -102,6 +102,30 @@ def test_a_sputnik_that_ended_its_job_supervises_the_next_one(gsat):
     assert not _spares(controller)
 
 
+def test_a_sputnik_still_busy_after_its_jobs_end_is_not_given_the_next(gsat):
+    """Job a ends while a service it triggered with --wait still runs: its
+    sputnik must answer that trigger before it can take another job, so b
+    goes to another sputnik at once (neither waits for the service, nor is
+    handed to a process that is not reading)."""
+    gsat.start(slots=1)
+    started, gate = os.path.join(gsat.jobs, "started"), os.path.join(gsat.jobs, "gate")
+    gsat.service("SLOW", "slow", "touch %s\nwhile [ ! -e %s ]; do sleep 0.02; done\n" % (started, gate))
+    a = gsat.qsub(gsat.job("a.job", "trigger --wait SLOW &\nwhile [ ! -e %s ]; do sleep 0.02; done\n" % started))
+    b = gsat.qsub(gsat.job("b.job", "echo b >> %s/ran\n" % gsat.jobs))
+    try:
+        gsat.wait_state(b, ("finished", "failed"))
+        assert [gsat.state(a), gsat.state(b)] == ["finished", "finished"]
+        assert not os.path.exists(gate)  # the service of a still runs
+        busy = gsat.attr(a, "sputnik.pid")
+        assert gsat.attr(b, "sputnik.pid") != busy and alive(int(busy))
+        assert _ran(gsat) == ["b"]
+    finally:
+        open(gate, "w").close()
+    # Once its trigger is answered, a's sputnik, let go, leaves.
+    gsat.wait_for(lambda: not alive(int(busy)), what="a's sputnik gone")
+    assert _ran(gsat) == ["b"]
+
+
 def test_a_spare_killed_before_its_job_loses_nothing(gsat):
     a, b, gate, controller = _start_two(gsat)
     [spare] = _spares(controller)

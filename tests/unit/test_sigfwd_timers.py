@@ -36,6 +36,12 @@ def test_it_beats_less_often_while_a_controller_of_this_host_beats_too(forwarder
     forwarder.timers.clear()
     forwarder.beat()
     assert _next_beat(forwarder) == pytest.approx(sigfwd.SHARED_BEATS * interval, abs=0.5)
+    # Where hosts are taken for lost soon, the heartbeat may not lag.
+    forwarder.lost_after = 9 * interval
+    forwarder.timers.clear()
+    forwarder.beat()
+    assert _next_beat(forwarder) == pytest.approx(interval, abs=0.5)
+    forwarder.lost_after = 120
     # A controller of another host beats another heartbeat.
     write_atomic(paths.gsatlc_host_file(), "elsewhere\n")
     forwarder.timers.clear()

@@ -209,6 +209,7 @@ def test_taking_the_next_job_answers_first_what_came_for_the_last(sputnik, home)
     store = JobStore()
     second = _second_job(home, store)
     sputnik.exit = 0  # the first job has ended and its end is told
+    sputnik.stop = True  # as the loop that supervised it leaves it
     client = mbox.create_pid_box(suffix=".t1")
     mbox.send(sputnik.box, "HOLD;%s" % client)
     sputnik.take(second, store.job_path(second))

@@ -26,18 +26,21 @@ class System:
     def __init__(self):
         self.spare = None  # (pid, fd) of the spare sputnik, see keep_spare
         self.spares = set()  # PIDs not yet reaped of spares and idle sputniks: no job's
-        self.pipes = {}  # PID -> pipe of a sputnik from a spare, while it runs a job
-        self.idle = {}  # PID -> pipe of a sputnik that ended its job and waits
+        self.pipes = {}  # PID -> socket of a sputnik from a spare, while it runs a job
+        self.idle = {}  # PID -> socket of a sputnik that told its job's end
+        self.reused = set()  # PIDs that take a next job only once READY
 
     def launch_sputnik(self, job_path, job_id, adopt=False):
         """Start a detached sputnik for the job; returns its PID (OSError).
         ``adopt``: it supervises the job's running process instead of
         starting one.  A sputnik that ended its job and waits for the next
-        takes it, else the spare, else a new one; each keeps its pipe, so
+        takes it, else the spare, else a new one; each keeps its socket, so
         that it can take another job once this one has ended (:meth:`retire`)."""
         from .. import sputnik
 
-        if adopt:
+        if adopt or not sputnik.fits(job_path, job_id):
+            # A path too long for the socket: a sputnik that knows its job
+            # from the start, and leaves when it has ended.
             return sputnik.launch(job_path, job_id, adopt)
         while self.idle or self.spare is not None:
             if self.idle:
@@ -50,18 +53,22 @@ class System:
         self.spares.add(pid)
         if self._assign(pid, fd, job_path, job_id):
             return pid
-        # A path too long for the pipe: a sputnik that knows its job from
-        # the start (the one just made reads end-of-file and exits).
-        return sputnik.launch(job_path, job_id)
+        return sputnik.launch(job_path, job_id)  # it died at once
 
     def _assign(self, pid, fd, job_path, job_id):
         from .. import sputnik
 
         try:
+            if pid in self.reused and not sputnik.ready(fd):
+                # Still busy after its job's end (a trigger --wait, a full
+                # disk), or gone: let go, it exits once it is done.
+                raise OSError("not ready")
             sputnik.assign(fd, job_path, job_id)
         except OSError:
-            os.close(fd)  # gone, or the path too long: the next way
+            os.close(fd)
+            self.reused.discard(pid)
             return False
+        self.reused.discard(pid)
         self.spares.discard(pid)
         self.pipes[pid] = fd
         return True
@@ -74,6 +81,7 @@ class System:
         if fd is not None:
             self.idle[pid] = fd
             self.spares.add(pid)
+            self.reused.add(pid)
 
     def keep_spare(self, wanted):
         """Have a spare sputnik ready while ``wanted`` (jobs wait for a
@@ -94,11 +102,14 @@ class System:
                 else:
                     self.spares.add(self.spare[0])
         elif not wanted and self.spare is not None:
-            # End-of-file on its pipe: the spare exits.
+            # End-of-file on its socket: the spare exits.
             os.close(self.spare[1])
+            self.reused.discard(self.spare[0])
             self.spare = None
         while self.idle:
-            os.close(self.idle.popitem()[1])
+            pid, fd = self.idle.popitem()
+            os.close(fd)
+            self.reused.discard(pid)
 
     def alive(self, pid):
         return proc.alive(pid)
@@ -145,6 +156,7 @@ class System:
             fd = self.pipes.pop(pid, None)
             if fd is not None:
                 os.close(fd)
+            self.reused.discard(pid)
             if pid in self.spares:
                 # A spare that took no job: nobody's supervisor.
                 self.spares.discard(pid)
