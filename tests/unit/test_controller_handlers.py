@@ -272,7 +272,24 @@ def test_hold_fails_soon_when_a_local_sputnik_dies(make_controller, home, procs_
     c.system.dead.add(procs_sleep.pid)
     c.fake_clock.advance(1)
     c.run_timers()
+    c.fake_clock.advance(1)
+    c.run_timers()
     assert answers_in(box) == [P.failed(P.QHOLD)]
+
+
+def test_a_hold_answered_just_before_the_sputnik_left_is_taken(make_controller, home):
+    """A held job's sputnik answers OK and exits at once: a look for it
+    between two messages, before its answer is read, must not fail the hold."""
+    c = make_controller(sputnik_timeout=30)
+    job_id, sputnik = running_with_sputnik(c, home)
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    assert answer_sputnik_requests(sputnik, P.OK) == [P.HOLD]
+    mbox.remove_box(sputnik)
+    c.fake_clock.advance(0.6)
+    c.run_timers()  # the sputnik is gone, its answer not yet read
+    assert answers_in(box) == []
+    c.take_messages()
+    assert answers_in(box) == [P.OK] and c.store.state(job_id) == states.HELD
 
 
 @pytest.fixture

@@ -241,10 +241,15 @@ class Handlers:
 
             def watch():
                 if self.sputnik_gone(int(pid), host, address):
-                    log("job %s: sputnik %s on %s is gone; %s unanswered" % (job_id, pid, host, command))
-                    finish(None)
-                else:
-                    pending["watch"] = self.call_later(WATCH, watch)
+                    if pending.get("gone"):
+                        log("job %s: sputnik %s on %s is gone; %s unanswered" % (job_id, pid, host, command))
+                        finish(None)
+                        return
+                    # A sputnik answers, then leaves (a held job's): its
+                    # answer may still wait in another of our inboxes, as
+                    # timers run between messages.  One more look first.
+                    pending["gone"] = True
+                pending["watch"] = self.call_later(WATCH, watch)
 
             pending["watch"] = self.call_later(WATCH, watch)
             self.ask(address, command, finish, max(0.0, deadline - self.clock()), patience)
