@@ -8,10 +8,11 @@ import _signal as signal
 
 
 def _interrupt(signo, frame):
-    # Only while Ctrl-C may interrupt the command (the launchers ignore it
-    # again once the command has returned).
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        raise KeyboardInterrupt
+    # As a Ctrl-C now would: the launcher's handler raises only while the
+    # command may still be interrupted.
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
 
 
 def _interrupt_again(unraisable, _default=sys.unraisablehook):
