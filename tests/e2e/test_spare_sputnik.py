@@ -6,8 +6,9 @@ Checked on the real processes: the spare exists only while jobs wait, takes
 the next job (it becomes that job's sputnik), a sputnik whose job has ended
 takes the next one while jobs wait, and they leave nothing behind —
 no process, no System V queue, no box — when the queue empties, when it is
-killed with ``kill -9`` before it has a job (the job still runs, once), and
-when its controller is killed with ``kill -9``.
+killed with ``kill -9`` before it has a job or after it was given one it
+had not read yet (the job still runs, once), and when its controller is
+killed with ``kill -9``.
 """
 
 import os
@@ -153,3 +154,28 @@ def test_a_spare_ends_with_its_controller(gsat):
     gsat.wait_state(b, ("finished", "failed"), timeout=60)
     assert gsat.state(b) == "finished"
     assert _ran(gsat) == ["b"]
+
+
+def test_a_sputnik_killed_after_it_was_given_a_job_but_before_it_read_it(gsat):
+    """The spare is stopped, given b (a was held, so no sputnik of an ended
+    job serves), then killed with ``kill -9`` before it could read b from
+    its socket: b goes back to the queue and runs once, on another sputnik."""
+    a, b, gate, controller = _start_two(gsat)
+    [spare] = _spares(controller)
+    os.kill(spare, signal.SIGSTOP)
+    try:
+        assert gsat.run("gqhold", a).returncode == 0
+        # The controller has handed b to the stopped spare.
+        gsat.wait_for(lambda: gsat.attr(b, "sputnik.pid") == str(spare) or gsat.state(b) == "running",
+                      what="b given to the stopped spare")
+        assert cmdline(spare) == "sputnik spare"  # it never read b
+    finally:
+        os.kill(spare, signal.SIGKILL)
+        os.kill(spare, signal.SIGCONT)
+    gsat.wait_for(lambda: not alive(spare), what="the spare gone")
+    gsat.wait_state(b, ("finished", "failed"), timeout=60)
+    assert gsat.state(b) == "finished"
+    assert _ran(gsat) == ["b"]
+    assert gsat.attr(b, "sputnik.pid") != str(spare)
+    assert gsat.state(a) == "held"
+    assert gsat.attr(b, "job.start").count("\n") == 0  # one run
