@@ -42,6 +42,38 @@ def controller(verify=True, max_age=MAX_AGE):
     return host, int(pid)
 
 
+class Parent:
+    """The live controller as one of its children (a sputnik) asks again
+    and again, two look-ups per job: :func:`controller` reads three files
+    and ``/proc`` each time.  Once the controller found is also our parent
+    it stays the live controller while it stays our parent (a child
+    outlives its parent only as the orphan of another) and ``gsatlcPid`` is
+    still the file seen then, kept young (a controller that takes over
+    writes it anew, and the one that lost it exits): a ``stat`` and a
+    ``getppid`` answer that."""
+
+    def __init__(self):
+        self.kept = None  # (host, pid, (st_dev, st_ino) of gsatlcPid)
+
+    def controller(self):
+        """``(host, pid)`` as :func:`controller`, or None."""
+        try:
+            st = os.stat(paths.gsatlc_pid_file())
+        except OSError:
+            st = None
+        kept, self.kept = self.kept, None
+        if st is None or time.time() - st.st_ctime > MAX_AGE:
+            return None
+        seen = (st.st_dev, st.st_ino)
+        if kept is not None and kept[2] == seen and os.getppid() == kept[1]:
+            self.kept = kept
+            return kept[0], kept[1]
+        info = controller()
+        if info is not None and info[0] == paths.hostname() and info[1] == os.getppid():
+            self.kept = info + (seen,)
+        return info
+
+
 def controller_box():
     """The live controller's address, or None."""
     info = controller()

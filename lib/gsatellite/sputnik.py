@@ -79,6 +79,8 @@ class Sputnik(Daemon):
         self.adopted = False  # supervising a job that is not our child
         self.unwritten = None  # time of an end not yet on disk
         self.outbox = []
+        self.parent = liveness.Parent()
+        self.to = None  # (controller, its address) of the last message
         self.leaving = False  # told to STOP: no next job
         self.assignments = None  # our end of the spare's socket, if any
         self.handlers.update(
@@ -254,14 +256,17 @@ class Sputnik(Daemon):
 
     def deliver(self):
         while self.outbox:
-            info = liveness.controller()
+            info = self.parent.controller()
             if info is None:
                 return False
             host, pid = info
             try:
-                to = transport.process_address(pid, host)
+                if self.to is None or self.to[0] != info:
+                    self.to = (info, transport.process_address(pid, host))
+                to = self.to[1]
                 transport.send(to, P.message(self.outbox[0], self.inbox.address_for(to)))
             except (transport.Unreachable, OSError):
+                self.to = None
                 return False
             transport.signal_process(host, pid)
             log("told controller: %s" % self.outbox.pop(0))
