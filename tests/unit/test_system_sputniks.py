@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from gsatellite import sputnik
+from gsatellite.controller import system as system_module
 from gsatellite.controller.system import System
 
 
@@ -39,7 +40,7 @@ def system(monkeypatch):
     monkeypatch.setattr(sputnik, "launch", launch)
     monkeypatch.setattr(sputnik, "launch_spare", launch_spare)
     yield s
-    for fd in list(s.idle.values()) + list(s.pipes.values()) + s.fresh:
+    for fd in [held.fd for held in s.held.values() if held.fd is not None] + s.fresh:
         os.close(fd)
 
 
@@ -56,7 +57,7 @@ def _ended(system, pid, ready=True):
     """A sputnik ``pid`` whose job has ended (it said READY, or not yet):
     its end of the socket."""
     ours, theirs = _pair()
-    system.pipes[pid] = ours
+    system.held[pid] = system_module.Held(ours, system_module.BUSY)
     if ready:
         os.write(theirs, sputnik.READY)
     system.retire(pid)
@@ -65,10 +66,10 @@ def _ended(system, pid, ready=True):
 
 def test_a_sputnik_that_ended_its_job_takes_the_next_and_keeps_its_socket(system):
     theirs = _ended(system, 111)
-    assert system.idle and 111 in system.spares
+    assert system.waiting() == [111] and system.state(111) == "ended"
     assert system.launch_sputnik("/j/a.job", "00002") == 111
     assert os.read(theirs, 100) == b"00002 /j/a.job\0"
-    assert 111 in system.pipes and not system.idle and 111 not in system.spares
+    assert system.state(111) == "busy" and not system.waiting()
     assert system.launched == [] and system.fresh == []
     # Its next job again only after its next READY.
     system.retire(111)
@@ -84,7 +85,7 @@ def test_a_sputnik_still_busy_after_its_jobs_end_gets_no_job(system):
     assert system.launch_sputnik("/j/a.job", "00002") == 8001
     assert os.read(system.fresh[0], 100) == b"00002 /j/a.job\0"
     assert _let_go(theirs)  # nothing written
-    assert not system.idle and 111 not in system.reused
+    assert not system.waiting() and system.state(111) == "let go"
     os.close(theirs)
 
 
@@ -96,7 +97,7 @@ def test_a_job_path_too_long_for_the_socket_leaves_the_waiting_sputniks_alone(sy
     assert system.launched == [(long_path, "00003", False)]
     with pytest.raises(BlockingIOError):
         os.read(theirs, 100)
-    assert list(system.idle) == [111]
+    assert system.waiting() == [111]
     assert system.launch_sputnik("/j/b.job", "00004") == 111
     os.close(theirs)
 
@@ -104,13 +105,13 @@ def test_a_job_path_too_long_for_the_socket_leaves_the_waiting_sputniks_alone(sy
 def test_the_waiting_ones_nobody_needs_are_let_go(system):
     first, second = _ended(system, 111), _ended(system, 112)
     system.keep_spare(True)  # one stays, as the spare
-    assert system.spare is not None and not system.idle
-    kept, gone = (first, second) if system.spare[0] == 111 else (second, first)
+    assert system.spare in (111, 112) and not system.waiting()
+    kept, gone = (first, second) if system.spare == 111 else (second, first)
     assert _let_go(gone)
     with pytest.raises(BlockingIOError):
         os.read(kept, 100)
     system.keep_spare(False)
-    assert system.spare is None and not system.reused
+    assert system.spare is None and {system.state(111), system.state(112)} == {"let go"}
     assert _let_go(kept)
     os.close(first)
     os.close(second)

@@ -22,13 +22,35 @@ from ..log import log
 HEAL_SECONDS = 10.0
 
 
+# Where a sputnik the controller holds a socket to is in its life.
+SPARE = "spare"  # forked in advance, has had no job yet
+BUSY = "busy"  # supervises a job: its end is the job's business (reap)
+ENDED = "ended"  # told its job's end; takes the next only once it says READY
+LET_GO = "let go"  # its socket closed: it exits when done, nobody's supervisor
+
+
+class Held:
+    """A sputnik forked as a spare, from its fork until it is reaped: its
+    end of the socket (None once let go) and its state."""
+
+    __slots__ = ("fd", "state")
+
+    def __init__(self, fd, state):
+        self.fd, self.state = fd, state
+
+
 class System:
     def __init__(self):
-        self.spare = None  # (pid, fd) of the spare sputnik, see keep_spare
-        self.spares = set()  # PIDs not yet reaped of spares and idle sputniks: no job's
-        self.pipes = {}  # PID -> socket of a sputnik from a spare, while it runs a job
-        self.idle = {}  # PID -> socket of a sputnik that told its job's end
-        self.reused = set()  # PIDs that take a next job only once READY
+        self.held = {}  # PID -> Held of every sputnik forked as a spare, until reaped
+        self.spare = None  # PID of the one kept for the next start (SPARE or ENDED)
+
+    def state(self, pid):
+        held = self.held.get(pid)
+        return None if held is None else held.state
+
+    def waiting(self):
+        """PIDs of the sputniks that ended their job and wait, but the spare."""
+        return [pid for pid, held in self.held.items() if held.state == ENDED and pid != self.spare]
 
     def launch_sputnik(self, job_path, job_id, adopt=False):
         """Start a detached sputnik for the job; returns its PID (OSError).
@@ -42,46 +64,55 @@ class System:
             # A path too long for the socket: a sputnik that knows its job
             # from the start, and leaves when it has ended.
             return sputnik.launch(job_path, job_id, adopt)
-        while self.idle or self.spare is not None:
-            if self.idle:
-                pid, fd = self.idle.popitem()
-            else:
-                (pid, fd), self.spare = self.spare, None
-            if self._assign(pid, fd, job_path, job_id):
+        while True:
+            waiting = self.waiting()
+            pid = waiting[-1] if waiting else self.spare
+            if pid is None:
+                break
+            if self._assign(pid, job_path, job_id):
                 return pid
         pid, fd = sputnik.launch_spare()
-        self.spares.add(pid)
-        if self._assign(pid, fd, job_path, job_id):
+        self.held[pid] = Held(fd, SPARE)
+        if self._assign(pid, job_path, job_id):
             return pid
         return sputnik.launch(job_path, job_id)  # it died at once
 
-    def _assign(self, pid, fd, job_path, job_id):
+    def _assign(self, pid, job_path, job_id):
+        """Hand the job to ``pid``; False (and ``pid`` let go) if it cannot
+        take it."""
         from .. import sputnik
 
+        held = self.held[pid]
+        if pid == self.spare:
+            self.spare = None
         try:
-            if pid in self.reused and not sputnik.ready(fd):
+            if held.state == ENDED and not sputnik.ready(held.fd):
                 # Still busy after its job's end (a trigger --wait, a full
                 # disk), or gone: let go, it exits once it is done.
                 raise OSError("not ready")
-            sputnik.assign(fd, job_path, job_id)
+            sputnik.assign(held.fd, job_path, job_id)
         except OSError:
-            os.close(fd)
-            self.reused.discard(pid)
+            self._let_go(pid)
             return False
-        self.reused.discard(pid)
-        self.spares.discard(pid)
-        self.pipes[pid] = fd
+        held.state = BUSY
         return True
+
+    def _let_go(self, pid):
+        """Close our end of ``pid``'s socket: it exits once it is done."""
+        held = self.held[pid]
+        if held.fd is not None:
+            os.close(held.fd)
+        held.fd, held.state = None, LET_GO
+        if pid == self.spare:
+            self.spare = None
 
     def retire(self, pid):
         """The sputnik ``pid`` has told the end of its job: if it came from
         a spare it now waits for the next job (:func:`..sputnik.serve_spare`),
         and is kept until the next scheduling pass."""
-        fd = self.pipes.pop(pid, None)
-        if fd is not None:
-            self.idle[pid] = fd
-            self.spares.add(pid)
-            self.reused.add(pid)
+        held = self.held.get(pid)
+        if held is not None and held.state == BUSY:
+            held.state = ENDED
 
     def keep_spare(self, wanted):
         """Have a spare sputnik ready while ``wanted`` (jobs wait for a
@@ -90,26 +121,24 @@ class System:
         a sputnik that ended its job serves if one waits.  The others that
         wait are let go.  Never raises: without a spare, jobs start as before."""
         if wanted and self.spare is None:
-            if self.idle:
-                self.spare = self.idle.popitem()
+            waiting = self.waiting()
+            if waiting:
+                self.spare = waiting[-1]
             else:
                 from .. import sputnik
 
                 try:
-                    self.spare = sputnik.launch_spare()
+                    pid, fd = sputnik.launch_spare()
                 except OSError:
-                    self.spare = None
+                    pass
                 else:
-                    self.spares.add(self.spare[0])
+                    self.held[pid] = Held(fd, SPARE)
+                    self.spare = pid
         elif not wanted and self.spare is not None:
             # End-of-file on its socket: the spare exits.
-            os.close(self.spare[1])
-            self.reused.discard(self.spare[0])
-            self.spare = None
-        while self.idle:
-            pid, fd = self.idle.popitem()
-            os.close(fd)
-            self.reused.discard(pid)
+            self._let_go(self.spare)
+        for pid in self.waiting():
+            self._let_go(pid)
 
     def alive(self, pid):
         return proc.alive(pid)
@@ -153,21 +182,16 @@ class System:
             if found is None:
                 return
             pid = found[0]
-            fd = self.pipes.pop(pid, None)
-            if fd is not None:
-                os.close(fd)
-            self.reused.discard(pid)
-            if pid in self.spares:
-                # A spare that took no job: nobody's supervisor.
-                self.spares.discard(pid)
-                if self.spare is not None and self.spare[0] == pid:
-                    os.close(self.spare[1])
+            held = self.held.pop(pid, None)
+            if held is not None:
+                if held.fd is not None:
+                    os.close(held.fd)
+                if pid == self.spare:
                     self.spare = None
-                fd = self.idle.pop(pid, None)
-                if fd is not None:
-                    os.close(fd)
-                proc.reap_child(pid)
-                continue
+                if held.state != BUSY:
+                    # A spare, or one that ended its job: nobody's supervisor.
+                    proc.reap_child(pid)
+                    continue
             try:
                 ended(*found)
             except Exception:
