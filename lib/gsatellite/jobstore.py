@@ -45,6 +45,7 @@ from .fsutil import (
     read_text,
     symlink_atomic,
     unlink_quiet,
+    write_all,
     write_atomic,
 )
 
@@ -207,8 +208,11 @@ class JobStore:
         files["job.state"] = states.QUEUED
         for attr, value in files.items():
             # Plain writes: nobody looks into the staging directory.
-            with open(os.path.join(staging, attr), "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write("%s\n" % value)
+            fd = os.open(os.path.join(staging, attr), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                write_all(fd, ("%s\n" % value).encode("utf-8", "surrogateescape"))
+            finally:
+                os.close(fd)  # reports ENOSPC/EDQUOT on NFS: part of the write
         os.mkdir(os.path.join(staging, "jobtmp"), 0o700)
 
     def copy_script(self, job_id, source, name, limit=None):

@@ -44,11 +44,18 @@ PROC = "/proc"
 
 def _stat(pid):
     """The fields of /proc/PID/stat after the command name, or None."""
+    # One read: the line is far shorter than a page, and a file object
+    # would cost four more system calls (fstat, ioctl, lseek) each time.
     try:
-        with open("%s/%d/stat" % (PROC, int(pid)), "rb") as f:
-            data = f.read()
+        fd = os.open("%s/%d/stat" % (PROC, int(pid)), os.O_RDONLY | os.O_CLOEXEC)
     except (OSError, ValueError, TypeError):
         return None
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     fields = data.rsplit(b")", 1)[-1].split()
     return fields if len(fields) > 19 else None
 

@@ -172,8 +172,11 @@ def set_name(name, *args):
     line otherwise, and ``pkill -f gsatlc`` would hit it too.
     """
     try:
-        with open("/proc/self/comm", "w") as f:
-            f.write(name[:15])
+        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, name[:15].encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
     except OSError:
         pass
     if args:
@@ -190,8 +193,12 @@ def _set_cmdline(title):
     not NUL would make the kernel read on into the environment.
     """
     try:
-        with open("/proc/self/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        fd = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        fields = data.rsplit(b")", 1)[1].split()
         # Fields 48 and 49 of proc(5): arg_start and arg_end.
         start, end = int(fields[45]), int(fields[46])
     except (OSError, IndexError, ValueError):

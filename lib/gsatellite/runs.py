@@ -17,7 +17,7 @@ record once ``job.stop`` has as many lines as ``job.start``.
 import fcntl
 import os
 
-from .fsutil import append_line, write_atomic
+from .fsutil import append_line, read_text, write_atomic
 
 STREAMS = ("stdout", "stderr")
 
@@ -58,11 +58,7 @@ def rotate(job_dir):
 
 
 def _lines(name):
-    try:
-        with open(name, "rb") as f:
-            return len(f.read().split())
-    except OSError:
-        return 0
+    return len((read_text(name, limit=1 << 40) or "").split())
 
 
 def record_end(job_dir, value, when):
