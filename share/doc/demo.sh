@@ -32,7 +32,8 @@ printf '%s\n' "$service"
 
 say "submit four jobs; gqsub prints their ids"
 run gqsub "$examples"/succeed.job "$examples"/output.job "$examples"/fail.job "$examples"/progress.job
-progress=$(gqstat | awk '$4 == "progress" { print $2 }')
+# The name is the last column: a queued job has no host yet.
+progress=$(gqstat | awk '$NF == "progress" { print $2 }')
 
 say "follow the progress job live; gqpeek -f stops when the job ends"
 run gqpeek -f "$progress"
@@ -41,7 +42,7 @@ say "what the STEP_DONE service wrote, once per trigger"
 run cat "$HOME/notifications"
 
 say "gqwait blocks until fail.job ends and exits with its exit value"
-fail=$(gqstat | awk '$4 == "fail.job" { print $2 }')
+fail=$(gqstat | awk '$NF == "fail.job" { print $2 }')
 status=0
 run gqwait "$fail" || status=$?
 echo "gqwait exit value: $status"
