@@ -109,9 +109,6 @@ class JobStore:
         self.bus = bus
         # job id -> why it is put aside (see the module's invariants)
         self.damaged = {}
-        # Jobs whose last state change did not finish: their links may
-        # not agree with job.state until every other link is removed.
-        self.unsure = set()
 
     def _failed(self, job_id, name, error):
         """A write of job file ``name`` failed with ``error``: mark the job
@@ -291,19 +288,12 @@ class JobStore:
     def linked_states(self, job_id):
         return [s for s in states.ALL if os.path.lexists(paths.state_link(s, job_id))]
 
-    def set_state(self, job_id, new, notify=True, written=False, repair=False):
+    def set_state(self, job_id, new, notify=True, written=False):
         """Write a job's state; emits JOB_STATE when it changed (and
         ``notify``).  Returns the state before.  ``written``: ``job.state``
         already says ``new`` (a job published from staging), only the
-        links are made to agree.  ``repair``: remove the links of every
-        other state, not only the old one's."""
+        links are made to agree."""
         old = self.state(job_id)
-        # Only the old state's link is removed while the links agree with
-        # job.state (reconcile() makes them agree when a controller starts;
-        # a change cut short here is finished by the next one): on NFS each
-        # look at a name that is not there is a round trip.
-        every = repair or old is None or old == new or job_id in self.unsure
-        self.unsure.add(job_id)
         if not written:
             self.write(job_id, "job.state", new)
         try:
@@ -311,17 +301,9 @@ class JobStore:
         except OSError as e:
             self._failed(job_id, "%s/%s.d" % (new, job_id), e)
             raise
-        sure = True
-        for s in states.ALL if every else (old,):
+        for s in states.ALL:
             if s != new:
-                try:
-                    os.unlink(paths.state_link(s, job_id))
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    sure = False
-        if sure:
-            self.unsure.discard(job_id)
+                unlink_quiet(paths.state_link(s, job_id))
         if notify and self.bus is not None and old != new:
             self.bus.emit(_events().JOB_STATE, job_id, old=old, new=new)
         return old
@@ -344,7 +326,6 @@ class JobStore:
         trash = os.path.join(paths.jobs_dir(), ".removed.%s.%d" % (job_id, os.getpid()))
         os.rename(jdir, trash)
         self.damaged.pop(job_id, None)
-        self.unsure.discard(job_id)
         _rmtree(trash)
 
     def reconcile(self):
@@ -382,7 +363,7 @@ class JobStore:
         if states.is_state(word):
             if linked == [word]:
                 return None
-            self.set_state(job_id, word, notify=False, repair=True)
+            self.set_state(job_id, word, notify=False)
             return "links %s made to agree with job.state=%s" % (linked, word)
         if len(linked) >= 1:
             chosen = linked[0]
@@ -392,5 +373,5 @@ class JobStore:
                 chosen = states.FINISHED if exit_value == "0" else states.FAILED
             else:
                 chosen = states.QUEUED
-        self.set_state(job_id, chosen, notify=False, repair=True)
+        self.set_state(job_id, chosen, notify=False)
         return "job.state was %r; set to %s" % (word, chosen)
