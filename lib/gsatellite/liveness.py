@@ -44,33 +44,32 @@ def controller(verify=True, max_age=MAX_AGE):
 
 class Parent:
     """The live controller as one of its children (a sputnik) asks again
-    and again, two look-ups per job: :func:`controller` reads three files
-    and ``/proc`` each time.  Once the controller found is also our parent
-    it stays the live controller while it stays our parent (a child
-    outlives its parent only as the orphan of another) and ``gsatlcPid`` is
-    still the file seen then, kept young (a controller that takes over
-    writes it anew, and the one that lost it exits): a ``stat`` and a
-    ``getppid`` answer that."""
+    and again, two look-ups per job: :func:`controller` also reads the
+    sidecar and ``/proc`` to tell the PID is not a stranger's.  Once the
+    controller found is also our parent, that check is not needed while
+    it stays our parent (a child outlives its parent only as the orphan of
+    another): the files, young and still naming it, answer."""
 
     def __init__(self):
-        self.kept = None  # (host, pid, (st_dev, st_ino) of gsatlcPid)
+        self.kept = None  # (host, pid) of the controller that is our parent
 
     def controller(self):
         """``(host, pid)`` as :func:`controller`, or None."""
-        try:
-            st = os.stat(paths.gsatlc_pid_file())
-        except OSError:
-            st = None
         kept, self.kept = self.kept, None
-        if st is None or time.time() - st.st_ctime > MAX_AGE:
-            return None
-        seen = (st.st_dev, st.st_ino)
-        if kept is not None and kept[2] == seen and os.getppid() == kept[1]:
-            self.kept = kept
-            return kept[0], kept[1]
-        info = controller()
+        if kept is not None and os.getppid() == kept[1]:
+            try:
+                young = time.time() - os.stat(paths.gsatlc_pid_file()).st_ctime <= MAX_AGE
+            except OSError:
+                young = False
+            # Read, not only looked at: a takeover may write the files in
+            # place (a classic tool) or get the freed inode back.
+            if (young and (read_first_line(paths.gsatlc_pid_file(), "") or "").strip() == str(kept[1])
+                    and (read_first_line(paths.gsatlc_host_file(), "") or "").strip() == kept[0]):
+                self.kept = kept
+                return kept
+        info = controller(max_age=MAX_AGE)
         if info is not None and info[0] == paths.hostname() and info[1] == os.getppid():
-            self.kept = info + (seen,)
+            self.kept = info
         return info
 
 

@@ -58,7 +58,8 @@ def rotate(job_dir):
 
 
 def _lines(name):
-    return len((read_text(name, limit=1 << 40) or "").split())
+    # Split as bytes: str.split() also splits at Unicode separators.
+    return len((read_text(name, limit=1 << 40) or "").encode("utf-8", "surrogateescape").split())
 
 
 def record_end(job_dir, value, when):

@@ -236,6 +236,31 @@ def _assert_consistent(store, job_id, state):
     assert os.readlink(paths.state_link(state, job_id)) == paths.job_dir(job_id)
 
 
+def test_a_state_change_keeps_one_link(store, tmp_path):
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    for state in (states.RUNNING, states.HELD, states.QUEUED, states.RUNNING, states.FINISHED):
+        store.set_state(job_id, state, notify=False)
+        _assert_consistent(store, job_id, state)
+
+
+def test_a_state_change_cut_short_is_finished_by_the_next(store, tmp_path):
+    """job.state written, its link not made (a full disk): the old link
+    stays for now, and the next change removes it although job.state no
+    longer names it."""
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    obstacle = paths.state_link(states.RUNNING, job_id)
+    os.mkdir(obstacle)
+    os.mkdir(os.path.join(obstacle, "x"))  # a rename cannot replace it
+    with pytest.raises(OSError):
+        store.set_state(job_id, states.RUNNING, notify=False)
+    assert store.read(job_id, "job.state") == states.RUNNING
+    assert _links(job_id) == [states.QUEUED, states.RUNNING]
+    os.rmdir(os.path.join(obstacle, "x"))
+    os.rmdir(obstacle)
+    store.set_state(job_id, states.FINISHED, notify=False)
+    _assert_consistent(store, job_id, states.FINISHED)
+
+
 def test_reconcile_leaves_a_consistent_store_alone(store, tmp_path):
     a = _new_job(store, tmp_path, states.QUEUED)
     b = _new_job(store, tmp_path, states.FINISHED)

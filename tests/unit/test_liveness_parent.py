@@ -1,6 +1,6 @@
 """liveness.Parent: a sputnik's look-up of the live controller, answered
 from what it found last time only while that controller is still its
-parent and gsatlcPid is still the file it wrote (issue 18)."""
+parent and gsatlcPid/gsatlcHostName still name it (issue 18)."""
 
 import os
 import subprocess
@@ -39,13 +39,45 @@ def test_the_parent_controller_is_kept_while_its_pid_file_is_the_same(home):
     assert parent.controller() == (paths.hostname(), os.getppid())
 
 
-def test_a_new_pid_file_is_looked_up_again(home):
+def _rewrite_in_place(path, text):
+    """As a classic tool writes (``echo ... > FILE``): same inode."""
+    with open(path, "r+") as f:
+        f.truncate(0)
+        f.write(text)
+
+
+def test_a_pid_file_rewritten_in_place_naming_another_controller_is_looked_up(home):
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        _publish(os.getppid())
+        parent = liveness.Parent()
+        assert parent.controller() == (paths.hostname(), os.getppid())
+        inode = os.stat(paths.gsatlc_pid_file()).st_ino
+        _rewrite_in_place(paths.gsatlc_pid_file(), "%d\n" % other.pid)
+        assert os.stat(paths.gsatlc_pid_file()).st_ino == inode
+        # What the full look-up says, not the kept answer (our parent).
+        assert parent.controller() == liveness.controller() == (paths.hostname(), other.pid)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_host_file_naming_another_host_is_looked_up(home):
     _publish(os.getppid())
     parent = liveness.Parent()
     assert parent.controller() == (paths.hostname(), os.getppid())
-    _publish(os.getppid())  # written anew (a takeover would): another inode
+    _rewrite_in_place(paths.gsatlc_host_file(), "elsewhere.example.org\n")
+    assert parent.controller() == ("elsewhere.example.org", os.getppid())
+    assert parent.kept is None  # not this host's: not our parent
+
+
+def test_a_pid_file_written_anew_for_the_same_controller_is_still_kept(home):
+    _publish(os.getppid())
+    parent = liveness.Parent()
+    assert parent.controller() == (paths.hostname(), os.getppid())
+    _publish(os.getppid())  # another inode, same content
     _spoil_sidecar()
-    assert parent.controller() is None
+    assert parent.controller() == (paths.hostname(), os.getppid())
 
 
 def test_a_stale_pid_file_is_no_controller(home, monkeypatch):
