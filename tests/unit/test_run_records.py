@@ -32,3 +32,22 @@ def test_a_run_without_a_recorded_start_still_ends_once(tmp_path):
     assert runs.record_end(d, 127, 5)
     assert not runs.record_end(d, 127, 6)
     assert _words(os.path.join(d, "job.stop")) == ["5"]
+
+
+def test_runs_are_counted_by_whitespace_bytes_only(tmp_path):
+    """A hand-edited job.start with a byte that Unicode takes for a
+    separator (\\x1c) or a non-breaking space holds one run: its end is
+    recorded once, not twice."""
+    d = str(tmp_path)
+    with open(os.path.join(d, "job.start"), "wb") as f:
+        f.write(b"1700000000\x1c1\xc2\xa02\n")
+    assert runs.record_end(d, 0, 5)
+    assert not runs.record_end(d, 0, 6)
+    assert _words(os.path.join(d, "job.stop")) == ["5"]
+
+
+def test_a_fifo_as_job_start_does_not_block(tmp_path):
+    d = str(tmp_path)
+    os.mkfifo(os.path.join(d, "job.start"))
+    assert runs.record_end(d, 0, 5)  # no run on record: this end is the one
+    assert not runs.record_end(d, 0, 6)
