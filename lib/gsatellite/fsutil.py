@@ -140,6 +140,12 @@ def _open_regular(path):
 
 def read_text(path, default=None, limit=1 << 20):
     """Content of a small file, or ``default`` when it cannot be read."""
+    data = read_bytes(path, None, limit)
+    return default if data is None else data.decode("utf-8", "surrogateescape")
+
+
+def read_bytes(path, default=None, limit=1 << 20):
+    """:func:`read_text` undecoded."""
     try:
         fd, size = _open_regular(path)
     except OSError:
@@ -160,7 +166,7 @@ def read_text(path, default=None, limit=1 << 20):
         return default
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "surrogateescape")
+    return b"".join(chunks)
 
 
 def read_first_line(path, default=None):

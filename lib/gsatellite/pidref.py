@@ -42,7 +42,7 @@ SLACK = 1.5
 PROC = "/proc"
 
 
-def _stat(pid):
+def stat_fields(pid):
     """The fields of /proc/PID/stat after the command name, or None."""
     # One read: the line is far shorter than a page, and a file object
     # would cost four more system calls (fstat, ioctl, lseek) each time.
@@ -62,7 +62,7 @@ def _stat(pid):
 
 def start_time(pid):
     """Start time of a live (not zombie) process in clock ticks, or None."""
-    fields = _stat(pid)
+    fields = stat_fields(pid)
     if fields is None or fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
@@ -139,7 +139,7 @@ class ProcessRef:
         has reaped it (a zombie, e.g. a job whose supervisor and controller
         were both killed, left to an init that does not reap), else None.
         Linux keeps it in /proc/PID/stat field 52 (since 3.5)."""
-        fields = _stat(self.pid)
+        fields = stat_fields(self.pid)
         if fields is None or fields[0] != b"Z" or len(fields) < 50:
             return None
         if self.start is not None and int(fields[19]) != self.start:
@@ -178,7 +178,7 @@ class ProcessRef:
 
     def leader_replaced(self):
         """True when another process now holds this PID."""
-        fields = _stat(self.pid)
+        fields = stat_fields(self.pid)
         # An unreaped zombie still holds its PID, so its start time counts.
         return fields is not None and self.start is not None and int(fields[19]) != self.start
 
@@ -266,7 +266,7 @@ def _find(match):
         if not name.isdigit():
             continue
         pid = int(name)
-        fields = _stat(pid)
+        fields = stat_fields(pid)
         if fields is None or fields[0] in (b"Z", b"X"):  # a zombie has ended
             continue
         try:
@@ -330,7 +330,7 @@ def read_pid_file(path, names=(), group=False):
         return ref if ref.alive() or (group and ref.group_alive()) else None
     now = start_time(pid)
     if now is None:
-        if group and not _stat(pid):
+        if group and not stat_fields(pid):
             ref = ProcessRef(pid)
             return ref if ref.group_alive() else None
         return None

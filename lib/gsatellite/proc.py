@@ -192,16 +192,13 @@ def _set_cmdline(title):
     left alone) and the rest is filled with NUL bytes: a last byte that is
     not NUL would make the kernel read on into the environment.
     """
+    from .pidref import stat_fields
+
     try:
-        fd = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            data = os.read(fd, 4096)
-        finally:
-            os.close(fd)
-        fields = data.rsplit(b")", 1)[1].split()
+        fields = stat_fields(os.getpid())
         # Fields 48 and 49 of proc(5): arg_start and arg_end.
         start, end = int(fields[45]), int(fields[46])
-    except (OSError, IndexError, ValueError):
+    except (TypeError, IndexError, ValueError):
         return
     size = end - start
     if size <= 1:

@@ -17,7 +17,7 @@ record once ``job.stop`` has as many lines as ``job.start``.
 import fcntl
 import os
 
-from .fsutil import append_line, read_text, write_atomic
+from .fsutil import append_line, read_bytes, write_atomic
 
 STREAMS = ("stdout", "stderr")
 
@@ -58,8 +58,8 @@ def rotate(job_dir):
 
 
 def _lines(name):
-    # Split as bytes: str.split() also splits at Unicode separators.
-    return len((read_text(name, limit=1 << 40) or "").encode("utf-8", "surrogateescape").split())
+    # Bytes: str.split() would also split at Unicode separators.
+    return len((read_bytes(name, b"", 1 << 40)).split())
 
 
 def record_end(job_dir, value, when):
