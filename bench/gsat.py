@@ -10,7 +10,6 @@ a ratio is taken within that repetition; the figure is the median.
 """
 
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -133,7 +132,7 @@ def fig_submit_installed(ctx):
         _submit_installed(ctx, where)
     finally:
         common.close_all()  # the venv's controller, before its files go
-        shutil.rmtree(where, ignore_errors=True)
+        common.discard(where)
 
 
 def _submit_installed(ctx, where):

@@ -227,6 +227,7 @@ def main(argv=None):
         common.ignore_signals()
         log("interrupted (%s); cleaning up" % (e or "Ctrl-C"))
         common.close_all()
+        common.empty_trash()
         if made:
             _rmdir(tmpdir)
         return 130
@@ -241,6 +242,7 @@ def main(argv=None):
         rep.note("--quick run: fewer repetitions and smaller sizes; see the figures' notes")
     rep.info = {"interp": interp, "version": version, "tmpdir": where, "bytecode": bytecode,
                 "shim": "%s -> %s" % (shim, interp) if ctx.shim_is_wrapper else shim}
+    common.empty_trash()
     if made:
         _rmdir(tmpdir)
     sys.stdout.write(rep.text())

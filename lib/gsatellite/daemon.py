@@ -275,8 +275,16 @@ class Daemon:
 
     def once(self, timeout=None):
         while not self.stop and self.take_messages():
-            for signo in self.sleeper.drain():
+            # A pass ends when every inbox was found empty.  What is
+            # published after that look comes with its sender's SIGCONT:
+            # taken here (look again), or still pending at the sleep below,
+            # which then returns at once.  No signal: no second look (a
+            # receive and a box listing for nothing, twice per job).
+            signals = self.sleeper.drain()
+            for signo in signals:
                 self.on_signal(signo)
+            if not signals:
+                break
         if self.stop:
             return
         self.run_timers()

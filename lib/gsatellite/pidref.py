@@ -68,6 +68,18 @@ def start_time(pid):
     return int(fields[19])
 
 
+_own = [None, None]
+
+
+def own_start_time():
+    """This process's start time in clock ticks, read once per process (a
+    sputnik records it in the ``sputnik.pid`` sidecar of every job)."""
+    pid = os.getpid()
+    if _own[0] != pid or _own[1] is None:
+        _own[:] = [pid, start_time(pid)]
+    return _own[1]
+
+
 def _boot_time():
     try:
         with open(PROC + "/stat", "rb") as f:

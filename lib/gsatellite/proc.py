@@ -161,6 +161,13 @@ def _libc():
     return _LIBC[0]
 
 
+# What this process last wrote to /proc/self/comm and where its argv
+# strings lie, each with the PID it holds for (a fork child re-reads): a
+# sputnik names itself twice per job, and neither changes for the process.
+_named = [None, None]
+_argv_span = [None, None]
+
+
 def set_name(name, *args):
     """Name this process as the classic tools' process was named.
 
@@ -171,19 +178,37 @@ def set_name(name, *args):
     process forked without exec (a sputnik) would show its parent's command
     line otherwise, and ``pkill -f gsatlc`` would hit it too.
     """
-    try:
-        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+    pid = os.getpid()
+    comm = name[:15].encode("utf-8", "replace")
+    if _named != [pid, comm]:
         try:
-            os.write(fd, name[:15].encode("utf-8", "replace"))
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+            fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, comm)
+            finally:
+                os.close(fd)
+            _named[:] = [pid, comm]
+        except OSError:
+            pass
     if args:
-        _set_cmdline(" ".join((name,) + tuple(str(a) for a in args)))
+        _set_cmdline(" ".join((name,) + tuple(str(a) for a in args)), pid)
 
 
-def _set_cmdline(title):
+def _argv_memory(pid):
+    """``(start, end)`` of the original argv strings, or None."""
+    if _argv_span[0] != pid:
+        from .pidref import stat_fields
+
+        try:
+            fields = stat_fields(pid)
+            # Fields 48 and 49 of proc(5): arg_start and arg_end.
+            _argv_span[:] = [pid, (int(fields[45]), int(fields[46]))]
+        except (TypeError, IndexError, ValueError):
+            return None
+    return _argv_span[1]
+
+
+def _set_cmdline(title, pid):
     """Overwrite the memory of the original argv strings with ``title``.
 
     The kernel shows that memory as the command line.  Python keeps its own
@@ -192,14 +217,10 @@ def _set_cmdline(title):
     left alone) and the rest is filled with NUL bytes: a last byte that is
     not NUL would make the kernel read on into the environment.
     """
-    from .pidref import stat_fields
-
-    try:
-        fields = stat_fields(os.getpid())
-        # Fields 48 and 49 of proc(5): arg_start and arg_end.
-        start, end = int(fields[45]), int(fields[46])
-    except (TypeError, IndexError, ValueError):
+    span = _argv_memory(pid)
+    if span is None:
         return
+    start, end = span
     size = end - start
     if size <= 1:
         return

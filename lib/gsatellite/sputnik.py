@@ -56,10 +56,13 @@ RETRY_SECONDS = 2.0
 # Seconds between looks at a held job's group, and at an adopted job.
 HOLD_POLL = 0.05
 ADOPT_POLL = 0.5
-# Dispositions a job must start with at their default: Python ignores
-# SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored.
-JOB_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
-                       signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGCONT)
+# A job starts with every signal at its default, as under a batch system:
+# exec keeps an ignored signal ignored (Python ignores SIGPIPE and SIGXFSZ,
+# whoever started the controller may have ignored more: nohup, trap '').
+# Named in full, glibc's posix_spawn sets each once; any signal left out it
+# first asks about, then sets: twice the system calls.  (glibc's two
+# internal signals, 32 and 33, cannot be named and stay ignored.)
+JOB_DEFAULT_SIGNALS = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
 
 
 class Sputnik(Daemon):
@@ -160,7 +163,7 @@ class Sputnik(Daemon):
 
     # -- starting ---------------------------------------------------------------
     def start(self):
-        pidref.write_pid_file(self.file("sputnik.pid"), self.pid)
+        pidref.write_pid_file(self.file("sputnik.pid"), self.pid, pidref.own_start_time())
         self.keep_earlier_output()
         job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
         name = os.path.basename(self.job_path)
@@ -209,7 +212,7 @@ class Sputnik(Daemon):
 
     def adopt(self):
         """Supervise the running job of a lost sputnik (PROTOCOL.md §7)."""
-        pidref.write_pid_file(self.file("sputnik.pid"), self.pid)
+        pidref.write_pid_file(self.file("sputnik.pid"), self.pid, pidref.own_start_time())
         self.adopted = True
         self.poll = min(self.poll, ADOPT_POLL)
         self.group = pidref.read_pid_file(self.file("job.pid"), group=True)

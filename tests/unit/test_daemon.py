@@ -2,6 +2,8 @@
 asynchronous requests, internal errors, and withdrawal of unread requests."""
 
 import os
+import signal
+import threading
 
 import pytest
 
@@ -135,3 +137,41 @@ def test_shutdown_ends_pending_asks_with_none(daemon, home):
     daemon.shutdown()
     assert got == [None]
     assert mbox.receive(peer) is None
+
+
+class _LateDaemon(Daemon):
+    """Publishes one message just after its first pass ended empty-handed
+    on every inbox, as a sender racing with it would; ``wake``: that
+    sender's SIGCONT comes too (it stays pending: the loop blocks it)."""
+
+    wake = True
+
+    def take_messages(self):
+        count = super().take_messages()
+        if not getattr(self, "published", False):
+            self.published = True
+            mbox.send(self.box, "LATE 1;")
+            if self.wake:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGCONT)
+        return count
+
+
+@pytest.mark.parametrize("wake", [True, False])
+def test_a_message_published_after_a_pass_is_taken_when_its_wake_up_came(home, wake):
+    d = _LateDaemon(clock=Clock())
+    d.wake = wake
+    try:
+        seen = []
+        d.handlers["FIRST"] = lambda args, box: seen.append("FIRST")
+        d.handlers["LATE"] = lambda args, box: seen.append("LATE")
+        mbox.send(d.box, "FIRST 1;")
+        d.once(timeout=0)
+        # With its SIGCONT the late message is taken in the same turn of the
+        # loop; without one (a sender that does not wake us) no second look
+        # is taken for it: it waits for the next wake-up or poll.
+        assert seen == (["FIRST", "LATE"] if wake else ["FIRST"])
+        d.once(timeout=0)
+        assert seen == ["FIRST", "LATE"]
+    finally:
+        d.shutdown()
+        d.sleeper.release()
