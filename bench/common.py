@@ -32,13 +32,14 @@ _TRASH = []
 def discard(path):
     """Remove the directory ``path`` when the run ends, not now.
 
-    On an ext4 without a journal (this machine's disk, see the header of
-    docs/benchmarks.md), allocating an inode skips, one inode-table read
-    each, every inode freed in the last ``vm.dirty_expire_centisecs`` (30 s
-    here).  Removing a sandbox of thousands of files, a 10,000-job store or
-    a virtual environment would slow file creation in the figures measured
-    in the next half minute: the tools would pay for the bench's clean-up.
-    Renamed aside now (one directory entry), removed by :func:`empty_trash`.
+    On an ext4 without a journal (this machine's disk: docs/benchmarks.md,
+    "A bench that cleans up after itself"), allocating an inode passes
+    over, one inode-table look-up each, every inode freed in the last 30 s
+    (60 s while its inode-table block is dirty).  Removing a sandbox of
+    thousands of files, a 10,000-job store or a virtual environment would
+    slow file creation in the figures measured in the next minute: the
+    tools would pay for the bench's clean-up.  Renamed aside now (one
+    directory entry), removed by :func:`empty_trash`.
     """
     aside = "%s.trash" % path.rstrip("/")
     try:
