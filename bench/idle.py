@@ -210,7 +210,8 @@ def fig_idle(ctx):
                 rep.note("gsatellite idle: %d process(es) besides gsatlc and sigfwd were running"
                          % (len(roots) - len(daemons)))
             rep.row(6, "idle CPU of gsatlc + sigfwd (and children) over %.0f s, %% of one core" % window,
-                    "%.3f %%" % m["cpu_pct"], "own run time %.3f %% (schedstat)" % m["own_pct"], "< 0.1 %")
+                    "%.3f %%" % m["cpu_pct"], "own run time %.3f %% (schedstat)" % m["own_pct"],
+                    "< 0.05 % over 60 s")
             rep.row(6, "processes spawned by them in %.0f s" % window, spawned)
         else:
             rep.note("%s idle: %d daemon process(es) and %d other process(es) of its temporary $HOME; "

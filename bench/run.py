@@ -52,7 +52,7 @@ GSAT_ONLY = ("gsat", "jobfigs", "transport")
 # Repetitions: (full, quick); "classic" overrides where the bash tools are slow.
 REPS = {
     "latency": (20, 5), "drain": (3, 1), "listing": (5, 3), "listing_big": (5, 3),
-    "concurrency": (3, 1), "per_client": (10, 10), "wait": (10, 3), "idle": (30.0, 10.0),
+    "concurrency": (3, 1), "per_client": (10, 10), "wait": (10, 3), "idle": (60.0, 10.0),
     "big": (10000, 1000),
 }
 CLASSIC_REPS = {"latency": (5, 3), "drain": (1, 1), "listing": (3, 2), "listing_big": (1, 1),
