@@ -176,8 +176,7 @@ class Daemon:
         try:
             before = transport.changed(address)
             pending["sent"] = transport.send(address, P.message(command, inbox.address))
-            if transport.may_wake(address, before):
-                transport.wake_owner(address)
+            transport.wake_owner_if_safe(address, before)
         except OSError as e:  # transport.TransportError included
             log("cannot send %s to %s: %s" % (command, address, e))
             self.call_later(0, lambda: finish(None))
@@ -218,8 +217,7 @@ class Daemon:
         except OSError as e:  # transport.TransportError included
             log("cannot answer %r to %s: %s" % (answer, answer_box, e))
             return
-        if transport.may_wake(to, before):
-            transport.wake_owner(to)
+        transport.wake_owner_if_safe(to, before)
 
     def dispatch(self, message):
         if ";" not in message:
@@ -275,11 +273,13 @@ class Daemon:
 
     def once(self, timeout=None):
         while not self.stop and self.take_messages():
-            # A pass ends when every inbox was found empty.  What is
-            # published after that look comes with its sender's SIGCONT:
-            # taken here (look again), or still pending at the sleep below,
-            # which then returns at once.  No signal: no second look (a
-            # receive and a box listing for nothing, twice per job).
+            # A pass ends when every inbox was found empty.  What a sender
+            # that can signal us publishes after that look comes with its
+            # SIGCONT: taken here (look again), or still pending at the
+            # sleep below, which then returns at once.  No signal: no
+            # second look (a receive and a box listing for nothing, twice
+            # per job); what comes unsignalled (another host's message to a
+            # forwarder's box on NFS) waits for the poll, as when idle.
             signals = self.sleeper.drain()
             for signo in signals:
                 self.on_signal(signo)

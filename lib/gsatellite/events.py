@@ -162,8 +162,6 @@ def run_services(event, env_file, exit_value=None, extra_env=None):
 
 
 def _unblock():
-    import signal
+    from .proc import reset_signals
 
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    for s in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(s, signal.SIG_DFL)
+    reset_signals()

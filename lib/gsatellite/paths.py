@@ -357,6 +357,16 @@ def _resolve_fqdn(node):
             pass
 
     t = threading.Thread(target=resolve, daemon=True)
-    t.start()
+    # The thread starts with every signal blocked: one that outlives the
+    # join (a hanging resolver) must not take a daemon's SIGCONT, which
+    # the daemon blocks only later and waits for with sigtimedwait.
+    import _signal
+
+    every = _signal.valid_signals()
+    before = _signal.pthread_sigmask(_signal.SIG_BLOCK, every)
+    try:
+        t.start()
+    finally:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, before)
     t.join(_RESOLVE_TIMEOUT)
     return result[0] if result else node

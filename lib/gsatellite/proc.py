@@ -30,11 +30,17 @@ def close_fds(keep=(0, 1, 2)):
 
 
 def reset_signals():
-    for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
-              signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT):
+    """Every signal at its default and none blocked, in a child about to
+    exec (a ``preexec_fn``): what it runs starts as a job does (the sputnik
+    names every signal to ``posix_spawn``), whatever whoever started the
+    daemons ignored (``nohup``, ``trap ''``), since exec keeps an ignored
+    signal ignored."""
+    for s in signal.valid_signals():
+        if s in (signal.SIGKILL, signal.SIGSTOP):
+            continue
         try:
             signal.signal(s, signal.SIG_DFL)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RuntimeError):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 

@@ -304,6 +304,33 @@ def test_hanging_resolver_falls_back_to_node_name(monkeypatch):
         release.set()
 
 
+def test_the_resolver_thread_takes_no_signal_meant_for_a_daemon(monkeypatch):
+    """A resolver that outlives its wait must not take the SIGCONT that
+    wakes a daemon (which blocks it only after it knows its host name):
+    the thread starts with every signal blocked, the caller's mask stays."""
+    import signal
+
+    seen = []
+    release = threading.Event()
+
+    def hang(*args, **kwargs):
+        seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        release.wait(30)
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    monkeypatch.setattr(paths, "_RESOLVE_TIMEOUT", 0.2)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        assert paths.hostname() == os.uname().nodename
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+    finally:
+        release.set()
+    assert len(seen) == 1
+    for signo in (signal.SIGCONT, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGIO):
+        assert signo in seen[0]
+
+
 def test_unwritable_cache_does_not_break_hostname(monkeypatch):
     # A file where the cache directory should be: writing the cache fails.
     os.makedirs(os.path.dirname(paths.cache_dir()))

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from gsatellite import paths, transport, waiters
+from gsatellite import paths, pidref, transport, waiters
 from gsatellite.fsutil import ALPHABET
 from gsatellite.transport import mbox
 
@@ -381,6 +381,72 @@ def test_other_places_are_refused_as_reply_addresses(home, box):
 ])
 def test_only_a_positive_pid_is_an_owner_to_wake(home, name, expected):
     assert transport.owner(_g("mboxes", HOST, name)) == expected
+
+
+def test_a_box_a_dead_process_left_empty_is_renewed_for_its_new_owner(home):
+    """A box left behind (kill -9, a host back after a reboot) is reused by
+    the next process with that PID.  Its last change must then be no older
+    than that process, or a sender takes the owner for a stranger at a dead
+    owner's PID and does not wake it (pidref.may_wake)."""
+    with open("/proc/sys/kernel/ns_last_pid") as f:
+        last = int(f.read())
+    left = range(last + 1, last + 300)
+    for pid in left:
+        os.makedirs(_g("mboxes", HOST, "%d.inbox" % pid))
+    old = max(os.stat(_g("mboxes", HOST, "%d.inbox" % pid)).st_ctime for pid in left)
+    # Older than the start of any process made from now on, by more than
+    # the slack the start-time check allows, and a second for the boot
+    # time's whole seconds that a start time is counted from.
+    while time.time() < old + pidref.SLACK + 1.1:
+        time.sleep(0.1)
+    made_r, made_w = os.pipe()
+    done_r, done_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.write(made_w, mbox.create_pid_box().encode())
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    try:
+        box = os.read(made_r, 4096).decode()
+        assert child in left, "another process took the PIDs: box %s" % box
+        assert transport.owner(box) == (HOST, child)
+        # As the box was left, its new owner would pass for a stranger ...
+        assert not pidref.may_wake(child, old)
+        # ... as it is now, it is woken.
+        assert transport.may_wake(box, transport.changed(box))
+    finally:
+        os.write(done_w, b"x")
+        os.waitpid(child, 0)
+        for fd in (made_r, made_w, done_r, done_w):
+            os.close(fd)
+
+
+def test_an_answer_wakes_its_owner_only_when_the_owner_is_no_stranger(home, monkeypatch):
+    """wake_owner_if_safe: the owner looked up once, woken only when
+    may_wake allows it (a process younger than its box is a stranger)."""
+    from gsatellite.transport import base
+
+    woken = []
+    monkeypatch.setattr(base, "signal_process", lambda host, pid, sig: woken.append((host, pid)) or True)
+    box = mbox.create_box("4711.inbox")
+    monkeypatch.setattr(pidref, "started_at", lambda pid: time.time() + 100)
+    assert transport.wake_owner_if_safe(box, transport.changed(box)) is False
+    assert woken == []
+    monkeypatch.setattr(pidref, "started_at", lambda pid: 1.0)
+    assert transport.wake_owner_if_safe(box, transport.changed(box)) is True
+    assert woken == [(HOST, 4711)]
+    # Another host's process is woken through its forwarder, unchecked here.
+    monkeypatch.setattr(pidref, "started_at", lambda pid: time.time() + 100)
+    remote = mbox.create_box("4712.inbox", host="other.example.org")
+    assert transport.wake_owner_if_safe(remote, transport.changed(remote)) is True
+    assert woken[-1] == ("other.example.org", 4712)
+    # No owner named: nobody.
+    outside = os.path.join(str(home), "x", HOST, "4713.inbox")
+    os.makedirs(outside)
+    assert transport.wake_owner_if_safe(outside, None) is False
+    assert len(woken) == 2
 
 
 def _state(pid):

@@ -122,6 +122,19 @@ def test_malformed_or_foreign_host_addresses_are_refused(text):
     assert transport.owner(text) is None or text.startswith("sysv:other")
 
 
+def test_host_names_once_found_valid_are_kept_and_bad_ones_never():
+    """valid_host remembers the valid names it saw (it is asked twice per
+    message), a bounded few: made-up names cannot grow it without end, and
+    no bad name is ever taken for a good one, however often it is asked."""
+    names = ["h%d.example.org" % i for i in range(200)]
+    assert all(base.valid_host(name) for name in names)
+    assert len(base._valid_hosts) <= 64
+    for bad in ["../x", "a/b", "", "-a", "x" * 300, "a..b", "a b", None, 7]:
+        for _ in range(2):
+            assert not base.valid_host(bad)
+    assert base.valid_host(names[0]) and base.valid_host(names[-1])
+
+
 def test_another_user_can_neither_read_nor_write(inboxes):
     if os.geteuid() != 0:
         pytest.skip("needs root to become another user")

@@ -34,5 +34,6 @@ from .base import (  # noqa: F401  (the package's interface)
     sweep,
     valid_host,
     wake_owner,
+    wake_owner_if_safe,
     withdraw,
 )

@@ -147,10 +147,23 @@ def address(text):
     return Address(text)
 
 
+_valid_hosts = set()
+
+
 def valid_host(host):
     """True if ``host`` is a host name that may become part of an address:
     nothing that could be read as a path (no "/", no ".", no "..")."""
-    return isinstance(host, str) and config.valid_hostname(host)
+    if not isinstance(host, str):
+        return False
+    if host in _valid_hosts:
+        return True
+    if not config.valid_hostname(host):
+        return False
+    # Asked twice per message: the few names seen are remembered (a bound
+    # only against a flood of made-up ones).
+    if len(_valid_hosts) < 64:
+        _valid_hosts.add(host)
+    return True
 
 
 def check_host(host):
@@ -324,6 +337,17 @@ def wake_owner(to):
     Returns what :func:`signal_process` returns."""
     found = owner(to)
     if found is None:
+        return False
+    return signal_process(found[0], found[1], _wake.WAKE)
+
+
+def wake_owner_if_safe(to, changed):
+    """:func:`wake_owner` when :func:`may_wake` allows it, the owner looked
+    up once (a daemon answers every request this way)."""
+    found = owner(to)
+    if found is None:
+        return False
+    if found[0] == paths.hostname() and not pidref.may_wake(found[1], changed):
         return False
     return signal_process(found[0], found[1], _wake.WAKE)
 

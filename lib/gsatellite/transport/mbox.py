@@ -162,6 +162,13 @@ def create_box(name, host=None):
         # content was addressed to a process that no longer exists.
         for entry in _listdir(box):
             _unlink(os.path.join(box, entry))
+        # Its last change must not predate us: a sender takes an owner
+        # that started after its box last changed for a stranger at a dead
+        # owner's PID (pidref.may_wake), and would not wake us.
+        try:
+            os.utime(box)
+        except OSError:
+            pass
     return box
 
 
