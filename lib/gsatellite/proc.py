@@ -15,6 +15,13 @@ import sys
 # bring enum into the start-up of every client that asks proc.alive().
 import _signal as signal
 
+# Every signal a child of ours starts with at its default: all but the two
+# nobody can catch or ignore.  exec keeps an ignored signal ignored (Python
+# ignores SIGPIPE and SIGXFSZ, whoever started the controller may have
+# ignored more: nohup, trap '').  (glibc's two internal signals, 32 and 33,
+# are not valid here and stay as they are.)
+DEFAULT_SIGNALS = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
+
 
 def close_fds(keep=(0, 1, 2)):
     try:
@@ -35,9 +42,7 @@ def reset_signals():
     names every signal to ``posix_spawn``), whatever whoever started the
     daemons ignored (``nohup``, ``trap ''``), since exec keeps an ignored
     signal ignored."""
-    for s in signal.valid_signals():
-        if s in (signal.SIGKILL, signal.SIGSTOP):
-            continue
+    for s in DEFAULT_SIGNALS:
         try:
             signal.signal(s, signal.SIG_DFL)
         except (OSError, ValueError, RuntimeError):

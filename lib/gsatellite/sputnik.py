@@ -56,13 +56,6 @@ RETRY_SECONDS = 2.0
 # Seconds between looks at a held job's group, and at an adopted job.
 HOLD_POLL = 0.05
 ADOPT_POLL = 0.5
-# A job starts with every signal at its default, as under a batch system:
-# exec keeps an ignored signal ignored (Python ignores SIGPIPE and SIGXFSZ,
-# whoever started the controller may have ignored more: nohup, trap '').
-# Named in full, glibc's posix_spawn sets each once; any signal left out it
-# first asks about, then sets: twice the system calls.  (glibc's two
-# internal signals, 32 and 33, cannot be named and stay ignored.)
-JOB_DEFAULT_SIGNALS = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
 
 
 class Sputnik(Daemon):
@@ -249,7 +242,10 @@ class Sputnik(Daemon):
             ],
             setsid=True,
             setsigmask=(),
-            setsigdef=JOB_DEFAULT_SIGNALS,
+            # A job starts with every signal at its default, as under a batch
+            # system.  Named in full, glibc's posix_spawn sets each once; any
+            # signal left out it first asks about, then sets: twice the calls.
+            setsigdef=proc.DEFAULT_SIGNALS,
         )
 
     # -- talking to the controller ------------------------------------------
