@@ -10,14 +10,21 @@
 * Messages over msgmax arrive whole: a job path plus options longer than
   8 KiB through gqsub, trigger arguments just under and just over the limit.
 * ``gsatlcd --stop`` leaves no queue behind.
+* An answer address naming a queue of ours and the PID of a process that
+  started after that queue was made (a stranger at a dead client's PID)
+  gets its answer, but the stranger is not woken; the queue's owner is.
 """
 
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
+from conftest import INSTALLED, LIB
 from .test_protocol import classic
 
 sysv_ipc = pytest.importorskip("sysv_ipc")
@@ -191,3 +198,67 @@ def test_messages_over_msgmax_arrive_whole(sysv):
         with open(os.path.join(out, name)) as f:
             got.append(f.read())
     assert sorted(got, key=len) == ["a" * n + str(n) for n in sizes]
+
+
+# A client of ours with a queue inbox: asks ALIVE? twice, with the answer
+# address naming its own PID, then the PID read from stdin; prints whether
+# the first answer came with a wake-up, then the second answer.
+_ASKER = r"""
+import sys, time
+from gsatellite import protocol, transport
+from gsatellite.transport import wake
+to = transport.address(sys.argv[1])
+sleeper = wake.Sleeper()
+inbox = transport.open_inbox(tag="t", kind=transport.answer_kind(to))
+_, host, name, n = inbox.address.split(":")
+def ask(pid, woken):
+    transport.send(to, protocol.message(protocol.ALIVE, "sysv:%s:%s:%s" % (host, pid, n)))
+    transport.wake_owner(to)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        got = inbox.receive()
+        if got is not None:
+            return got
+        if woken:
+            # Only the controller's wake-up ends this sleep early.
+            if sleeper.sleep(deadline - time.monotonic()) is None:
+                return "no wake-up"
+        else:
+            time.sleep(0.01)
+    return "no answer"
+print(ask(name, True), flush=True)
+stranger = sys.stdin.readline().strip()
+print(ask(stranger, False), flush=True)
+inbox.close()
+"""
+
+
+def test_an_answer_queue_naming_a_stranger_wakes_only_its_owner(sysv, procs):
+    """Broke: the controller answered ``sysv:HOST:PID:N`` by waking PID
+    without asking when it started (queues had no ``changed``), so a
+    stranger at a dead client's PID, stopped by its user, was continued."""
+    gsat = sysv
+    env = dict(gsat.env)
+    if not INSTALLED:
+        env["PYTHONPATH"] = LIB
+    asker = subprocess.Popen([sys.executable, "-c", _ASKER, controller_queue(gsat)], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    procs.append(asker)
+    assert asker.stdout.readline().startswith("YES;")  # its owner was woken
+    made = time.time()
+    # Older than the queue by more than pidref.SLACK: a stranger.
+    gsat.wait_for(lambda: time.time() - made > 2.6, what="the queue to age")
+    stranger = subprocess.Popen(["sleep", "300"])
+    procs.append(stranger)
+    os.kill(stranger.pid, signal.SIGSTOP)
+    gsat.wait_for(lambda: _state(stranger.pid) == "T", what="the stranger to stop")
+    asker.stdin.write("%d\n" % stranger.pid)
+    asker.stdin.flush()
+    assert asker.stdout.readline().startswith("YES;")
+    assert _state(stranger.pid) == "T"
+    assert asker.wait(20) == 0
+
+
+def _state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]

@@ -430,6 +430,8 @@ def test_an_answer_wakes_its_owner_only_when_the_owner_is_no_stranger(home, monk
 
     woken = []
     monkeypatch.setattr(base, "signal_process", lambda host, pid, sig: woken.append((host, pid)) or True)
+    monkeypatch.setattr(pidref, "_kill", lambda pid, sig: woken.append((HOST, pid)) or True)
+    monkeypatch.setattr(pidref, "_held", {})
     box = mbox.create_box("4711.inbox")
     monkeypatch.setattr(pidref, "started_at", lambda pid: time.time() + 100)
     assert transport.wake_owner_if_safe(box, transport.changed(box)) is False

@@ -166,3 +166,77 @@ def test_a_process_is_found_by_the_name_set_name_gave_it():
         p.stdin.close()
         p.wait(10)
     assert pidref.find_named("sputnik 424242") is None
+
+
+def test_a_process_start_is_the_wall_clock_time_it_was_started(monkeypatch):
+    """started_at counts back from the clock since boot (no read of
+    /proc/stat); it agrees with /proc/stat's btime, whole seconds, and a
+    child's start lies between the moments before and after it was made."""
+    before = time.time()
+    child = subprocess.Popen(["sleep", "30"])
+    after = time.time()
+    try:
+        began = pidref.started_at(child.pid)
+        # Clock ticks of 10 ms: the start is truncated to the tick.
+        assert before - 0.02 <= began <= after + 0.01
+        by_btime = pidref._boot_time() + pidref.start_time(child.pid) / os.sysconf("SC_CLK_TCK")
+        assert abs(began - by_btime) <= 1.01
+        monkeypatch.setattr(pidref, "_BOOTTIME", None)
+        assert pidref.started_at(child.pid) == by_btime
+    finally:
+        child.kill()
+        child.wait()
+    assert pidref.started_at(child.pid) is None
+
+
+def _state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_an_owner_answered_again_is_woken_through_a_pidfd_and_a_stranger_never(monkeypatch):
+    """A daemon answering one long-lived queue inbox again: the first two
+    wake-ups check the owner's start time, from the third on the pidfd
+    opened at the second carries the signal (no /proc read, no kill by
+    PID); once the owner is gone nothing is sent to its PID.  A process
+    that started after the inbox was made is never signalled, asked twice."""
+    import signal
+
+    real_kill, real_started = os.kill, pidref.started_at
+    kills, reads = [], []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: kills.append((pid, sig)) or real_kill(pid, sig))
+    monkeypatch.setattr(pidref, "started_at", lambda pid: reads.append(pid) or real_started(pid))
+    monkeypatch.setattr(pidref, "_held", {})
+    owner = subprocess.Popen(["sleep", "30"])
+    try:
+        made = time.time() + 0.5  # the inbox's ctime: after its owner started
+        assert pidref.signal_owner(owner.pid, made)
+        assert pidref.signal_owner(owner.pid, made)
+        assert (len(reads), kills) == (2, [(owner.pid, signal.SIGCONT)])
+        real_kill(owner.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while _state(owner.pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state(owner.pid) == "T"
+        assert pidref.signal_owner(owner.pid, made)
+        while _state(owner.pid) == "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state(owner.pid) != "T"  # continued, by the pidfd
+        assert (len(reads), len(kills)) == (2, 1)
+    finally:
+        real_kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+    assert not pidref.signal_owner(owner.pid, made)
+    assert len(kills) == 1
+
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        older = time.time() - 10  # an inbox made before the stranger started
+        assert not pidref.signal_owner(stranger.pid, older)
+        assert not pidref.signal_owner(stranger.pid, older)
+        assert not pidref.signal_owner(stranger.pid, older)
+        assert len(kills) == 1
+    finally:
+        real_kill(stranger.pid, signal.SIGKILL)
+        stranger.wait()
+    assert all(fd is None or fd > 2 for fd in pidref._held.values())

@@ -347,8 +347,8 @@ def wake_owner_if_safe(to, changed):
     found = owner(to)
     if found is None:
         return False
-    if found[0] == paths.hostname() and not pidref.may_wake(found[1], changed):
-        return False
+    if found[0] == paths.hostname():
+        return pidref.signal_owner(found[1], changed, _wake.WAKE)
     return signal_process(found[0], found[1], _wake.WAKE)
 
 

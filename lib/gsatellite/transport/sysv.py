@@ -140,6 +140,20 @@ def check_reply(address):
         pass
 
 
+def changed(address):
+    """When the queue was made (``msg_ctime``, whole seconds; only IPC_SET
+    changes it later), or None: as a box's ctime, what
+    :func:`.base.may_wake` tells the owner named in the address from a
+    stranger that got its PID by."""
+    try:
+        _, _, n = parse(address)
+        return _open(n).last_change_time
+    except (BadAddress, Unreachable):
+        return None
+    except (sysv_ipc.ExistentialError, OSError):
+        return None
+
+
 def wake_target(address):
     try:
         host, name, _ = parse(address)
