@@ -28,6 +28,7 @@ import tools
 from common import ROOT, fmt_s, kill_pids, median
 
 RT_SCRIPT = os.path.join(ROOT, "bench", "transport_rt.py")
+FLOOR_SCRIPT = os.path.join(ROOT, "bench", "transport_floor.py")
 KINDS = (("file", "file boxes"), ("sysv", "System V queues"))
 
 
@@ -78,6 +79,19 @@ class _Tool(tools.Gsat):
             super().close()
 
 
+def _floors(ctx, tool, n):
+    """Medians of three runs of bench/transport_floor.py, or None without sysv_ipc."""
+    woken, blocking = [], []
+    for _ in range(3):
+        r = tool.box.run([ctx.interp, FLOOR_SCRIPT, str(n)], timeout=300)
+        if r.rc != 0:
+            return None
+        figures = [float(x) for x in r.out.split()]
+        woken.append(figures[0])
+        blocking.append(figures[1])
+    return median(woken), median(blocking)
+
+
 def fig_transport(ctx):
     rep = ctx.report
     reps = ctx.n("latency")
@@ -106,6 +120,7 @@ def fig_transport(ctx):
                 res[kind]["rt_fresh" if fresh else "rt"].append(figures[0])
                 if not fresh:
                     res[kind]["inside"].append(figures[1])
+        floor = _floors(ctx, opened["sysv"], rt_count)
         for _ in range(reps):
             for kind, _ in KINDS:
                 t = opened[kind]
@@ -143,6 +158,15 @@ def fig_transport(ctx):
     for key, what, target in rows:
         rep.row(10, "%s: file %s / sysv %s" % (what, fmt(f[key]), fmt(s[key])), fmt(s[key]),
                 "%.1fx faster over queues" % (f[key] / s[key]) if s[key] else "", target)
+    if floor is None:
+        rep.note("figure 10: the kernel's floor was not measured (bench/transport_floor.py needs sysv_ipc)")
+    else:
+        woken, blocking = floor
+        rep.row(10, "the kernel's floor under the first row: two bare processes, woken by SIGCONT as the "
+                "daemons sleep, the same interval (bench/transport_floor.py): file %s / floor %s"
+                % (fmt(f["inside"]), fmt(woken)), fmt(woken),
+                "%.1fx: the most a queue controller could reach here" % (f["inside"] / woken), "")
+        rep.row(10, "the kernel's own round trip, blocking msgsnd/msgrcv, no signal", fmt(blocking), "", "")
     rep.note("figure 10: both transports measured in one run, alternating; the round trips are timed by a "
              "client process that stays up (bench/transport_rt.py), so no interpreter start-up is in them; "
              "the controller-side one runs from the return of the client's send to its wake-up by the "

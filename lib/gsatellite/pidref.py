@@ -28,6 +28,7 @@ and whenever it started (issue 17: a host that rebooted and handed out the
 same PIDs).  A sidecar of two words (written before) is read as before.
 """
 
+import errno
 import os
 import time
 
@@ -369,23 +370,38 @@ def read_pid_file(path, names=(), group=False):
     return ProcessRef(pid, now)
 
 
+class Recorded(int):
+    """The start time (clock ticks since boot) recorded for an inbox's owner
+    (a System V queue's registry entry), passed where a box's ctime goes:
+    exact, and no clock step moves it.  0: recorded without /proc; -1: no
+    owner is recorded for that inbox."""
+
+    __slots__ = ()
+
+
 def may_wake(pid, changed):
-    """May ``pid``, the owner named by a box's name, be woken?  ``changed``:
-    the box's ctime before we published in it (None: unknown).  The owner
-    made its box after it started, so a process that started later than the
-    box last changed is a stranger that got the PID of a dead owner."""
+    """May ``pid``, the owner named by an inbox's name, be woken?
+    ``changed``: the box's ctime before we published in it (None: unknown),
+    or the owner's :class:`Recorded` start.  The owner made its box after it
+    started, so a process that started later than the box last changed is a
+    stranger that got the PID of a dead owner."""
     if changed is None:
         return True
+    if isinstance(changed, Recorded):
+        if changed == 0:
+            return True
+        return changed > 0 and start_time(pid) == changed
     began = started_at(pid)
     return began is not None and began <= changed + SLACK
 
 
-# Owners that passed may_wake, held by a pidfd: (pid, changed) -> pidfd,
-# or None after the first look.  A long-lived queue inbox (a sputnik's, the
-# forwarder's) keeps its ``changed`` (the queue's ctime), so a daemon that
-# answers it again signals through the pidfd, with no read of /proc; and a
-# pidfd never reaches a stranger: once its process is gone, sending fails.
-# A box's ctime moves with every message, so its pair never comes twice.
+# Owners that passed may_wake, held by a pidfd: (pid, changed, its type) ->
+# pidfd, or None after the first look.  A queue inbox keeps its ``changed``
+# (its owner's Recorded start) for its life, so a daemon that wakes the
+# owner again (a sputnik, the forwarder, a warm client) signals through the
+# pidfd, with no read of /proc; and a pidfd never reaches a stranger: once
+# its process is gone, sending fails.  A box's ctime moves with every
+# message, so its key never comes twice.
 _held = {}
 _held_by = [None]
 HELD_MAX = 32
@@ -399,16 +415,17 @@ def signal_owner(pid, changed, sig=SIGCONT):
     if _held_by[0] != os.getpid():
         _held.clear()  # a forked child: its parent's pidfds are not its own
         _held_by[0] = os.getpid()
-    at = (pid, changed)
+    at = (pid, changed, type(changed))
     fd = _held.get(at)
     if fd is not None:
         try:
             _signal.pidfd_send_signal(fd, sig)
             return True
-        except ProcessLookupError:
-            return False  # the owner is gone; whoever has its PID now is not it
-        except OSError:
-            _let_go(at)  # not a pidfd of ours any more: look again
+        except OSError as e:
+            # ESRCH: that owner is gone; whoever has its PID now is looked
+            # at below like anyone else.  EBADF, EINVAL: the number is not
+            # our pidfd any more, and not ours to close.
+            _let_go(at, close=e.errno not in (errno.EBADF, errno.EINVAL))
     elif at in _held:
         fd = _pidfd(pid)
         if fd is not None:
@@ -421,7 +438,7 @@ def signal_owner(pid, changed, sig=SIGCONT):
                 _signal.pidfd_send_signal(fd, sig)
                 return True
             except OSError:
-                _let_go(at)
+                _let_go(at)  # just opened: ours to close
                 return False
     if not may_wake(pid, changed):
         return False
@@ -440,9 +457,9 @@ def _pidfd(pid):
         return None
 
 
-def _let_go(at):
+def _let_go(at, close=True):
     fd = _held.pop(at, None)
-    if fd is not None:
+    if fd is not None and close:
         try:
             os.close(fd)
         except OSError:

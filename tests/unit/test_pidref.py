@@ -240,3 +240,32 @@ def test_an_owner_answered_again_is_woken_through_a_pidfd_and_a_stranger_never(m
         real_kill(stranger.pid, signal.SIGKILL)
         stranger.wait()
     assert all(fd is None or fd > 2 for fd in pidref._held.values())
+
+
+def test_a_held_pidfd_closed_behind_its_back_closes_nothing_of_someone_else(monkeypatch, tmp_path):
+    """The number of a held pidfd closed elsewhere and reused by a file:
+    the next wake-up finds it is no pidfd, forgets it without closing the
+    file, and wakes the owner by PID after checking again."""
+    import signal
+
+    monkeypatch.setattr(pidref, "_held", {})
+    owner = subprocess.Popen(["sleep", "30"])
+    try:
+        made = time.time() + 0.5
+        assert pidref.signal_owner(owner.pid, made) and pidref.signal_owner(owner.pid, made)
+        (fd,) = [v for v in pidref._held.values() if v is not None]
+        os.close(fd)
+        other = os.open(str(tmp_path / "f"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            assert other == fd  # the lowest free number: the one just closed
+            kills = []
+            real_kill = os.kill
+            monkeypatch.setattr(os, "kill", lambda pid, sig: kills.append(pid) or real_kill(pid, sig))
+            assert pidref.signal_owner(owner.pid, made, signal.SIGCONT)
+            assert kills == [owner.pid]
+            os.fstat(other)  # still open: not closed as if it were ours
+        finally:
+            os.close(other)
+    finally:
+        owner.kill()
+        owner.wait()

@@ -335,3 +335,57 @@ def test_without_the_binding_sysv_falls_back_to_boxes_with_one_log_line(monkeypa
         for inbox in (first, second, client):
             inbox.close()
     assert isinstance(first, mbox.Inbox)
+
+
+# -- whom a wake-up may reach -------------------------------------------------------------
+
+def test_only_the_owner_its_entry_records_is_woken_whatever_the_clock_did(inboxes, monkeypatch):
+    """A queue address is woken only for the process whose start time its
+    registry entry records: not for another process named in the address
+    (a stranger at a dead owner's PID, however soon after the queue it
+    started), not for an address whose number is not the entry's, and
+    still for the owner after the wall clock stepped forward (before, a
+    queue's ctime was compared with a start counted on today's clock, so
+    a step of a second silenced a long-lived queue for good)."""
+    import subprocess
+    import time
+
+    from gsatellite import pidref
+
+    mine = inboxes(tag="w")
+    _, host, name, n = mine.address.split(":")
+    recorded = transport.changed(mine.address)
+    assert isinstance(recorded, pidref.Recorded) and recorded == pidref.own_start_time()
+    assert transport.may_wake(mine.address, recorded)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 5.0)  # ntpd stepped the clock
+    assert transport.may_wake(mine.address, transport.changed(mine.address))
+    monkeypatch.setattr(time, "time", real)
+
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        named = "sysv:%s:%d.w:%s" % (host, stranger.pid, n)
+        assert transport.changed(named) == -1
+        assert not transport.may_wake(named, transport.changed(named))
+        sent = []
+        monkeypatch.setattr(pidref, "_kill", lambda pid, sig: sent.append(pid) or True)
+        monkeypatch.setattr(pidref, "_held", {})
+        for _ in range(3):
+            assert not transport.wake_owner_if_safe(named, transport.changed(named))
+        assert sent == []
+        other_n = "sysv:%s:%s:%d" % (host, name, (int(n) + 1) & 0x7FFFFFFF)
+        assert not transport.may_wake(other_n, transport.changed(other_n))
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_fifo_in_place_of_a_registry_entry_blocks_nobody(home):
+    """A registry entry replaced by a FIFO: looking the queue up (every
+    request to a daemon does) reads nothing instead of blocking for ever."""
+    os.makedirs(sysvkeys.registry_dir(), exist_ok=True)
+    path = sysvkeys.entry_path("4242")
+    os.mkfifo(path, 0o600)
+    assert sysvkeys.read_entry(path) is None
+    assert sysvkeys.lookup(4242) is None
+    assert transport.changed("sysv:%s:4242:7" % paths.hostname()) == -1

@@ -48,7 +48,7 @@ import errno
 import os
 import re
 
-from .. import paths
+from .. import paths, pidref
 from . import mbox, sysvkeys
 from .base import Address, BadAddress, BadMessage, Inbox as _Inbox, Unavailable, Unreachable, check_host
 
@@ -140,18 +140,30 @@ def check_reply(address):
         pass
 
 
+_owners = {}  # address -> pidref.Recorded start of the owner its entry names
+
+
 def changed(address):
-    """When the queue was made (``msg_ctime``, whole seconds; only IPC_SET
-    changes it later), or None: as a box's ctime, what
-    :func:`.base.may_wake` tells the owner named in the address from a
-    stranger that got its PID by."""
+    """The start time its registry entry records for the queue's owner (a
+    :class:`.pidref.Recorded`, for :func:`.base.may_wake`): only the process
+    with exactly that start is woken, whatever the wall clock did since the
+    queue was made; ``Recorded(-1)`` (nobody) when no entry names this
+    queue.  Kept per address: an address names one queue of one owner."""
+    found = _owners.get(address)
+    if found is not None:
+        return found
     try:
-        _, _, n = parse(address)
-        return _open(n).last_change_time
-    except (BadAddress, Unreachable):
+        host, name, n = parse(address)
+    except BadAddress:
         return None
-    except (sysv_ipc.ExistentialError, OSError):
-        return None
+    entry = sysvkeys.read_entry(sysvkeys.entry_path(name, host))
+    if entry is None or entry[0] != n:
+        return pidref.Recorded(-1)
+    found = pidref.Recorded(entry[1])
+    if len(_owners) > 1000:
+        _owners.clear()
+    _owners[address] = found
+    return found
 
 
 def wake_target(address):

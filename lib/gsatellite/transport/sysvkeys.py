@@ -37,8 +37,8 @@ directory is ever listed except by :func:`sweep`.
 
 import os
 
-from .. import paths
-from ..fsutil import random_chars
+from .. import paths, pidref
+from ..fsutil import random_chars, read_bytes
 
 SECRET = "secret"
 # A sweeper renames an entry to CLAIM + name + "." + 6 characters before it
@@ -47,7 +47,6 @@ CLAIM = ".sweep."
 CLAIM_SECONDS = 60.0
 _MASK64 = (1 << 64) - 1
 _secrets = {}
-_own_start = None
 
 
 _dirs = {}
@@ -159,31 +158,8 @@ def new_number():
 
 # -- owners ------------------------------------------------------------------------
 
-def start_time(pid):
-    """Start time of ``pid`` in clock ticks since boot; None when it is not
-    running (a zombie counts as gone) or /proc cannot tell."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    if fields[0] in (b"Z", b"X"):
-        return None
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def own_start():
-    global _own_start
-    if _own_start is None or _own_start[0] != os.getpid():
-        _own_start = (os.getpid(), start_time(os.getpid()) or 0)
-    return _own_start[1]
-
-
 def owner_alive(pid, start):
-    now = start_time(pid)
+    now = pidref.start_time(pid)
     if now is None:
         if os.path.isdir("/proc/self"):
             return False
@@ -208,7 +184,7 @@ def write_entry(name, n):
     d = registry_dir()
     path = os.path.join(d, name)
     tmp = os.path.join(d, ".new." + name + "." + random_chars(6))
-    data = ("%d %d\n" % (n, own_start())).encode()
+    data = ("%d %d\n" % (n, pidref.own_start_time() or 0)).encode()
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileNotFoundError:
@@ -231,11 +207,13 @@ def write_entry(name, n):
 
 def read_entry(path):
     """``(n, start)`` of an entry, or None (missing, being written, damaged)."""
+    # Plain reads of a regular file: no buffer, and a FIFO or a device put
+    # in an entry's place cannot block whoever looks the queue up.
+    data = read_bytes(path, limit=64)
     try:
-        with open(path, "rb") as f:
-            parts = f.read(64).split()
+        parts = data.split()
         return int(parts[0]), int(parts[1])
-    except (OSError, ValueError, IndexError):
+    except (AttributeError, ValueError, IndexError):
         return None
 
 
