@@ -433,6 +433,10 @@ def signal_owner(pid, changed, sig=SIGCONT):
             if not may_wake(pid, changed):
                 os.close(fd)
                 return False
+            # The number was someone else's only if their pidfd was closed
+            # behind our back: that entry would now signal this process.
+            for key in [k for k, v in _held.items() if v == fd]:
+                _let_go(key, close=False)
             _held[at] = fd
             try:
                 _signal.pidfd_send_signal(fd, sig)

@@ -269,3 +269,33 @@ def test_a_held_pidfd_closed_behind_its_back_closes_nothing_of_someone_else(monk
     finally:
         owner.kill()
         owner.wait()
+
+
+def test_a_pidfd_number_reused_for_another_owner_never_wakes_the_wrong_one(monkeypatch):
+    """Owner a's held pidfd closed behind its back and its number given to
+    owner b's new pidfd: a wake-up meant for a reaches a (checked again,
+    by PID), never b."""
+    import signal
+
+    monkeypatch.setattr(pidref, "_held", {})
+    a, b = subprocess.Popen(["sleep", "30"]), subprocess.Popen(["sleep", "30"])
+    try:
+        made = time.time() + 0.5
+        assert pidref.signal_owner(a.pid, made) and pidref.signal_owner(a.pid, made)
+        (fd,) = [v for v in pidref._held.values() if v is not None]
+        os.close(fd)
+        assert pidref.signal_owner(b.pid, made) and pidref.signal_owner(b.pid, made)
+        assert [v for v in pidref._held.values() if v is not None] == [fd]  # the same number
+        for p in (a, b):
+            os.kill(p.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while {_state(a.pid), _state(b.pid)} != {"T"} and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pidref.signal_owner(a.pid, made)
+        while _state(a.pid) == "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state(a.pid) != "T" and _state(b.pid) == "T"
+    finally:
+        for p in (a, b):
+            p.kill()
+            p.wait()
