@@ -112,8 +112,8 @@ def post(to, commands, wake_owner=True, timeout=None, alive=None):
                 check_size(text)
             for text in texts:
                 sent.append(base.send(to, text))
-            if wake_owner and base.may_wake(to, before):
-                woken.sent(to, base.wake_owner(to))
+            if wake_owner:
+                woken.sent(to, base.wake_owner_if_safe(to, before))
             deadline = time.monotonic() + timeout
             for inbox in inboxes:
                 answers.append(_await(inbox, deadline, sleeper, to, alive, timeout))

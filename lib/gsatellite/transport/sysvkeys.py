@@ -210,10 +210,12 @@ def read_entry(path):
     # Plain reads of a regular file: no buffer, and a FIFO or a device put
     # in an entry's place cannot block whoever looks the queue up.
     data = read_bytes(path, limit=64)
+    if data is None:
+        return None
     try:
         parts = data.split()
         return int(parts[0]), int(parts[1])
-    except (AttributeError, ValueError, IndexError):
+    except (ValueError, IndexError):
         return None
 
 
