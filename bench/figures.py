@@ -8,9 +8,12 @@ figure rows give both ways of starting it.
 
 import os
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
+import common
 import store
 from common import Interrupted, fmt_s, log, median, tmpfs_base
 from tools import LONG, TRUE, mark_job
@@ -78,12 +81,13 @@ def fig_drain(ctx):
         rep.command("%s: %s, %d run(s)" % (t.title, how, r))
 
 
-def _time_list(t, reps, detailed=False):
+def _time_list(t, reps, detailed=False, argv=None):
+    argv = argv or t.list_argv(detailed)
     times = []
     for _ in range(reps):
-        r = t.box.run(t.list_argv(detailed))
+        r = t.box.run(argv)
         if r.rc != 0:
-            raise RuntimeError("%s exited %s: %s" % (t.list_argv(), r.rc, r.err.strip()))
+            raise RuntimeError("%s exited %s: %s" % (argv, r.rc, r.err.strip()))
         times.append(r.seconds)
     return median(times)
 
@@ -127,6 +131,26 @@ def _listing_gsat(ctx):
     want_classic = bool(ctx.peers(("classic",)))
     if not (want_gsat or want_classic):
         return
+    installed, where = None, None
+    if want_gsat:
+        # gqstat as pip installs it (issue 18 measures a user's commands
+        # against a fresh venv's interpreter, not a crowded global one).
+        import gsat
+
+        where = tempfile.mkdtemp(prefix="gsat-bench-venv-", dir=common.BASE[0])
+        try:
+            installed = gsat.install_venv(where, ctx.interp)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            rep.note("figure 5 (installed) skipped: %s" % e)
+    try:
+        _listing_gsat_in(ctx, want_gsat, want_classic, installed)
+    finally:
+        if where:
+            common.discard(where)
+
+
+def _listing_gsat_in(ctx, want_gsat, want_classic, installed):
+    rep = ctx.report
     classic_big = ctx.n("big", "classic")
     sizes = sorted({SMALL} | ({BIG} if want_gsat else set()) | ({classic_big} if want_classic else set()))
     reps = ctx.n("listing")
@@ -142,6 +166,10 @@ def _listing_gsat(ctx):
                 for variant in ("launcher", "direct"):
                     g.variant = variant
                     res[size, variant] = (_time_list(g, reps), _time_list(g, reps, True))
+                if installed:
+                    argv = [os.path.join(installed, "gqstat")]
+                    res[size, "installed"] = (_time_list(g, reps, argv=argv),
+                                              _time_list(g, reps, argv=argv + ["-f"]))
             if c is not None and size in (SMALL, classic_big):
                 r = ctx.n("listing" if size == SMALL else "listing_big", "classic")
                 path = {"PATH": os.pathsep.join([c.bin, g.box.env["PATH"]])}
@@ -151,7 +179,10 @@ def _listing_gsat(ctx):
                 classic.append((size, median([x.seconds for x in times]), r))
     if want_gsat:
         for size in (BIG, SMALL):
-            for variant, label in (("launcher", "via launcher"), ("direct", "as `<real> bin/gqstat`")):
+            for variant, label in (("launcher", "via launcher"), ("direct", "as `<real> bin/gqstat`"),
+                                   ("installed", "pip-installed in a fresh venv")):
+                if (size, variant) not in res:
+                    continue
                 plain, full = res[size, variant]
                 rep.row(5, "`gqstat`, %s jobs in the store, %s" % (format(size, ","), label), fmt_s(plain),
                         "", "<= 0.1 s" if size == BIG else "")
@@ -161,7 +192,8 @@ def _listing_gsat(ctx):
             fmt_s(res[SMALL, "direct"][0]), fmt_s(res[BIG, "direct"][0]),
             fmt_s(res[SMALL, "direct"][1]), fmt_s(res[BIG, "direct"][1])))
         rep.command("gsatellite: store filled directly on disk in the classic layout (finished jobs); "
-                    "`gqstat` and `gqstat -f`, each way of starting, %d run(s) each" % reps)
+                    "`gqstat` and `gqstat -f`, each way of starting (pip-installed: `DIR/bin/gqstat` of the "
+                    "venv made as in figure 3b), %d run(s) each" % reps)
     if classic:
         _listing_cell(ctx, "classic", [s for _, s, _ in classic], classic_big)
         rep.command("classic gsatellite: its `gqstat` (classic bin/ first on PATH) on the same store; runs: %s"

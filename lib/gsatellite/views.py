@@ -25,7 +25,9 @@ Rendering functions return text; they never print.
 
 import time
 
+from . import job as jobview
 from .protocol import escape_controls
+from .states import is_state
 
 HEADER = "   job.state job.id             job.execHost                 job.name\n"
 RULE = "------------ ------ ------------------------ ------------------------\n"
@@ -79,6 +81,31 @@ def row(job):
         return "%-12.12s %-6.6s %-24.24s %-24.24s\n" % (state, job.id, host, name)
     return "%s %s %s %s\n" % (_cell(shown("job.state", state), 12), _cell(job.id, 6),
                               _cell(shown("job.execHost", host), 24), _cell(escape_controls(name), 24))
+
+
+def table_rows(ids, jobs_dir, jobs_fd, report):
+    """The table's lines of jobs ``ids`` (in the jobs directory ``jobs_dir``,
+    open as ``jobs_fd``), as :func:`sound_at` with :func:`row` renders
+    them; ``report(i, problem)`` for a damaged ``ids[i]``.
+
+    The common job (a state word, nothing to escape) costs no
+    :class:`~gsatellite.job.Job` (:func:`gsatellite.job.table_fields`);
+    any other goes through :func:`row` and the job's damage check.
+    """
+    out = []
+    fields = jobview.table_fields
+    for i, job_id in enumerate(ids):
+        got = None if jobs_fd is None else fields(jobs_fd, job_id)
+        if got is not None:
+            state, host, copy = got
+            name = copy.rpartition("/")[2]
+            word = state.strip()
+            every = state + job_id + host + name
+            if (not word or is_state(word)) and every.isascii() and every.isprintable():
+                out.append("%-12.12s %-6.6s %-24.24s %-24.24s\n" % (state, job_id, host, name))
+                continue
+        out += sound_at([jobview.Job(job_id, jobs_dir, jobs_fd)], row, lambda _, problem, i=i: report(i, problem))
+    return out
 
 
 def table(jobs):
@@ -214,12 +241,17 @@ def sound(jobs, render, damaged):
     a damaged job's rendering is dropped and ``damaged(job, problem)`` called
     (see :meth:`gsatellite.job.Job.damage`).
     """
+    return sound_at(jobs, render, lambda i, problem: damaged(jobs[i], problem))
+
+
+def sound_at(jobs, render, report):
+    """:func:`sound`, telling a damaged job by its place: ``report(i, problem)``."""
     out = []
-    for job in jobs:
+    for i, job in enumerate(jobs):
         text = render(job)
         problem = job.damage()
         if problem is None:
             out.append(text)
         else:
-            damaged(job, problem)
+            report(i, problem)
     return out

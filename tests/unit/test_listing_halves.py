@@ -35,11 +35,22 @@ def _one_process(render):
 
 def _split(render):
     bad = []
-    text = halves.sound(job.jobs(), render, lambda j, p: bad.append((j.id, p)))
+    if render is views.row:  # gqstat's table: ids, no job view per job
+        ids, base, fd = job.listing()
+        text = halves.sound(ids, lambda part, tell: views.table_rows(part, base, fd, tell),
+                            lambda i, p: bad.append((ids[i], p)))
+        return text, bad
+    jobs = job.jobs()
+    text = halves.sound(jobs, lambda part, tell: views.sound_at(part, render, tell),
+                        lambda i, p: bad.append((jobs[i].id, p)))
     return text, bad
 
 
-@pytest.mark.parametrize("render", [views.row, lambda j: views.detailed(j, True) + "\n"], ids=["table", "-f"])
+def _detailed(j):
+    return views.detailed(j, True) + "\n"
+
+
+@pytest.mark.parametrize("render", [views.row, _detailed], ids=["table", "-f"])
 def test_two_halves_print_what_one_process_prints(listing, render):
     text, bad = _split(render)
     assert (text, bad) == _one_process(render)
@@ -49,23 +60,26 @@ def test_two_halves_print_what_one_process_prints(listing, render):
         assert len(text.splitlines()) == 5
 
 
-def test_a_failed_fork_renders_here(listing, monkeypatch):
+@pytest.mark.parametrize("render", [views.row, _detailed], ids=["table", "-f"])
+def test_a_failed_fork_renders_here(listing, monkeypatch, render):
     def no_fork():
         raise OSError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(os, "fork", no_fork)
-    assert _split(views.row) == _one_process(views.row)
+    assert _split(render) == _one_process(render)
 
 
-def test_a_child_that_dies_is_replaced_by_this_process(listing):
+def test_a_child_that_dies_is_replaced_by_this_process(listing, monkeypatch):
     parent = os.getpid()
+    rows = views.table_rows
 
-    def render(j):
+    def table_rows(*args):
         if os.getpid() != parent:
             os._exit(3)  # the child dies half way
-        return views.row(j)
+        return rows(*args)
 
-    assert _split(render) == _one_process(views.row)
+    monkeypatch.setattr(views, "table_rows", table_rows)
+    assert _split(views.row) == _one_process(views.row)
 
 
 def test_reads_classify_what_is_not_a_job_file(tmp_path):
@@ -83,3 +97,66 @@ def test_reads_classify_what_is_not_a_job_file(tmp_path):
     assert job._read(str(d / "fifo")) == (None, "not a regular file")
     assert job._read(str(d / "missing")) == (None, None)
     assert job._read(str(d / "small")) == ("finished\n", None)
+
+
+def test_the_tables_quick_reads_print_what_a_job_view_prints(store, tmp_path, monkeypatch):  # noqa: F811
+    """views.table_rows reads the common job itself (job.table_fields) and
+    every other through a Job view: the same lines and the same damage as
+    views.sound with views.row, whatever the store holds; and the common job
+    really is read without a view."""
+    def made(name="j.job", state=states.FINISHED, **files):
+        job_id = new_job(store, tmp_path, name=name, state=state)
+        d = job.Job(job_id).dir
+        for attr, content in files.items():
+            path = os.path.join(d, attr.replace("_", "."))
+            if os.path.isdir(path):
+                os.rmdir(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+            if content == "DIR":
+                os.mkdir(path)
+            elif content == "FIFO":
+                os.mkfifo(path)
+            elif content is not None:
+                with open(path, "wb") as f:
+                    f.write(content if isinstance(content, bytes) else content.encode())
+        return job_id
+
+    common = made(job_execHost="node1\n")
+    made(state=states.QUEUED)  # no job.execHost
+    made(job_execHost="")
+    made(job_execHost="h\u00f4st\n")
+    made(job_execHost="evil\x1b[2Jhost\n")
+    made(name="n" * 40 + ".job")
+    made(name="tab\tname.job")
+    made(job_state="bogus\n")
+    made(job_state="")
+    made(job_state="\n")
+    made(job_state=" running \n")
+    made(job_state="DIR")
+    made(job_state=None)
+    made(job_execHost="FIFO")
+    made(job_execHost="DIR")
+    made(job_execHost="x" * 70000)
+    made(job_state="finished\n" + "#" * (65536 - 9))  # one whole buffer
+    made(job_state="finished" + " " * (65536 - 8) + "\nX")  # a state word in its first buffer only
+    looping = made()
+    os.symlink("job.execHost", os.path.join(job.Job(looping).dir, "job.execHost"))  # ELOOP
+    copyless = made()
+    os.unlink(os.path.join(job.Job(copyless).dir, copyless))
+    os.makedirs(os.path.join(os.path.dirname(job.Job(common).dir), "a b.d"))
+
+    want_bad = []
+    want = "".join(views.sound(job.jobs(), views.row, lambda j, p: want_bad.append((j.id, p))))
+    assert len(want_bad) >= 5  # the damaged jobs above are damage
+    ids, base, fd = job.listing()
+    for descriptor in (fd, None):  # None: every job through a view
+        bad = []
+        got = "".join(views.table_rows(ids, base, descriptor, lambda i, p, bad=bad: bad.append((ids[i], p))))
+        assert (got, bad) == (want, want_bad)
+
+    views_made = []
+    real = job.Job
+    monkeypatch.setattr(job, "Job", lambda *a: views_made.append(a[0]) or real(*a))
+    assert views.table_rows([common], base, fd, None) == [views.row(real(common))]
+    assert views_made == []

@@ -102,6 +102,13 @@ def main(argv=None):
 
 def _main(prog, argv):
     opts = parse(prog, argv)
+    if not opts["detailed"] and not opts["json"]:
+        # The table: no job view per job (views.table_rows).
+        ids, jobs_dir, jobs_fd = client.table(opts["state"], opts["type"])
+        text = halves.sound(ids, lambda part, tell: views.table_rows(part, jobs_dir, jobs_fd, tell),
+                            lambda i, problem: err(prog, "job %s is damaged (%s); skipped" % (ids[i], problem)))
+        sys.stdout.write(views.HEADER + views.RULE + text)
+        return 0
     jobs = client.status(opts["id"], opts["state"], opts["type"])
     bad = []
 
@@ -111,13 +118,13 @@ def _main(prog, argv):
 
     if opts["json"]:
         text = views.json_document(views.sound(jobs, views.record, damaged))
-    elif opts["detailed"] and opts["id"] is not None and opts["state"] is None:
+    elif opts["id"] is not None and opts["state"] is None:
         # The classic form: one job, no empty line after it.
         text = "".join(views.sound(jobs, lambda j: views.detailed(j, opts["extended"]), damaged))
-    elif opts["detailed"]:
-        text = halves.sound(jobs, lambda j: views.detailed(j, opts["extended"]) + "\n", damaged)
     else:
-        text = views.HEADER + views.RULE + halves.sound(jobs, views.row, damaged)
+        text = halves.sound(jobs, lambda part, tell: views.sound_at(
+            part, lambda j: views.detailed(j, opts["extended"]) + "\n", tell),
+            lambda i, problem: damaged(jobs[i], problem))
     sys.stdout.write(text)
     # A listing skips a damaged job; a job asked for by its id is a failure.
     return 1 if bad and opts["id"] is not None else 0

@@ -1,8 +1,8 @@
 """Render a long listing in two processes, one per half (gqstat, issue 18).
 
-Listing 10,000 jobs is some 90,000 system calls, most of its time in the
+Listing 10,000 jobs is some 70,000 system calls, most of its time in the
 kernel, so a second processor halves it: a forked child renders the second
-half with the very same code (:func:`gsatellite.views.sound`) and sends its
+half with the very same code (:mod:`gsatellite.views`) and sends its
 text and its damaged-job messages back through a pipe; the parent renders
 the first half meanwhile.  Output and messages come out in job order, byte
 for byte what one process prints.
@@ -14,9 +14,7 @@ split only ever makes a listing faster, never different.
 
 import os
 
-from .. import views
-
-# Below this many jobs a fork costs more than it saves.
+# Below this many items a fork costs more than it saves.
 MIN_JOBS = 1000
 # Separates the child's damage messages from its text: the table and -f
 # escape every control character, so a NUL appears in neither.
@@ -30,28 +28,31 @@ def _processors():
         return os.cpu_count() or 1
 
 
-def sound(jobs, render, damaged):
-    """Like :func:`views.sound`, returns the rendered text of ``jobs`` (for
-    renderings without control characters: the table and ``-f``);
-    ``damaged(job, problem)`` is called in job order."""
-    if len(jobs) < MIN_JOBS or _processors() < 2:
-        return "".join(views.sound(jobs, render, damaged))
-    half = len(jobs) // 2
-    child = _fork(jobs[half:], render)
+def sound(items, render, report):
+    """``"".join(render(items, report))``, the second half in a child:
+    ``render(part, report)`` returns the texts of a slice of ``items`` and
+    calls ``report(i, problem)`` for its damaged item ``i`` (a place in the
+    slice; :func:`views.sound_at`, :func:`views.table_rows`).  Here
+    ``report(i, problem)`` is called with places in ``items``, in order.
+    For renderings without control characters: the table and ``-f``."""
+    if len(items) < MIN_JOBS or _processors() < 2:
+        return "".join(render(items, report))
+    half = len(items) // 2
+    child = _fork(items[half:], render)
     if child is None:
-        return "".join(views.sound(jobs, render, damaged))
-    first = "".join(views.sound(jobs[:half], render, damaged))
+        return "".join(render(items, report))
+    first = "".join(render(items[:half], report))
     problems, second = _collect(*child)
     if second is None:  # the child failed: render its half here
-        return first + "".join(views.sound(jobs[half:], render, damaged))
+        return first + "".join(render(items[half:], lambda i, problem: report(half + i, problem)))
     for line in problems:
         index, _, problem = line.partition(" ")
-        damaged(jobs[half + int(index)], problem)
+        report(half + int(index), problem)
     return first + second
 
 
-def _fork(jobs, render):
-    """Start the child rendering ``jobs``; ``(pid, read end)`` or None."""
+def _fork(items, render):
+    """Start the child rendering ``items``; ``(pid, read end)`` or None."""
     try:
         r, w = os.pipe()
     except OSError:
@@ -71,10 +72,9 @@ def _fork(jobs, render):
     try:
         os.close(r)
         problems = []
-        where = {id(job): i for i, job in enumerate(jobs)}
-        # By position, not id: an id is any name in jobs/ (spaces too).
-        text = "".join(views.sound(jobs, render, lambda job, problem: problems.append(
-            "%d %s" % (where[id(job)], problem.replace("\n", " ")))))
+        # By place, not id: an id is any name in jobs/ (spaces too).
+        text = "".join(render(items, lambda i, problem: problems.append(
+            "%d %s" % (i, problem.replace("\n", " ")))))
         data = ("\n".join(problems) + _SEP + text).encode("utf-8", "surrogateescape")
         view = memoryview(data)
         while view:

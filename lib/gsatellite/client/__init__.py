@@ -25,7 +25,7 @@ from .errors import (  # noqa: F401
 # (no transport), most commands need only one kind of operation, and every
 # module costs start-up time.
 _LAZY = {
-    "find_job": "listing", "status": "listing", "ended_jobs": "listing",
+    "find_job": "listing", "status": "listing", "table": "listing", "ended_jobs": "listing",
     "controller": "operations", "exchange": "operations", "hold": "operations",
     "release": "operations", "delete": "operations", "signal_job": "operations",
     "remove_ended": "operations", "operations": None,

@@ -30,6 +30,14 @@ def status(text=None, state=None, job_type=None):
     return [target]
 
 
+def table(state=None, job_type=None):
+    """What gqstat's table lists: :func:`gsatellite.job.listing` of the jobs
+    in ``state`` and of ``job_type`` when given.  Needs no controller."""
+    if state is not None and not states.is_state(state):
+        raise UnknownState(state)
+    return job.listing(state, job_type)
+
+
 def ended_jobs(wanted=states.ENDED, older_than=None, now=None, damaged=None):
     """Ids of jobs in the ended states ``wanted`` that ended at least
     ``older_than`` seconds ago (all of them when None), sorted.  A damaged
