@@ -28,7 +28,6 @@ import os
 import stat
 
 from . import paths, states
-from .jobstore import canonical_id
 
 _CHUNK = 65536
 # Bytes per read when streaming output or looking for its last lines.
@@ -409,6 +408,10 @@ def _tail_start(f, size, lines):
 
 def find(text):
     """The job a user's id text names (``7``, ``00007``), or None."""
+    # The store's module (the controller's writer) only here: gqsub reads
+    # next_id() and never needs it.
+    from .jobstore import canonical_id
+
     job_id = canonical_id(text)
     if job_id is None:
         return None

@@ -10,7 +10,6 @@ from .. import config, liveness, paths, states
 from .. import protocol as P
 from .. import transport
 from ..transport import request
-from .listing import find_job
 from .errors import (EX_INTERRUPTED, EX_UNAVAILABLE, EX_USAGE, ClientError, NoAnswer, NotHeld, NotRunning, Refused, Unreachable, WrongState)
 
 POLL = 0.05
@@ -55,12 +54,12 @@ def classic_controller(info, what):
 
 
 def _alive_check(info):
-    from .. import proc
-
     here = paths.hostname()
 
     def alive():
         if info[0] == here:
+            from .. import proc  # only once an answer is late
+
             return proc.alive(info[1])
         return liveness.controller() == info
 
@@ -166,6 +165,8 @@ def _ask(info, verb, *args):
 
 
 def _job_request(verb, text, check=None, *args):
+    from .listing import find_job  # the job views: not on gqsub's path
+
     info = controller()
     target = find_job(text)
     if check is not None:

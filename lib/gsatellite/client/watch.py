@@ -21,7 +21,8 @@ from .. import liveness, paths
 from ..fsutil import unlink_quiet
 from .. import protocol as P
 from .errors import EX_FAIL, EX_INTERRUPTED, ClientError, InvalidJobId, JobDeleted, NoAnswer, TimedOut
-from .operations import POLL, _ask, classic_controller, controller, find_job, heal_forwarder
+from .listing import find_job
+from .operations import POLL, _ask, classic_controller, controller, heal_forwarder
 
 # Seconds between two looks at the store while waiting for a notice.
 RECHECK = 5.0
