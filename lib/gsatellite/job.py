@@ -118,6 +118,17 @@ class Job:
     def __repr__(self):
         return "Job(%r)" % self.id
 
+    @classmethod
+    def seeded(cls, job_id, jobs_dir, jobs_fd, read):
+        """A view of a listed job whose files ``read`` (``{attr: (text,
+        problem)}``, as :func:`_read` gives them) were read already."""
+        view = cls(job_id, jobs_dir, jobs_fd)
+        for attr, (value, problem) in read.items():
+            view._raw[attr] = value
+            if problem is not None:
+                view._damage[attr] = problem
+        return view
+
     def reload(self):
         self._raw = {}
         self._damage = {}
@@ -436,49 +447,24 @@ def ids(state=None):
 
 
 def table_fields(jobs_fd, job_id):
-    """``(job.state, job.execHost, copy)`` of job ``job_id`` for gqstat's
-    table, without a :class:`Job`: the texts without their trailing
-    newlines (``""`` for a missing ``job.execHost``) and the target of the
-    copy's link (``""`` when there is none).  ``jobs_fd`` is the jobs
-    directory, open.
+    """What gqstat's table needs of job ``job_id``, without a :class:`Job`:
+    ``(state, execHost, copy)``, the first two as :func:`_read` gives them
+    (``(text, problem)``), the last the target of the copy's link (None
+    when there is none).  ``jobs_fd`` is the jobs directory, open.
 
     A listing of 10,000 jobs calls this 10,000 times, so it does the least:
-    seven system calls, no object per job.  What is not the common case (no
-    ``job.state``, an empty or a whole-buffer read, an error) gives None:
-    the caller then reads the job through :class:`Job`, which tells the
-    damage apart from what is merely absent.
+    seven system calls, no object per job.  A job that needs more looks
+    goes on in a view made with :meth:`Job.seeded`, which reads no file
+    twice (a FIFO in a job's place would give its bytes once only).
     """
     prefix = job_id + ".d/"
-    state = _quick_read(prefix + "job.state", jobs_fd)
-    if not state:
-        return None
-    host = _quick_read(prefix + "job.execHost", jobs_fd)
-    if host is None:
-        return None
+    state = _read(prefix + "job.state", jobs_fd)
+    host = _read(prefix + "job.execHost", jobs_fd)
     try:
         copy = os.readlink(prefix + job_id, dir_fd=jobs_fd)
     except OSError:
-        copy = ""
-    return (state.decode("utf-8", "surrogateescape").rstrip("\n"),
-            host.decode("utf-8", "surrogateescape").rstrip("\n"), copy)
-
-
-def _quick_read(name, jobs_fd):
-    """For :func:`table_fields`: the bytes of job file ``name``, ``b""``
-    when it is missing, None for anything unusual."""
-    try:
-        fd = os.open(name, _FLAGS, dir_fd=jobs_fd)
-    except FileNotFoundError:
-        return b""
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, _CHUNK)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return data if data and len(data) < _CHUNK else None
+        copy = None
+    return state, host, copy
 
 
 def jobs(state=None, job_type=None):

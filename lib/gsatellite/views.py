@@ -90,21 +90,28 @@ def table_rows(ids, jobs_dir, jobs_fd, report):
 
     The common job (a state word, nothing to escape) costs no
     :class:`~gsatellite.job.Job` (:func:`gsatellite.job.table_fields`);
-    any other goes through :func:`row` and the job's damage check.
+    any other goes on in a view that knows what was read, through
+    :func:`row` and the job's damage check.
     """
     out = []
     fields = jobview.table_fields
     for i, job_id in enumerate(ids):
-        got = None if jobs_fd is None else fields(jobs_fd, job_id)
-        if got is not None:
-            state, host, copy = got
-            name = copy.rpartition("/")[2]
-            word = state.strip()
-            every = state + job_id + host + name
-            if (not word or is_state(word)) and every.isascii() and every.isprintable():
-                out.append("%-12.12s %-6.6s %-24.24s %-24.24s\n" % (state, job_id, host, name))
-                continue
-        out += sound_at([jobview.Job(job_id, jobs_dir, jobs_fd)], row, lambda _, problem, i=i: report(i, problem))
+        if jobs_fd is None:
+            view = jobview.Job(job_id, jobs_dir)
+        else:
+            (state, bad_state), (host, bad_host), copy = fields(jobs_fd, job_id)
+            if state is not None and bad_state is None and bad_host is None:
+                state = state.rstrip("\n")
+                host = "" if host is None else host.rstrip("\n")
+                name = "" if copy is None else copy.rpartition("/")[2]
+                word = state.strip()
+                every = state + job_id + host + name
+                if (not word or is_state(word)) and every.isascii() and every.isprintable():
+                    out.append("%-12.12s %-6.6s %-24.24s %-24.24s\n" % (state, job_id, host, name))
+                    continue
+            view = jobview.Job.seeded(job_id, jobs_dir, jobs_fd, {
+                "job.state": (state, bad_state), "job.execHost": (host, bad_host)})
+        out += sound_at([view], row, lambda _, problem, i=i: report(i, problem))
     return out
 
 

@@ -160,3 +160,29 @@ def test_the_tables_quick_reads_print_what_a_job_view_prints(store, tmp_path, mo
     monkeypatch.setattr(job, "Job", lambda *a: views_made.append(a[0]) or real(*a))
     assert views.table_rows([common], base, fd, None) == [views.row(real(common))]
     assert views_made == []
+
+
+@pytest.mark.parametrize("host", [None, ""], ids=["no-host", "empty-host"])
+def test_the_table_reads_no_job_file_twice(store, tmp_path, host):  # noqa: F811
+    """A job.state that gives its bytes once only (a FIFO with a writer) is
+    read once: a job the quick reads hand on to a view (a name to escape, an
+    empty job.execHost) lists as one read of it shows it, not as damage."""
+    job_id = new_job(store, tmp_path, name="j\u00f6b.job", state=states.FINISHED)
+    d = job.Job(job_id).dir
+    if host is not None:
+        with open(os.path.join(d, "job.execHost"), "w") as f:
+            f.write(host)
+    os.unlink(os.path.join(d, "job.state"))
+    os.mkfifo(os.path.join(d, "job.state"))
+    writer = os.open(os.path.join(d, "job.state"), os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(writer, b"finished\n")
+        bad = []
+        want = "".join(views.sound(job.jobs(), views.row, lambda j, p: bad.append(p)))
+        assert want.startswith("finished") and bad == []
+        os.write(writer, b"finished\n")
+        ids, base, fd = job.listing()
+        assert "".join(views.table_rows(ids, base, fd, lambda i, p: bad.append(p))) == want
+        assert bad == []
+    finally:
+        os.close(writer)
