@@ -76,14 +76,20 @@ def _directive(line):
     return words[0], (words[1].strip() if len(words) > 1 else "")
 
 
+# read_bytes' limit for "the whole file" (its size is checked before).
+WHOLE = 1 << 62
+
+
 def scan(path, limit=1 << 16):
     """The directives of the job script at ``path`` as a :class:`Found`:
     the header's directives in order (without ``-T``), preceded by
     ``("-T", TYPE)`` when the classic rule finds a type."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+    # A regular file only, opened without blocking: the controller scans
+    # a submitted path, which may have become a FIFO since it looked.
+    from .fsutil import read_bytes
+
+    data = read_bytes(path, None, WHOLE)
+    if data is None:
         return Found()
     text = data.decode("utf-8", "surrogateescape")
     found, notes = [], []

@@ -250,12 +250,17 @@ def remove_pid_file(path, pid):
 
 
 def _first_word(path):
-    try:
-        with open(path, "rb") as f:
-            words = f.read(200).split()
-    except OSError:
-        return ""
+    words = _head(path).split()
     return words[0].decode("ascii", "replace") if words else ""
+
+
+def _head(path):
+    """The first bytes of the PID file (or sidecar) ``path``; ``b""`` when
+    it cannot be read.  Never blocks: a FIFO in a PID file's place reads as
+    nothing (fsutil.read_bytes opens O_NONBLOCK, regular files only)."""
+    from .fsutil import read_bytes
+
+    return read_bytes(path, b"", 200)
 
 
 # What _recorded_start gives for a record of an earlier boot: no process
@@ -266,9 +271,8 @@ OTHER_BOOT = -1
 def _recorded_start(path, text):
     """The start time recorded beside PID file ``path`` for PID ``text``
     (:data:`OTHER_BOOT` when recorded in another boot), or None."""
+    words = _head(path + SIDECAR).split()
     try:
-        with open(path + SIDECAR, "rb") as f:
-            words = f.read(200).split()
         if len(words) in (2, 3) and words[0].decode() == text and words[1].isdigit():
             if len(words) == 3 and boot_id() and words[2].decode() != boot_id():
                 return OTHER_BOOT

@@ -46,7 +46,7 @@ from . import protocol as P
 from . import config, jobenv, jobtypes, liveness, paths, pidref, proc, staging
 from .daemon import Daemon
 from .job import Job
-from .fsutil import append_line, copy_atomic, read_first_line
+from .fsutil import append_line, copy_atomic, open_regular, read_first_line
 from . import transport
 from .transport import wake
 from .log import log
@@ -221,9 +221,14 @@ class Sputnik(Daemon):
         only), because posix_spawn cannot change directory."""
         os.chdir(paths.job_tmp_dir(self.job_id))
         full = jobenv.process_environment(env)
-        with open(self.job_path, "rb") as f:
-            shebang = f.read(2) == b"#!"
-            mode = os.fstat(f.fileno()).st_mode
+        # A regular file only, opened without blocking: a FIFO put in the
+        # copy's place must not hang us (it fails the start instead).
+        fd = open_regular(self.job_path)
+        try:
+            shebang = os.read(fd, 2) == b"#!"
+            mode = os.fstat(fd).st_mode
+        finally:
+            os.close(fd)
         if shebang and not mode & 0o100:
             # A classic controller copies the job with plain cp; its runner
             # made the copy executable, so we do too.

@@ -367,3 +367,27 @@ def test_hostile_proxy_files_after_submission(gsat):
         t.join()
     assert _read(os.path.join(gsat.job_dir(b), "job.start")).count("\n") == 1  # run once
     assert "Traceback" not in _log_tail(gsat)
+
+
+def test_fifos_as_job_pid_or_copy_block_no_daemon(gsat):
+    """Broke: gsatlc hung for ever when it started a job whose job.pid was
+    a FIFO (it looks for processes of an earlier run before each start, and
+    read PID files with a blocking open).  A FIFO as a queued job's copy
+    fails its start (the sputnik's own open of it: unit test_sputnik)."""
+    gsat.start()
+    busy = gsat.qsub(gsat.job("busy.job", "exec sleep 300\n"))
+    gsat.wait_state(busy, ("running",))
+    planted = gsat.qsub(gsat.job("planted.job", "true\n"))
+    for name in ("job.pid", "job.pid.start", "sputnik.pid"):
+        os.mkfifo(os.path.join(gsat.job_dir(planted), name))
+    copy = gsat.qsub(gsat.job("copy.job", "true\n"))
+    path = os.readlink(os.path.join(gsat.job_dir(copy), copy))
+    os.unlink(path)
+    os.mkfifo(path)
+    assert gsat.run("gqsig", "-s", "KILL", busy).returncode == 0  # the slot frees: the planted jobs start
+    assert gsat.wait_state(planted, ("finished", "failed")) == "finished"
+    # A FIFO as the job's copy: the start fails, nothing hangs.
+    assert gsat.wait_state(copy, ("finished", "failed")) == "failed"
+    assert _read(os.path.join(gsat.job_dir(copy), "job.exit")).strip() == "127"
+    assert gsat.run("gsatlcd", "--status", timeout=10).returncode == 0
+    assert gsat.run("gqstat", timeout=10).returncode == 0

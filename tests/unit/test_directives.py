@@ -249,3 +249,32 @@ def test_encode_decode_round_trip_other_whitespace(value):
 def test_decode_refuses_garbage(text):
     with pytest.raises(DirectiveError):
         directives.decode(text)
+
+
+def test_scanning_a_fifo_reads_nothing_and_does_not_block(tmp_path):
+    """The controller scans a submitted path it found to be a file; a FIFO
+    put there since must not hang it."""
+    import threading
+
+    fifo = str(tmp_path / "job")
+    os.mkfifo(fifo)
+    found = []
+    t = threading.Thread(target=lambda: found.append(directives.scan(fifo)), daemon=True)
+    t.start()
+    t.join(5)
+    blocked = t.is_alive()
+    if blocked:  # let the blocked open go, so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(5)
+    assert not blocked, "scan blocked opening a FIFO"
+    assert list(found[0]) == [] and found[0].notes == []
+
+
+def test_a_whole_large_script_is_scanned(tmp_path):
+    """The classic type rule reads the whole file, beyond any reader's
+    default limit: a second '#GSAT -T' line after 2 MiB still counts."""
+    job = tmp_path / "job"
+    job.write_text("#!/bin/bash\n#GSAT -T gtransfer\n" + "# filler\n" * (1 << 18) + "#GSAT -T other\n")
+    assert dict(directives.scan(str(job))).get("-T") is None
+    job.write_text("#!/bin/bash\n#GSAT -T gtransfer\n" + "# filler\n" * (1 << 18))
+    assert dict(directives.scan(str(job))).get("-T") == "gtransfer"

@@ -238,3 +238,33 @@ def test_only_a_job_ended_and_told_leaves_the_sputnik_free_for_the_next(sputnik)
         setattr(sputnik, attr, saved)
     assert sputnik.handle_stop("", "") == P.STOPPING
     assert not sputnik.reusable()
+
+
+def test_a_fifo_as_the_jobs_copy_fails_the_start_without_blocking(sputnik):
+    """The copy is read for its #! line; a FIFO put in its place since the
+    controller looked must fail the start, not hang the sputnik."""
+    import threading
+
+    os.unlink(sputnik.job_path)
+    os.mkfifo(sputnik.job_path)
+    outcome = []
+    cwd = os.getcwd()
+
+    def start():
+        try:
+            outcome.append(sputnik._spawn_job({"GSAT_O_PATH": os.environ["PATH"]}))
+        except OSError as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=start, daemon=True)
+    try:
+        t.start()
+        t.join(5)
+        blocked = t.is_alive()
+        if blocked:  # let the blocked open go, so the thread ends
+            os.close(os.open(sputnik.job_path, os.O_WRONLY | os.O_NONBLOCK))
+            t.join(5)
+    finally:
+        os.chdir(cwd)
+    assert not blocked, "the sputnik blocked opening a FIFO"
+    assert isinstance(outcome[0], OSError) and "not a regular file" in str(outcome[0])

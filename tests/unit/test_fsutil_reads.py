@@ -1,0 +1,43 @@
+"""fsutil.read_bytes: the daemons' reader of small files gives the whole
+file (or its first ``limit`` bytes) and, for the usual small file, makes
+one read: a short read of a regular file is its end."""
+
+import os
+
+import pytest
+
+from gsatellite import fsutil
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 10000, 1 << 20, (1 << 20) + 5])
+def test_the_whole_file_or_its_first_limit_bytes(tmp_path, size):
+    path = tmp_path / "f"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    assert fsutil.read_bytes(str(path)) == data[:1 << 20]
+    assert fsutil.read_bytes(str(path), limit=100) == data[:100]
+
+
+def test_a_small_file_is_one_read(tmp_path, monkeypatch):
+    path = tmp_path / "job.state"
+    path.write_text("running\n")
+    reads = []
+    real = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or real(fd, n))
+    assert fsutil.read_text(str(path)) == "running\n"
+    assert len(reads) == 1
+
+
+def test_a_file_grown_since_its_size_was_taken_is_read_whole(tmp_path, monkeypatch):
+    path = tmp_path / "job.stop"
+    path.write_text("1\n")
+    real = os.fstat
+
+    def fstat(fd):  # the file grows right after fstat saw its size
+        st = real(fd)
+        with open(path, "a") as f:
+            f.write("2\n" * 5000)
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    assert fsutil.read_text(str(path)) == "1\n" + "2\n" * 5000
