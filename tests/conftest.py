@@ -37,7 +37,12 @@ def _read(path):
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return ""
-        return os.read(fd, 1 << 20).decode("utf-8", "replace").strip()
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks).decode("utf-8", "replace").strip()
+            chunks.append(chunk)
     except OSError:
         return ""
     finally:

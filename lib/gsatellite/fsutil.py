@@ -104,7 +104,7 @@ def append_line(path, line):
     the file never ends in half a line; the error goes on as ENOSPC.
     """
     data = (line + "\n").encode("utf-8", "surrogateescape")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = open_append(path)
     try:
         n = os.write(fd, data)
         if n != len(data):
@@ -115,6 +115,22 @@ def append_line(path, line):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
     finally:
         os.close(fd)
+
+
+def open_append(path):
+    """A descriptor appending to the regular file ``path`` (made, mode
+    0600, when missing).  Never blocks: a FIFO put where a job's or a
+    daemon's file belongs (``job.stop``, a log) gives OSError, as anything
+    else that is not a regular file does (O_NONBLOCK, which a regular
+    file ignores, keeps the open of a FIFO from waiting for a reader)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def open_regular(path):
@@ -153,19 +169,22 @@ def read_bytes(path, default=None, limit=1 << 20):
     # Plain reads sized by the fstat already made (a file object would
     # fstat, ioctl and lseek again and map a buffer of ``limit`` bytes):
     # the daemons read some forty small job files per job.
-    chunks, left, want = [], limit, size + 1
+    chunks, left, got = [], limit, 0
     try:
         while left > 0:
-            want = min(left, want)
+            want = min(left, max(size + 1 - got, 4096) if got else size + 1)
             chunk = os.read(fd, want)
+            if not chunk:
+                break
             chunks.append(chunk)
             left -= len(chunk)
-            # A short read of a regular file is its end: no read more to
-            # see nothing (one system call of five, the daemons' most
-            # frequent read).
-            if len(chunk) < want:
+            got += len(chunk)
+            # A short read that reaches the size the fstat gave is the end:
+            # no read more to see nothing (one system call of five, the
+            # daemons' most frequent read).  Short of that size (a read
+            # gives at most 2 GiB) or beyond it (the file grew), read on.
+            if len(chunk) < want and got >= size:
                 break
-            want = 4096  # it grew since the fstat: go on in pages
     except OSError:
         return default
     finally:

@@ -513,11 +513,9 @@ def _open_jobs_dir(path):
 
 def next_id():
     """The id the controller hands out next, as a number (0 if unknown)."""
-    try:
-        with open(paths.next_job_id_file()) as f:
-            text = f.readline().strip()
-    except OSError:
-        return 0
+    from .fsutil import read_first_line  # non-blocking: a FIFO reads as nothing
+
+    text = (read_first_line(paths.next_job_id_file(), "") or "").strip()
     return int(text) if text.isdigit() else 0
 
 

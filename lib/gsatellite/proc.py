@@ -51,10 +51,16 @@ def reset_signals():
 
 
 def redirect(stdin_path, out_path, err_path=None, append=True):
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    from .fsutil import open_append
+
+    def open_out(path):
+        if append:
+            return open_append(path)  # never waits on a FIFO put there
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
     fd_in = os.open(stdin_path, os.O_RDONLY)
-    fd_out = os.open(out_path, flags, 0o600)
-    fd_err = os.open(err_path, flags, 0o600) if err_path else fd_out
+    fd_out = open_out(out_path)
+    fd_err = open_out(err_path) if err_path else fd_out
     os.dup2(fd_in, 0)
     os.dup2(fd_out, 1)
     os.dup2(fd_err, 2)

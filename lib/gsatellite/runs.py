@@ -17,7 +17,7 @@ record once ``job.stop`` has as many lines as ``job.start``.
 import fcntl
 import os
 
-from .fsutil import append_line, read_bytes, write_atomic
+from .fsutil import append_line, open_append, read_bytes, write_atomic
 
 STREAMS = ("stdout", "stderr")
 
@@ -74,7 +74,7 @@ def record_end(job_dir, value, when):
     Raises OSError (nothing is on record then, or the exit value only).
     """
     stop = os.path.join(job_dir, "job.stop")
-    fd = os.open(stop, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = open_append(stop)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

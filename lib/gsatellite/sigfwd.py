@@ -42,7 +42,7 @@ from . import config, hosts, paths, pidref, proc
 from . import protocol as P
 from .daemon import Daemon
 from . import transport
-from .fsutil import makedirs, read_first_line
+from .fsutil import makedirs, open_append, read_first_line
 from .transport import mbox, wake
 from .log import log
 
@@ -303,7 +303,7 @@ def ensure_running(wait=True):
     if ref is not None:
         return ref.pid
     makedirs(paths.host_log_dir())
-    with open(paths.sigfwd_log(), "ab") as out:
+    with open(open_append(paths.sigfwd_log()), "ab") as out:
         p = proc.start_daemon("sigfwd", out)
     if not wait:
         return None

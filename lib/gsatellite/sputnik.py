@@ -235,7 +235,10 @@ class Sputnik(Daemon):
             os.chmod(self.job_path, mode | 0o700)
         # Like the classic tools: bash runs what has no #! line itself.
         path, argv = (self.job_path, [self.job_path]) if shebang else ("/bin/bash", ["bash", self.job_path])
-        append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        # O_NONBLOCK: a FIFO as job.stdout fails the start (ENXIO) instead
+        # of stopping the child's open, and us with it (posix_spawn waits
+        # for the exec); a regular file ignores the flag.
+        append = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK
         return os.posix_spawn(
             path,
             argv,

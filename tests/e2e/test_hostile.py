@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TESTS)
 
@@ -391,3 +393,32 @@ def test_fifos_as_job_pid_or_copy_block_no_daemon(gsat):
     assert _read(os.path.join(gsat.job_dir(copy), "job.exit")).strip() == "127"
     assert gsat.run("gsatlcd", "--status", timeout=10).returncode == 0
     assert gsat.run("gqstat", timeout=10).returncode == 0
+
+
+@pytest.mark.slow
+def test_fifos_as_files_a_daemon_appends_to_block_no_daemon(gsat):
+    """Broke: a sputnik hung for ever appending to a FIFO planted as a
+    queued job's job.start (the start of every run is recorded there), and
+    as a running job's job.stop (its end); the slot stayed taken and the
+    queue stalled.  Now the start fails (127) and the end is recorded once
+    the FIFO is gone (the sputnik tries again); the queue goes on."""
+    gsat.start()
+    fifo_start = gsat.qsub(gsat.job("start.job", "true\n"))
+    os.mkfifo(os.path.join(gsat.job_dir(fifo_start), "job.start"))
+    assert gsat.wait_state(fifo_start, ("finished", "failed")) == "failed"
+    assert _read(os.path.join(gsat.job_dir(fifo_start), "job.exit")).strip() == "127"
+
+    marker = gsat.tmp / "ended"
+    stop = gsat.qsub(gsat.job("stop.job", "sleep 1; touch %s\n" % shlex.quote(str(marker))))
+    gsat.wait_state(stop, ("running",))
+    os.mkfifo(os.path.join(gsat.job_dir(stop), "job.stop"))
+    gsat.wait_for(lambda: marker.exists(), what="the job's own end")
+    after = gsat.qsub(gsat.job("after.job", "true\n"))  # the controller answers
+    assert gsat.run("gsatlcd", "--status", timeout=10).returncode == 0
+    sputnik = int(_read(os.path.join(gsat.job_dir(stop), "sputnik.pid")))
+    gsat.wait_for(lambda: "cannot record the end" in _read(os.path.join(gsat.job_dir(stop), "sputnik.log")),
+                  what="the sputnik to find job.stop unwritable")
+    assert gsat.state(stop) == "running" and _alive(sputnik)
+    os.unlink(os.path.join(gsat.job_dir(stop), "job.stop"))
+    assert gsat.wait_state(stop, ("finished", "failed"), timeout=40) == "finished"
+    assert gsat.wait_state(after, ("finished", "failed")) == "finished"

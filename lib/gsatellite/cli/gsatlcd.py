@@ -29,7 +29,7 @@ import time
 
 from .. import protocol as P
 from .. import config, liveness, paths, pidref, proc
-from ..fsutil import makedirs, read_first_line, unlink_quiet
+from ..fsutil import makedirs, open_append, read_first_line, unlink_quiet
 from .. import transport
 from ..transport import request
 from .common import EX_FAIL, err, program
@@ -92,7 +92,7 @@ def start(prog):
         return 79
     log_file = paths.gsatlc_log()
     try:
-        out = open(log_file, "ab")
+        out = open(open_append(log_file), "ab")
     except OSError as e:
         err(prog, "cannot write %s: %s" % (log_file, e.strerror))
         return 79
