@@ -238,16 +238,34 @@ VALIDATORS = {
 }
 
 
+def _read_whole(path):
+    """The bytes of the regular file ``path``; OSError for anything else.
+    Never blocks: a FIFO in the configuration's place is an error, not a
+    command that hangs at its start."""
+    from .fsutil import open_regular
+
+    fd = open_regular(path)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
 def _parse(path, into):
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().splitlines()
+        data = _read_whole(path)
     except (FileNotFoundError, NotADirectoryError):
         # No file; a directory in the path that is a file (a broken $HOME
         # layout) is for the command to report, not the configuration.
         return
     except OSError as e:
         raise ConfigError("configuration file %s cannot be read: %s" % (path, e.strerror))
+    lines = data.decode("utf-8", "surrogateescape").splitlines()
     for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line[0] in "#;" or (line[0] == "[" and line[-1] == "]"):

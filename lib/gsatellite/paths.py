@@ -325,8 +325,9 @@ def _cached_fqdn():
         import time
 
         if time.time() - st.st_mtime < _HOST_CACHE_SECONDS:
-            with open(cache) as f:
-                name = f.read().strip()
+            from .fsutil import read_text  # never blocks (a FIFO reads as nothing)
+
+            name = (read_text(cache) or "").strip()
             if name:
                 return name
     except OSError:

@@ -260,3 +260,20 @@ def test_an_answer_queue_naming_a_stranger_wakes_only_its_owner(sysv, procs):
 def _state(pid):
     with open("/proc/%d/stat" % pid) as f:
         return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_fifo_as_the_queue_secret_falls_back_to_boxes(gsat):
+    """A FIFO planted as the registry's secret: the controller starts on
+    message boxes with one line in its log (it hung for ever opening it),
+    and jobs run."""
+    gsat.env["GSAT_TRANSPORT"] = "sysv"
+    d = os.path.join(gsat.g, "var", "run", gsat.env.get("GSAT_HOSTNAME") or os.uname().nodename, "sysv")
+    os.makedirs(d)
+    os.mkfifo(os.path.join(d, "secret"))
+    p = gsat.run("gsatlcd", "--start", timeout=30)
+    assert p.returncode == 0, p.stderr
+    job = gsat.qsub(gsat.job("t.job", "true\n"))
+    assert gsat.wait_state(job, ("finished", "failed")) == "finished"
+    with open(os.path.join(gsat.g, "var", "log", "gsatlc.log")) as f:
+        log = f.read()
+    assert log.count("cannot make a System V queue") == 1 and "using file message boxes" in log

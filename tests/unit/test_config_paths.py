@@ -338,3 +338,49 @@ def test_unwritable_cache_does_not_break_hostname(monkeypatch):
         f.write("in the way\n")
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a: [(0, 0, 0, "ok.example.org", None)])
     assert paths.hostname() == "ok.example.org"
+
+
+def _returns_within(fn, seconds, unblock):
+    """``(finished, outcome)`` of ``fn()`` run in a thread for at most
+    ``seconds``; ``unblock()`` lets a blocked call go so the thread ends."""
+    import threading
+
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(fn())
+        except Exception as e:  # noqa: BLE001 - the outcome is asserted
+            outcome.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    finished = not t.is_alive()
+    if not finished:
+        unblock()
+        t.join(5)
+    return finished, outcome[0] if outcome else None
+
+
+def _open_writer(fifo):
+    return lambda: os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_a_fifo_as_the_configuration_is_an_error_not_a_hang():
+    fifo = os.path.join(paths.base(), "gsatellite.conf")
+    os.makedirs(paths.base(), exist_ok=True)
+    os.mkfifo(fifo)
+    finished, outcome = _returns_within(lambda: config.get("scheduler"), 5, _open_writer(fifo))
+    assert finished, "reading the configuration blocked on a FIFO"
+    assert isinstance(outcome, config.ConfigError) and "not a regular file" in str(outcome)
+
+
+def test_a_fifo_as_the_host_name_cache_is_no_name(monkeypatch):
+    cache = os.path.join(paths.cache_dir(), "fqdn." + os.uname().nodename)
+    os.makedirs(paths.cache_dir(), exist_ok=True)
+    os.mkfifo(cache)
+    monkeypatch.setattr(paths, "_resolve_fqdn", lambda node: "resolved.example.org")
+    finished, outcome = _returns_within(paths._cached_fqdn, 5, _open_writer(cache))
+    assert finished, "reading the host name cache blocked on a FIFO"
+    assert outcome == "resolved.example.org"

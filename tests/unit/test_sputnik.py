@@ -266,5 +266,8 @@ def test_a_fifo_as_the_jobs_copy_fails_the_start_without_blocking(sputnik):
             t.join(5)
     finally:
         os.chdir(cwd)
+        for pid in [o for o in outcome if isinstance(o, int)]:  # a job spawned all the same
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
     assert not blocked, "the sputnik blocked opening a FIFO"
     assert isinstance(outcome[0], OSError) and "not a regular file" in str(outcome[0])

@@ -389,3 +389,35 @@ def test_a_fifo_in_place_of_a_registry_entry_blocks_nobody(home):
     assert sysvkeys.read_entry(path) is None
     assert sysvkeys.lookup(4242) is None
     assert transport.changed("sysv:%s:4242:7" % paths.hostname()) == -1
+
+
+def test_a_fifo_as_the_secret_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    """The registry's secret is read without blocking: a FIFO in its place
+    is an OSError (the transport then falls back to boxes), never a hang."""
+    import threading
+
+    from gsatellite.transport import sysvkeys
+
+    d = tmp_path / "sysv"
+    d.mkdir()
+    fifo = str(d / sysvkeys.SECRET)
+    os.mkfifo(fifo)
+    monkeypatch.setattr(sysvkeys, "registry_dir", lambda host=None: str(d))
+    monkeypatch.setattr(sysvkeys, "_secrets", {})
+    outcome = []
+
+    def read():
+        try:
+            outcome.append(sysvkeys.secret())
+        except Exception as e:  # noqa: BLE001 - the outcome is asserted
+            outcome.append(e)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(5)
+    blocked = t.is_alive()
+    if blocked:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(5)
+    assert not blocked, "reading the secret blocked on a FIFO"
+    assert isinstance(outcome[0], OSError)

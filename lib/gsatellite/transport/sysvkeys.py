@@ -35,6 +35,7 @@ Finding the queue of process ``PID`` is one ``open`` of its entry: no
 directory is ever listed except by :func:`sweep`.
 """
 
+import errno
 import os
 
 from .. import paths, pidref
@@ -80,8 +81,7 @@ def secret():
         return value
     path = os.path.join(d, SECRET)
     try:
-        with open(path) as f:
-            value = int(f.read().strip(), 16)
+        value = _read_secret(path)
     except (OSError, ValueError):
         value = _make_secret(d, path)
     _secrets[d] = value
@@ -102,8 +102,16 @@ def _make_secret(d, path):
         pass
     finally:
         os.unlink(tmp)  # also when the disk is full: nothing half-written stays
-    with open(path) as f:
-        return int(f.read().strip(), 16)
+    return _read_secret(path)
+
+
+def _read_secret(path):
+    """The secret stored at ``path``; OSError or ValueError when there is
+    none.  Never blocks: a FIFO in its place is no secret."""
+    data = read_bytes(path, None, 64)
+    if data is None:
+        raise OSError(errno.EINVAL, "not a readable regular file", path)
+    return int(data.strip(), 16)
 
 
 def key(n):
@@ -134,8 +142,7 @@ def registered_keys(run_root):
     for host in _listdir(run_root):
         d = os.path.join(run_root, host, "sysv")
         try:
-            with open(os.path.join(d, SECRET)) as f:
-                value = int(f.read().strip(), 16)
+            value = _read_secret(os.path.join(d, SECRET))
         except (OSError, ValueError):
             continue
         for name in _listdir(d):
