@@ -277,3 +277,29 @@ def test_thousand_triggers_leave_no_zombies_and_controller_answers(gsat):
     gsat.wait_for(lambda: _zombies({controller, sputnik}) == [], timeout=30, what="no zombies after the job")
     p = gsat.run("gqstat", "-f", a, "-x", check=True)
     assert 'job.events="%d"' % n in p.stdout
+
+
+def test_trigger_wait_ends_when_its_sputnik_is_killed(gsat):
+    """Broke: ``trigger --wait`` waited for ever once the sputnik running
+    the services was killed with ``kill -9``: it took the sputnik's inbox,
+    which such a death leaves behind, for the sputnik being alive."""
+    started = os.path.join(gsat.jobs, "service-started")
+    gsat.service("SLOW", "svc", 'touch "%s"; sleep 60\n' % started)
+    gsat.env.pop("GSAT_O_JOBID", None)
+    gsat.start()
+    a = gsat.qsub(gsat.job("long.job", _gate(gsat, "go")))
+    gsat.wait_state(a, "running")
+    waiting = subprocess.Popen(["trigger", "--wait", "--job", a, "SLOW"], env=gsat.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        gsat.wait_for(lambda: os.path.exists(started), what="the service to start")
+        sputnik = int(gsat.attr(a, "sputnik.pid"))
+        os.kill(sputnik, 9)
+        _, err = waiting.communicate(timeout=15)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 69, err
+    assert "went away without answering" in err and err.count("\n") == 1, err
+    _open_gate(gsat, "go")

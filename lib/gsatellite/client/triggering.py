@@ -6,8 +6,8 @@ answers ``TRIGGER`` with ``UNKNOWN COMMAND`` and runs nothing: that is
 reported as such, never as a service failure.
 """
 
+from .. import paths, states, transport
 from .. import protocol as P
-from .. import states, transport
 from ..transport import request
 from ..triggers import encode_args
 from .errors import EX_USAGE, ClientError
@@ -32,10 +32,11 @@ def trigger(text, name, args=(), wait=False):
     # supervise the next one, under the same PID.  A sputnik that does not
     # know the verb (an earlier gsatellite's, or classic) is asked without.
     verb = P.JOB_TRIGGER_WAIT if wait else P.JOB_TRIGGER
-    answer = _send(box, "%s %s %s %s" % (verb, view.id, name, encode_args(args)), wait)
+    alive = _supervisor_alive(view.id, spid, box, host)
+    answer = _send(box, "%s %s %s %s" % (verb, view.id, name, encode_args(args)), wait, alive)
     if answer == P.UNKNOWN:
         verb = P.TRIGGER_WAIT if wait else P.TRIGGER
-        answer = _send(box, "%s %s %s" % (verb, name, encode_args(args)), wait)
+        answer = _send(box, "%s %s %s" % (verb, name, encode_args(args)), wait, alive)
     if answer == P.OK:
         return
     if answer == P.FAILED:
@@ -46,11 +47,30 @@ def trigger(text, name, args=(), wait=False):
     raise ClientError(answer)
 
 
-def _send(box, command, wait):
+def _supervisor_alive(job_id, spid, box, host):
+    """Whether the sputnik ``spid`` we ask still lives: its inbox is there
+    and, on this host, the job's ``sputnik.pid`` still names that very
+    process (a sputnik killed with ``kill -9`` leaves its inbox behind, the
+    controller may give the job a new sputnik, and ``--wait`` has no time
+    limit).  From another host only the inbox can tell."""
+    local = host == paths.hostname()
+
+    def alive():
+        if not transport.exists(box):
+            return False
+        if not local:
+            return True
+        from .. import pidref
+
+        ref = pidref.read_pid_file(paths.job_file(job_id, "sputnik.pid"), pidref.SPUTNIK)
+        return ref is not None and ref.pid == spid
+
+    return alive
+
+
+def _send(box, command, wait, alive):
     try:
-        return request.request(
-            box, command.rstrip(), timeout=float("inf") if wait else None, alive=lambda: transport.exists(box)
-        )
+        return request.request(box, command.rstrip(), timeout=float("inf") if wait else None, alive=alive)
     except request.TooLarge as e:
         # The sputnik would drop the message unanswered (and --wait would
         # wait for ever): refused before it is sent.
