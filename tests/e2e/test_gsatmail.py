@@ -363,3 +363,18 @@ def test_request_unread_when_killed_is_voided_not_doubled(gsat, mail, pki, procs
     assert old.endswith(".1.job") and new.endswith(".2.job")
     assert not os.path.exists(old) and os.path.exists(old + ".void")
     assert open(new).read() == JOB
+
+
+def test_maildir_entries_that_are_no_files_are_skipped(gsat, mail, pki):
+    """Broke: a FIFO in new/ hung gsatmail --maildir, a directory there
+    ended it with a traceback.  Both are skipped with one line each; the
+    message beside them is taken."""
+    gsat.start()
+    d = _maildir(gsat, _batch(pki, 1))
+    os.mkfifo(os.path.join(d, "new", "1.fifo.test"))
+    os.mkdir(os.path.join(d, "new", "2.dir.test"))
+    p = mail.run(["--maildir", d])
+    assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr
+    assert p.stderr.count(b"is not a readable regular file; skipped\n") == 2, p.stderr
+    assert sorted(os.listdir(os.path.join(d, "new"))) == ["1.fifo.test", "2.dir.test"]
+    assert len(os.listdir(os.path.join(d, "cur"))) == 1

@@ -12,7 +12,7 @@ import sys
 import time
 
 from .. import __version__, config, paths
-from ..fsutil import append_line
+from ..fsutil import append_line, read_bytes
 from . import EX_CONFIG, EX_TEMPFAIL, EX_USAGE, Rejected, SetupError, TempFail, keyring
 from .process import Processor
 
@@ -162,11 +162,13 @@ def _maildir(processor, maildir):
         if name.startswith("."):
             continue
         path = os.path.join(new, name)
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(_limit() + 1)
-        except FileNotFoundError:
-            continue  # another gsatmail took it
+        # Non-blocking, regular files only: a FIFO or a directory in new/
+        # is no message (it hung us, or ended us with a traceback).
+        raw = read_bytes(path, None, _limit() + 1)
+        if raw is None:
+            if os.path.lexists(path):
+                sys.stderr.write("gsatmail: %s is not a readable regular file; skipped\n" % path)
+            continue  # else another gsatmail took it
         outcome = _one(processor, raw if len(raw) <= _limit() else None, "%s/new/%s" % (maildir, name))
         try:
             if outcome == ACCEPTED:
