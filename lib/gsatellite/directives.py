@@ -80,15 +80,18 @@ def _directive(line):
 WHOLE = 1 << 62
 
 
-def scan(path, limit=1 << 16):
+def scan(path, limit=1 << 16, most=WHOLE):
     """The directives of the job script at ``path`` as a :class:`Found`:
     the header's directives in order (without ``-T``), preceded by
-    ``("-T", TYPE)`` when the classic rule finds a type."""
+    ``("-T", TYPE)`` when the classic rule finds a type.  At most ``most``
+    bytes are read (the controller: one more than ``max_job_size``, which
+    the copy then refuses, so a file swapped for a huge one after its
+    size was checked is not read whole)."""
     # A regular file only, opened without blocking: the controller scans
     # a submitted path, which may have become a FIFO since it looked.
     from .fsutil import read_bytes
 
-    data = read_bytes(path, None, WHOLE)
+    data = read_bytes(path, None, most)
     if data is None:
         return Found()
     text = data.decode("utf-8", "surrogateescape")

@@ -278,3 +278,18 @@ def test_a_whole_large_script_is_scanned(tmp_path):
     assert dict(directives.scan(str(job))).get("-T") is None
     job.write_text("#!/bin/bash\n#GSAT -T gtransfer\n" + "# filler\n" * (1 << 18))
     assert dict(directives.scan(str(job))).get("-T") == "gtransfer"
+
+
+def test_scan_reads_at_most_what_it_is_given(tmp_path, monkeypatch):
+    """The controller scans at most max_job_size + 1 bytes of a submitted
+    script: one swapped for a huge file after its size was checked is not
+    read whole (the copy then refuses it)."""
+    from gsatellite import fsutil
+
+    job = tmp_path / "job"
+    job.write_text("#!/bin/bash\n#GSAT -N small\n" + "x" * 100000)
+    asked = []
+    real = fsutil.read_bytes
+    monkeypatch.setattr(fsutil, "read_bytes", lambda p, d=None, limit=1 << 20: asked.append(limit) or real(p, d, limit))
+    assert dict(directives.scan(str(job), most=1000)) == {"-N": "small"}
+    assert asked == [1000]

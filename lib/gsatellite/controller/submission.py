@@ -89,7 +89,8 @@ class Submission:
             log("QSUB %s refused: %d bytes, more than max_job_size (%d)" % (job, st.st_size, self.max_job_size))
             return P.QSUB_FAILED
         try:
-            opts = directives.options(directives.scan(job), os.path.dirname(job), overrides, warn=log)
+            opts = directives.options(directives.scan(job, most=self.max_job_size + 1), os.path.dirname(job),
+                                      overrides, warn=log)
             for _kind, ids in conditions.parse_depend("depend=" + opts["-W"]) if "-W" in opts else ():
                 for dep in ids:
                     if not self.store.exists(dep):
