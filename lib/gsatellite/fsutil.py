@@ -118,14 +118,16 @@ def append_line(path, line):
 
 
 def open_append(path):
-    """A descriptor appending to the regular file ``path`` (made, mode
-    0600, when missing).  Never blocks: a FIFO put where a job's or a
-    daemon's file belongs (``job.stop``, a log) gives OSError, as anything
-    else that is not a regular file does (O_NONBLOCK, which a regular
-    file ignores, keeps the open of a FIFO from waiting for a reader)."""
+    """A descriptor appending to ``path``, a regular file (made, mode 0600,
+    when missing) or a character device (a log linked to /dev/null).
+    Never blocks: a FIFO put where a job's or a daemon's file belongs
+    (``job.stop``, a log) gives OSError, as a socket, a directory or a
+    block device does (O_NONBLOCK, which a regular file and /dev/null
+    ignore, keeps the open of a FIFO from waiting for a reader)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
             raise OSError(errno.EINVAL, "not a regular file", path)
     except BaseException:
         os.close(fd)

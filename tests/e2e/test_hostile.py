@@ -422,3 +422,17 @@ def test_fifos_as_files_a_daemon_appends_to_block_no_daemon(gsat):
     os.unlink(os.path.join(gsat.job_dir(stop), "job.stop"))
     assert gsat.wait_state(stop, ("finished", "failed"), timeout=40) == "finished"
     assert gsat.wait_state(after, ("finished", "failed")) == "finished"
+
+
+def test_logs_linked_to_dev_null_are_written(gsat):
+    """Silencing a daemon's log the usual way, a link to /dev/null, keeps
+    it working (a first version of the FIFO check refused all but regular
+    files: gsatlc did not start, the forwarder never)."""
+    log_dir = os.path.join(gsat.g, "var", "log")
+    os.makedirs(os.path.join(log_dir, gsat.env.get("GSAT_HOSTNAME") or os.uname().nodename))
+    os.symlink(os.devnull, os.path.join(log_dir, "gsatlc.log"))
+    os.symlink(os.devnull, os.path.join(log_dir, gsat.env.get("GSAT_HOSTNAME") or os.uname().nodename, "sigfwd.log"))
+    _start_ok(gsat)
+    assert gsat.wait_state(gsat.qsub(gsat.job("t.job", "true\n")), ("finished", "failed")) == "finished"
+    gsat.wait_for(lambda: _read(os.path.join(gsat.g, "var", "run", gsat.host(), "sigfwd.pid")).strip().isdigit(),
+                  what="the signal forwarder")

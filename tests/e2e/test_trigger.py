@@ -279,27 +279,63 @@ def test_thousand_triggers_leave_no_zombies_and_controller_answers(gsat):
     assert 'job.events="%d"' % n in p.stdout
 
 
+def _waiting_trigger(gsat, service):
+    """A job running until its gate opens, and ``trigger --wait`` of event
+    SLOW (``service``) for it in the background: ``(job id, Popen)``."""
+    gsat.service("SLOW", "svc", service)
+    gsat.env.pop("GSAT_O_JOBID", None)
+    gsat.start()
+    a = gsat.qsub(gsat.job("long.job", _gate(gsat, "go")))
+    gsat.wait_state(a, "running")
+    return a, subprocess.Popen(["trigger", "--wait", "--job", a, "SLOW"], env=gsat.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _outcome(waiting, meanwhile, timeout):
+    """``(exit value, stderr)`` of ``waiting`` once ``meanwhile()`` ran;
+    killed (and reaped) if it does not end within ``timeout`` seconds."""
+    try:
+        meanwhile()
+        _, err = waiting.communicate(timeout=timeout)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    return waiting.returncode, err
+
+
 def test_trigger_wait_ends_when_its_sputnik_is_killed(gsat):
     """Broke: ``trigger --wait`` waited for ever once the sputnik running
     the services was killed with ``kill -9``: it took the sputnik's inbox,
     which such a death leaves behind, for the sputnik being alive."""
     started = os.path.join(gsat.jobs, "service-started")
-    gsat.service("SLOW", "svc", 'touch "%s"; sleep 60\n' % started)
-    gsat.env.pop("GSAT_O_JOBID", None)
-    gsat.start()
-    a = gsat.qsub(gsat.job("long.job", _gate(gsat, "go")))
-    gsat.wait_state(a, "running")
-    waiting = subprocess.Popen(["trigger", "--wait", "--job", a, "SLOW"], env=gsat.env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    a, waiting = _waiting_trigger(gsat, 'touch "%s"; sleep 60\n' % started)
+
+    def kill_sputnik():
         gsat.wait_for(lambda: os.path.exists(started), what="the service to start")
-        sputnik = int(gsat.attr(a, "sputnik.pid"))
-        os.kill(sputnik, 9)
-        _, err = waiting.communicate(timeout=15)
-    finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.wait()
-    assert waiting.returncode == 69, err
+        os.kill(int(gsat.attr(a, "sputnik.pid")), 9)
+
+    code, err = _outcome(waiting, kill_sputnik, 15)
+    assert code == 69, err
     assert "went away without answering" in err and err.count("\n") == 1, err
+    _open_gate(gsat, "go")
+
+
+def test_trigger_wait_outlives_a_new_sputnik_of_its_job(gsat):
+    """Held and released while a service of ``trigger --wait`` runs, the job
+    gets a new sputnik; the one asked still runs the service and answers:
+    the wait ends with the service (a first fix took the new sputnik.pid
+    for the one asked being gone)."""
+    started, done = os.path.join(gsat.jobs, "service-started"), os.path.join(gsat.jobs, "service-done")
+    a, waiting = _waiting_trigger(gsat, 'touch "%s"; sleep 2; touch "%s"\n' % (started, done))
+    first = gsat.attr(a, "sputnik.pid")
+
+    def new_sputnik():
+        gsat.wait_for(lambda: os.path.exists(started), what="the service to start")
+        assert gsat.run("gqhold", a, timeout=30).returncode == 0
+        assert gsat.run("gqrls", a, timeout=30).returncode == 0
+        gsat.wait_for(lambda: gsat.attr(a, "sputnik.pid") not in ("", first), what="a new sputnik")
+
+    assert _outcome(waiting, new_sputnik, 30) == (0, "")
+    assert os.path.exists(done)
     _open_gate(gsat, "go")

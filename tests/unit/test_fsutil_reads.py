@@ -77,3 +77,12 @@ def test_appending_to_a_fifo_fails_at_once_and_writes_nothing(tmp_path):
     fsutil.append_line(str(path), "1")
     fsutil.append_line(str(path), "2")
     assert path.read_text() == "1\n2\n" and oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_appending_to_a_link_to_dev_null_is_allowed(tmp_path):
+    """A log silenced the usual way, linked to /dev/null, is written to
+    (as the classic `>>` did); a daemon must not refuse to start over it."""
+    log = tmp_path / "gsatlc.log"
+    os.symlink(os.devnull, log)
+    fsutil.append_line(str(log), "started")
+    os.close(fsutil.open_append(str(log)))

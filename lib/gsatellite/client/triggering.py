@@ -49,21 +49,22 @@ def trigger(text, name, args=(), wait=False):
 
 def _supervisor_alive(job_id, spid, box, host):
     """Whether the sputnik ``spid`` we ask still lives: its inbox is there
-    and, on this host, the job's ``sputnik.pid`` still names that very
-    process (a sputnik killed with ``kill -9`` leaves its inbox behind, the
-    controller may give the job a new sputnik, and ``--wait`` has no time
-    limit).  From another host only the inbox can tell."""
-    local = host == paths.hostname()
-
-    def alive():
-        if not transport.exists(box):
-            return False
-        if not local:
-            return True
+    and, on this host, the process the job's ``sputnik.pid`` named when we
+    asked still runs (a sputnik killed with ``kill -9`` leaves its inbox
+    behind, and ``--wait`` has no time limit).  That very process, by its
+    start time: a job held and released, or restarted, gets a new sputnik
+    while the one we asked still runs our services.  From another host
+    only the inbox can tell."""
+    asked = None
+    if host == paths.hostname():
         from .. import pidref
 
         ref = pidref.read_pid_file(paths.job_file(job_id, "sputnik.pid"), pidref.SPUTNIK)
-        return ref is not None and ref.pid == spid
+        if ref is not None and ref.pid == spid:
+            asked = ref
+
+    def alive():
+        return transport.exists(box) and (asked is None or asked.alive())
 
     return alive
 
