@@ -343,3 +343,15 @@ def test_an_idle_controller_wakes_for_its_liveness_timer_alone(make_controller, 
     c.run_timers()
     assert alive in c.lost
     assert len(_live_timers(c)) == 1
+
+
+def test_the_start_write_test_is_named_for_this_start_only(tmp_path):
+    """Two controllers starting at once on two hosts sharing $HOME may have
+    one PID: named by the PID alone, one removed the other's probe and that
+    start failed ("cannot write ~/.gsatellite").  Each start's probe name
+    is its own."""
+    from gsatellite.controller import loop
+
+    names = {loop.probe_path(str(tmp_path)) for _ in range(100)}
+    assert len(names) == 100
+    assert all(os.path.dirname(n) == str(tmp_path) and os.path.basename(n).startswith(".") for n in names)

@@ -20,7 +20,7 @@ import traceback
 from .. import config, events, paths, scheduler
 from .. import protocol as P
 from ..daemon import Daemon
-from ..fsutil import makedirs, write_atomic
+from ..fsutil import makedirs, random_chars, write_atomic
 from ..jobstore import JobStore, StoreError
 from ..log import log
 from . import claim, subscribers
@@ -146,6 +146,14 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
         log("shut down")
 
 
+def probe_path(base):
+    """A name for the start's write test in ``base`` that no other start
+    uses: not the PID alone, which a controller starting at the same
+    moment on another host sharing ``$HOME`` may have too (then one
+    removed the other's probe, and that start failed)."""
+    return os.path.join(base, ".write-test.%d.%s" % (os.getpid(), random_chars(8)))
+
+
 def main(system=None):
     os.umask(0o077)
     try:
@@ -160,7 +168,7 @@ def main(system=None):
     try:
         makedirs(base)
         makedirs(paths.log_dir())
-        probe = os.path.join(base, ".write-test.%d" % os.getpid())
+        probe = probe_path(base)
         write_atomic(probe, "")
         os.unlink(probe)
     except OSError as e:
