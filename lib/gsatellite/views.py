@@ -74,13 +74,21 @@ def row(job):
     name = copy.rpartition("/")[2] if copy is not None else ""  # os.path.basename
     state = job.text("job.state") or ""
     host = job.text("job.execHost") or ""
-    every = state + job.id + host + name
-    if every.isascii() and every.isprintable():
-        # The common case, 10,000 times per listing: nothing to escape and
-        # a character is a byte, so printf's pad-and-cut does it all.
-        return "%-12.12s %-6.6s %-24.24s %-24.24s\n" % (state, job.id, host, name)
+    line = _plain_line(state, job.id, host, name)
+    if line is not None:
+        return line
     return "%s %s %s %s\n" % (_cell(shown("job.state", state), 12), _cell(job.id, 6),
                               _cell(shown("job.execHost", host), 24), _cell(escape_controls(name), 24))
+
+
+def _plain_line(state, job_id, host, name):
+    """The table line of the common case, 10,000 times per listing, or None:
+    nothing to escape and a character is a byte, so printf's pad-and-cut
+    does it all."""
+    every = state + job_id + host + name
+    if every.isascii() and every.isprintable():
+        return "%-12.12s %-6.6s %-24.24s %-24.24s\n" % (state, job_id, host, name)
+    return None
 
 
 def table_rows(ids, jobs_dir, jobs_fd, report):
@@ -105,9 +113,9 @@ def table_rows(ids, jobs_dir, jobs_fd, report):
                 host = "" if host is None else host.rstrip("\n")
                 name = "" if copy is None else copy.rpartition("/")[2]
                 word = state.strip()
-                every = state + job_id + host + name
-                if (not word or is_state(word)) and every.isascii() and every.isprintable():
-                    out.append("%-12.12s %-6.6s %-24.24s %-24.24s\n" % (state, job_id, host, name))
+                line = _plain_line(state, job_id, host, name) if not word or is_state(word) else None
+                if line is not None:
+                    out.append(line)
                     continue
             view = jobview.Job.seeded(job_id, jobs_dir, jobs_fd, {
                 "job.state": (state, bad_state), "job.execHost": (host, bad_host)})
