@@ -103,18 +103,23 @@ def append_line(path, line):
     A write cut short (the disk filled up in the middle) is taken back, so
     the file never ends in half a line; the error goes on as ENOSPC.
     """
-    data = (line + "\n").encode("utf-8", "surrogateescape")
     fd = open_append(path)
     try:
-        n = os.write(fd, data)
-        if n != len(data):
-            end = os.lseek(fd, 0, os.SEEK_CUR)
-            # Only if nobody appended after us: their line must survive.
-            if os.fstat(fd).st_size == end:
-                os.ftruncate(fd, end - n)
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        append_line_to(fd, line, path)
     finally:
         os.close(fd)
+
+
+def append_line_to(fd, line, path):
+    """:func:`append_line` through ``fd`` from :func:`open_append`."""
+    data = (line + "\n").encode("utf-8", "surrogateescape")
+    n = os.write(fd, data)
+    if n != len(data):
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        # Only if nobody appended after us: their line must survive.
+        if os.fstat(fd).st_size == end:
+            os.ftruncate(fd, end - n)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
 
 
 def open_append(path):

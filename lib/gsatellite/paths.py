@@ -37,7 +37,11 @@ def reset():
 
 
 def _g(*parts):
-    return os.path.join(base(), *parts)
+    # Every part is a name of the layout or one checked where it came from
+    # (a job id, a host name): a plain join, a few times cheaper than
+    # os.path.join, and one that a part starting with "/" cannot lead out
+    # of G.
+    return "/".join((base(),) + parts)
 
 
 # --- top level files (docs/protocol.md §1) --------------------------------

@@ -39,6 +39,9 @@ def base():
     return _BASE
 
 
+_TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def tree():
     """Root of the install tree: the directory holding ``lib/gsatellite``."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return _TREE

@@ -17,7 +17,7 @@ record once ``job.stop`` has as many lines as ``job.start``.
 import fcntl
 import os
 
-from .fsutil import append_line, open_append, read_bytes, write_atomic
+from .fsutil import append_line_to, open_append, read_bytes, write_atomic
 
 STREAMS = ("stdout", "stderr")
 
@@ -84,7 +84,7 @@ def record_end(job_dir, value, when):
         if _lines(stop) >= max(_lines(os.path.join(job_dir, "job.start")), 1):
             return False
         write_atomic(os.path.join(job_dir, "job.exit"), "%d\n" % value)
-        append_line(stop, str(int(when)))
+        append_line_to(fd, str(int(when)), stop)
         return True
     finally:
         os.close(fd)

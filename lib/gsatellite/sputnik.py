@@ -70,6 +70,7 @@ class Sputnik(Daemon):
         self.child = None  # our own child: the job
         self.group = None  # pidref.ProcessRef of the group hold/signal go to
         self.exit = None
+        self.job_type = None  # read at the start of our own run
         self.held = False
         self.holding = None  # while a hold waits for the group to be gone
         self.adopted = False  # supervising a job that is not our child
@@ -106,7 +107,7 @@ class Sputnik(Daemon):
             while self.take_messages():
                 pass
         self.job_id, self.job_path = job_id, job_path
-        self.child = self.group = self.exit = self.holding = self.unwritten = None
+        self.child = self.group = self.exit = self.holding = self.unwritten = self.job_type = None
         self.held = self.adopted = self.stop = False
 
     def offer(self):
@@ -158,7 +159,7 @@ class Sputnik(Daemon):
     def start(self):
         pidref.write_pid_file(self.file("sputnik.pid"), self.pid, pidref.own_start_time())
         self.keep_earlier_output()
-        job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
+        job_type = self.job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
         name = os.path.basename(self.job_path)
         env = jobenv.build(self.job_id, name, job_type, self.host, Job(self.job_id).proxy_request)
         jobenv.write(self.job_id, env)
@@ -336,7 +337,8 @@ class Sputnik(Daemon):
             limit = config.get_int("max_restarts")
         except config.ConfigError:
             limit = int(config.DEFAULTS["max_restarts"])
-        job_type = read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
+        # A job's type is set at its submission: read once per run.
+        job_type = self.job_type or read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
         return not jobtypes.runs_again(job_type, value, int(restarts) if restarts.isdigit() else 0, limit)
 
     def stage_out(self):

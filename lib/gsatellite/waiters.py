@@ -81,14 +81,20 @@ def write_fifo(fifo, line):
 
 
 def notify(job_id, value, this_host, remote=None):
-    """Tell every waiter of ``job_id`` that it ended with ``value``.
+    """Tell every waiter of ``job_id`` that it ended with ``value`` (or
+    what ``value()`` returns: asked only when somebody waits).
     ``remote(job_id, host, fifo, line)`` delivers to a waiter on another
     host (the controller's, which retries until delivered and then calls
     :func:`remove`; the registration stays until then, so a controller
     that stops hands it to the next); without it the line is handed to
     that host's forwarder once."""
+    regs = registrations(job_id)
+    if not regs:
+        return
+    if callable(value):
+        value = value()
     kept = []
-    for host, fifo in registrations(job_id):
+    for host, fifo in regs:
         line = P.fifo_line(job_id, value)
         if host == this_host:
             write_fifo(fifo, line)

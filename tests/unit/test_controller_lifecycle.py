@@ -45,6 +45,24 @@ def test_a_spare_sputnik_is_wanted_only_while_startable_jobs_wait(make_controlle
     assert c.system.spare_wanted is False  # a held job is not about to start
 
 
+def test_a_job_started_again_starts_without_the_files_of_its_last_run(make_controller, home):
+    """What an earlier run left (held or restarted) must not be taken for
+    this run's by a recovery; other files of the job stay."""
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    stale = sorted(name + suffix for name in ("job.reason", "sputnik.pid", "job.exit", "job.pid")
+                   for suffix in ("", pidref.SIDECAR))
+    for name in stale + ["job.start", "job.stop"]:
+        with open(paths.job_file(a, name), "w") as f:
+            f.write("1\n")
+    c.system.dead.add(1)  # job.pid names no process of an earlier run
+    c.tick()
+    assert launched(c) == [a]
+    left = set(os.listdir(paths.job_dir(a)))
+    assert not left & set(stale)
+    assert {"job.start", "job.stop"} <= left
+
+
 def test_start_failures_fail_the_job(make_controller, home):
     c = make_controller(scheduler="nobatch")
     a, b = submit(c, home, "a.job"), submit(c, home, "b.job")

@@ -118,3 +118,46 @@ def test_the_shipped_mail_service_costs_no_process_when_it_would_send_nothing(ho
     assert [p.args[3] for p in started] == [system]
     for p in started:
         p.wait(30)
+
+
+def _service_dir(event=events.JOB_START, names=("a",)):
+    d = paths.user_services_dir(event)
+    os.makedirs(d, exist_ok=True)
+    for name in names:
+        with open(os.path.join(d, name), "w") as f:
+            f.write("#!/bin/sh\n")
+    return d
+
+
+def test_a_service_added_to_a_directory_looked_at_before_is_seen(home, monkeypatch):
+    """Service directories are looked into again only when they changed
+    (a stat per job start and end instead of a look inside)."""
+    d = _service_dir()
+    # Later than RACY after every change below (ctime cannot be set back).
+    later = os.stat(d).st_ctime + 100
+    monkeypatch.setattr(events.time, "time", lambda: later)
+    assert events._entries(d) == {"a"}
+    assert d in events._seen  # kept: changed long ago
+    with open(os.path.join(d, "b"), "w") as f:
+        f.write("#!/bin/sh\n")
+    assert events._entries(d) == {"a", "b"}
+    os.unlink(os.path.join(d, "a"))
+    assert events._entries(d) == {"b"}
+    os.rename(d, d + ".old")
+    assert events._entries(d) == set()
+    os.mkdir(d)
+    assert events._entries(d) == set()
+
+
+def test_a_directory_changed_just_now_is_not_kept(home, monkeypatch):
+    """A second change in the same clock tick as the look could leave its
+    times as they were: what is read then is not kept."""
+    d = _service_dir()
+    st = os.stat(d)
+    changed = max(st.st_mtime, st.st_ctime)
+    monkeypatch.setattr(events.time, "time", lambda: changed + events.RACY / 2)
+    assert events._entries(d) == {"a"}
+    assert d not in events._seen
+    monkeypatch.setattr(events.time, "time", lambda: changed + events.RACY * 2)
+    assert events._entries(d) == {"a"}
+    assert d in events._seen

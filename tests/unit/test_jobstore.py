@@ -261,6 +261,64 @@ def test_a_state_change_cut_short_is_finished_by_the_next(store, tmp_path):
     _assert_consistent(store, job_id, states.FINISHED)
 
 
+def _count_unlinks(monkeypatch, fail=None):
+    """Unlinks the store makes; ``fail``: a path whose first unlink fails
+    with EACCES (a state directory we may not write)."""
+    import errno
+
+    from gsatellite import jobstore
+
+    made = []
+    real = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        made.append(path)
+        if path == fail and made.count(path) == 1:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(jobstore.os, "unlink", unlink)
+    return made
+
+
+def test_a_transition_removes_only_the_old_link(store, tmp_path, monkeypatch):
+    """The links agree with job.state, so one unlink per change, not one
+    per other state (issue 18: three transitions a job)."""
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    made = _count_unlinks(monkeypatch)
+    store.transition(job_id, states.RUNNING)
+    assert made == [paths.state_link(states.QUEUED, job_id)]
+    _assert_consistent(store, job_id, states.RUNNING)
+    del made[:]
+    store.transition(job_id, states.RUNNING)
+    assert made == []
+    _assert_consistent(store, job_id, states.RUNNING)
+
+
+def test_a_transition_cut_short_is_finished_by_the_next_transition(store, tmp_path):
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    obstacle = paths.state_link(states.RUNNING, job_id)
+    os.mkdir(obstacle)
+    os.mkdir(os.path.join(obstacle, "x"))  # a rename cannot replace it
+    with pytest.raises(OSError):
+        store.transition(job_id, states.RUNNING)
+    assert _links(job_id) == [states.QUEUED, states.RUNNING]
+    os.rmdir(os.path.join(obstacle, "x"))
+    os.rmdir(obstacle)
+    # job.state says running; the queued link is the one left over.
+    store.transition(job_id, states.FINISHED)
+    _assert_consistent(store, job_id, states.FINISHED)
+
+
+def test_an_old_link_that_cannot_be_removed_goes_at_the_next_transition(store, tmp_path, monkeypatch):
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    _count_unlinks(monkeypatch, fail=paths.state_link(states.QUEUED, job_id))
+    store.transition(job_id, states.RUNNING)  # no error: the state is written
+    assert _links(job_id) == [states.QUEUED, states.RUNNING]
+    store.transition(job_id, states.FINISHED)
+    _assert_consistent(store, job_id, states.FINISHED)
+
+
 def test_reconcile_leaves_a_consistent_store_alone(store, tmp_path):
     a = _new_job(store, tmp_path, states.QUEUED)
     b = _new_job(store, tmp_path, states.FINISHED)

@@ -73,14 +73,14 @@ def test_sputnik_keeps_the_exit_value_when_the_disk_is_full_and_retries(home, mo
     sput = sp.Sputnik(s.job_path(job_id), job_id)
     try:
         full = {"on": True}
-        real_append = runs.append_line
+        real_append = runs.append_line_to
 
-        def append(path, line):
+        def append(fd, line, path):
             if full["on"]:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return real_append(path, line)
+            return real_append(fd, line, path)
 
-        monkeypatch.setattr(runs, "append_line", append)
+        monkeypatch.setattr(runs, "append_line_to", append)
         sput.record_exit(5)
         assert sput.exit == 5 and sput.unwritten
         sput.tick()

@@ -218,6 +218,21 @@ def test_taking_the_next_job_answers_first_what_came_for_the_last(sputnik, home)
     assert sputnik.reusable() is False  # the next job has not even started
 
 
+def test_the_next_job_is_judged_by_its_own_type(sputnik, home):
+    """A spare sputnik reused for the next job must not keep the last
+    job's type: it decides whether a run ended for good (stage-out)."""
+    from gsatellite.jobstore import JobStore
+
+    store = JobStore()
+    sputnik.job_type = "gtransfer"  # as start() read it for the first job
+    assert not sputnik.ended_for_good(75)  # gtransfer runs again on EX_TEMPFAIL
+    second = _second_job(home, store)
+    sputnik.exit = 0
+    sputnik.stop = True
+    sputnik.take(second, store.job_path(second))
+    assert sputnik.ended_for_good(75)  # the default type never does
+
+
 def test_a_trigger_for_another_job_is_refused(sputnik, home):
     answer = sputnik.job_trigger("%s SOMETHING x" % ("9" + sputnik.job_id), "")
     assert answer == P.trigger_failed("job %s has ended" % ("9" + sputnik.job_id))

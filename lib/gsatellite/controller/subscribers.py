@@ -51,7 +51,8 @@ def wire(controller):
         if event == events.JOB_DELETED:
             waiters.notify(job_id, P.DELETED, controller.host, controller.notices.send)
         elif new in states.ENDED:
-            waiters.notify(job_id, controller.exit_value(job_id), controller.host, controller.notices.send)
+            waiters.notify(job_id, lambda: controller.exit_value(job_id), controller.host,
+                           controller.notices.send)
 
     def mail_notice(event, job_id, exit_value=None, reason=None, restart=False, **_):
         points = read_first_line(paths.job_file(job_id, "job.mailPoints"), "")
