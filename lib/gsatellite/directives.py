@@ -120,8 +120,6 @@ def scan(path, limit=1 << 16, most=WHOLE):
 
 def classic_type(text, binary=False):
     """``(type or None, warning or None)`` by the classic rule (see above)."""
-    from . import jobtypes
-
     lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if CLASSIC_TYPE in line]
     meant = [n for n, line in lines if line.lstrip().startswith("#GSAT")]
     if not lines:
@@ -143,6 +141,8 @@ def classic_type(text, binary=False):
         return None, ("line %d: %r is not read as a job type (write '#GSAT -T TYPE' at the start of a "
                       "line); the job runs as default" % (n, line))
     value = line[len(CLASSIC_TYPE) + 1:]
+    from . import jobtypes  # only here: most jobs name no type, and gqsub comes here
+
     if jobtypes.is_known(value):
         return value, None
     return None, "line %d: unknown job type %r (%s); the job runs as default" % (

@@ -4,6 +4,8 @@ import os
 import sys
 import time
 
+from .pidref import own_pid
+
 _NAME = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "gsatellite"
 
 
@@ -14,7 +16,7 @@ def set_name(name):
 
 def log(message, stream=None):
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    line = "%s %s[%d]: %s\n" % (stamp, _NAME, os.getpid(), message)
+    line = "%s %s[%d]: %s\n" % (stamp, _NAME, own_pid(), message)
     out = stream or sys.stdout
     try:
         out.write(line)

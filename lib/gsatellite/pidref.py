@@ -70,13 +70,30 @@ def start_time(pid):
     return int(fields[19])
 
 
+_pid = [os.getpid()]
+
+
+def _forked():
+    _pid[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def own_pid():
+    """This process's PID.  Kept: every log line and every message asks,
+    and os.getpid() is a system call each time; a forked child (a spare
+    sputnik) learns its own at the fork."""
+    return _pid[0]
+
+
 _own = [None, None]
 
 
 def own_start_time():
     """This process's start time in clock ticks, read once per process (a
     sputnik records it in the ``sputnik.pid`` sidecar of every job)."""
-    pid = os.getpid()
+    pid = own_pid()
     if _own[0] != pid or _own[1] is None:
         _own[:] = [pid, start_time(pid)]
     return _own[1]
@@ -416,9 +433,9 @@ def signal_owner(pid, changed, sig=SIGCONT):
     ``pid`` must be positive."""
     if changed is None:
         return _kill(pid, sig)
-    if _held_by[0] != os.getpid():
+    if _held_by[0] != own_pid():
         _held.clear()  # a forked child: its parent's pidfds are not its own
-        _held_by[0] = os.getpid()
+        _held_by[0] = own_pid()
     at = (pid, changed, type(changed))
     fd = _held.get(at)
     if fd is not None:

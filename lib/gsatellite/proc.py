@@ -195,7 +195,9 @@ def set_name(name, *args):
     process forked without exec (a sputnik) would show its parent's command
     line otherwise, and ``pkill -f gsatlc`` would hit it too.
     """
-    pid = os.getpid()
+    from .pidref import own_pid
+
+    pid = own_pid()
     comm = name[:15].encode("utf-8", "replace")
     if _named != [pid, comm]:
         try:

@@ -244,7 +244,7 @@ def _next_type():
     # Types are C ints here: 22 bits of PID, 9 of counter, never 0.
     global _counter
     _counter += 1
-    return ((os.getpid() & 0x3FFFFF) << 9) | (_counter % 511 + 1)
+    return ((pidref.own_pid() & 0x3FFFFF) << 9) | (_counter % 511 + 1)
 
 
 def send(address, message):
