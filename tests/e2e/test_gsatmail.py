@@ -378,3 +378,40 @@ def test_maildir_entries_that_are_no_files_are_skipped(gsat, mail, pki):
     assert p.stderr.count(b"is not a readable regular file; skipped\n") == 2, p.stderr
     assert sorted(os.listdir(os.path.join(d, "new"))) == ["1.fifo.test", "2.dir.test"]
     assert len(os.listdir(os.path.join(d, "cur"))) == 1
+
+
+def _run_briefly(mail, data):
+    """gsatmail with a message; a hang fails the test in 30 s, not 120."""
+    return subprocess.run(["gsatmail"], input=data, capture_output=True, timeout=30,
+                          env=mail.gsat.env, cwd=mail.gsat.jobs)
+
+
+def test_a_fifo_for_the_host_certificate_is_a_setup_error_not_a_hang(gsat, mail, pki):
+    """Broke (found by reading): the keyring read its files with a blocking
+    open, so a FIFO in the place of host.pem stopped gsatmail for good and
+    the delivery agent with it."""
+    cert = os.path.join(gsat.g, "mail", "host.pem")
+    saved = cert + ".saved"
+    os.rename(cert, saved)
+    os.mkfifo(cert, 0o600)
+    try:
+        p = _run_briefly(mail, message(pki.alice, "gqstat\n"))
+    finally:
+        os.unlink(cert)
+        os.rename(saved, cert)
+    assert p.returncode == 75, p.stderr
+    assert p.stderr.decode().splitlines() == [
+        "gsatmail: host certificate or key cannot be loaded: [Errno 22] not a regular file: %r" % cert]
+    assert mail.send(message(pki.alice, "gqstat\n")).returncode == 0
+    mail.replies(1)
+
+
+def test_a_fifo_in_the_journal_is_no_entry_and_no_hang(gsat, mail, pki):
+    """Broke (found by reading): every start prunes the journal, reading
+    each entry with a blocking open: a FIFO there stopped every gsatmail."""
+    fifo = os.path.join(gsat.g, "mail", "journal", "m-" + "0" * 48)
+    os.mkfifo(fifo, 0o600)
+    p = _run_briefly(mail, message(pki.alice, "gqstat\n"))
+    assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr
+    mail.replies(1)
+    assert os.path.exists(fifo)  # not ours to remove: it is no entry

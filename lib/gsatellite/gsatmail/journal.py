@@ -19,10 +19,11 @@ entry, never half of one.  An entry is kept until ``keep_until``; after
 that the message is too old to be accepted anyway.
 """
 
+import errno
 import hashlib
 import os
 
-from ..fsutil import random_chars
+from ..fsutil import open_regular, random_chars
 
 
 def _hash(text):
@@ -81,11 +82,18 @@ class Journal:
         return True
 
     def _read(self, path):
+        """The entry at ``path``; None when there is none, or when what is
+        there is no regular file (a FIFO would block us: it is no entry)."""
         try:
-            with open(path, "rb") as f:
-                return _decode(f.read(65536).decode("utf-8", "surrogateescape"))
+            fd = open_regular(path)
         except FileNotFoundError:
             return None
+        except OSError as e:
+            if e.errno in (errno.EINVAL, errno.EISDIR):
+                return None
+            raise
+        with os.fdopen(fd, "rb") as f:
+            return _decode(f.read(65536).decode("utf-8", "surrogateescape"))
 
     # -- messages --------------------------------------------------------------------
     def get(self, message_id):

@@ -17,6 +17,7 @@ import re
 import stat
 
 from .. import paths
+from ..fsutil import open_regular
 from . import SetupError
 
 DIRS = ("trust", "users", "journal", "spool")
@@ -110,7 +111,9 @@ def trust_files():
 
 
 def _read(p):
-    with open(p, "rb") as f:
+    # Never blocks: a FIFO where a certificate or key belongs is an error
+    # ("not a regular file"), not a gsatmail waiting for ever.
+    with os.fdopen(open_regular(p), "rb") as f:
         return f.read()
 
 
