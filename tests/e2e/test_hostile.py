@@ -436,3 +436,18 @@ def test_logs_linked_to_dev_null_are_written(gsat):
     assert gsat.wait_state(gsat.qsub(gsat.job("t.job", "true\n")), ("finished", "failed")) == "finished"
     gsat.wait_for(lambda: _read(os.path.join(gsat.g, "var", "run", gsat.host(), "sigfwd.pid")).strip().isdigit(),
                   what="the signal forwarder")
+
+
+def test_a_start_clears_write_tests_that_killed_starts_left(gsat):
+    """kill -9 of gsatlc between its write test's creation and removal left
+    a hidden file in ~/.gsatellite for ever; the next start removes one that
+    is an hour old."""
+    os.makedirs(gsat.g, exist_ok=True)
+    left = os.path.join(gsat.g, ".write-test.4242.abcdefgh")
+    with open(left, "w"):
+        pass
+    then = time.time() - 7200
+    os.utime(left, (then, then))
+    gsat.start()
+    assert not os.path.lexists(left)
+    assert not [n for n in os.listdir(gsat.g) if n.startswith(".write-test.")]

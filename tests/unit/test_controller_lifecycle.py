@@ -373,3 +373,22 @@ def test_the_start_write_test_is_named_for_this_start_only(tmp_path):
     names = {loop.probe_path(str(tmp_path)) for _ in range(100)}
     assert len(names) == 100
     assert all(os.path.dirname(n) == str(tmp_path) and os.path.basename(n).startswith(".") for n in names)
+
+
+def test_write_tests_left_by_killed_starts_are_cleared(tmp_path):
+    """A start killed with kill -9 in its write test left the probe (or its
+    temporary file) in ~/.gsatellite for ever; one an hour old is removed,
+    a young one (another host's start, now) and other files stay."""
+    from gsatellite.controller import loop
+
+    now = time.time()
+    old_probe = tmp_path / ".write-test.123.abcdefgh"
+    old_temp = tmp_path / "..write-test.123.abcdefgh.ABCDEFGH"
+    young = tmp_path / ".write-test.456.ijklmnop"
+    other = tmp_path / ".write-testimony"
+    for p in (old_probe, old_temp, young, other):
+        p.write_text("")
+    for p in (old_probe, old_temp, other):
+        os.utime(p, (now - loop.PROBE_LEFT - 10, now - loop.PROBE_LEFT - 10))
+    loop.clear_probes(str(tmp_path), now)
+    assert sorted(os.listdir(tmp_path)) == [".write-test.456.ijklmnop", ".write-testimony"]

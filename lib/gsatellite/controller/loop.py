@@ -146,12 +146,32 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
         log("shut down")
 
 
+PROBE = ".write-test."
+# A write test lives for microseconds; one this old was left by a start
+# killed in the middle of it (an hour: never a test another host, with its
+# own clock, is making now).
+PROBE_LEFT = 3600
+
+
 def probe_path(base):
     """A name for the start's write test in ``base`` that no other start
     uses: not the PID alone, which a controller starting at the same
     moment on another host sharing ``$HOME`` may have too (then one
     removed the other's probe, and that start failed)."""
-    return os.path.join(base, ".write-test.%d.%s" % (os.getpid(), random_chars(8)))
+    return os.path.join(base, "%s%d.%s" % (PROBE, os.getpid(), random_chars(8)))
+
+
+def clear_probes(base, now):
+    """Remove write tests (and their temporary files) that starts killed
+    with ``kill -9`` left in ``base``."""
+    for name in os.listdir(base):
+        if name.startswith(PROBE) or name.startswith("." + PROBE):
+            path = os.path.join(base, name)
+            try:
+                if os.lstat(path).st_mtime < now - PROBE_LEFT:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def main(system=None):
@@ -171,6 +191,7 @@ def main(system=None):
         probe = probe_path(base)
         write_atomic(probe, "")
         os.unlink(probe)
+        clear_probes(base, time.time())
     except OSError as e:
         sys.stderr.write("gsatlc: cannot write %s: %s\n" % (base, e.strerror))
         return 79
