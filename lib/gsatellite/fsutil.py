@@ -22,9 +22,30 @@ NO_ROOM = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EROFS))
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+# Random bytes drawn from the kernel 512 at a time, not a getrandom call
+# for every temporary name (a daemon makes ten a job); one byte per next(),
+# so two threads never get the same.  A forked child (a spare sputnik)
+# draws its own: with its parent's bytes both would name alike.
+_RANDOM = [iter(())]
+
+
+def _forked():
+    _RANDOM[0] = iter(())
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 def random_chars(n):
-    raw = os.urandom(n)
-    return "".join(ALPHABET[b % 62] for b in raw)
+    out = []
+    for _ in range(n):
+        try:
+            b = next(_RANDOM[0])
+        except StopIteration:
+            _RANDOM[0] = iter(os.urandom(512))
+            b = next(_RANDOM[0])
+        out.append(ALPHABET[b % 62])
+    return "".join(out)
 
 
 def _temp_beside(path, create):

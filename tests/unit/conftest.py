@@ -181,6 +181,24 @@ def answers_in(box):
     return [text for text, _ in requests_in(box)]
 
 
+def in_forked_child(fn):
+    """What ``fn()`` (bytes) returns in a child forked without exec, as a
+    spare sputnik is forked from the controller."""
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.write(w, fn())
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        return os.read(r, 4096), child
+    finally:
+        os.close(r)
+        os.waitpid(child, 0)
+
+
 def new_job(home, job_type="default", bus=None, body="exit 0\n"):
     """A queued job in a fresh store: ``(store, job_id)``."""
     from gsatellite.jobstore import JobStore

@@ -12,7 +12,7 @@ import pytest
 from gsatellite import paths, pidref
 from gsatellite.cli import gsatlcd
 
-from .conftest import new_job
+from .conftest import in_forked_child, new_job
 
 
 @pytest.fixture
@@ -305,18 +305,6 @@ def test_own_pid_is_the_childs_own_after_a_fork():
     """The kept PID (log lines, message types, pidfds held) must be the
     child's own in a process forked without exec, as a spare sputnik is."""
     assert pidref.own_pid() == os.getpid()
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        try:
-            os.write(w, b"%d %d" % (pidref.own_pid(), os.getpid()))
-        finally:
-            os._exit(0)
-    os.close(w)
-    try:
-        got = os.read(r, 64).split()
-    finally:
-        os.close(r)
-        os.waitpid(child, 0)
-    assert got == [b"%d" % child, b"%d" % child]
+    got, child = in_forked_child(lambda: b"%d %d" % (pidref.own_pid(), os.getpid()))
+    assert got.split() == [b"%d" % child, b"%d" % child]
     assert pidref.own_pid() == os.getpid()
