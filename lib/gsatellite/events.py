@@ -37,7 +37,6 @@ costs no process at all.
 """
 
 import os
-import time
 
 from . import paths
 from .log import log
@@ -106,34 +105,12 @@ def service_dirs(event):
     return (paths.system_services_dir(event), paths.user_services_dir(event))
 
 
-# Names in the service directories, kept with the directory's identity
-# (device, inode, mtime, ctime): every job start and end asks, and a stat
-# is one system call where a look inside is five.  A look within RACY
-# seconds of the directory's last change is not kept: a second change in
-# the same clock tick could leave the times as they were.
-RACY = 2.0
-_seen = {}  # path -> (identity, names)
-
-
 def _entries(d):
     try:
-        st = os.stat(d)
-    except OSError:
-        return set()
-    identity = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-    kept = _seen.get(d)
-    if kept is not None and kept[0] == identity:
-        return kept[1]
-    try:
         with os.scandir(d) as it:
-            names = frozenset(e.name for e in it if not e.name.startswith("."))
+            return {e.name for e in it if not e.name.startswith(".")}
     except OSError:
         return set()
-    if time.time() - max(st.st_mtime, st.st_ctime) > RACY:
-        if len(_seen) > 16:
-            _seen.clear()
-        _seen[d] = (identity, names)
-    return names
 
 
 def _worth_running(d):

@@ -9,11 +9,11 @@ Invariants:
 * Every file is written atomically (temporary name + rename).
 * ``job.state`` is the authority; the state link follows it.
   :meth:`JobStore.set_state` writes ``job.state``, then the new link, then
-  removes the old link, so after a crash at any point :meth:`reconcile` can
-  make the links agree with ``job.state`` again.  Once they agree (after
-  :meth:`reconcile`, for a job :meth:`publish` made) only the old state's
-  link can be in the way; a job whose change failed half-way has every
-  other link removed at its next change.
+  removes other links, so after a crash at any point :meth:`reconcile` can
+  make the links agree with ``job.state`` again.  Every change removes the
+  links of every other state, not only the old one's: a link another
+  writer left (a controller taken for lost that went on for a moment, a
+  hand edit) goes at the job's next change.
 * State changes are events: with a bus (:mod:`events`), every change emits
   JOB_STATE, and :meth:`JobStore.transition` also emits the event it is
   given, after the state is written.
@@ -112,9 +112,6 @@ class JobStore:
         self.bus = bus
         # job id -> why it is put aside (see the module's invariants)
         self.damaged = {}
-        # Jobs whose links may disagree with job.state: a change failed
-        # half-way (set_state).
-        self._loose = set()
 
     def _failed(self, job_id, name, error):
         """A write of job file ``name`` failed with ``error``: mark the job
@@ -260,7 +257,7 @@ class JobStore:
         os.rename(staging, paths.job_dir(job_id))
         try:
             # job.state was staged as queued: only the link is missing.
-            self.set_state(job_id, states.QUEUED, notify=False, written=True, agreed=True)
+            self.set_state(job_id, states.QUEUED, notify=False, written=True)
         except OSError:
             pass  # the job exists; reconcile() adds the missing link
         return paths.job_dir(job_id)
@@ -294,42 +291,31 @@ class JobStore:
     def linked_states(self, job_id):
         return [s for s in states.ALL if os.path.lexists(paths.state_link(s, job_id))]
 
-    def set_state(self, job_id, new, notify=True, written=False, agreed=False):
+    def set_state(self, job_id, new, notify=True, written=False, was=None):
         """Write a job's state; emits JOB_STATE when it changed (and
         ``notify``).  Returns the state before.  ``written``: ``job.state``
         already says ``new`` (a job published from staging), only the
-        links are made to agree.  ``agreed``: the job's links agreed with
-        its ``job.state`` (see the module's invariants), so only the old
-        state's link is removed, not one for every other state."""
-        old = self.state(job_id)
+        links are made to agree.  ``was``: the state the caller has just
+        read from ``job.state`` (not read again)."""
+        old = self.state(job_id) if was is None else was
+        if not written:
+            self.write(job_id, "job.state", new)
         try:
-            if not written:
-                self.write(job_id, "job.state", new)
             symlink_atomic(paths.job_dir(job_id), paths.state_link(new, job_id))
         except OSError as e:
             self._failed(job_id, "%s/%s.d" % (new, job_id), e)
-            self._loose.add(job_id)
             raise
-        if agreed and old in states.ALL and job_id not in self._loose:
-            gone = (old,) if old != new else ()
-        else:
-            gone = [s for s in states.ALL if s != new]
-            self._loose.discard(job_id)
-        for s in gone:
-            try:
-                os.unlink(paths.state_link(s, job_id))
-            except FileNotFoundError:
-                pass
-            except OSError:
-                self._loose.add(job_id)  # swept again at its next change
+        for s in states.ALL:
+            if s != new:
+                unlink_quiet(paths.state_link(s, job_id))
         if notify and self.bus is not None and old != new:
             self.bus.emit(_events().JOB_STATE, job_id, old=old, new=new)
         return old
 
-    def transition(self, job_id, new, event=None, **info):
+    def transition(self, job_id, new, event=None, was=None, **info):
         """The one way the controller changes a job's state: write it (as
         :meth:`set_state`), then emit ``event`` with ``info``."""
-        old = self.set_state(job_id, new, agreed=True)
+        old = self.set_state(job_id, new, was=was)
         if event is not None and self.bus is not None:
             self.bus.emit(event, job_id, **info)
         return old
@@ -372,6 +358,12 @@ class JobStore:
             if repair:
                 repairs.append("%s: %s" % (job_id, repair))
         return repairs
+
+    def repair(self, job_id):
+        """Make one job's links agree with its ``job.state`` as
+        :meth:`reconcile` does; what was repaired, or None.  OSError when
+        the job's files cannot be read or written."""
+        return self._reconcile_job(job_id)
 
     def _reconcile_job(self, job_id):
         if not self.exists(job_id):

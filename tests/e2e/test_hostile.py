@@ -451,3 +451,22 @@ def test_a_start_clears_write_tests_that_killed_starts_left(gsat):
     gsat.start()
     assert not os.path.lexists(left)
     assert not [n for n in os.listdir(gsat.g) if n.startswith(".write-test.")]
+
+
+def test_a_link_planted_in_queued_does_not_run_a_finished_job_again(gsat):
+    """Found by a review: a link left in gschedule/queued for a finished job
+    (another writer: a controller taken for lost that went on for a moment,
+    a hand edit) ran the job again, at every end of a run with a change that
+    removed only the old state's link.  job.state decides; the link goes."""
+    gsat.start()
+    a = gsat.qsub(gsat.job("once.job", "exit 0\n"))
+    assert gsat.run("gqwait", a).returncode == 0
+    os.symlink(gsat.job_dir(a), os.path.join(gsat.g, "gschedule", "queued", a + ".d"))
+    b = gsat.qsub(gsat.job("next.job", "exit 0\n"))
+    assert gsat.run("gqwait", b).returncode == 0
+    with open(os.path.join(gsat.job_dir(a), "job.start")) as f:
+        assert len(f.read().split()) == 1
+    assert [s for s in ("queued", "running", "held", "finished", "failed") if os.path.lexists(
+        os.path.join(gsat.g, "gschedule", s, a + ".d"))] == ["finished"]
+    assert "job %s not started: its job.state says finished, not queued" % a in \
+        open(os.path.join(gsat.g, "var", "log", "gsatlc.log")).read()

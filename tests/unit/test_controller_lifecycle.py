@@ -63,6 +63,44 @@ def test_a_job_started_again_starts_without_the_files_of_its_last_run(make_contr
     assert {"job.start", "job.stop"} <= left
 
 
+@pytest.mark.parametrize("state", [states.FINISHED, states.HELD])
+def test_a_job_listed_as_queued_that_job_state_says_is_not_is_not_started(make_controller, home, capsys, state):
+    """Found by a review: a link left in queued/ by another writer (a
+    controller taken for lost that went on for a moment, a hand edit) made
+    a finished job run again: job.state decides, the links are repaired."""
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.store.transition(a, state)
+    os.symlink(paths.job_dir(a), paths.state_link(states.QUEUED, a))
+    b = submit(c, home, "b.job")
+    c.tick()
+    assert launched(c) == [b]  # the slot goes to the next job at once
+    assert c.store.linked_states(a) == [state] and c.store.state(a) == state
+    assert "job %s not started: its job.state says %s, not queued" % (a, state) in capsys.readouterr().out
+
+
+def test_a_stray_queued_link_that_cannot_be_removed_stops_the_pass(make_controller, home, monkeypatch):
+    """The pass is made again only once the stray link is gone: a link
+    that cannot be removed (EACCES) must not make it pass for ever."""
+    import errno
+
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.store.transition(a, states.FINISHED)
+    stray = paths.state_link(states.QUEUED, a)
+    os.symlink(paths.job_dir(a), stray)
+    real = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if path == stray:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    c.tick()  # returns
+    assert launched(c) == [] and c.store.state(a) == states.FINISHED
+
+
 def test_start_failures_fail_the_job(make_controller, home):
     c = make_controller(scheduler="nobatch")
     a, b = submit(c, home, "a.job"), submit(c, home, "b.job")

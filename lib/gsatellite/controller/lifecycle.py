@@ -49,6 +49,9 @@ class Lifecycle:
     next_timer = None
     # Jobs that may start wait for a slot: a spare sputnik is worth having.
     spare_wanted = False
+    # A job found in queued/ that its job.state says is not queued was not
+    # started, and its links were repaired: the pass is made again.
+    relisted = False
 
     def schedule(self):
         """Start what the scheduler picks among the queued jobs that may start.
@@ -58,6 +61,12 @@ class Lifecycle:
         stored condition cannot be used, fails.  The earliest deferred start
         time becomes ``next_timer``.
         """
+        self._schedule_pass()
+        while self.relisted:
+            self.relisted = False
+            self._schedule_pass()
+
+    def _schedule_pass(self):
         self.next_timer = None
         self.spare_wanted = False
         queued = self.store.ids(states.QUEUED)
@@ -120,11 +129,28 @@ class Lifecycle:
             log("job %s: cannot mark it failed: %s" % (job_id, e))
 
     def start_job(self, job_id):
+        state = self.store.state(job_id)
+        if state != states.QUEUED:
+            # Listed in queued/, but job.state (the authority) says
+            # otherwise: a link another writer left (a controller taken for
+            # lost that went on for a moment, a hand edit).  Started, a
+            # finished job would run again.
+            try:
+                repaired = self.store.repair(job_id)
+                # Its slot goes to the next job, in a pass that no longer
+                # finds this one in queued/ (a link we cannot remove: no
+                # pass again, or passes for ever).
+                if not os.path.lexists(paths.state_link(states.QUEUED, job_id)):
+                    self.relisted = True
+            except OSError as e:
+                repaired = "cannot repair it: %s" % (e.strerror or e)
+            log("job %s not started: its job.state says %s, not queued (%s)" % (job_id, state, repaired))
+            return
         job_path = self.store.job_path(job_id)
         if not job_path or not os.path.isfile(job_path):
             log("job %s: job file %r missing; failed" % (job_id, job_path))
             self.store.write(job_id, "job.exit", 127)
-            self.store.transition(job_id, states.FAILED)
+            self.store.transition(job_id, states.FAILED, was=state)
             return
         earlier = self.system.process(paths.job_file(job_id, "job.pid"), group=True)
         if earlier is not None:
@@ -145,7 +171,7 @@ class Lifecycle:
             present = STALE
         for stale in STALE & present:
             unlink_quiet(paths.job_file(job_id, stale))
-        self.store.transition(job_id, states.RUNNING)
+        self.store.transition(job_id, states.RUNNING, was=state)
         try:
             pid = self.system.launch_sputnik(job_path, job_id)
             self.sputniks[pid] = job_id
