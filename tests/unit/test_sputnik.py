@@ -7,6 +7,7 @@ where a signal must reach something; the controller is a box the test reads.
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -69,32 +70,64 @@ def test_hold_sends_the_job_types_signal_and_answers_once_the_group_is_gone(sput
     assert P.held(sputnik.job_id) in sputnik.outbox
 
 
-def test_hold_of_a_job_that_ignores_the_signal_kills_it_after_the_grace(sputnik, tmp_path):
-    ready = tmp_path / "ready"
-    job = subprocess.Popen(["bash", "-c", 'trap "" INT; touch "%s"; while :; do sleep 0.05; done' % ready],
-                           start_new_session=True, preexec_fn=_unblocked)
+# The job of the test below, as the child of a helper that writes how it
+# ended: the sputnik under test, in this process, reaps every child of ours
+# (check_held), and a Popen whose child it reaped reports exit 0.
+_HOLD_HELPER = """
+import os, subprocess, sys
+ready, status = sys.argv[1:]
+job = subprocess.Popen(["bash", "-c", 'trap "" INT; echo $$ > "$0.tmp" && mv "$0.tmp" "$0"; '
+                        'while :; do sleep 0.05; done', ready], start_new_session=True)
+job.wait()
+with open(status + ".tmp", "w") as f:
+    f.write(str(job.returncode))
+os.rename(status + ".tmp", status)
+"""
+
+
+def _running(pid):
+    """True while ``pid`` exists and is no zombie."""
     try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_hold_of_a_job_that_ignores_the_signal_kills_it_after_the_grace(sputnik, tmp_path):
+    ready, status = tmp_path / "ready", tmp_path / "status"
+    helper = subprocess.Popen([sys.executable, "-c", _HOLD_HELPER, str(ready), str(status)],
+                              preexec_fn=_unblocked)
+    pid = None
+    try:
+        deadline = time.monotonic() + 10
         while not ready.exists():
-            assert job.poll() is None
-        sputnik.runner_pid(str(job.pid), "")
+            assert helper.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        pid = int(ready.read_text())
+        sputnik.runner_pid(str(pid), "")
         sputnik.hold_grace = 0.3
         start = time.monotonic()
         assert sputnik.hold("", "") is None
-        while job.poll() is None and time.monotonic() - start < 10:
+        while not status.exists() and time.monotonic() - start < 10:
             sputnik.run_timers()
             # The kill may land inside run_timers: then the job is gone too.
-            assert sputnik.holding is not None or job.poll() is not None, "held while the job still runs"
+            assert sputnik.holding is not None or not _running(pid), "held while the job still runs"
             time.sleep(0.01)
-        assert job.returncode == -signal.SIGKILL
+        assert status.read_text() == str(-signal.SIGKILL)
         assert time.monotonic() - start >= 0.3
-        # The killed shell's own child may linger a moment as a zombie of init.
         while sputnik.holding is not None and time.monotonic() - start < 10:
             sputnik.run_timers()
         assert sputnik.holding is None
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-        job.wait()
+        if pid is not None and _running(pid):
+            os.killpg(pid, signal.SIGKILL)
+        if helper.poll() is None:
+            helper.kill()
+        try:
+            helper.wait(10)
+        except ChildProcessError:
+            pass
 
 
 def test_signal_reaches_the_group_and_bad_names_are_refused(sputnik, group):
