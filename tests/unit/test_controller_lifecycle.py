@@ -63,42 +63,82 @@ def test_a_job_started_again_starts_without_the_files_of_its_last_run(make_contr
     assert {"job.start", "job.stop"} <= left
 
 
+def _stray_queued_link(c, job_id):
+    os.symlink(paths.job_dir(job_id), paths.state_link(states.QUEUED, job_id))
+
+
 @pytest.mark.parametrize("state", [states.FINISHED, states.HELD])
 def test_a_job_listed_as_queued_that_job_state_says_is_not_is_not_started(make_controller, home, capsys, state):
     """Found by a review: a link left in queued/ by another writer (a
     controller taken for lost that went on for a moment, a hand edit) made
-    a finished job run again: job.state decides, the links are repaired."""
+    a finished job run again: job.state decides, the links are repaired,
+    and the slot goes to the next job in the same pass."""
     c = make_controller(slots=1)
     a = submit(c, home, "a.job")
     c.store.transition(a, state)
-    os.symlink(paths.job_dir(a), paths.state_link(states.QUEUED, a))
+    _stray_queued_link(c, a)
     b = submit(c, home, "b.job")
     c.tick()
-    assert launched(c) == [b]  # the slot goes to the next job at once
+    assert launched(c) == [b]
     assert c.store.linked_states(a) == [state] and c.store.state(a) == state
-    assert "job %s not started: its job.state says %s, not queued" % (a, state) in capsys.readouterr().out
+    assert "job %s: in queued/ but its job.state says %s" % (a, state) in capsys.readouterr().out
 
 
-def test_a_stray_queued_link_that_cannot_be_removed_stops_the_pass(make_controller, home, monkeypatch):
-    """The pass is made again only once the stray link is gone: a link
-    that cannot be removed (EACCES) must not make it pass for ever."""
+def test_a_stray_queued_link_never_judges_a_job_by_its_conditions(make_controller, home):
+    """Found by the second review: the conditions of a job in queued/ were
+    checked before its job.state, and a finished job whose dependency can
+    no longer be met was failed (JOB_ABORT, its job.reason overwritten)."""
+    c = make_controller(slots=1)
+    f = submit(c, home, "f.job")
+    c.store.transition(f, states.FINISHED)
+    c.store.write(f, "job.depend", "afterok:99999")  # a job that no longer exists
+    c.unconditional.discard(f)
+    _stray_queued_link(c, f)
+    seen = recorder(c, events.JOB_ABORT)
+    c.tick()
+    assert (c.store.state(f), c.store.linked_states(f), seen) == (states.FINISHED, [states.FINISHED], [])
+    assert c.store.read(f, "job.reason", "") == ""
+
+
+def test_a_damaged_job_state_with_two_links_is_queued_and_started_at_once(make_controller, home):
+    """Found by the second review: a job.state the repair sets to queued
+    (it held no state word, and one of its links is queued) waited for the
+    next submission."""
+    c = make_controller(slots=1)
+    b = submit(c, home, "b.job")
+    with open(paths.job_file(b, "job.state"), "w") as f:
+        f.write("bogus\n")
+    os.symlink(paths.job_dir(b), paths.state_link(states.FINISHED, b))
+    c.tick()
+    assert launched(c) == [b] and c.store.state(b) == states.RUNNING
+
+
+def test_a_stray_job_whose_repair_fails_is_put_aside_and_the_slot_goes_on(make_controller, home, monkeypatch):
+    """Found by the second review: when the links could not be repaired
+    (a state directory we may not write), the next job waited for the
+    next submission; the failed write puts the job aside (damaged), and the
+    pass is made again without it."""
     import errno
 
+    from gsatellite import jobstore
+
     c = make_controller(slots=1)
-    a = submit(c, home, "a.job")
-    c.store.transition(a, states.FINISHED)
-    stray = paths.state_link(states.QUEUED, a)
-    os.symlink(paths.job_dir(a), stray)
-    real = os.unlink
+    h = submit(c, home, "h.job")
+    c.store.transition(h, states.HELD)
+    os.unlink(paths.state_link(states.HELD, h))
+    _stray_queued_link(c, h)
+    b = submit(c, home, "b.job")
+    real = jobstore.symlink_atomic
 
-    def unlink(path, *args, **kwargs):
-        if path == stray:
+    def symlink_atomic(target, path):
+        if path == paths.state_link(states.HELD, h):
             raise PermissionError(errno.EACCES, "Permission denied", path)
-        return real(path, *args, **kwargs)
+        return real(target, path)
 
-    monkeypatch.setattr(os, "unlink", unlink)
-    c.tick()  # returns
-    assert launched(c) == [] and c.store.state(a) == states.FINISHED
+    monkeypatch.setattr(jobstore, "symlink_atomic", symlink_atomic)
+    c.tick()
+    assert launched(c) == [b]
+    assert h in c.store.damaged and c.store.read(h, "job.state") == states.HELD
 
 
 def test_start_failures_fail_the_job(make_controller, home):
@@ -430,3 +470,17 @@ def test_write_tests_left_by_killed_starts_are_cleared(tmp_path):
         os.utime(p, (now - loop.PROBE_LEFT - 10, now - loop.PROBE_LEFT - 10))
     loop.clear_probes(str(tmp_path), now)
     assert sorted(os.listdir(tmp_path)) == [".write-test.456.ijklmnop", ".write-testimony"]
+
+
+def test_clearing_write_tests_never_fails_a_start(tmp_path, monkeypatch):
+    """Found by the second review: a ~/.gsatellite we may write but not
+    list (mode 0300, or an NFS error) made the start exit 79."""
+    import errno
+
+    from gsatellite.controller import loop
+
+    def unlistable(path):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    monkeypatch.setattr(loop.os, "listdir", unlistable)
+    assert loop.clear_probes(str(tmp_path), time.time()) is None

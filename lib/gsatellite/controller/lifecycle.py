@@ -49,8 +49,8 @@ class Lifecycle:
     next_timer = None
     # Jobs that may start wait for a slot: a spare sputnik is worth having.
     spare_wanted = False
-    # A job found in queued/ that its job.state says is not queued was not
-    # started, and its links were repaired: the pass is made again.
+    # A job found in queued/ that its job.state says is not queued was left
+    # out, and its links were repaired: the pass is made again.
     relisted = False
 
     def schedule(self):
@@ -81,6 +81,10 @@ class Lifecycle:
             if job_id in self.unconditional:
                 startable.append(job_id)
                 continue
+            # Before its conditions, which may fail it: only a job that is
+            # queued is judged.
+            if not self.still_queued(job_id):
+                continue
             try:
                 if self.check_conditions(job_id, now):
                     startable.append(job_id)
@@ -92,9 +96,34 @@ class Lifecycle:
         picked = list(self.scheduler.pick(startable, running, self.slots))
         self.spare_wanted = len(startable) > len(picked)
         for job_id in picked:
+            if not self.still_queued(job_id):
+                continue
             # A job whose proxy would end soon is held, not started to fail.
             if not self.proxy_blocks_start(job_id):
                 self.start_job(job_id)
+
+    def still_queued(self, job_id):
+        """True when the job, found in queued/, is queued by its job.state
+        too.  Otherwise the link is one another writer left (a controller
+        taken for lost that went on for a moment, a hand edit): started, a
+        finished job would run again, judged, it might be failed.  The
+        job's links are repaired (logged), and the pass is made again once
+        the job is out of the listing (no longer in queued/, or put aside
+        as damaged by the failed repair).  A job.state the repair sets to
+        queued is queued."""
+        state = self.store.state(job_id)
+        if state == states.QUEUED:
+            return True
+        try:
+            repaired = self.store.repair(job_id)
+        except OSError as e:
+            repaired = "cannot repair it: %s" % (e.strerror or e)
+        log("job %s: in queued/ but its job.state says %s (%s)" % (job_id, state, repaired))
+        if self.store.state(job_id) == states.QUEUED:
+            return True
+        if job_id in self.store.damaged or not os.path.lexists(paths.state_link(states.QUEUED, job_id)):
+            self.relisted = True
+        return False
 
     def check_conditions(self, job_id, now):
         """True if ``job_id`` may start now; else records why not (and fails
@@ -129,23 +158,8 @@ class Lifecycle:
             log("job %s: cannot mark it failed: %s" % (job_id, e))
 
     def start_job(self, job_id):
-        state = self.store.state(job_id)
-        if state != states.QUEUED:
-            # Listed in queued/, but job.state (the authority) says
-            # otherwise: a link another writer left (a controller taken for
-            # lost that went on for a moment, a hand edit).  Started, a
-            # finished job would run again.
-            try:
-                repaired = self.store.repair(job_id)
-                # Its slot goes to the next job, in a pass that no longer
-                # finds this one in queued/ (a link we cannot remove: no
-                # pass again, or passes for ever).
-                if not os.path.lexists(paths.state_link(states.QUEUED, job_id)):
-                    self.relisted = True
-            except OSError as e:
-                repaired = "cannot repair it: %s" % (e.strerror or e)
-            log("job %s not started: its job.state says %s, not queued (%s)" % (job_id, state, repaired))
-            return
+        """Start a job that :meth:`still_queued` found queued."""
+        state = states.QUEUED
         job_path = self.store.job_path(job_id)
         if not job_path or not os.path.isfile(job_path):
             log("job %s: job file %r missing; failed" % (job_id, job_path))

@@ -163,8 +163,13 @@ def probe_path(base):
 
 def clear_probes(base, now):
     """Remove write tests (and their temporary files) that starts killed
-    with ``kill -9`` left in ``base``."""
-    for name in os.listdir(base):
+    with ``kill -9`` left in ``base``.  Never fails: a directory we may
+    write but not list (mode 0300) is no reason not to start."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
         if name.startswith(PROBE) or name.startswith("." + PROBE):
             path = os.path.join(base, name)
             try:
@@ -191,10 +196,10 @@ def main(system=None):
         probe = probe_path(base)
         write_atomic(probe, "")
         os.unlink(probe)
-        clear_probes(base, time.time())
     except OSError as e:
         sys.stderr.write("gsatlc: cannot write %s: %s\n" % (base, e.strerror))
         return 79
+    clear_probes(base, time.time())
     system = system or System()
     held = None
 

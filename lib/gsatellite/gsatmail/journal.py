@@ -83,13 +83,14 @@ class Journal:
 
     def _read(self, path):
         """The entry at ``path``; None when there is none, or when what is
-        there is no regular file (a FIFO would block us: it is no entry)."""
+        there is no regular file (a FIFO would block us, a socket or a
+        symbolic link loop cannot be opened: none is an entry)."""
         try:
             fd = open_regular(path)
         except FileNotFoundError:
             return None
         except OSError as e:
-            if e.errno in (errno.EINVAL, errno.EISDIR):
+            if e.errno in (errno.EINVAL, errno.EISDIR, errno.ENXIO, errno.ELOOP):
                 return None
             raise
         with os.fdopen(fd, "rb") as f:
