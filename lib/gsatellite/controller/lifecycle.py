@@ -159,12 +159,11 @@ class Lifecycle:
 
     def start_job(self, job_id):
         """Start a job that :meth:`still_queued` found queued."""
-        state = states.QUEUED
         job_path = self.store.job_path(job_id)
         if not job_path or not os.path.isfile(job_path):
             log("job %s: job file %r missing; failed" % (job_id, job_path))
             self.store.write(job_id, "job.exit", 127)
-            self.store.transition(job_id, states.FAILED, was=state)
+            self.store.transition(job_id, states.FAILED, was=states.QUEUED)
             return
         earlier = self.system.process(paths.job_file(job_id, "job.pid"), group=True)
         if earlier is not None:
@@ -185,7 +184,7 @@ class Lifecycle:
             present = STALE
         for stale in STALE & present:
             unlink_quiet(paths.job_file(job_id, stale))
-        self.store.transition(job_id, states.RUNNING, was=state)
+        self.store.transition(job_id, states.RUNNING, was=states.QUEUED)
         try:
             pid = self.system.launch_sputnik(job_path, job_id)
             self.sputniks[pid] = job_id
