@@ -375,13 +375,20 @@ class JobStore:
                 return None
             self.set_state(job_id, word, notify=False)
             return "links %s made to agree with job.state=%s" % (linked, word)
-        if len(linked) >= 1:
+        exit_value = (self.read(job_id, "job.exit", "") or "").strip()
+        ended = states.FINISHED if exit_value == "0" else states.FAILED
+        if len(linked) == 1:
             chosen = linked[0]
-        else:
-            exit_value = (self.read(job_id, "job.exit", "") or "").strip()
-            if exit_value.isdigit():
-                chosen = states.FINISHED if exit_value == "0" else states.FAILED
+        elif linked:
+            # No state word and several links: the one that runs nothing
+            # twice.  An ended state when the job has an exit value on
+            # record, then held, running (recovery accounts for it), and
+            # queued last.
+            if exit_value.isdigit() and set(linked) & set(states.ENDED):
+                chosen = ended if ended in linked else next(s for s in states.ENDED if s in linked)
             else:
-                chosen = states.QUEUED
+                chosen = next(s for s in (states.HELD, states.RUNNING, states.QUEUED) + states.ENDED if s in linked)
+        else:
+            chosen = ended if exit_value.isdigit() else states.QUEUED
         self.set_state(job_id, chosen, notify=False)
         return "job.state was %r; set to %s" % (word, chosen)

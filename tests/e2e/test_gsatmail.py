@@ -420,3 +420,15 @@ def test_what_is_no_file_in_the_journal_is_no_entry_and_no_hang(gsat, mail, pki,
     assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr
     mail.replies(1)
     assert os.path.lexists(entry)  # not ours to remove: it is no entry
+
+
+def test_what_a_killed_gsatmail_could_not_have_left_never_stops_the_prune(gsat, mail, pki):
+    """Found by the third review: a directory or a symbolic link loop under
+    a temporary name in the journal ended every run at its prune."""
+    journal = os.path.join(gsat.g, "mail", "journal")
+    os.mkdir(os.path.join(journal, ".tmp.dir"))
+    os.utime(os.path.join(journal, ".tmp.dir"), (1, 1))
+    os.symlink(".tmp.loop", os.path.join(journal, ".tmp.loop"))
+    p = _run_briefly(mail, message(pki.alice, "gqstat\n"))
+    assert p.returncode == 0 and b"Traceback" not in p.stderr, p.stderr
+    mail.replies(1)

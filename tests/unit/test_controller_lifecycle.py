@@ -141,6 +141,56 @@ def test_a_stray_job_whose_repair_fails_is_put_aside_and_the_slot_goes_on(make_c
     assert h in c.store.damaged and c.store.read(h, "job.state") == states.HELD
 
 
+def test_an_ended_job_with_a_damaged_state_and_a_stray_queued_link_is_not_run_again(make_controller, home):
+    """Found by the third review: the repair took the first link in state
+    order, queued, and the finished job ran again.  With an exit value on
+    record, an ended state wins."""
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.store.transition(a, states.FINISHED)
+    c.store.write(a, "job.exit", 0)
+    with open(paths.job_file(a, "job.state"), "w") as f:
+        f.write("finishd\n")
+    _stray_queued_link(c, a)
+    c.tick()
+    assert launched(c) == [] and c.store.state(a) == states.FINISHED
+    assert c.store.linked_states(a) == [states.FINISHED]
+
+
+def test_an_entry_in_queued_that_cannot_be_removed_does_not_stop_the_queue(make_controller, home):
+    """Found by the third review: a job taken for startable whose queued/
+    entry could not be removed (a directory there) was picked at every
+    pass and took the only slot: the queue stood still until a restart."""
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.tick()
+    assert launched(c) == [a] and a in c.unconditional
+    c.job_ended(a, 0)
+    os.mkdir(paths.state_link(states.QUEUED, a))  # unlink() cannot remove it
+    c.unconditional.add(a)  # taken for startable, as when it was queued
+    b = submit(c, home, "b.job")
+    c.tick()
+    assert launched(c) == [a, b]
+    assert c.store.state(a) == states.FINISHED
+
+
+def test_a_job_that_waits_on_costs_no_look_at_its_state(make_controller, home):
+    """The third review measured the check before every waiting job's
+    conditions at 10 % of a pass over 3000 deferred jobs: a job whose
+    verdict and reason stay as they were is not looked at."""
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.store.write(a, "job.startAfter", int(time.time()) + 3600)
+    c.unconditional.discard(a)
+    c.tick()  # writes its reason: the check is made
+    looked = []
+    real = c.store.state
+    c.store.state = lambda job_id: looked.append(job_id) or real(job_id)
+    c.need_schedule = True
+    c.tick()
+    assert launched(c) == [] and looked == []
+
+
 def test_start_failures_fail_the_job(make_controller, home):
     c = make_controller(scheduler="nobatch")
     a, b = submit(c, home, "a.job"), submit(c, home, "b.job")

@@ -81,10 +81,6 @@ class Lifecycle:
             if job_id in self.unconditional:
                 startable.append(job_id)
                 continue
-            # Before its conditions, which may fail it: only a job that is
-            # queued is judged.
-            if not self.still_queued(job_id):
-                continue
             try:
                 if self.check_conditions(job_id, now):
                     startable.append(job_id)
@@ -121,7 +117,13 @@ class Lifecycle:
         log("job %s: in queued/ but its job.state says %s (%s)" % (job_id, state, repaired))
         if self.store.state(job_id) == states.QUEUED:
             return True
-        if job_id in self.store.damaged or not os.path.lexists(paths.state_link(states.QUEUED, job_id)):
+        # A job taken for startable is picked at every pass: once it is
+        # out of that set, a listing it cannot leave (an entry in queued/
+        # we cannot remove) no longer takes a slot.
+        was_startable = job_id in self.unconditional
+        self.unconditional.discard(job_id)
+        if (was_startable or job_id in self.store.damaged
+                or not os.path.lexists(paths.state_link(states.QUEUED, job_id))):
             self.relisted = True
         return False
 
@@ -129,12 +131,19 @@ class Lifecycle:
         """True if ``job_id`` may start now; else records why not (and fails
         a job that can never start)."""
         verdict, reason = conditions.blocked(self.store, job_id, now)
+        stored = self.store.read(job_id, "job.reason", "")
+        # Only a job that is queued is started or judged (failed, or its
+        # reason written); one that waits on, as it waited, costs no look
+        # at its job.state.
+        acts = verdict is None or verdict == "never" or stored != reason
+        if acts and not self.still_queued(job_id):
+            return False
         if verdict is None:
             # A met condition stays met (ended jobs stay ended, time only
             # moves on), so it need not be read again.
             self.unconditional.add(job_id)
             return True
-        if self.store.read(job_id, "job.reason", "") != reason:
+        if stored != reason:
             self.store.write(job_id, "job.reason", reason)
         if verdict == "never":
             log("job %s can never start: %s" % (job_id, reason))

@@ -140,11 +140,13 @@ class Journal:
     # -- housekeeping ----------------------------------------------------------------
     @staticmethod
     def _prune_temp(path, now):
-        """A temporary file a killed gsatmail left behind."""
+        """A temporary file a killed gsatmail left behind.  Whatever else
+        is there under such a name (a directory, a link loop) is left, and
+        never stops the prune."""
         try:
-            if os.stat(path).st_mtime < now - 3600:
+            if os.lstat(path).st_mtime < now - 3600:
                 os.unlink(path)
-        except FileNotFoundError:
+        except OSError:
             pass
 
     def prune(self, now):
