@@ -143,6 +143,14 @@ def test_trigger_wait_reports_service_failure(gsat):
     assert len(gsat.attr(a, "job.events").splitlines()) == 4
 
 
+
+def _supervised(gsat, job_id):
+    """Wait until the job runs and its sputnik has taken it: running is
+    written before, and until sputnik.pid is there ``trigger --job`` says
+    the job has no supervisor (a test failed so once in a loaded CI run)."""
+    gsat.wait_state(job_id, "running")
+    gsat.wait_for(lambda: gsat.attr(job_id, "sputnik.pid").isdigit(), what="the job's sputnik")
+
 # -- refusals ------------------------------------------------------------------------------
 
 BAD_NAMES = ["../x", "x/y", "JOB_START", "JOB_TERMINATION", "", "A" * 65, "a b", "-", "ünï", "a;b"]
@@ -151,7 +159,7 @@ BAD_NAMES = ["../x", "x/y", "JOB_START", "JOB_TERMINATION", "", "A" * 65, "a b",
 def test_bad_event_names_are_refused(gsat):
     gsat.start()
     a = gsat.qsub(gsat.job("long.job", _gate(gsat, "go")))
-    gsat.wait_state(a, "running")
+    _supervised(gsat, a)
     inside = dict(gsat.env, GSAT_O_JOBID=a)
     for name in BAD_NAMES:
         for argv, env in ((["trigger", "--job", a, "--", name], gsat.env), (["trigger", "--", name], inside)):
@@ -179,7 +187,7 @@ def test_outside_a_job_needs_job_option(gsat):
     gsat.env.pop("GSAT_O_JOBID", None)
     gsat.start()
     a = gsat.qsub(gsat.job("long.job", _gate(gsat, "go")))
-    gsat.wait_state(a, "running")
+    _supervised(gsat, a)
     p = gsat.run("trigger", "OUTSIDE", "x")
     assert p.returncode == 64
     assert "--job" in p.stderr
@@ -248,8 +256,7 @@ def test_thousand_triggers_leave_no_zombies_and_controller_answers(gsat):
     a = gsat.qsub(gsat.job("loop.job", (
         "for i in $(seq %d); do trigger LOOP $i || echo $i >> failures; done\n"
         'touch "%s"\n' % (n, loop_done)) + _gate(gsat, "go")))
-    gsat.wait_state(a, "running")
-    gsat.wait_for(lambda: gsat.attr(a, "sputnik.pid").isdigit(), what="sputnik pid")
+    _supervised(gsat, a)
     controller = gsat.controller_pid()
     sputnik = int(gsat.attr(a, "sputnik.pid"))
     box = gsat.controller_box()
@@ -286,7 +293,7 @@ def _waiting_trigger(gsat, service):
     gsat.env.pop("GSAT_O_JOBID", None)
     gsat.start()
     a = gsat.qsub(gsat.job("long.job", _gate(gsat, "go")))
-    gsat.wait_state(a, "running")
+    _supervised(gsat, a)
     return a, subprocess.Popen(["trigger", "--wait", "--job", a, "SLOW"], env=gsat.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
