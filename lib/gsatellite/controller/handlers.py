@@ -57,19 +57,27 @@ class Handlers:
             self.holds[job_id].append(box)
             return None
         self.holds[job_id] = [box]
+        asked = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
 
         def answered(answer):
-            result = self.hold_answered(job_id, answer)
+            result = self.hold_answered(job_id, answer, asked)
             for client in self.holds.pop(job_id, ()):
                 self.reply(client, result)
 
         self.ask_sputnik(job_id, P.HOLD, answered, patience=self.hold_grace + WATCH)
         return None
 
-    def hold_answered(self, job_id, answer):
+    def hold_answered(self, job_id, answer, asked=""):
         if answer != P.OK:
             log("job %s: not held: sputnik answered %r" % (job_id, answer))
             return P.failed(P.QHOLD)
+        state = self.store.state(job_id)
+        current = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
+        if state == states.QUEUED or (state == states.RUNNING and asked and current != asked):
+            # The sputnik asked held the job and said so first (HELD); a
+            # release came before this answer, maybe a new run too: the
+            # hold was carried out, and the new run is not the one held.
+            return P.OK
         return self.mark_held(job_id)
 
     def mark_held(self, job_id):
