@@ -186,6 +186,27 @@ def test_qhold_of_a_running_job_is_answered_when_the_sputnik_answers(make_contro
     assert c.need_schedule
 
 
+@pytest.mark.parametrize("after", ["released", "started again"])
+def test_a_hold_released_before_its_answer_is_ok_and_holds_no_new_run(make_controller, home, after):
+    """Seen in CI: the sputnik reports HELD and answers the HOLD nearly
+    together; a QRLS handled in between made the answer find the job
+    queued ("qhold failed"), and a new run started by then would have
+    been marked held."""
+    c = make_controller()
+    job_id, sputnik = running_with_sputnik(c, home)
+    box, answers = ask(c, P.command(P.QHOLD, job_id))
+    assert answers == []
+    c.held(job_id, "")  # the sputnik's report comes first
+    assert ask(c, P.command(P.QRLS, job_id))[1] == [P.OK]
+    if after == "started again":
+        c.store.transition(job_id, states.RUNNING)
+        c.store.write(job_id, "sputnik.pid", 4343)  # another sputnik's run
+    assert answer_sputnik_requests(sputnik, P.OK) == [P.HOLD]
+    c.take_messages()
+    assert answers_in(box) == [P.OK]
+    assert c.store.state(job_id) == (states.QUEUED if after == "released" else states.RUNNING)
+
+
 def test_qhold_failed_when_the_sputnik_refuses(make_controller, home):
     c = make_controller()
     job_id, sputnik = running_with_sputnik(c, home)
