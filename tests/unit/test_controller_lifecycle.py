@@ -518,8 +518,16 @@ def test_write_tests_left_by_killed_starts_are_cleared(tmp_path):
         p.write_text("")
     for p in (old_probe, old_temp, other):
         os.utime(p, (now - loop.PROBE_LEFT - 10, now - loop.PROBE_LEFT - 10))
+    # An old link under a probe's name is judged by its own age and
+    # removed, never what it points at (a young file outside).
+    outside = tmp_path.parent / ("outside-" + tmp_path.name)
+    outside.write_text("keep\n")
+    link = tmp_path / ".write-test.789.qrstuvwx"
+    os.symlink(str(outside), str(link))
+    os.utime(link, (now - loop.PROBE_LEFT - 10, now - loop.PROBE_LEFT - 10), follow_symlinks=False)
     loop.clear_probes(str(tmp_path), now)
     assert sorted(os.listdir(tmp_path)) == [".write-test.456.ijklmnop", ".write-testimony"]
+    assert outside.read_text() == "keep\n"
 
 
 def test_clearing_write_tests_never_fails_a_start(tmp_path, monkeypatch):
