@@ -257,7 +257,7 @@ class JobStore:
         os.rename(staging, paths.job_dir(job_id))
         try:
             # job.state was staged as queued: only the link is missing.
-            self.set_state(job_id, states.QUEUED, notify=False, written=True)
+            self.set_state(job_id, states.QUEUED, notify=False, written=True, was=states.QUEUED)
         except OSError:
             pass  # the job exists; reconcile() adds the missing link
         return paths.job_dir(job_id)

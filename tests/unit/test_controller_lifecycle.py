@@ -174,6 +174,37 @@ def test_an_entry_in_queued_that_cannot_be_removed_does_not_stop_the_queue(make_
     assert c.store.state(a) == states.FINISHED
 
 
+def test_an_entry_in_queued_that_cannot_be_removed_is_logged_once_an_hour(make_controller, home, capsys):
+    """It is met at every pass: a line each time filled the log."""
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.tick()
+    c.job_ended(a, 0)
+    os.mkdir(paths.state_link(states.QUEUED, a))
+    line = "job %s: in queued/ but its job.state says finished" % a
+    capsys.readouterr()
+    for _ in range(3):
+        c.unconditional.add(a)
+        c.need_schedule = True
+        c.tick()
+    assert capsys.readouterr().out.count(line) == 1
+    c.fake_clock.advance(3601)
+    c.unconditional.add(a)
+    c.need_schedule = True
+    c.tick()
+    assert capsys.readouterr().out.count(line) == 1
+    # Once the entry is gone the job is forgotten: a new stray is told.
+    os.rmdir(paths.state_link(states.QUEUED, a))
+    c.need_schedule = True
+    c.tick()
+    assert a not in (c.stray_told or {})
+    os.symlink(paths.job_dir(a), paths.state_link(states.QUEUED, a))
+    c.need_schedule = True
+    c.tick()
+    assert capsys.readouterr().out.count(line) == 1
+    assert c.store.linked_states(a) == [states.FINISHED]
+
+
 def test_a_job_that_waits_on_costs_no_look_at_its_state(make_controller, home):
     """The third review measured the check before every waiting job's
     conditions at 10 % of a pass over 3000 deferred jobs: a job whose

@@ -189,13 +189,13 @@ class Handlers:
         if state != states.RUNNING and self.late_report(job_id, box):
             log("job %s: its host was taken for lost, but its sputnik reports exit %d; taken" % (job_id, value))
             self.store.write(job_id, "job.reason", "")
-            self.job_ended(job_id, value)
+            self.job_ended(job_id, value, was=state)
             return None
         if state != states.RUNNING or not self.from_supervisor(job_id, box):
             log("TERMINATED %s %d ignored: job is %s%s" % (
                 job_id, value, state, "" if state != states.RUNNING else ", and the report is not from its sputnik"))
             return None
-        self.job_ended(job_id, value)
+        self.job_ended(job_id, value, was=state)
         return None
 
     def free_sputnik(self, job_id, box):

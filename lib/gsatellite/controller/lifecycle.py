@@ -52,6 +52,10 @@ class Lifecycle:
     # A job found in queued/ that its job.state says is not queued was left
     # out, and its links were repaired: the pass is made again.
     relisted = False
+    # Job id -> (line, when) of the last "in queued/ but" line logged for
+    # it: a queued/ entry that cannot be removed is met at every pass.
+    STRAY_RETELL = 3600.0
+    stray_told = None
 
     def schedule(self):
         """Start what the scheduler picks among the queued jobs that may start.
@@ -73,6 +77,9 @@ class Lifecycle:
         # Jobs that left the queue are forgotten, so the set stays as small
         # as the queue however many jobs have ended.
         self.unconditional.intersection_update(queued)
+        if self.stray_told:
+            for job_id in set(self.stray_told).difference(queued):
+                del self.stray_told[job_id]
         if not queued:
             return
         now = self.now()
@@ -114,7 +121,7 @@ class Lifecycle:
             repaired = self.store.repair(job_id)
         except OSError as e:
             repaired = "cannot repair it: %s" % (e.strerror or e)
-        log("job %s: in queued/ but its job.state says %s (%s)" % (job_id, state, repaired))
+        self._tell_stray(job_id, "job %s: in queued/ but its job.state says %s (%s)" % (job_id, state, repaired))
         if self.store.state(job_id) == states.QUEUED:
             return True
         # A job taken for startable is picked at every pass: once it is
@@ -126,6 +133,18 @@ class Lifecycle:
                 or not os.path.lexists(paths.state_link(states.QUEUED, job_id))):
             self.relisted = True
         return False
+
+    def _tell_stray(self, job_id, line):
+        # Once per job and line (and hourly while it stays): an entry in
+        # queued/ that cannot be removed would log a line at every pass.
+        if self.stray_told is None:
+            self.stray_told = {}
+        now = self.clock()
+        told = self.stray_told.get(job_id)
+        if told is not None and told[0] == line and now - told[1] < self.STRAY_RETELL:
+            return
+        self.stray_told[job_id] = (line, now)
+        log(line)
 
     def check_conditions(self, job_id, now):
         """True if ``job_id`` may start now; else records why not (and fails
@@ -203,16 +222,17 @@ class Lifecycle:
             self.store.write(job_id, "job.exit", 126)
             self.store.transition(job_id, states.FAILED)
 
-    def job_ended(self, job_id, value, recovered=False):
+    def job_ended(self, job_id, value, recovered=False, was=None):
         """The job's process ended with ``value``: run it again if its job
-        type says so (up to ``max_restarts``), else it is finished or failed."""
+        type says so (up to ``max_restarts``), else it is finished or failed.
+        ``was``: the state the caller has just read (not read again)."""
         restarts = self.store.read(job_id, "job.restarts", "0").strip()
         restarts = int(restarts) if restarts.isdigit() else 0
         if jobtypes.runs_again(self.store.read(job_id, "job.type", jobtypes.DEFAULT), value,
                                restarts, self.max_restarts):
             self.store.write(job_id, "job.restarts", restarts + 1)
             log("job %s: restart %d of %d" % (job_id, restarts + 1, self.max_restarts))
-            self.store.transition(job_id, states.HELD, events.JOB_TERMINATION,
+            self.store.transition(job_id, states.HELD, events.JOB_TERMINATION, was=was,
                                   exit_value=value, restart=True, recovered=recovered)
             # Scheduled while held, so that the jobs queued behind it
             # get their turn before the restart.
@@ -222,7 +242,7 @@ class Lifecycle:
             return
         self.staged_out(job_id)
         final = states.FINISHED if value == 0 else states.FAILED
-        self.store.transition(job_id, final, events.JOB_TERMINATION, exit_value=value, recovered=recovered)
+        self.store.transition(job_id, final, events.JOB_TERMINATION, was=was, exit_value=value, recovered=recovered)
         self.need_schedule = True
 
     def staged_out(self, job_id):
