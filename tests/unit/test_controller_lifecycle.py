@@ -205,6 +205,30 @@ def test_an_entry_in_queued_that_cannot_be_removed_is_logged_once_an_hour(make_c
     assert c.store.linked_states(a) == [states.FINISHED]
 
 
+def test_a_second_repair_of_a_job_that_stayed_queued_is_logged(make_controller, home, capsys):
+    """Found by the review: a repair that leaves the job queued must not
+    silence the same line for the next stray within the hour."""
+    def corrupt(job_id):
+        with open(paths.job_file(job_id, "job.state"), "w") as f:
+            f.write("\n")
+        os.symlink(paths.job_dir(job_id), paths.state_link(states.FINISHED, job_id))
+
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.tick()  # a takes the slot
+    b = submit(c, home, "b.job")
+    corrupt(b)
+    c.unconditional.discard(b)
+    c.need_schedule = True
+    c.tick()  # b repaired to queued, and stays queued
+    corrupt(b)
+    c.fake_clock.advance(60)
+    c.job_ended(a, 0)
+    c.tick()  # b repaired again, then started
+    assert c.store.state(b) == states.RUNNING
+    assert capsys.readouterr().out.count("job %s: in queued/ but its job.state says None" % b) == 2
+
+
 def test_a_job_that_waits_on_costs_no_look_at_its_state(make_controller, home):
     """The third review measured the check before every waiting job's
     conditions at 10 % of a pass over 3000 deferred jobs: a job whose

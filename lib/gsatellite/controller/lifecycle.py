@@ -116,6 +116,7 @@ class Lifecycle:
         queued is queued."""
         state = self.store.state(job_id)
         if state == states.QUEUED:
+            self._stray_gone(job_id)
             return True
         try:
             repaired = self.store.repair(job_id)
@@ -123,6 +124,7 @@ class Lifecycle:
             repaired = "cannot repair it: %s" % (e.strerror or e)
         self._tell_stray(job_id, "job %s: in queued/ but its job.state says %s (%s)" % (job_id, state, repaired))
         if self.store.state(job_id) == states.QUEUED:
+            self._stray_gone(job_id)  # repaired: the next stray is news
             return True
         # A job taken for startable is picked at every pass: once it is
         # out of that set, a listing it cannot leave (an entry in queued/
@@ -145,6 +147,10 @@ class Lifecycle:
             return
         self.stray_told[job_id] = (line, now)
         log(line)
+
+    def _stray_gone(self, job_id):
+        if self.stray_told:
+            self.stray_told.pop(job_id, None)
 
     def check_conditions(self, job_id, now):
         """True if ``job_id`` may start now; else records why not (and fails
