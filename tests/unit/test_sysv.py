@@ -87,8 +87,9 @@ def test_keys_differ_between_homes_hosts_and_users(home, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     forget()
     assert [sysvkeys.key(n) for n in range(50)] == here  # the secret is kept
-    monkeypatch.setattr(os, "geteuid", lambda: 4242)
-    other_user = [sysvkeys.key(n) for n in range(50)]
+    # Another user of this $HOME and host: key() is key_for with our uid.
+    assert here == [sysvkeys.key_for(sysvkeys.secret(), os.geteuid(), n) for n in range(50)]
+    other_user = [sysvkeys.key_for(sysvkeys.secret(), os.geteuid() + 4242, n) for n in range(50)]
     for keys in (other_host, other_home, other_user):
         assert not set(keys) & set(here)
 
@@ -189,6 +190,24 @@ def test_a_full_queue_overflows_into_the_box_in_order(inboxes):
     kinds = [transport.send(inbox.address, text).token[0] for text in sent]
     assert "q" in kinds and "b" in kinds
     assert drain(inbox) == sent
+
+
+def test_a_queue_holding_max_unread_messages_sends_to_the_box(inboxes):
+    """Message types of one sender repeat after 511: a queue counts as
+    full at MAX_UNREAD unread messages, although the kernel would take
+    more, and its count is looked at seldom, not at every send."""
+    inbox = inboxes()
+    sent = ["U %d;" % i for i in range(sysv.MAX_UNREAD + 20)]
+    receipts = [transport.send(inbox.address, text) for text in sent]
+    kinds = [r.token[0] for r in receipts]
+    assert kinds == ["q"] * sysv.MAX_UNREAD + ["b"] * 20
+    # Every receipt takes back exactly its own message.
+    assert transport.withdraw(receipts[3]) and transport.withdraw(receipts[-1])
+    assert not transport.withdraw(receipts[3])
+    expected = [t for i, t in enumerate(sent) if i not in (3, len(sent) - 1)]
+    assert drain(inbox) == expected
+    assert transport.send(inbox.address, "AFTER;").token[0] == "q"
+    assert drain(inbox) == ["AFTER;"]
 
 
 def test_an_oversized_message_can_be_withdrawn(inboxes):

@@ -286,9 +286,29 @@ def reply_address(text):
     return to
 
 
+_owners = {}
+_SYSV_PREFIX = SYSV + ":"
+
+
 def owner(to):
     """``(host, pid)`` of the process that receives on ``to``, or None when
     the address does not name one (then nobody may be woken for it)."""
+    # A queue address's owner is in its text (and this host's name): kept,
+    # as a daemon asks at every answer.  A box's is not (a relative path,
+    # a box that must still be ours): looked at every time.
+    if not (isinstance(to, str) and to.startswith(_SYSV_PREFIX)):
+        return _owner(to)
+    at = (paths.hostname(), to)
+    found = _owners.get(at)
+    if found is None:
+        found = _owner(to) or ()
+        if len(_owners) > 1000:
+            _owners.clear()
+        _owners[at] = found
+    return found or None
+
+
+def _owner(to):
     try:
         to = address(to)
         found = _impl(to.kind).wake_target(to)

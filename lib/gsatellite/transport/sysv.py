@@ -63,6 +63,10 @@ _ADDRESS = re.compile(r"sysv:([^:]+):([0-9]+(?:\.[A-Za-z0-9_-]+)?):([0-9]{1,10})
 _GONE = (errno.EINVAL, errno.EIDRM, errno.ENOENT)
 
 _queues = {}  # key -> verified MessageQueue of this sender
+# key -> sends left before the queue's count is looked at again (IPC_STAT):
+# MAX_UNREAD less the count at the last look, so this sender's own unread
+# messages there never reach MAX_UNREAD unlooked-at.
+_budget = {}
 _parsed = {}  # address -> (host, name, n)
 _in_box = {}  # address -> path of our last fallback message there
 _counter = 0
@@ -209,6 +213,7 @@ def _stat(queue):
 
 def _forget(queue):
     _queues.pop(queue.key, None)
+    _budget.pop(queue.key, None)
 
 
 def remove_queue(n):
@@ -259,6 +264,7 @@ def send(address, message):
                 mtype = _next_type()
                 try:
                     queue.send(data, block=False, type=mtype)
+                    _budget[queue.key] = _budget.get(queue.key, 1) - 1
                     return ("q", n, mtype)
                 except sysv_ipc.BusyError:
                     pass  # full: the box takes it
@@ -278,7 +284,7 @@ def send(address, message):
 
 
 def _box_first(address, queue, data):
-    if len(data) > msgmax() or _stat(queue) >= MAX_UNREAD:
+    if len(data) > msgmax() or _full(queue):
         return True
     published = _in_box.get(address)
     if published is None:
@@ -287,6 +293,18 @@ def _box_first(address, queue, data):
         return True  # our previous message there is unread: keep the order
     del _in_box[address]
     return False
+
+
+def _full(queue):
+    """Does the queue hold MAX_UNREAD messages?  Looked at (IPC_STAT) only
+    when this sender could have filled it since the last look: the count
+    is there to keep a message type of ours from being used twice while
+    unread (other senders' messages have other types)."""
+    if _budget.get(queue.key, 0) > 0:
+        return False
+    left = MAX_UNREAD - _stat(queue)
+    _budget[queue.key] = left
+    return left <= 0
 
 
 def withdraw(token):

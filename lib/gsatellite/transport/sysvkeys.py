@@ -114,9 +114,21 @@ def _read_secret(path):
     return int(data.strip(), 16)
 
 
+_key_of = {}
+
+
 def key(n):
     """The System V key of queue ``n``: 31 bits, never 0 (IPC_PRIVATE)."""
-    return key_for(secret(), os.geteuid(), n)
+    # Kept per $HOME, host and number: every send and every reply check
+    # asks (the secret's look-up and geteuid were a microsecond of each).
+    at = (paths.base(), paths.hostname(), n)
+    found = _key_of.get(at)
+    if found is None:
+        found = key_for(secret(), os.geteuid(), n)
+        if len(_key_of) > 1000:  # a daemon meets an endless stream of answer queues
+            _key_of.clear()
+        _key_of[at] = found
+    return found
 
 
 _keys = {}
