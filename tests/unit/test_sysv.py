@@ -87,9 +87,8 @@ def test_keys_differ_between_homes_hosts_and_users(home, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     forget()
     assert [sysvkeys.key(n) for n in range(50)] == here  # the secret is kept
-    # Another user of this $HOME and host: key() is key_for with our uid.
-    assert here == [sysvkeys.key_for(sysvkeys.secret(), os.geteuid(), n) for n in range(50)]
-    other_user = [sysvkeys.key_for(sysvkeys.secret(), os.geteuid() + 4242, n) for n in range(50)]
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    other_user = [sysvkeys.key(n) for n in range(50)]
     for keys in (other_host, other_home, other_user):
         assert not set(keys) & set(here)
 
@@ -208,6 +207,60 @@ def test_a_queue_holding_max_unread_messages_sends_to_the_box(inboxes):
     assert drain(inbox) == expected
     assert transport.send(inbox.address, "AFTER;").token[0] == "q"
     assert drain(inbox) == ["AFTER;"]
+
+
+def test_a_receipt_withdraws_its_own_message_after_511_sends_elsewhere(inboxes):
+    """Found by a review: one counter of message types for all queues, so
+    a message unread in one queue shared its type with one sent there 511
+    sends later, and withdrawing the second took the first."""
+    a, b = inboxes("a"), inboxes("b")
+    first = transport.send(a.address, "FIRST;")
+    for i in range(510):
+        transport.send(b.address, "B;")
+        if i % 100 == 99:
+            drain(b)
+    drain(b)
+    second = transport.send(a.address, "SECOND;")
+    assert transport.withdraw(second)
+    assert drain(a) == ["FIRST;"]
+    assert not transport.withdraw(first)
+
+
+def test_a_kept_queue_handle_is_checked_again_after_a_pause(inboxes):
+    """The kernel may give a removed queue's id to a stranger's new queue:
+    a handle unused for VERIFY_IDLE seconds is checked again (owner,
+    mode) before it is used.  Here the queue itself changes hands."""
+    inbox = inboxes("h")
+    transport.send(inbox.address, "HI;")
+    assert drain(inbox) == ["HI;"]
+    other = sysv_ipc.MessageQueue(inbox.queue.key)
+    other.uid, other.mode = 65534, 0o666
+    try:
+        transport.send(inbox.address, "SOON;")  # in use: not checked again
+        assert drain(inbox) == ["SOON;"]
+        sysv._handles[inbox.queue.key].used -= sysv.VERIFY_IDLE + 1
+        with pytest.raises(transport.BadAddress):
+            transport.send(inbox.address, "LATER;")
+        assert other.current_messages == 0
+        assert not transport.exists(inbox.address)
+    finally:
+        other.uid, other.mode = os.geteuid(), 0o600
+
+
+def test_kept_handles_are_bounded_but_not_those_with_unread_messages(inboxes, monkeypatch):
+    """A daemon answers an endless stream of answer queues: their handles
+    go once their queues are empty or removed; a queue with a message of
+    ours unread keeps its handle, and so its type counter."""
+    monkeypatch.setattr(sysv, "MAX_HANDLES", 8)
+    keep = inboxes("k")
+    receipt = transport.send(keep.address, "KEEP;")
+    for i in range(20):
+        passing = inboxes("x%d" % i)
+        transport.send(passing.address, "X;")
+        assert drain(passing) == ["X;"]
+    assert len(sysv._handles) <= 8
+    assert keep.queue.key in sysv._handles
+    assert transport.withdraw(receipt) and drain(keep) == []
 
 
 def test_an_oversized_message_can_be_withdrawn(inboxes):

@@ -22,10 +22,16 @@ one System V queue per inbox instead of a file per message.  Invariants:
   but a sputnik, and periodically in the daemons) removes those of
   processes killed with ``kill -9``.
 * Withdrawing: every message is sent with a type of its own (the sender's
-  PID and a counter), so its sender can take exactly it back with a
-  non-blocking ``msgrcv`` of that type, while receivers take any type in
-  FIFO order.  A queue holding ``MAX_UNREAD`` messages counts as full, so
-  a counter value is not reused while the message that had it is unread.
+  PID and a counter of that queue), so its sender can take exactly it
+  back with a non-blocking ``msgrcv`` of that type, while receivers take
+  any type in FIFO order.  A queue holding ``MAX_UNREAD`` messages counts
+  as full, so a counter value is not reused while the message that had it
+  is unread.
+* A queue's handle is kept, and checked again (owner, mode) before it is
+  used after ``VERIFY_IDLE`` seconds unused: the kernel gives a removed
+  queue's id to a new queue only after millions of others, which nobody
+  makes within a second, so a handle in use cannot come to name a
+  stranger's queue.
 
 No lost wake-up: queues cannot be ``select()``-ed, so a sender always
 signals the owner (SIGCONT, :func:`.base.wake_owner`) *after* ``msgsnd``,
@@ -47,6 +53,7 @@ Without it, or without kernel support, :func:`open_inbox` raises
 import errno
 import os
 import re
+import time
 
 from .. import paths, pidref
 from . import mbox, sysvkeys
@@ -62,14 +69,27 @@ MAX_UNREAD = 500
 _ADDRESS = re.compile(r"sysv:([^:]+):([0-9]+(?:\.[A-Za-z0-9_-]+)?):([0-9]{1,10})\Z")
 _GONE = (errno.EINVAL, errno.EIDRM, errno.ENOENT)
 
-_queues = {}  # key -> verified MessageQueue of this sender
-# key -> sends left before the queue's count is looked at again (IPC_STAT):
-# MAX_UNREAD less the count at the last look, so this sender's own unread
-# messages there never reach MAX_UNREAD unlooked-at.
-_budget = {}
+VERIFY_IDLE = 1.0
+# Handles kept before those of empty or removed queues are dropped.
+MAX_HANDLES = 1024
+
+
+class _Handle:
+    """A verified queue of this sender: ``used``, when last used
+    (monotonic); ``budget``, sends left before the queue's count is looked
+    at again (MAX_UNREAD less the count at the last look, so this sender's
+    unread messages there never reach MAX_UNREAD unlooked-at);
+    ``counter``, of the message types sent there."""
+
+    __slots__ = ("queue", "used", "budget", "counter")
+
+    def __init__(self, queue, now):
+        self.queue, self.used, self.budget, self.counter = queue, now, 0, 0
+
+
+_handles = {}  # key -> _Handle
 _parsed = {}  # address -> (host, name, n)
 _in_box = {}  # address -> path of our last fallback message there
-_counter = 0
 _msgmax = None
 
 
@@ -190,20 +210,53 @@ def _verify(queue):
 def _open(n):
     """The verified queue ``n``: Unreachable when it does not exist,
     BadAddress when it is not ours."""
+    return _handle(n).queue
+
+
+def _handle(n):
     if sysv_ipc is None:
         raise Unreachable("System V queues are not available (no sysv_ipc)")
     k = sysvkeys.key(n)
-    queue = _queues.get(k)
-    if queue is not None:
-        return queue
+    now = time.monotonic()
+    found = _handles.get(k)
+    if found is not None:
+        if now - found.used > VERIFY_IDLE:
+            try:
+                _verify(found.queue)
+            except BadAddress:
+                _forget(found.queue)
+                raise
+            except (sysv_ipc.ExistentialError, OSError):
+                _forget(found.queue)  # removed: look it up again
+                return _handle(n)
+        found.used = now
+        return found
     try:
         queue = _verify(sysv_ipc.MessageQueue(k, 0, 0o600, msgmax()))
     except sysv_ipc.ExistentialError:
         raise Unreachable("queue %d does not exist" % n) from None
     except sysv_ipc.PermissionsError:
         raise BadAddress("queue %d is not ours" % n) from None
-    _queues[k] = queue
-    return queue
+    return _keep(queue, now)
+
+
+def _keep(queue, now):
+    if len(_handles) >= MAX_HANDLES:
+        _prune()
+    found = _handles[queue.key] = _Handle(queue, now)
+    return found
+
+
+def _prune():
+    """Drop the handles of queues that are gone or empty: nothing of ours
+    is unread there, so their type counters may start again."""
+    for k, found in list(_handles.items()):
+        try:
+            if found.queue.current_messages:
+                continue
+        except (sysv_ipc.ExistentialError, OSError):
+            pass
+        del _handles[k]
 
 
 def _stat(queue):
@@ -212,8 +265,7 @@ def _stat(queue):
 
 
 def _forget(queue):
-    _queues.pop(queue.key, None)
-    _budget.pop(queue.key, None)
+    _handles.pop(queue.key, None)
 
 
 def remove_queue(n):
@@ -245,11 +297,12 @@ def exists(address):
 
 # -- sending -------------------------------------------------------------------------------
 
-def _next_type():
-    # Types are C ints here: 22 bits of PID, 9 of counter, never 0.
-    global _counter
-    _counter += 1
-    return ((pidref.own_pid() & 0x3FFFFF) << 9) | (_counter % 511 + 1)
+def _next_type(handle):
+    # Types are C ints here: 22 bits of PID, 9 of the queue's counter,
+    # never 0.  One counter per queue: MAX_UNREAD bounds what is unread in
+    # one queue, not what was sent to others since.
+    handle.counter += 1
+    return ((pidref.own_pid() & 0x3FFFFF) << 9) | (handle.counter % 511 + 1)
 
 
 def send(address, message):
@@ -258,13 +311,14 @@ def send(address, message):
     _, _, n = parse(address)
     data = message.encode("utf-8", "surrogateescape")
     for attempt in (0, 1):
-        queue = _open(n)
+        handle = _handle(n)
+        queue = handle.queue
         try:
-            if not _box_first(address, queue, data):
-                mtype = _next_type()
+            if not _box_first(address, handle, data):
+                mtype = _next_type(handle)
                 try:
                     queue.send(data, block=False, type=mtype)
-                    _budget[queue.key] = _budget.get(queue.key, 1) - 1
+                    handle.budget -= 1
                     return ("q", n, mtype)
                 except sysv_ipc.BusyError:
                     pass  # full: the box takes it
@@ -283,8 +337,8 @@ def send(address, message):
     return ("b", published)
 
 
-def _box_first(address, queue, data):
-    if len(data) > msgmax() or _full(queue):
+def _box_first(address, handle, data):
+    if len(data) > msgmax() or _full(handle):
         return True
     published = _in_box.get(address)
     if published is None:
@@ -295,16 +349,15 @@ def _box_first(address, queue, data):
     return False
 
 
-def _full(queue):
+def _full(handle):
     """Does the queue hold MAX_UNREAD messages?  Looked at (IPC_STAT) only
     when this sender could have filled it since the last look: the count
     is there to keep a message type of ours from being used twice while
     unread (other senders' messages have other types)."""
-    if _budget.get(queue.key, 0) > 0:
+    if handle.budget > 0:
         return False
-    left = MAX_UNREAD - _stat(queue)
-    _budget[queue.key] = left
-    return left <= 0
+    handle.budget = MAX_UNREAD - _stat(handle.queue)
+    return handle.budget <= 0
 
 
 def withdraw(token):
@@ -415,7 +468,7 @@ def open_inbox(pid=None, tag="", limit=None, log=None, sweep=True):
             sysvkeys.remove_entry(name)
             box.close()
             raise Unavailable("cannot make a System V queue: %s" % e) from None
-        _queues[queue.key] = queue
+        _keep(queue, time.monotonic())
         return Inbox(make_address(name, n), queue, box, limit, log, n=n)
     sysvkeys.remove_entry(name)
     box.close()

@@ -119,12 +119,13 @@ _key_of = {}
 
 def key(n):
     """The System V key of queue ``n``: 31 bits, never 0 (IPC_PRIVATE)."""
-    # Kept per $HOME, host and number: every send and every reply check
-    # asks (the secret's look-up and geteuid were a microsecond of each).
-    at = (paths.base(), paths.hostname(), n)
+    # Kept per $HOME, host, user and number: every send and every reply
+    # check asks (the secret's look-up was most of a microsecond of each).
+    uid = os.geteuid()
+    at = (paths.base(), paths.hostname(), uid, n)
     found = _key_of.get(at)
     if found is None:
-        found = key_for(secret(), os.geteuid(), n)
+        found = key_for(secret(), uid, n)
         if len(_key_of) > 1000:  # a daemon meets an endless stream of answer queues
             _key_of.clear()
         _key_of[at] = found
