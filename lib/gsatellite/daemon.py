@@ -184,6 +184,9 @@ class Daemon:
         def deadline():
             if patience > 0 and "extended" not in pending:
                 if not transport.withdraw(pending["sent"]):
+                    # Read: never withdrawn again (its receipt could come
+                    # to name a later message of ours there).
+                    pending["sent"] = None
                     pending["extended"] = True
                     pending["timer"] = self.call_later(patience, lambda: finish(None))
                     return

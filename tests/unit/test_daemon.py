@@ -100,6 +100,28 @@ def test_ask_deadline_withdraws_the_unread_request(daemon, home):
     assert got == [None]  # exactly once
 
 
+def test_ask_withdraws_a_request_read_by_its_peer_only_once(daemon, home, monkeypatch):
+    """Found by a review: a request the peer had read at the deadline was
+    withdrawn again when the patience ran out; over queues its receipt
+    can by then name a later message of ours, which was taken unread."""
+    from gsatellite import transport
+
+    peer = mbox.create_pid_box(os.getpid(), suffix=".peer")
+    tried = []
+    real = transport.withdraw
+    monkeypatch.setattr(transport, "withdraw", lambda receipt: tried.append(receipt) or real(receipt))
+    got = []
+    daemon.ask(peer, "HOLD", got.append, timeout=30, patience=60)
+    daemon.once(timeout=0)
+    assert split(mbox.receive(peer))[0] == "HOLD"  # the peer has it
+    daemon.fake_clock.t += 31
+    daemon.once(timeout=0)
+    assert got == [] and len(tried) == 1  # read: more patience
+    daemon.fake_clock.t += 61
+    daemon.once(timeout=0)
+    assert got == [None] and len(tried) == 1
+
+
 def test_ask_an_unreachable_peer_answers_none(daemon, home):
     got = []
     daemon.ask(os.path.join(str(home), "nowhere.inbox"), "HOLD", got.append, timeout=30)

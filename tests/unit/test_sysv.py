@@ -13,7 +13,12 @@ line.  The transport contract (tests/contract) runs against it too.
 """
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
 
 import pytest
 
@@ -261,6 +266,148 @@ def test_kept_handles_are_bounded_but_not_those_with_unread_messages(inboxes, mo
     assert len(sysv._handles) <= 8
     assert keep.queue.key in sysv._handles
     assert transport.withdraw(receipt) and drain(keep) == []
+
+
+def test_a_queue_we_may_not_look_at_is_not_ours_and_raises_nothing_else(home):
+    """Found by a review: the check of a kept handle asked the kernel for
+    the queue's owner, which a queue we may not read refuses with an
+    error that no caller expected (a daemon answering there ended).  Run
+    as a user without root's bypass (uid 65534 when the tests run as
+    root): its own queue, taken out of its reach with mode 0."""
+    # A $HOME that uid can reach: pytest's tmp_path is under a 0700 directory.
+    run_as = tempfile.mkdtemp(prefix="gsat-nobody-")
+    os.chmod(run_as, 0o777)
+
+    def child():
+        if os.geteuid() == 0:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        os.environ["HOME"] = run_as
+        forget()
+        inbox = transport.open_inbox(tag="p", sweep=False)
+        try:
+            receipt = transport.send(inbox.address, "HI;")
+            inbox.queue.mode = 0
+            sysv._handles[inbox.queue.key].used -= sysv.VERIFY_IDLE + 1
+            for attempt in (lambda: transport.send(inbox.address, "LATER;"),
+                            lambda: transport.reply_address(inbox.address)):
+                try:
+                    attempt()
+                    return False
+                except transport.BadAddress:
+                    pass
+            return transport.withdraw(receipt) is False and transport.exists(inbox.address) is False
+        finally:
+            inbox.queue.remove()  # its owner may, without looking
+            inbox.close()
+
+    try:
+        assert in_child(child) == 0
+    finally:
+        shutil.rmtree(run_as, ignore_errors=True)
+
+
+def test_a_kept_handle_whose_id_went_to_another_queue_of_ours_is_not_used(tmp_path):
+    """Found by a review: after a pause the handle was checked by its id
+    alone; the kernel can give a removed queue's id to a new queue of ours
+    (forced here with msg_next_id, in an IPC namespace of the test's own),
+    which then got messages meant for the removed one."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a private IPC namespace")
+    script = textwrap.dedent("""
+        import os, sys
+        from gsatellite import transport
+        from gsatellite.transport import sysv
+        a = transport.open_inbox(tag="a", sweep=False)
+        transport.send(a.address, "HI;")
+        assert a.receive() == "HI;"
+        old_id = a.queue.id
+        a.queue.remove()
+        with open("/proc/sys/kernel/msg_next_id", "w") as f:
+            f.write(str(old_id))
+        b = transport.open_inbox(tag="b", sweep=False)
+        assert b.queue.id == old_id, "the id was not given again"
+        sysv._handles[a.queue.key].used -= sysv.VERIFY_IDLE + 1
+        try:
+            transport.send(a.address, "FOR-A;")
+            print("sent")
+        except transport.Unreachable:
+            print("unreachable")
+        print("b holds", b.receive())
+        b.close()
+    """)
+    env = dict(os.environ, HOME=str(tmp_path), GSAT_HOSTNAME=HOST, GSAT_TRANSPORT="sysv",
+               PYTHONPATH=os.path.join(os.path.dirname(sysv.__file__), "..", ".."))
+    r = subprocess.run(["unshare", "--ipc", sys.executable, "-c", script], env=env,
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 and "unshare" in r.stderr and "Operation not permitted" in r.stderr:
+        pytest.skip("unshare refused here: %s" % r.stderr.strip())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["unreachable", "b holds None"]
+
+
+def test_a_receipt_of_a_read_message_names_no_message_sent_after_a_prune(inboxes, monkeypatch):
+    """Found by a review: a queue's handle dropped by a prune came back
+    with its counter at 0, so the next message there had the type of the
+    first one, and that one's old receipt took it."""
+    monkeypatch.setattr(sysv, "MAX_HANDLES", 8)
+    peer = inboxes("peer")
+    old = transport.send(peer.address, "HOLD 1;")
+    assert drain(peer) == ["HOLD 1;"]
+    for i in range(8):
+        passing = inboxes("x%d" % i)
+        transport.send(passing.address, "A;")
+        drain(passing)
+    assert peer.queue.key not in sysv._handles  # pruned
+    transport.send(peer.address, "KILL 2;")
+    assert not transport.withdraw(old)
+    assert drain(peer) == ["KILL 2;"]
+
+
+def test_queues_that_keep_messages_unread_do_not_make_every_new_queue_prune(inboxes, monkeypatch):
+    """Found by a review: kept handles that a prune may not drop (a message
+    of ours unread there) made every new queue scan them all again."""
+    monkeypatch.setattr(sysv, "MAX_HANDLES", 8)
+    monkeypatch.setattr(sysv, "_prune_at", 0)
+    for i in range(10):
+        transport.send(inboxes("s%d" % i).address, "S;")  # left unread
+    prunes = []
+    real = sysv._prune
+    monkeypatch.setattr(sysv, "_prune", lambda: prunes.append(1) or real())
+    for i in range(10):
+        passing = inboxes("p%d" % i)
+        transport.send(passing.address, "P;")
+        drain(passing)
+    assert 1 <= len(prunes) <= 2
+
+
+def test_a_queue_out_of_reach_for_a_while_keeps_its_type_counter(inboxes):
+    """Found by a review: a queue found not ours lost its handle, counter
+    included, though messages of ours were unread there; once ours again,
+    the next message had the first one's type."""
+    inbox = inboxes("o")
+    first = transport.send(inbox.address, "FIRST;")
+    other = sysv_ipc.MessageQueue(inbox.queue.key)
+    other.uid, other.mode = 65534, 0o666
+    try:
+        sysv._handles[inbox.queue.key].used -= sysv.VERIFY_IDLE + 1
+        with pytest.raises(transport.BadAddress):
+            transport.send(inbox.address, "REFUSED;")
+    finally:
+        other.uid, other.mode = os.geteuid(), 0o600
+    second = transport.send(inbox.address, "SECOND;")
+    assert second.token != first.token
+    assert transport.withdraw(second) and drain(inbox) == ["FIRST;"]
+
+
+def test_exists_is_false_when_no_key_can_be_worked_out(home):
+    """Found by a review: with no secret to be had (here a file where the
+    registry directory belongs) exists() raised UnboundLocalError."""
+    d = sysvkeys.registry_dir()
+    os.makedirs(os.path.dirname(d), exist_ok=True)
+    open(d, "w").close()
+    assert transport.exists(sysv.make_address("123", 4567)) is False
 
 
 def test_an_oversized_message_can_be_withdrawn(inboxes):

@@ -84,10 +84,15 @@ class _Handle:
     __slots__ = ("queue", "used", "budget", "counter")
 
     def __init__(self, queue, now):
-        self.queue, self.used, self.budget, self.counter = queue, now, 0, 0
+        # The counter starts where this process's sends are, not at 0: a
+        # receipt of a message read long ago (a queue whose handle went)
+        # must not name the next message sent there.
+        self.queue, self.used, self.budget, self.counter = queue, now, 0, _sent
 
 
 _handles = {}  # key -> _Handle
+_sent = 0  # messages this process sent into queues
+_prune_at = 0  # handles kept before the next prune (at least MAX_HANDLES)
 _parsed = {}  # address -> (host, name, n)
 _in_box = {}  # address -> path of our last fallback message there
 _msgmax = None
@@ -201,8 +206,14 @@ def wake_target(address):
 # -- queues -------------------------------------------------------------------------
 
 def _verify(queue):
+    """``queue`` if it is a private queue of ours; BadAddress if not (one
+    we may not even look at included); ExistentialError once removed."""
     uid = os.geteuid()
-    if queue.uid != uid or queue.cuid != uid or queue.mode & 0o777 != 0o600:
+    try:
+        ours = queue.uid == uid and queue.cuid == uid and queue.mode & 0o777 == 0o600
+    except sysv_ipc.PermissionsError:
+        ours = False
+    if not ours:
         raise BadAddress("queue %d is not a private queue of ours" % queue.key)
     return queue
 
@@ -219,30 +230,34 @@ def _handle(n):
     k = sysvkeys.key(n)
     now = time.monotonic()
     found = _handles.get(k)
-    if found is not None:
-        if now - found.used > VERIFY_IDLE:
-            try:
-                _verify(found.queue)
-            except BadAddress:
-                _forget(found.queue)
-                raise
-            except (sysv_ipc.ExistentialError, OSError):
-                _forget(found.queue)  # removed: look it up again
-                return _handle(n)
+    if found is not None and now - found.used <= VERIFY_IDLE:
         found.used = now
         return found
+    # New, or unused for a while: the key's queue now, looked up and checked
+    # (its id may since have gone to another queue, of ours or a stranger's).
     try:
         queue = _verify(sysv_ipc.MessageQueue(k, 0, 0o600, msgmax()))
     except sysv_ipc.ExistentialError:
+        if found is not None:
+            _forget(found.queue)  # gone, and with it whatever was unread
         raise Unreachable("queue %d does not exist" % n) from None
     except sysv_ipc.PermissionsError:
         raise BadAddress("queue %d is not ours" % n) from None
+    # Not ours (BadAddress above): the handle stays, with its counter, for
+    # when it is ours again.
+    if found is not None and found.queue.id == queue.id:
+        found.used = now
+        return found
     return _keep(queue, now)
 
 
 def _keep(queue, now):
-    if len(_handles) >= MAX_HANDLES:
+    global _prune_at
+    if len(_handles) >= max(MAX_HANDLES, _prune_at):
         _prune()
+        # Queues that keep messages of ours unread stay: the next prune
+        # waits until as many new ones have come, not one more.
+        _prune_at = 2 * len(_handles)
     found = _handles[queue.key] = _Handle(queue, now)
     return found
 
@@ -254,7 +269,7 @@ def _prune():
         try:
             if found.queue.current_messages:
                 continue
-        except (sysv_ipc.ExistentialError, OSError):
+        except (sysv_ipc.Error, OSError):
             pass
         del _handles[k]
 
@@ -283,14 +298,16 @@ def remove_queue(n):
 
 
 def exists(address):
+    queue = None
     try:
         _, _, n = parse(address)
         queue = _open(n)
         _stat(queue)
     except (BadAddress, Unreachable):
         return False
-    except (sysv_ipc.ExistentialError, OSError):
-        _forget(queue)
+    except (sysv_ipc.Error, OSError):
+        if queue is not None:
+            _forget(queue)
         return False
     return True
 
@@ -301,6 +318,8 @@ def _next_type(handle):
     # Types are C ints here: 22 bits of PID, 9 of the queue's counter,
     # never 0.  One counter per queue: MAX_UNREAD bounds what is unread in
     # one queue, not what was sent to others since.
+    global _sent
+    _sent += 1
     handle.counter += 1
     return ((pidref.own_pid() & 0x3FFFFF) << 9) | (handle.counter % 511 + 1)
 
@@ -326,6 +345,9 @@ def send(address, message):
             break
         except sysv_ipc.ExistentialError:
             _forget(queue)
+        except sysv_ipc.PermissionsError:
+            _forget(queue)  # its id went to a queue we may not look at
+            raise BadAddress("queue %d is not ours" % n) from None
         except OSError as e:
             if e.errno not in _GONE:
                 raise
@@ -367,9 +389,7 @@ def withdraw(token):
     try:
         queue = _open(n)
         queue.receive(block=False, type=mtype)
-    except (Unreachable, BadAddress, sysv_ipc.BusyError, sysv_ipc.ExistentialError):
-        return False
-    except OSError:
+    except (Unreachable, BadAddress, sysv_ipc.Error, OSError):
         return False
     return True
 
