@@ -308,6 +308,41 @@ def test_a_queue_we_may_not_look_at_is_not_ours_and_raises_nothing_else(home):
         shutil.rmtree(run_as, ignore_errors=True)
 
 
+def test_a_queue_out_of_reach_while_in_use_keeps_its_type_counter(home):
+    """Found by a review: a send refused by the kernel (the queue made
+    read-only) dropped the handle, counter included, though a message of
+    ours was unread there; the next message had its type."""
+    run_as = tempfile.mkdtemp(prefix="gsat-nobody-")
+    os.chmod(run_as, 0o777)
+
+    def child():
+        if os.geteuid() == 0:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        os.environ["HOME"] = run_as
+        forget()
+        q = transport.open_inbox(tag="r", sweep=False)
+        try:
+            transport.send(q.address, "A;")
+            q.queue.mode = 0o400
+            try:
+                transport.send(q.address, "REFUSED;")
+                return False
+            except transport.BadAddress:
+                pass
+            q.queue.mode = 0o600
+            b = transport.send(q.address, "B;")
+            return transport.withdraw(b) and drain(q) == ["A;"]
+        finally:
+            q.close()
+
+    try:
+        assert in_child(child) == 0
+    finally:
+        shutil.rmtree(run_as, ignore_errors=True)
+
+
 def test_a_kept_handle_whose_id_went_to_another_queue_of_ours_is_not_used(tmp_path):
     """Found by a review: after a pause the handle was checked by its id
     alone; the kernel can give a removed queue's id to a new queue of ours
@@ -399,6 +434,57 @@ def test_a_queue_out_of_reach_for_a_while_keeps_its_type_counter(inboxes):
     second = transport.send(inbox.address, "SECOND;")
     assert second.token != first.token
     assert transport.withdraw(second) and drain(inbox) == ["FIRST;"]
+
+
+def test_a_receipt_of_a_read_message_takes_nothing_back_after_511_more(inboxes):
+    """Found by a review: types repeat after 511 messages to one queue, so
+    the receipt of a message read long ago named a later one, which a
+    late withdrawal (an ask given up) took unread."""
+    peer = inboxes("peer")
+    old = transport.send(peer.address, "HOLD 1;")
+    assert drain(peer) == ["HOLD 1;"]
+    for i in range(510):
+        transport.send(peer.address, "N %d;" % i)
+        assert drain(peer) == ["N %d;" % i]
+    later = transport.send(peer.address, "KILL 2;")
+    assert later.token[2] == old.token[2]  # the same type again
+    assert not transport.withdraw(old)
+    assert drain(peer) == ["KILL 2;"]
+
+
+def test_withdrawn_messages_free_no_type_while_an_older_one_is_unread(inboxes):
+    """Found by a review: the count of a queue's messages bounded what was
+    unread, but withdrawals took messages out while the type counter went
+    on, so the 511th request sent and withdrawn took the first, unread."""
+    q = inboxes("w")
+    transport.send(q.address, "FIRST;")
+    for i in range(sysv.TYPES + 10):
+        receipt = transport.send(q.address, "ASK %d;" % i)
+        assert transport.withdraw(receipt), i
+    assert drain(q) == ["FIRST;"]
+
+
+def test_a_damaged_secret_is_a_transport_error(home, inboxes):
+    """Found by a review: a secret file without a number raised ValueError
+    through send, exists and a daemon's answer."""
+    address = inboxes("d").address
+    path = os.path.join(sysvkeys.registry_dir(), sysvkeys.SECRET)
+    with open(path) as f:
+        kept = f.read()
+    with open(path, "w") as f:
+        f.write("")
+    try:
+        sysvkeys._secrets.clear()
+        sysvkeys._key_of.clear()
+        with pytest.raises(OSError):
+            transport.send(address, "HI;")
+        assert transport.exists(address) is False
+        with pytest.raises(OSError):
+            transport.reply_address(address)
+    finally:
+        with open(path, "w") as f:
+            f.write(kept)
+        sysvkeys._secrets.clear()
 
 
 def test_exists_is_false_when_no_key_can_be_worked_out(home):

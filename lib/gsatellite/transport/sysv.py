@@ -22,11 +22,13 @@ one System V queue per inbox instead of a file per message.  Invariants:
   but a sputnik, and periodically in the daemons) removes those of
   processes killed with ``kill -9``.
 * Withdrawing: every message is sent with a type of its own (the sender's
-  PID and a counter of that queue), so its sender can take exactly it
-  back with a non-blocking ``msgrcv`` of that type, while receivers take
-  any type in FIFO order.  A queue holding ``MAX_UNREAD`` messages counts
-  as full, so a counter value is not reused while the message that had it
-  is unread.
+  PID and a counter of that queue, ``TYPES`` values), so its sender can
+  take exactly it back with a non-blocking ``msgrcv`` of that type, while
+  receivers take any type in FIFO order.  Types must not repeat while a
+  message of ours may be unread there: after ``MAX_UNREAD`` (< ``TYPES``)
+  sends since the queue was last seen empty, the queue counts as full
+  until it is seen empty again.  A receipt takes nothing back once
+  ``TYPES`` more messages went there (its type may name a later one).
 * A queue's handle is kept, and checked again (owner, mode) before it is
   used after ``VERIFY_IDLE`` seconds unused: the kernel gives a removed
   queue's id to a new queue only after millions of others, which nobody
@@ -65,6 +67,7 @@ except ImportError:  # pragma: no cover - the fallback is tested with a fake nam
     sysv_ipc = None
 
 PREFIX = "sysv:"
+TYPES = 511
 MAX_UNREAD = 500
 _ADDRESS = re.compile(r"sysv:([^:]+):([0-9]+(?:\.[A-Za-z0-9_-]+)?):([0-9]{1,10})\Z")
 _GONE = (errno.EINVAL, errno.EIDRM, errno.ENOENT)
@@ -76,22 +79,18 @@ MAX_HANDLES = 1024
 
 class _Handle:
     """A verified queue of this sender: ``used``, when last used
-    (monotonic); ``budget``, sends left before the queue's count is looked
-    at again (MAX_UNREAD less the count at the last look, so this sender's
-    unread messages there never reach MAX_UNREAD unlooked-at);
-    ``counter``, of the message types sent there."""
+    (monotonic); ``fresh``, messages sent there since it was last seen
+    empty (or since the handle was made: a handle goes only with its queue
+    empty or gone), all of which may be unread; ``counter``, of the
+    message types sent there."""
 
-    __slots__ = ("queue", "used", "budget", "counter")
+    __slots__ = ("queue", "used", "fresh", "counter")
 
     def __init__(self, queue, now):
-        # The counter starts where this process's sends are, not at 0: a
-        # receipt of a message read long ago (a queue whose handle went)
-        # must not name the next message sent there.
-        self.queue, self.used, self.budget, self.counter = queue, now, 0, _sent
+        self.queue, self.used, self.fresh, self.counter = queue, now, 0, 0
 
 
 _handles = {}  # key -> _Handle
-_sent = 0  # messages this process sent into queues
 _prune_at = 0  # handles kept before the next prune (at least MAX_HANDLES)
 _parsed = {}  # address -> (host, name, n)
 _in_box = {}  # address -> path of our last fallback message there
@@ -269,6 +268,8 @@ def _prune():
         try:
             if found.queue.current_messages:
                 continue
+        except sysv_ipc.PermissionsError:
+            continue  # out of reach for now: what is unread there is unknown
         except (sysv_ipc.Error, OSError):
             pass
         del _handles[k]
@@ -303,7 +304,7 @@ def exists(address):
         _, _, n = parse(address)
         queue = _open(n)
         _stat(queue)
-    except (BadAddress, Unreachable):
+    except (BadAddress, Unreachable, sysv_ipc.PermissionsError):
         return False
     except (sysv_ipc.Error, OSError):
         if queue is not None:
@@ -316,12 +317,10 @@ def exists(address):
 
 def _next_type(handle):
     # Types are C ints here: 22 bits of PID, 9 of the queue's counter,
-    # never 0.  One counter per queue: MAX_UNREAD bounds what is unread in
-    # one queue, not what was sent to others since.
-    global _sent
-    _sent += 1
+    # never 0.  One counter per queue: what may be unread is bounded per
+    # queue (_full), not what was sent to others since.
     handle.counter += 1
-    return ((pidref.own_pid() & 0x3FFFFF) << 9) | (handle.counter % 511 + 1)
+    return ((pidref.own_pid() & 0x3FFFFF) << 9) | (handle.counter % TYPES + 1)
 
 
 def send(address, message):
@@ -337,8 +336,8 @@ def send(address, message):
                 mtype = _next_type(handle)
                 try:
                     queue.send(data, block=False, type=mtype)
-                    handle.budget -= 1
-                    return ("q", n, mtype)
+                    handle.fresh += 1
+                    return ("q", n, mtype, handle, handle.counter)
                 except sysv_ipc.BusyError:
                     pass  # full: the box takes it
             _stat(queue)  # still there?  Then its box is too.
@@ -346,7 +345,8 @@ def send(address, message):
         except sysv_ipc.ExistentialError:
             _forget(queue)
         except sysv_ipc.PermissionsError:
-            _forget(queue)  # its id went to a queue we may not look at
+            # Out of reach: the handle and its counter stay, for when it
+            # is ours again (messages of ours may be unread there).
             raise BadAddress("queue %d is not ours" % n) from None
         except OSError as e:
             if e.errno not in _GONE:
@@ -372,23 +372,29 @@ def _box_first(address, handle, data):
 
 
 def _full(handle):
-    """Does the queue hold MAX_UNREAD messages?  Looked at (IPC_STAT) only
-    when this sender could have filled it since the last look: the count
-    is there to keep a message type of ours from being used twice while
-    unread (other senders' messages have other types)."""
-    if handle.budget > 0:
+    """Could a type of ours repeat while unread?  After MAX_UNREAD sends
+    since the queue was last seen empty, it counts as full until it is
+    seen empty again (IPC_STAT only then: other senders' messages have
+    other types, and withdrawals free no types)."""
+    if handle.fresh < MAX_UNREAD:
         return False
-    handle.budget = MAX_UNREAD - _stat(handle.queue)
-    return handle.budget <= 0
+    if _stat(handle.queue):
+        return True
+    handle.fresh = 0
+    return False
 
 
 def withdraw(token):
     if token[0] == "b":
         return mbox.withdraw(token[1])
-    _, n, mtype = token
+    _, n, mtype, sent_by, counter = token
     try:
-        queue = _open(n)
-        queue.receive(block=False, type=mtype)
+        handle = _handle(n)
+        # Another handle (its queue was emptied or gone), or TYPES sends
+        # since: the type may name a later message of ours.
+        if handle is not sent_by or handle.counter - counter >= TYPES:
+            return False
+        handle.queue.receive(block=False, type=mtype)
     except (Unreachable, BadAddress, sysv_ipc.Error, OSError):
         return False
     return True

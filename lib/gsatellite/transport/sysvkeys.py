@@ -102,7 +102,10 @@ def _make_secret(d, path):
         pass
     finally:
         os.unlink(tmp)  # also when the disk is full: nothing half-written stays
-    return _read_secret(path)
+    try:
+        return _read_secret(path)
+    except ValueError:  # damaged by hand: no keys, a transport error
+        raise OSError(errno.EINVAL, "not a secret (no hexadecimal number)", path) from None
 
 
 def _read_secret(path):
