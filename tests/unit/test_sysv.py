@@ -268,13 +268,11 @@ def test_kept_handles_are_bounded_but_not_those_with_unread_messages(inboxes, mo
     assert transport.withdraw(receipt) and drain(keep) == []
 
 
-def test_a_queue_we_may_not_look_at_is_not_ours_and_raises_nothing_else(home):
-    """Found by a review: the check of a kept handle asked the kernel for
-    the queue's owner, which a queue we may not read refuses with an
-    error that no caller expected (a daemon answering there ended).  Run
-    as a user without root's bypass (uid 65534 when the tests run as
-    root): its own queue, taken out of its reach with mode 0."""
-    # A $HOME that uid can reach: pytest's tmp_path is under a 0700 directory.
+def as_plain_user(fn):
+    """``fn()`` in a forked child without root's bypass of queue
+    permissions (uid 65534 when the tests run as root), in a $HOME of its
+    own; returns its exit status (0: fn returned True)."""
+    # pytest's tmp_path is under a 0700 directory that uid cannot reach.
     run_as = tempfile.mkdtemp(prefix="gsat-nobody-")
     os.chmod(run_as, 0o777)
 
@@ -285,6 +283,22 @@ def test_a_queue_we_may_not_look_at_is_not_ours_and_raises_nothing_else(home):
             os.setuid(65534)
         os.environ["HOME"] = run_as
         forget()
+        return fn()
+
+    try:
+        return in_child(child)
+    finally:
+        shutil.rmtree(run_as, ignore_errors=True)
+
+
+def test_a_queue_we_may_not_look_at_is_not_ours_and_raises_nothing_else(home):
+    """Found by a review: the check of a kept handle asked the kernel for
+    the queue's owner, which a queue we may not read refuses with an
+    error that no caller expected (a daemon answering there ended).  Run
+    as a user without root's bypass (uid 65534 when the tests run as
+    root): its own queue, taken out of its reach with mode 0."""
+
+    def child():
         inbox = transport.open_inbox(tag="p", sweep=False)
         try:
             receipt = transport.send(inbox.address, "HI;")
@@ -302,26 +316,15 @@ def test_a_queue_we_may_not_look_at_is_not_ours_and_raises_nothing_else(home):
             inbox.queue.remove()  # its owner may, without looking
             inbox.close()
 
-    try:
-        assert in_child(child) == 0
-    finally:
-        shutil.rmtree(run_as, ignore_errors=True)
+    assert as_plain_user(child) == 0
 
 
 def test_a_queue_out_of_reach_while_in_use_keeps_its_type_counter(home):
     """Found by a review: a send refused by the kernel (the queue made
     read-only) dropped the handle, counter included, though a message of
     ours was unread there; the next message had its type."""
-    run_as = tempfile.mkdtemp(prefix="gsat-nobody-")
-    os.chmod(run_as, 0o777)
 
     def child():
-        if os.geteuid() == 0:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-        os.environ["HOME"] = run_as
-        forget()
         q = transport.open_inbox(tag="r", sweep=False)
         try:
             transport.send(q.address, "A;")
@@ -337,10 +340,7 @@ def test_a_queue_out_of_reach_while_in_use_keeps_its_type_counter(home):
         finally:
             q.close()
 
-    try:
-        assert in_child(child) == 0
-    finally:
-        shutil.rmtree(run_as, ignore_errors=True)
+    assert as_plain_user(child) == 0
 
 
 def test_a_kept_handle_whose_id_went_to_another_queue_of_ours_is_not_used(tmp_path):
