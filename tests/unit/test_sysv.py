@@ -487,6 +487,58 @@ def test_a_damaged_secret_is_a_transport_error(home, inboxes):
         sysvkeys._secrets.clear()
 
 
+def test_a_type_refused_by_a_full_queue_is_not_spent(inboxes):
+    """Found by a review: a send that found the queue full went to the box
+    but had moved the type counter, uncounted; 510 such sends withdrawn
+    later, the next message had the type of one still unread."""
+    q = inboxes("f")
+    first = transport.send(q.address, "M;")
+    filler = sysv_ipc.MessageQueue(q.queue.key)
+    for size in (1000, 1):  # to the last byte of msgmnb
+        while True:
+            try:
+                filler.send(b"x" * size, block=False, type=7)
+            except sysv_ipc.BusyError:
+                break
+    for _ in range(sysv.TYPES - 1):
+        boxed = transport.send(q.address, "ASK;")
+        assert boxed.token[0] == "b" and transport.withdraw(boxed)
+    while True:
+        try:
+            filler.receive(block=False, type=7)
+        except sysv_ipc.BusyError:
+            break
+    later = transport.send(q.address, "N;")
+    assert later.token[0] == "q" and later.token[2] != first.token[2]
+    assert transport.withdraw(later) and drain(q) == ["M;"]
+
+
+def test_a_withdrawal_takes_back_only_what_was_sent(inboxes):
+    """Found by a review: a new process of ours with a dead one's PID
+    gives out the dead one's types, so a withdrawal took the dead
+    process's unread message and left its own to take effect.  Here the
+    dead process's message is made by hand, with the type our next
+    message gets."""
+    q = inboxes("s")
+    transport.send(q.address, "WARM;")
+    assert drain(q) == ["WARM;"]
+    handle = sysv._handles[q.queue.key]
+    next_type = ((os.getpid() & 0x3FFFFF) << 9) | ((handle.counter + 1) % sysv.TYPES + 1)
+    sysv_ipc.MessageQueue(q.queue.key).send(b"STALE;", block=False, type=next_type)
+    mine = transport.send(q.address, "MINE;")
+    assert mine.token[2] == next_type
+    assert transport.withdraw(mine)
+    assert drain(q) == ["STALE;"]  # not lost: back, behind
+
+
+def test_exists_and_withdraw_without_the_module_say_no(home, monkeypatch):
+    """Found by a review: without sysv_ipc, exists() raised AttributeError
+    (sendcmd -m sysv:... printed a traceback)."""
+    address = sysv.make_address("123", 4567)
+    monkeypatch.setattr(sysv, "sysv_ipc", None)
+    assert transport.exists(address) is False
+
+
 def test_exists_is_false_when_no_key_can_be_worked_out(home):
     """Found by a review: with no secret to be had (here a file where the
     registry directory belongs) exists() raised UnboundLocalError."""

@@ -28,7 +28,9 @@ one System V queue per inbox instead of a file per message.  Invariants:
   message of ours may be unread there: after ``MAX_UNREAD`` (< ``TYPES``)
   sends since the queue was last seen empty, the queue counts as full
   until it is seen empty again.  A receipt takes nothing back once
-  ``TYPES`` more messages went there (its type may name a later one).
+  ``TYPES`` more messages went there (its type may name a later one); and
+  what a withdrawal takes must be the message sent, else it goes back (a
+  dead process of ours with the same PID may have left one of that type).
 * A queue's handle is kept, and checked again (owner, mode) before it is
   used after ``VERIFY_IDLE`` seconds unused: the kernel gives a removed
   queue's id to a new queue only after millions of others, which nobody
@@ -299,6 +301,8 @@ def remove_queue(n):
 
 
 def exists(address):
+    if sysv_ipc is None:
+        return False
     queue = None
     try:
         _, _, n = parse(address)
@@ -336,10 +340,11 @@ def send(address, message):
                 mtype = _next_type(handle)
                 try:
                     queue.send(data, block=False, type=mtype)
-                    handle.fresh += 1
-                    return ("q", n, mtype, handle, handle.counter)
                 except sysv_ipc.BusyError:
-                    pass  # full: the box takes it
+                    handle.counter -= 1  # the type was not used: the box takes it
+                else:
+                    handle.fresh += 1
+                    return ("q", n, mtype, handle, handle.counter, data, address)
             _stat(queue)  # still there?  Then its box is too.
             break
         except sysv_ipc.ExistentialError:
@@ -387,17 +392,45 @@ def _full(handle):
 def withdraw(token):
     if token[0] == "b":
         return mbox.withdraw(token[1])
-    _, n, mtype, sent_by, counter = token
+    _, n, mtype, sent_by, counter, data, address = token
+    if sysv_ipc is None:
+        return False
     try:
         handle = _handle(n)
         # Another handle (its queue was emptied or gone), or TYPES sends
         # since: the type may name a later message of ours.
         if handle is not sent_by or handle.counter - counter >= TYPES:
             return False
-        handle.queue.receive(block=False, type=mtype)
+        taken, _ = handle.queue.receive(block=False, type=mtype)
     except (Unreachable, BadAddress, sysv_ipc.Error, OSError):
         return False
-    return True
+    if taken == data:
+        return True
+    # An older message of that type: a dead process of ours with the same
+    # PID left it.  It goes back (behind ours, which is taken next).
+    _put_back(handle.queue, taken, mtype, address)
+    try:
+        taken, _ = handle.queue.receive(block=False, type=mtype)
+    except (sysv_ipc.Error, OSError):
+        return False
+    if taken == data:
+        return True
+    _put_back(handle.queue, taken, mtype, address)
+    return False
+
+
+def _put_back(queue, data, mtype, address):
+    """Return a message taken by mistake; never lose it: the box takes it
+    when the queue cannot."""
+    try:
+        queue.send(data, block=False, type=mtype)
+        return
+    except (sysv_ipc.Error, OSError):
+        pass
+    try:
+        mbox.send(box_of(address), data.decode("utf-8", "surrogateescape"))
+    except (OSError, BadAddress):
+        pass  # neither the queue nor its box is there: nobody would read it
 
 
 # -- receiving ----------------------------------------------------------------------------
