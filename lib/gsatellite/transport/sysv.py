@@ -323,8 +323,9 @@ def _next_type(handle):
     # Types are C ints here: 22 bits of PID, 9 of the queue's counter,
     # never 0.  One counter per queue: what may be unread is bounded per
     # queue (_full), not what was sent to others since.
-    handle.counter += 1
-    return ((pidref.own_pid() & 0x3FFFFF) << 9) | (handle.counter % TYPES + 1)
+    # The counter moves once the message is sent (a refused send spends
+    # no type: types must not wrap onto one still unread).
+    return ((pidref.own_pid() & 0x3FFFFF) << 9) | ((handle.counter + 1) % TYPES + 1)
 
 
 def send(address, message):
@@ -341,8 +342,9 @@ def send(address, message):
                 try:
                     queue.send(data, block=False, type=mtype)
                 except sysv_ipc.BusyError:
-                    handle.counter -= 1  # the type was not used: the box takes it
+                    pass  # full: the box takes it
                 else:
+                    handle.counter += 1
                     handle.fresh += 1
                     return ("q", n, mtype, handle, handle.counter, data, address)
             _stat(queue)  # still there?  Then its box is too.
