@@ -125,6 +125,10 @@ class FakeSystem:
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("GSAT_HOSTNAME", "testhost")
+    # The daemon and store logic here is driven through message boxes (a
+    # test that wants queues sets GSAT_TRANSPORT itself, as test_sysv
+    # does): an ambient GSAT_TRANSPORT=sysv must not change what runs.
+    monkeypatch.setenv("GSAT_TRANSPORT", "file")
     # The shipped mail service is linked into the system service directories
     # (the classic default); keep it from trying to mail from unit tests.
     monkeypatch.setenv("GSAT_MAIL_SERVICE", "no")

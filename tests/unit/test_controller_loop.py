@@ -20,6 +20,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("GSAT_HOSTNAME", "testhost")
     monkeypatch.setenv("GSAT_LIVENESS_INTERVAL", "0.2")
+    monkeypatch.setenv("GSAT_TRANSPORT", "file")  # the stream goes into the box
     paths.reset()
     config.reset()
     ctl.JobStore().ensure()

@@ -532,6 +532,36 @@ def test_a_withdrawal_takes_back_only_what_was_sent(inboxes):
     assert drain(q) == ["STALE;"]  # not lost: back, behind
 
 
+def _sigcont_pending_after(fn):
+    """Whether ``fn()`` left a SIGCONT pending for this process (blocked
+    meanwhile, taken afterwards)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCONT})
+    try:
+        while signal.sigtimedwait({signal.SIGCONT}, 0) is not None:
+            pass
+        fn()
+        return signal.sigtimedwait({signal.SIGCONT}, 0) is not None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def test_a_message_put_back_by_a_withdrawal_wakes_its_reader(inboxes):
+    """Its reader may have looked into the queue while the message was
+    taken out: unless it is woken, the message waits for the next one or
+    the poll.  The reader here is this process, whose queue it is."""
+    q = inboxes("s")
+    transport.send(q.address, "WARM;")
+    assert drain(q) == ["WARM;"]
+    plain = transport.send(q.address, "PLAIN;")
+    assert not _sigcont_pending_after(lambda: transport.withdraw(plain))
+    handle = sysv._handles[q.queue.key]
+    next_type = ((os.getpid() & 0x3FFFFF) << 9) | ((handle.counter + 1) % sysv.TYPES + 1)
+    sysv_ipc.MessageQueue(q.queue.key).send(b"STALE;", block=False, type=next_type)
+    mine = transport.send(q.address, "MINE;")
+    assert _sigcont_pending_after(lambda: transport.withdraw(mine))
+    assert drain(q) == ["STALE;"]
+
+
 def test_exists_and_withdraw_without_the_module_say_no(home, monkeypatch):
     """Found by a review: without sysv_ipc, exists() raised AttributeError
     (sendcmd -m sysv:... printed a traceback)."""

@@ -30,7 +30,8 @@ one System V queue per inbox instead of a file per message.  Invariants:
   until it is seen empty again.  A receipt takes nothing back once
   ``TYPES`` more messages went there (its type may name a later one); and
   what a withdrawal takes must be the message sent, else it goes back (a
-  dead process of ours with the same PID may have left one of that type).
+  dead process of ours with the same PID may have left one of that type),
+  and the owner is woken, as its sender did.
 * A queue's handle is kept, and checked again (owner, mode) before it is
   used after ``VERIFY_IDLE`` seconds unused: the kernel gives a removed
   queue's id to a new queue only after millions of others, which nobody
@@ -61,7 +62,16 @@ import time
 
 from .. import paths, pidref
 from . import mbox, sysvkeys
-from .base import Address, BadAddress, BadMessage, Inbox as _Inbox, Unavailable, Unreachable, check_host
+from .base import (
+    Address,
+    BadAddress,
+    BadMessage,
+    Inbox as _Inbox,
+    Unavailable,
+    Unreachable,
+    check_host,
+    wake_owner_if_safe,
+)
 
 try:
     import sysv_ipc
@@ -399,26 +409,35 @@ def withdraw(token):
         return False
     try:
         handle = _handle(n)
-        # Another handle (its queue was emptied or gone), or TYPES sends
-        # since: the type may name a later message of ours.
-        if handle is not sent_by or handle.counter - counter >= TYPES:
-            return False
-        taken, _ = handle.queue.receive(block=False, type=mtype)
     except (Unreachable, BadAddress, sysv_ipc.Error, OSError):
         return False
-    if taken == data:
-        return True
-    # An older message of that type: a dead process of ours with the same
-    # PID left it.  It goes back (behind ours, which is taken next).
-    _put_back(handle.queue, taken, mtype, address)
-    try:
-        taken, _ = handle.queue.receive(block=False, type=mtype)
-    except (sysv_ipc.Error, OSError):
+    # Another handle (its queue was emptied or gone), or TYPES sends
+    # since: the type may name a later message of ours.
+    if handle is not sent_by or handle.counter - counter >= TYPES:
         return False
-    if taken == data:
-        return True
-    _put_back(handle.queue, taken, mtype, address)
-    return False
+    put_back = False
+    try:
+        # An older message of that type may come first: a dead process of
+        # ours with the same PID left it.  It goes back (behind ours, which
+        # the second look takes).
+        for _look in range(2):
+            try:
+                taken, _ = handle.queue.receive(block=False, type=mtype)
+            except (sysv_ipc.Error, OSError):
+                return False
+            if taken == data:
+                return True
+            _put_back(handle.queue, taken, mtype, address)
+            put_back = True
+        return False
+    finally:
+        if put_back:
+            # Its reader may have looked while it was out: wake it, as
+            # its sender did.
+            try:
+                wake_owner_if_safe(address, changed(address))
+            except OSError:  # TransportError included
+                pass
 
 
 def _put_back(queue, data, mtype, address):
