@@ -390,7 +390,8 @@ def test_a_box_a_dead_process_left_empty_is_renewed_for_its_new_owner(home):
     owner's PID and does not wake it (pidref.may_wake)."""
     with open("/proc/sys/kernel/ns_last_pid") as f:
         last = int(f.read())
-    left = range(last + 1, last + 300)
+    # Room for the processes other programs start during the wait below.
+    left = range(last + 1, last + 3000)
     for pid in left:
         os.makedirs(_g("mboxes", HOST, "%d.inbox" % pid))
     old = max(os.stat(_g("mboxes", HOST, "%d.inbox" % pid)).st_ctime for pid in left)
@@ -410,7 +411,8 @@ def test_a_box_a_dead_process_left_empty_is_renewed_for_its_new_owner(home):
             os._exit(0)
     try:
         box = os.read(made_r, 4096).decode()
-        assert child in left, "another process took the PIDs: box %s" % box
+        if child not in left:
+            pytest.skip("other programs took the %d PIDs meanwhile (box %s)" % (len(left), box))
         assert transport.owner(box) == (HOST, child)
         # As the box was left, its new owner would pass for a stranger ...
         assert not pidref.may_wake(child, old)
