@@ -47,6 +47,8 @@ TERMINATING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Seconds between two looks for System V queues of processes killed with
 # kill -9 (a daemon also looks when it starts, in transport.open_inbox).
 SWEEP_SECONDS = 60.0
+# Messages taken in a row before pending signals are looked at.
+SIGNAL_LOOK = 64
 
 
 class Daemon:
@@ -60,6 +62,7 @@ class Daemon:
         self.pid = os.getpid()
         self.host = paths.hostname()
         self.stop = False
+        self._signalled = False
         self.limit = config.get_int("max_message_size")
         self.handlers = {
             P.ALIVE: lambda args, box: P.YES,
@@ -111,8 +114,10 @@ class Daemon:
         """Run ``fn()`` every ``seconds`` (first run after one interval)."""
 
         def again():
-            fn()
-            self.call_later(seconds, again)
+            try:
+                fn()
+            finally:  # a run that failed (run_timers logs it) must not end the series
+                self.call_later(seconds, again)
 
         return self.call_later(seconds, again)
 
@@ -214,6 +219,10 @@ class Daemon:
         except transport.BadAddress as e:
             log("refusing to answer %r: %s" % (answer, e))
             return
+        if self._serves(to):
+            # The answer would come back to us as a request (ALIVE?;<ours>).
+            log("refusing to answer %r to %s: an inbox this daemon reads" % (answer, answer_box))
+            return
         before = transport.changed(to)
         try:
             transport.send(to, P.message(answer, self.inbox.address_for(to)))
@@ -222,11 +231,28 @@ class Daemon:
             return
         transport.wake_owner_if_safe(to, before)
 
+    def _serves(self, to):
+        """Is ``to`` an inbox we read (its box, for a queue)?  Any spelling of
+        a box's path: normalised (a loop through an alias ends anyway, as
+        an answer to UNKNOWN COMMAND is never given)."""
+        text = os.path.normpath(to) if to.kind == transport.base.MBOX else to
+        for inbox, _ in self.inboxes:
+            for served in (inbox.address, getattr(getattr(inbox, "box", None), "address", None)):
+                if served is not None and text == (
+                        os.path.normpath(served) if served.kind == transport.base.MBOX else served):
+                    return True
+        return False
+
     def dispatch(self, message):
         if ";" not in message:
             log("malformed message (no ';'), ignored: %r" % message[:200])
             return
         command, answer_box = split(message)
+        if command == P.UNKNOWN:
+            # An answer, not a request (ours to a peer's answer that came
+            # here as a request): answering it would start an endless
+            # exchange between two daemons.
+            return
         verb, _, args = command.partition(" ")
         handler = self.handlers.get(verb)
         try:
@@ -258,23 +284,48 @@ class Daemon:
                 on_message(message)
                 self.maintain()
                 self.run_timers()
+                if count % SIGNAL_LOOK == 0:
+                    # A stream that never ends must not keep SIGTERM waiting.
+                    self._look_at_signals()
                 if (inbox, on_message) not in self.inboxes:
                     break
             if self.stop:
                 break
         return count
 
+    def _look_at_signals(self):
+        signals = self.sleeper.drain()
+        if signals:
+            self._signalled = True  # once() looks into every inbox again
+        for signo in signals:
+            self.on_signal(signo)
+
     def inbox_lost(self, inbox):
         if inbox is not self.inbox:
             log("inbox %s vanished" % inbox.address)
             return
-        log("my message box %s vanished; recreating it" % self.box)
+        renew = getattr(inbox, "renew", None)
+        if renew is not None:
+            # A queue gone under us: a new one, and its box, where messages
+            # may wait, stays.  Without a new queue the box alone serves.
+            try:
+                renew()
+                log("my queue %s vanished; receiving on %s" % (self.box, inbox.address))
+                self.box = inbox.address
+                return
+            except transport.Unavailable as e:
+                log("my queue %s vanished, and no new one: %s; receiving on its box" % (self.box, e))
+                replacement = inbox.box
+        else:
+            log("my message box %s vanished; recreating it" % self.box)
+            replacement = self.make_inbox()
         self.unserve(inbox)
-        self.inbox = self.make_inbox()
+        self.inbox = replacement
         self.box = self.inbox.address
         self.inboxes.insert(0, (self.inbox, self.dispatch))
 
     def once(self, timeout=None):
+        self._signalled = False
         while not self.stop and self.take_messages():
             # A pass ends when every inbox was found empty.  What a sender
             # that can signal us publishes after that look comes with its
@@ -286,7 +337,8 @@ class Daemon:
             signals = self.sleeper.drain()
             for signo in signals:
                 self.on_signal(signo)
-            if not signals:
+            signalled, self._signalled = self._signalled, False
+            if not signals and not signalled:
                 break
         if self.stop:
             return

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from gsatellite import config
+from gsatellite import daemon as daemon_module
 from gsatellite.daemon import Daemon
 from gsatellite.transport import mbox, request
 from gsatellite.protocol import split
@@ -197,3 +198,57 @@ def test_a_message_published_after_a_pass_is_taken_when_its_wake_up_came(home, w
     finally:
         d.shutdown()
         d.sleeper.release()
+
+
+def test_an_answer_into_its_own_inbox_is_refused(daemon, home):
+    """Found by a review: ``ALIVE?;<the daemon's own inbox>`` made it answer
+    itself, the answer's answer too, for ever (all its CPU; SIGTERM never
+    taken).  Any spelling of its box's path is its own."""
+    spelled = daemon.box.replace("/mboxes/", "/mboxes//") + "/"
+    mbox.send(daemon.box, "ALIVE?;%s" % daemon.box)
+    mbox.send(daemon.box, "ALIVE?;%s" % spelled)
+    assert daemon.once(timeout=0) is None
+    assert answers_in(daemon.box) == []
+
+
+def test_unknown_command_is_an_answer_and_gets_none(daemon, home):
+    """Two daemons that answer each other's answers (``ALIVE?;<controller>``
+    sent to the forwarder) would exchange UNKNOWN COMMAND for ever."""
+    client = mbox.create_pid_box(suffix=".t9")
+    mbox.send(daemon.box, "YES;%s" % client)
+    mbox.send(daemon.box, "UNKNOWN COMMAND;%s" % client)
+    daemon.once(timeout=0)
+    assert answers_in(client) == ["UNKNOWN COMMAND"]
+
+
+def test_sigterm_ends_a_stream_of_messages_that_never_ends(daemon, home):
+    """Each message brings the next: the pass never finds its inboxes
+    empty, and a SIGTERM must still end it (it is blocked, and was taken
+    only between passes)."""
+    taken = []
+
+    def step(args, box):
+        taken.append(args)
+        if len(taken) < 5000:  # the test ends without the fix too, and fails
+            mbox.send(daemon.box, "STEP;")
+
+    daemon.handlers["STEP"] = step
+    mbox.send(daemon.box, "STEP;")
+    os.kill(os.getpid(), signal.SIGTERM)  # blocked by the daemon's sleeper: pending
+    daemon.once(timeout=0)
+    assert daemon.stop
+    assert len(taken) <= 2 * daemon_module.SIGNAL_LOOK, len(taken)
+
+
+def test_a_periodic_job_that_fails_runs_again(daemon):
+    runs = []
+
+    def flaky():
+        runs.append(daemon.clock())
+        raise OSError("registry is not a directory")
+
+    daemon.every(10, flaky)
+    for _ in range(3):
+        daemon.fake_clock.t += 10
+        daemon.run_timers()
+    assert len(runs) == 3

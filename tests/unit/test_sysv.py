@@ -809,3 +809,82 @@ def test_a_fifo_as_the_secret_is_an_error_not_a_hang(tmp_path, monkeypatch):
         t.join(5)
     assert not blocked, "reading the secret blocked on a FIFO"
     assert isinstance(outcome[0], OSError)
+
+
+# -- found by the review of c9ab04b ------------------------------------------------
+
+def _daemon():
+    from gsatellite.daemon import Daemon
+
+    return Daemon()
+
+
+def test_a_daemon_whose_queue_is_removed_keeps_its_box_and_gets_a_new_queue(home):
+    """``ipcrm`` of a daemon's queue: the daemon made itself a new inbox,
+    emptying its box on the way, so a classic client's request waiting
+    there was dropped unanswered."""
+    d = _daemon()
+    try:
+        old = d.inbox.address
+        client = mbox.create_pid_box(suffix=".c1")
+        mbox.send(d.inbox.box.address, "ALIVE?;%s" % client)  # as a classic client does
+        d.inbox.queue.remove()
+        d.once(timeout=0)
+        d.once(timeout=0)
+        assert [text for text, _ in _requests(client)] == ["YES"]
+        assert d.inbox.address != old and d.box == d.inbox.address
+        assert sysv.exists(d.inbox.address)
+        entry = sysvkeys.read_entry(sysvkeys.entry_path(str(os.getpid())))
+        assert entry is not None and entry[0] == sysv.parse(d.inbox.address)[2]
+        transport.send(d.inbox.address, "ALIVE?;%s" % client)  # the new queue serves
+        d.once(timeout=0)
+        assert [text for text, _ in _requests(client)] == ["YES"]
+    finally:
+        d.shutdown()
+        d.sleeper.release()
+
+
+def _requests(box):
+    from unit.conftest import requests_in
+
+    return requests_in(box)
+
+
+@pytest.mark.parametrize("garbage", ["-5 7", "1_0 7", "\uff11 7", "99999999999 7", "5 -7", "5"])
+def test_a_registry_entry_takes_ascii_numbers_in_range_only(home, garbage):
+    path = sysvkeys.entry_path("4711")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(garbage + "\n")
+    assert sysvkeys.read_entry(path) is None
+    assert sysv.process_address(4711).kind == base.MBOX
+
+
+def test_a_registry_that_is_not_a_directory_falls_back_to_boxes(home):
+    """It crashed every daemon: a sputnik died before its job started (the
+    job failed), the controller's stop and the next start too."""
+    d = sysvkeys.registry_dir()
+    os.makedirs(os.path.dirname(d), exist_ok=True)
+    with open(d, "w") as f:
+        f.write("junk\n")
+    with pytest.raises(base.Unavailable):
+        sysv.open_inbox(tag="x")
+    with pytest.raises(base.Unavailable):
+        sysv.open_inbox()  # a main inbox sweeps first
+    inbox = transport.open_inbox(log=lambda line: None)
+    try:
+        assert inbox.address.kind == base.MBOX
+    finally:
+        inbox.close()
+    assert sysv.sweep() == 0
+    sysvkeys.remove_entry("4711")  # no error either
+
+
+def test_a_directory_named_like_a_pid_in_the_registry_is_left_alone(home, inboxes):
+    q = inboxes("s")  # makes the registry
+    odd = sysvkeys.entry_path("4000010")
+    os.mkdir(odd)
+    assert sysv.sweep() == 0
+    assert os.path.isdir(odd)
+    assert not [n for n in os.listdir(sysvkeys.registry_dir()) if n.startswith(sysvkeys.CLAIM)]
+    assert sysv.exists(q.address)

@@ -511,6 +511,14 @@ class Inbox(_Inbox):
         # to the box: it gets the box, the classic answer's sender field.
         return self.address if Address(to).kind == self.address.kind else self.box.address
 
+    def renew(self):
+        """A new queue for this inbox of ours, whose queue is gone (removed
+        by ``ipcrm``, or by a sweep misled by a forged entry): the box and
+        what waits there stay.  :class:`Unavailable` when none can be made."""
+        name = self.address.split(":")[2]
+        self._n, self.queue = _new_queue(name)
+        self.address = make_address(name, self._n)
+
     def close(self):
         if self._n is None:
             return
@@ -524,34 +532,48 @@ def open_inbox(pid=None, tag="", limit=None, log=None, sweep=True):
     """A new queue (and its box) for this process; see the module invariants.
     A main inbox (no ``tag``) sweeps first, unless ``sweep`` is False: a
     sputnik starts per job, and the controller, the forwarder and every
-    daemon's timer sweep already."""
+    daemon's timer sweep already.  Whatever keeps the registry from
+    working (not a directory, a full disk) is :class:`Unavailable`: the
+    caller falls back to a box."""
     if sysv_ipc is None:
         raise Unavailable("the Python module sysv_ipc is not installed")
     pid = pid or os.getpid()
     name = "%d.%s" % (pid, tag) if tag else str(pid)
     if sweep and not tag:
-        _sweep_gone()
+        try:
+            _sweep_gone()
+        except OSError as e:
+            raise Unavailable("cannot sweep the queue registry: %s" % e) from None
     old = sysvkeys.read_entry(sysvkeys.entry_path(name))
     if old is not None:
         remove_queue(old[0])  # an earlier process of this PID left it
     box = mbox.Inbox(mbox.create_box(name + mbox.BOX_SUFFIX), limit, log)
+    try:
+        n, queue = _new_queue(name)
+    except Unavailable:
+        box.close()
+        raise
+    return Inbox(make_address(name, n), queue, box, limit, log, n=n)
+
+
+def _new_queue(name):
+    """``(n, queue)``: a new private queue, recorded under ``name`` first."""
     n = sysvkeys.new_number()
     for _ in range(1000):
-        sysvkeys.write_entry(name, n)
         try:
+            sysvkeys.write_entry(name, n)
             queue = sysv_ipc.MessageQueue(sysvkeys.key(n), sysv_ipc.IPC_CREX, 0o600, msgmax())
         except sysv_ipc.ExistentialError:
-            n = (n + 1) & 0x7FFFFFFF  # a key somebody else holds
+            n = (n + 1) & sysvkeys.MAX_NUMBER  # a key somebody else holds
             continue
         except (OSError, sysv_ipc.Error) as e:
-            # ENOSPC (msgmni queues in use), ENOSYS (no System V IPC), ...
+            # ENOSPC (msgmni queues in use, or a full disk), ENOSYS (no
+            # System V IPC), a registry that is not a directory ...
             sysvkeys.remove_entry(name)
-            box.close()
             raise Unavailable("cannot make a System V queue: %s" % e) from None
         _keep(queue, time.monotonic())
-        return Inbox(make_address(name, n), queue, box, limit, log, n=n)
+        return n, queue
     sysvkeys.remove_entry(name)
-    box.close()
     raise Unavailable("no free System V queue key")
 
 

@@ -37,6 +37,7 @@ directory is ever listed except by :func:`sweep`.
 
 import errno
 import os
+import stat
 
 from .. import paths, pidref
 from ..fsutil import random_chars, read_bytes
@@ -175,8 +176,11 @@ def _listdir(d):
         return []
 
 
+MAX_NUMBER = 0x7FFFFFFF
+
+
 def new_number():
-    return int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF
+    return int.from_bytes(os.urandom(4), "big") & MAX_NUMBER
 
 
 # -- owners ------------------------------------------------------------------------
@@ -235,11 +239,12 @@ def read_entry(path):
     data = read_bytes(path, limit=64)
     if data is None:
         return None
-    try:
-        parts = data.split()
-        return int(parts[0]), int(parts[1])
-    except (ValueError, IndexError):
+    parts = data.split()
+    # ASCII digits only: int() takes "-5", "1_0" and other scripts' digits.
+    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
         return None
+    n, start = int(parts[0]), int(parts[1])
+    return (n, start) if n <= MAX_NUMBER else None
 
 
 def lookup(pid, host=None):
@@ -253,8 +258,8 @@ def lookup(pid, host=None):
 def remove_entry(name):
     try:
         os.unlink(entry_path(name))
-    except FileNotFoundError:
-        pass
+    except OSError:
+        pass  # gone already; or not a file of ours to remove (the sweep passes it over)
 
 
 def sweep(remove_queue, log=None):
@@ -263,7 +268,7 @@ def sweep(remove_queue, log=None):
     d = registry_dir()
     try:
         names = os.listdir(d)
-    except FileNotFoundError:
+    except OSError:  # none yet; or something else in its place: nothing to sweep
         return 0
     removed = 0
     for name in names:
@@ -281,6 +286,8 @@ def sweep(remove_queue, log=None):
         found = read_entry(path)
         if found is not None and owner_alive(int(pid), found[1]):
             continue
+        if found is None and not _regular_file(path):
+            continue  # no entry ever written (a directory, a FIFO ...): left alone
         # Claim it: only one sweeper gets past the rename.
         claimed = os.path.join(d, "%s%s.%s" % (CLAIM, name, random_chars(6)))
         try:
@@ -300,8 +307,18 @@ def sweep(remove_queue, log=None):
                         log("removed queue %d of %s, whose process is gone" % (found[0], name))
             except OSError:
                 pass
-        os.unlink(claimed)
+        try:
+            os.unlink(claimed)
+        except OSError:
+            pass  # _finish_claim tries again
     return removed
+
+
+def _regular_file(path):
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _finish_claim(d, claim, remove_queue, log):
