@@ -597,3 +597,75 @@ def test_clearing_write_tests_never_fails_a_start(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop.os, "listdir", unlistable)
     assert loop.clear_probes(str(tmp_path), time.time()) is None
+
+
+# -- a restart cut short (found by the review of c9ab04b) ---------------------------
+
+class Killed(BaseException):
+    """A controller killed at this line (kill -9): nothing after it runs."""
+
+
+def _kill_at(monkeypatch, obj, name, when=lambda *a, **k: True):
+    real = getattr(obj, name)
+
+    def dying(*args, **kwargs):
+        if when(*args, **kwargs):
+            raise Killed(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(obj, name, dying)
+
+
+def _restarting_job(make_controller, home):
+    c = make_controller(max_restarts=3)
+    a = submit(c, home, body="#GSAT -T gtransfer\nexit 75\n")
+    c.tick()
+    c.store.write(a, "job.start", "1700000000\n")  # as its sputnik records the run
+    return c, a
+
+
+def test_a_restart_cut_short_after_the_held_link_is_finished_at_the_next_start(
+        make_controller, home, monkeypatch):
+    """The job was held (its restart under way) when the controller died:
+    the next one took it for a user's hold, and it stayed held for good."""
+    c, a = _restarting_job(make_controller, home)
+    _kill_at(monkeypatch, c, "schedule")  # between the held and the queued link
+    with pytest.raises(Killed):
+        c.job_ended(a, 75)
+    assert c.store.state(a) == states.HELD
+    c2 = make_controller(max_restarts=3)
+    c2.recover()
+    assert c2.store.state(a) == states.QUEUED
+    assert c2.store.read(a, "job.restarts") == "1"
+    assert not os.path.exists(paths.job_file(a, "job.restarting"))
+
+
+def test_an_end_counted_by_a_controller_killed_before_the_held_link_is_not_counted_again(
+        make_controller, home, monkeypatch):
+    """Counted once by the controller that died, once more by the next
+    one when it found the run's end on record: a restart fewer."""
+    c, a = _restarting_job(make_controller, home)
+    _kill_at(monkeypatch, c.store, "transition", lambda job_id, new, *x, **k: new == states.HELD)
+    with pytest.raises(Killed):
+        c.job_ended(a, 75)
+    assert (c.store.state(a), c.store.read(a, "job.restarts")) == (states.RUNNING, "1")
+    c2 = make_controller(max_restarts=3)
+    c2.job_ended(a, 75, recovered=True)  # what supervisor_lost does with the end on record
+    assert (c2.store.state(a), c2.store.read(a, "job.restarts")) == (states.QUEUED, "1")
+
+
+def test_a_users_hold_after_a_finished_restart_stays(make_controller, home, monkeypatch):
+    c, a = _restarting_job(make_controller, home)
+    unlink = os.unlink
+    _kill_at(monkeypatch, os, "unlink", lambda path, *x, **k: str(path).endswith("job.restarting"))
+    with pytest.raises(Killed):
+        c.job_ended(a, 75)  # killed once queued, before the record went
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert os.path.exists(paths.job_file(a, "job.restarting"))
+    assert c.store.state(a) == states.QUEUED
+    c2 = make_controller(max_restarts=3)
+    c2.recover()
+    c2.store.transition(a, states.HELD)  # gqhold
+    c3 = make_controller(max_restarts=3)
+    c3.recover()
+    assert c3.store.state(a) == states.HELD

@@ -33,6 +33,9 @@ ORPHAN_EXITS = 1024
 # A job whose sputnik dies before the job started is queued again, or one
 # that still runs adopted by a new sputnik, this often.
 LOST_AGAIN = 3
+# "RUN RESTARTS" while a restart is under way: the end of run number RUN
+# (lines of job.start) was counted as restart RESTARTS.
+RESTARTING = "job.restarting"
 LOST = "supervisor lost, no exit value recorded"
 # What an earlier run of a job leaves that must go before it starts again.
 STALE = frozenset(name + suffix for name in ("job.reason", "sputnik.pid", "job.exit", "job.pid")
@@ -232,24 +235,64 @@ class Lifecycle:
         """The job's process ended with ``value``: run it again if its job
         type says so (up to ``max_restarts``), else it is finished or failed.
         ``was``: the state the caller has just read (not read again)."""
-        restarts = self.store.read(job_id, "job.restarts", "0").strip()
-        restarts = int(restarts) if restarts.isdigit() else 0
-        if jobtypes.runs_again(self.store.read(job_id, "job.type", jobtypes.DEFAULT), value,
-                               restarts, self.max_restarts):
-            self.store.write(job_id, "job.restarts", restarts + 1)
-            log("job %s: restart %d of %d" % (job_id, restarts + 1, self.max_restarts))
+        runs = len((self.store.read(job_id, "job.start", "") or "").split())
+        counted = self.restart_under_way(job_id, runs)
+        if counted is not None:
+            # This run's end was counted as a restart by a controller that
+            # died before the job was queued again: not counted twice.
+            restarts = counted
+        else:
+            restarts = self.store.read(job_id, "job.restarts", "0").strip()
+            restarts = int(restarts) if restarts.isdigit() else 0
+            if not jobtypes.runs_again(self.store.read(job_id, "job.type", jobtypes.DEFAULT), value,
+                                       restarts, self.max_restarts):
+                restarts = None
+            else:
+                restarts += 1
+                # First, in one file: which run's end this restart counts
+                # (a crash from here to the queued link is finished by the
+                # next controller, see restart_under_way and recover).
+                self.store.write(job_id, RESTARTING, "%d %d" % (runs, restarts))
+        if restarts is not None:
+            self.store.write(job_id, "job.restarts", restarts)
+            log("job %s: restart %d of %d" % (job_id, restarts, self.max_restarts))
             self.store.transition(job_id, states.HELD, events.JOB_TERMINATION, was=was,
                                   exit_value=value, restart=True, recovered=recovered)
             # Scheduled while held, so that the jobs queued behind it
             # get their turn before the restart.
             self.schedule()
             self.store.transition(job_id, states.QUEUED)
+            unlink_quiet(paths.job_file(job_id, RESTARTING))
             self.need_schedule = True
             return
         self.staged_out(job_id)
         final = states.FINISHED if value == 0 else states.FAILED
         self.store.transition(job_id, final, events.JOB_TERMINATION, was=was, exit_value=value, recovered=recovered)
         self.need_schedule = True
+
+    def restart_under_way(self, job_id, runs):
+        """The restart count a controller recorded for the end of run
+        ``runs`` (the job's latest) before it died, or None."""
+        parts = (self.store.read(job_id, RESTARTING, "") or "").split()
+        if len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[0]) == runs:
+            return int(parts[1])
+        return None
+
+    def finish_restarts(self):
+        """At start-up: a job a dead controller held for its restart (its
+        held link made, its queued one not yet) is queued, not left held
+        for good as a user's hold would be."""
+        for job_id in self.store.ids(states.HELD):
+            runs = len((self.store.read(job_id, "job.start", "") or "").split())
+            if self.restart_under_way(job_id, runs) is not None:
+                log("job %s: its restart was cut short; queued" % job_id)
+                self.store.transition(job_id, states.QUEUED, was=states.HELD)
+                unlink_quiet(paths.job_file(job_id, RESTARTING))
+                self.need_schedule = True
+        # Queued already, the record not yet removed: a later hold by its
+        # user must not be taken for a restart cut short.
+        for job_id in self.store.ids(states.QUEUED):
+            unlink_quiet(paths.job_file(job_id, RESTARTING))
 
     def staged_out(self, job_id):
         """The job has ended for good: its stage-out, done by its sputnik
@@ -273,6 +316,7 @@ class Lifecycle:
         account for running jobs whose sputnik is gone."""
         for line in self.store.reconcile():
             log("store repaired: " + line)
+        self.finish_restarts()
         if staging.clean_spool(self.now()):
             log("stage-in uploads of gqsubs that never submitted them removed")
         for state in states.ENDED:
