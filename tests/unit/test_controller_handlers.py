@@ -431,3 +431,47 @@ def test_the_sputnik_that_tells_its_jobs_end_is_free_for_the_next(make_controlle
     c.dispatch(P.message(P.terminated(other, 0), other_box))
     assert c.system.retired == [4242, 4343] and c.sputniks == {}
     assert c.store.state(other) == states.FAILED
+
+
+@pytest.mark.parametrize("value, state, answer", [
+    (143, states.HELD, P.OK),  # the hold's SIGTERM ended it
+    (0, states.FINISHED, P.failed(P.QHOLD)),  # it ended by itself: never run again
+])
+def test_a_sputnik_lost_while_holding_leaves_the_job_held(make_controller, home, value, state, answer):
+    """Found by the crash review of c9ab04b: the sputnik was killed after
+    it had signalled the job for the hold; the job's end, accounted by the
+    controller, failed the job (143), and gqhold said the hold failed."""
+    c = make_controller(sputnik_timeout=30)
+    job_id, sputnik = running_with_sputnik(c, home)
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    assert job_id in c.holds
+    c.job_ended(job_id, value, recovered=True)  # what supervisor_lost finds
+    assert c.store.state(job_id) == state
+    c.fake_clock.advance(31)  # its answer never comes: the HOLD is withdrawn unread
+    c.run_timers()
+    assert answers_in(box) == [answer]
+
+
+@pytest.mark.parametrize("new_run", [False, True])
+def test_a_hold_goes_to_the_sputnik_that_adopted_the_job(make_controller, home, new_run):
+    """Found by the crash review of c9ab04b: the sputnik asked to hold was
+    killed, the job (still running) was adopted by a new one, and the hold
+    failed; the job ran on, failed, and gqhold said it had not held it.
+    A new run (released, started again) is never the one held."""
+    c = make_controller(sputnik_timeout=30)
+    job_id, first = running_with_sputnik(c, home)
+    c.store.write(job_id, "job.start", "1700000000\n")
+    box, _ = ask(c, P.command(P.QHOLD, job_id))
+    c.store.write(job_id, "sputnik.pid", 4343)  # the adopter
+    adopter = mbox.create_box("4343.inbox", REMOTE)
+    if new_run:
+        c.store.write(job_id, "job.start", "1700000000\n1700000100\n")
+    c.fake_clock.advance(31)  # the HOLD to the first is withdrawn unread
+    c.run_timers()
+    if new_run:
+        assert answers_in(box) == [P.failed(P.QHOLD)] and requests_in(adopter) == []
+        return
+    assert answers_in(box) == []
+    assert answer_sputnik_requests(adopter, P.OK) == [P.HOLD]
+    c.take_messages()
+    assert answers_in(box) == [P.OK] and c.store.state(job_id) == states.HELD

@@ -29,6 +29,9 @@ PID_WAIT = 2.0
 PID_RETRY = 0.02
 # Seconds between two checks that an asked sputnik still exists.
 WATCH = 0.5
+# Sputniks a QHOLD is sent to, one after another, when the job is adopted
+# on the way.
+HOLD_ASKS = 3
 
 
 class Handlers:
@@ -57,17 +60,33 @@ class Handlers:
             self.holds[job_id].append(box)
             return None
         self.holds[job_id] = [box]
+        self._ask_hold(job_id, HOLD_ASKS)
+        return None
+
+    def _ask_hold(self, job_id, tries):
         asked = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
+        run = self.store.read(job_id, "job.start", "")
 
         def answered(answer):
+            current = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
+            if (answer is None and tries > 1 and current and current != asked
+                    and self.store.state(job_id) == states.RUNNING
+                    and self.store.read(job_id, "job.start", "") == run):
+                # Its sputnik was lost on the way and the same run, still
+                # going, adopted (a new run is not the one to hold): the
+                # new sputnik is asked.
+                log("job %s: HOLD goes to sputnik %s, which adopted the job" % (job_id, current))
+                self._ask_hold(job_id, tries - 1)
+                return
             result = self.hold_answered(job_id, answer, asked)
             for client in self.holds.pop(job_id, ()):
                 self.reply(client, result)
 
         self.ask_sputnik(job_id, P.HOLD, answered, patience=self.hold_grace + WATCH)
-        return None
 
     def hold_answered(self, job_id, answer, asked=""):
+        if answer is None and self.store.state(job_id) == states.HELD:
+            return P.OK  # its sputnik was lost on the way, the job held (job_ended)
         if answer != P.OK:
             log("job %s: not held: sputnik answered %r" % (job_id, answer))
             return P.failed(P.QHOLD)

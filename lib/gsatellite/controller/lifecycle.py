@@ -235,6 +235,12 @@ class Lifecycle:
         """The job's process ended with ``value``: run it again if its job
         type says so (up to ``max_restarts``), else it is finished or failed.
         ``was``: the state the caller has just read (not read again)."""
+        if recovered and value != 0 and job_id in self.holds:
+            # Its sputnik was lost while holding it (the hold's signals
+            # ended it): held, as that sputnik would have reported.
+            log("job %s: ended with %d while being held, its sputnik lost; held" % (job_id, value))
+            self.mark_held(job_id)
+            return
         runs = len((self.store.read(job_id, "job.start", "") or "").split())
         counted = self.restart_under_way(job_id, runs)
         if counted is not None:
