@@ -628,10 +628,15 @@ def test_queues_of_a_process_killed_with_kill_9_are_swept(home, inboxes):
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+    boxes = [mbox.pid_box(pid), mbox.box_path("%d.7.inbox" % pid)]
+    assert all(os.path.isdir(b) for b in boxes)
     # The next daemon start sweeps (open_inbox of a main inbox).
     inboxes(tag="", pid=os.getpid())
     assert not keys & kernel_keys()
     assert mine.queue.key in kernel_keys()
+    # Their boxes too (found left behind by a review): nobody reads them.
+    assert not any(os.path.lexists(b) for b in boxes)
+    assert os.path.isdir(mine.box.address)
     left = sorted(os.listdir(sysvkeys.registry_dir()))
     assert left == sorted([sysvkeys.SECRET, str(os.getpid()), "%d.t" % os.getpid()])
     assert transport.sweep() == 0
@@ -669,6 +674,7 @@ def test_a_sweep_killed_after_its_claim_leaves_no_queue_behind(home, monkeypatch
     assert transport.sweep() == 1
     assert key not in kernel_keys()
     assert not os.path.exists(claim)
+    assert not os.path.lexists(mbox.box_path(name + mbox.BOX_SUFFIX))
 
 
 def test_a_claim_on_a_live_owner_is_given_back(home, inboxes, monkeypatch):

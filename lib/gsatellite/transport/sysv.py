@@ -587,7 +587,11 @@ def _sweep_gone(log=None):
         return 0
     if log is None:
         from ..log import log
-    return sysvkeys.sweep(remove_queue, log)
+    return sysvkeys.sweep(remove_queue, log, _remove_box)
+
+
+def _remove_box(name):
+    mbox.remove_box(mbox.box_path(name + mbox.BOX_SUFFIX))
 
 
 def become_sigfwd(inbox, inherit=None):

@@ -262,9 +262,11 @@ def remove_entry(name):
         pass  # gone already; or not a file of ours to remove (the sweep passes it over)
 
 
-def sweep(remove_queue, log=None):
+def sweep(remove_queue, log=None, remove_box=None):
     """Remove the queues and entries of owners that are gone; returns how
-    many.  ``remove_queue(n)`` removes queue ``n`` if it is ours."""
+    many.  ``remove_queue(n)`` removes queue ``n`` if it is ours;
+    ``remove_box(name)`` the box of inbox ``name``, once no process has
+    the owner's PID (another that has it may have made that box its own)."""
     d = registry_dir()
     try:
         names = os.listdir(d)
@@ -274,7 +276,7 @@ def sweep(remove_queue, log=None):
     for name in names:
         path = os.path.join(d, name)
         if name.startswith(CLAIM):
-            removed += _finish_claim(d, name, remove_queue, log)
+            removed += _finish_claim(d, name, remove_queue, log, remove_box)
             continue
         if name.startswith("."):
             _drop_stale_temp(path)
@@ -307,11 +309,20 @@ def sweep(remove_queue, log=None):
                         log("removed queue %d of %s, whose process is gone" % (found[0], name))
             except OSError:
                 pass
+        _remove_box(remove_box, name, pid)
         try:
             os.unlink(claimed)
         except OSError:
             pass  # _finish_claim tries again
     return removed
+
+
+def _remove_box(remove_box, name, pid):
+    if remove_box is not None and pidref.start_time(int(pid)) is None:
+        try:
+            remove_box(name)
+        except OSError:
+            pass
 
 
 def _regular_file(path):
@@ -321,7 +332,7 @@ def _regular_file(path):
         return False
 
 
-def _finish_claim(d, claim, remove_queue, log):
+def _finish_claim(d, claim, remove_queue, log, remove_box=None):
     """Finish the sweep of a sweeper killed between its claim and the
     removal of the queue (else the queue would outlive everything: the
     registry no longer names it).  Only a claim older than CLAIM_SECONDS
@@ -356,6 +367,8 @@ def _finish_claim(d, claim, remove_queue, log):
                     log("removed queue %d of %s, whose sweep was cut short" % (found[0], name))
         except OSError:
             return 0
+    if found is not None:
+        _remove_box(remove_box, name, pid)
     try:
         os.unlink(path)
     except OSError:
