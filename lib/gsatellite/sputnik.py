@@ -545,10 +545,15 @@ def _take_job(job_id):
         pass
 
 
-def supervise(job_path, job_id, adopt=False):
-    """Body of a sputnik process (already a session leader)."""
+def supervise(job_path, job_id, adopt=False, parent=None):
+    """Body of a sputnik process (already a session leader); ``parent``:
+    the controller that forked it, which must still live once the process
+    bears the job's name (see serve_spare)."""
     _become_sputnik()
     _take_job(job_id)
+    if parent is not None and os.getppid() != parent:
+        log("job %s: the controller that started me is gone; left to the next one" % job_id)
+        return 0
     s = Sputnik(job_path, job_id)
     return _run(s, adopt)
 
@@ -575,9 +580,11 @@ def launch(job_path, job_id, adopt=False):
     """Start a detached sputnik for the job from this (already loaded)
     interpreter: no new Python start-up per job."""
 
+    parent = os.getpid()
+
     def body():
         proc.close_fds()
-        return supervise(job_path, job_id, adopt)
+        return supervise(job_path, job_id, adopt, parent)
 
     return proc.spawn_session(body)
 
@@ -685,12 +692,17 @@ def serve_spare(fd):
                 assignment = _read_assignment(fd)
             except OSError:
                 assignment = None
-            # A job written by a controller that has died since is the
-            # next controller's to start (it finds the job with no sputnik).
-            if assignment is None or os.getppid() != parent:
+            if assignment is None:
                 return 0
             s.take(*assignment)
+            # Named for the job first, then the parent checked: a job written
+            # by a controller that has died since is the next controller's
+            # to start, and that one takes a process of this name for the
+            # job's sputnik (lifecycle.lost_before_start), never starting a
+            # second; so the name must come before the last look.
             _take_job(s.job_id)
+            if os.getppid() != parent:
+                return 0
             _start(s)
             s.loop()
             if not s.reusable():

@@ -669,3 +669,25 @@ def test_a_users_hold_after_a_finished_restart_stays(make_controller, home, monk
     c3 = make_controller(max_restarts=3)
     c3.recover()
     assert c3.store.state(a) == states.HELD
+
+
+def test_a_sputnik_named_for_the_job_but_not_yet_recorded_is_watched_not_doubled(make_controller, home):
+    """Found by the crash review of c9ab04b: a spare handed the job by a
+    controller that died before the spare recorded itself went on to start
+    it, while the next controller, finding no sputnik, queued it again: it
+    ran twice.  A process bearing the job's sputnik name is now watched as
+    its sputnik; once it is gone without a start, the job is queued again."""
+    c = make_controller()
+    a = running(c, home, "a.job")
+    alive = {"sputnik": True}
+    c.system.half_started = lambda job_id: pidref.ProcessRef(4343, 77) if job_id == a and alive["sputnik"] else None
+    c.recover()
+    assert c.store.state(a) == states.RUNNING and a in c.watched
+    assert "launch_sputnik" not in c.system.names()
+    alive["sputnik"] = False
+    c.watched[a] = pidref.ProcessRef(4343, 77)
+    c.system.dead.add(4343)
+    c.fake_clock.advance(1)
+    c.run_timers()
+    c.account_lost()
+    assert c.store.state(a) == states.QUEUED

@@ -505,6 +505,16 @@ class Lifecycle:
 
     def lost_before_start(self, job_id):
         """The sputnik died before the job started: run it again, a few times."""
+        ref = self.system.half_started(job_id)
+        if ref is not None:
+            # A sputnik named for the job (a spare handed it, or one forked
+            # for it) by a controller that died before it wrote its PID: it
+            # starts the job, and a second one must not.
+            log("job %s: sputnik %d, named for it, is still starting it; watched" % (job_id, ref.pid))
+            if not self.watched:
+                self.call_later(WATCH_INTERVAL, self.watch_sputniks)
+            self.watched[job_id] = ref
+            return
         if self.lost_again(job_id):
             reason = "supervisor lost %d times before the job started" % LOST_AGAIN
             log("job %s: %s; failed" % (job_id, reason))
