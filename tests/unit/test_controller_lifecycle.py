@@ -691,3 +691,26 @@ def test_a_sputnik_named_for_the_job_but_not_yet_recorded_is_watched_not_doubled
     c.run_timers()
     c.account_lost()
     assert c.store.state(a) == states.QUEUED
+
+
+def test_the_controller_sweeps_boxes_of_dead_processes_once_a_minute(make_controller, home):
+    from gsatellite.controller import loop
+    from gsatellite.transport import mbox
+
+    c = make_controller()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os._exit(0)
+    os.waitpid(child, 0)
+    box = mbox.create_box("%d.inbox" % child)
+    start = c.clock()
+    while c.clock() < start + loop.BOX_SWEEP_SECONDS - c.poll:
+        c.fake_clock.advance(c.poll)
+        c.run_timers()
+    assert os.path.isdir(box)
+    assert len(_live_timers(c)) == 1  # no timer of its own: it rides on keep_alive
+    if pidref.start_time(child) is not None:
+        pytest.skip("another process took PID %d meanwhile" % child)
+    c.fake_clock.advance(c.poll)
+    c.run_timers()
+    assert not os.path.lexists(box)

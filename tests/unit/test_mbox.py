@@ -511,3 +511,25 @@ def test_inbox_logs_each_skipped_entry_once(home):
     assert lines == ["bad message message.x discarded: not a message file: a FIFO"]
     inbox.close()
     assert not os.path.exists(inbox.address)
+
+
+def test_boxes_of_processes_that_are_gone_are_swept_and_nothing_else(home):
+    """Found by two reviews: boxes of processes killed with kill -9
+    (clients, sputniks) were left for ever, hundreds after a few hours."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os._exit(0)
+    os.waitpid(child, 0)  # reaped: no process has that PID now
+    gone = [mbox.create_box("%d.inbox" % child), mbox.create_box("%d.3.inbox" % child)]
+    mbox.send(gone[0], "QSUB x;")  # unread: nobody would read it
+    mine = mbox.create_pid_box()
+    other = mbox.create_box("notapid.inbox")
+    alias = mbox.create_alias(mine, mbox.SIGFWD_ALIAS)
+    not_a_box = os.path.join(os.path.dirname(mine), "%d.inbox.x" % child)
+    os.mkdir(not_a_box)
+    if pidref.start_time(child) is not None:
+        pytest.skip("another process took PID %d meanwhile" % child)
+    assert mbox.sweep_dead() == 2
+    assert not any(os.path.lexists(b) for b in gone)
+    assert all(os.path.lexists(p) for p in (mine, other, alias, not_a_box))
+    assert mbox.sweep_dead() == 0

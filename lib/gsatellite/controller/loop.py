@@ -23,6 +23,7 @@ from ..daemon import Daemon
 from ..fsutil import makedirs, random_chars, write_atomic
 from ..jobstore import JobStore, StoreError
 from ..log import log
+from ..transport import mbox
 from . import claim, subscribers
 from .copier import Copier
 from .handlers import Handlers
@@ -33,6 +34,9 @@ from .notices import Notices
 from .proxywatch import ProxyWatch
 from .submission import Submission
 from .system import System
+
+# Seconds between sweeps of this host's boxes left by processes killed with kill -9.
+BOX_SWEEP_SECONDS = 60.0
 
 
 class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss, Daemon):
@@ -83,7 +87,20 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
         )
         subscribers.wire(self)
         self.init_proxies()
-        self.every(interval, self.keep_alive)
+        # The sweep of boxes rides on the liveness timer: no wake-up of its own.
+        self._next_box_sweep = self.clock() + BOX_SWEEP_SECONDS
+        self.every(interval, self.keep_alive_and_sweep)
+
+    def keep_alive_and_sweep(self):
+        self.keep_alive()
+        if self.clock() >= self._next_box_sweep:
+            self._next_box_sweep = self.clock() + BOX_SWEEP_SECONDS
+            self.sweep_boxes()
+
+    def sweep_boxes(self):
+        """Boxes of this host's processes killed with kill -9 (clients,
+        sputniks): by the controller alone, about once a minute and at start."""
+        mbox.sweep_dead(log)
 
     def maintain(self):
         # After every message: a finished copy is published (and answered)
@@ -246,6 +263,7 @@ def main(system=None):
         log("warning: %s" % e)
     c.heals_forwarder = True
     c.recover()
+    c.sweep_boxes()
     c.proxy_recover()
     # The first scheduling pass runs before the first message is read, so
     # a controller that answers ALIVE? (what gsatlcd --start waits for) has

@@ -218,6 +218,36 @@ def remove_box(box):
         pass
 
 
+def sweep_dead(log=None):
+    """Remove this host's boxes ``PID[.TAG].inbox`` whose PID no process
+    has (processes killed with ``kill -9`` leave theirs, and nobody would
+    read them); returns how many.  A box whose PID a process has now is
+    left alone: it may be that process's.  Aliases and other names are
+    never touched."""
+    from .. import pidref
+
+    d = host_dir()
+    removed = 0
+    for name in _listdir(d):
+        pid = name.split(".", 1)[0]
+        if not (name.endswith(BOX_SUFFIX) and pid.isascii() and pid.isdigit() and int(pid) > 0):
+            continue
+        path = os.path.join(d, name)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                continue
+        except OSError:
+            continue
+        if pidref.start_time(int(pid)) is not None:
+            continue
+        remove_box(path)
+        if not os.path.lexists(path):
+            removed += 1
+            if log is not None:
+                log("removed box %s, whose process is gone" % name)
+    return removed
+
+
 def exists(box):
     return os.path.isdir(resolve(box))
 
