@@ -232,10 +232,16 @@ class Daemon:
         transport.wake_owner_if_safe(to, before)
 
     def _serves(self, to):
-        """Is ``to`` an inbox we read (its box, for a queue)?  Any spelling of
-        a box's path: normalised (a loop through an alias ends anyway, as
-        an answer to UNKNOWN COMMAND is never given)."""
-        text = os.path.normpath(to) if to.kind == transport.base.MBOX else to
+        """Is ``to`` an inbox we read (its box, for a queue)?  A box's path in
+        any spelling (normalised).  A loop that gets past this (through an
+        alias, a queue number with leading zeros) ends after three messages
+        anyway: an answer to UNKNOWN COMMAND is never given."""
+        if to.kind != transport.base.MBOX:
+            for inbox, _ in self.inboxes:
+                if inbox.address == to:
+                    return True
+            return False
+        text = os.path.normpath(to)
         for inbox, _ in self.inboxes:
             for served in (inbox.address, getattr(getattr(inbox, "box", None), "address", None)):
                 if served is not None and text == (
