@@ -254,10 +254,11 @@ class Daemon:
             log("malformed message (no ';'), ignored: %r" % message[:200])
             return
         command, answer_box = split(message)
-        if command == P.UNKNOWN:
-            # An answer, not a request (ours to a peer's answer that came
-            # here as a request): answering it would start an endless
-            # exchange between two daemons.
+        if command in P.ANSWERS_NOT_REQUESTS:
+            # An answer that came here as a request (a peer's answer to its
+            # own request, sent with our address): handling it would answer
+            # it, and the two daemons would exchange answers for ever (or a
+            # stray HOLD FAILED would hold a job).
             return
         verb, _, args = command.partition(" ")
         handler = self.handlers.get(verb)
@@ -359,6 +360,11 @@ class Daemon:
             wait = min(wait, next_timer)
         if timeout is not None:
             wait = min(wait, timeout)
+        if self._signalled:
+            # A wake-up taken by a pass outside the loop above (the
+            # controller's tick takes messages): its message may be in an
+            # inbox that pass had looked at already.  Looked at again first.
+            return
         signo = self.sleeper.sleep(wait)
         if signo is not None:
             self.on_signal(signo)

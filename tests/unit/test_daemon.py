@@ -252,3 +252,51 @@ def test_a_periodic_job_that_fails_runs_again(daemon):
         daemon.fake_clock.t += 10
         daemon.run_timers()
     assert len(runs) == 3
+
+
+@pytest.mark.parametrize("answer", ["HOLD FAILED", "SIGNAL FAILED"])
+def test_an_answer_that_reads_as_a_request_is_not_handled(daemon, home, answer):
+    """Found by the review of 0524a8e: two sputniks sent ``SIGNAL FAILED``
+    with each other's address answered each other for ever (SIGNAL with
+    the argument FAILED fails), and a stray ``HOLD FAILED`` held a job."""
+    verb = answer.split()[0]
+    calls = []
+    daemon.handlers[verb] = lambda args, box: calls.append(args) or answer
+    client = mbox.create_pid_box(suffix=".t8")
+    mbox.send(daemon.box, "%s;%s" % (answer, client))
+    daemon.once(timeout=0)
+    assert calls == [] and answers_in(client) == []
+
+
+def test_a_wake_up_taken_by_a_pass_outside_the_loop_is_not_slept_over(daemon, home):
+    """Found by the review of 0524a8e: the controller's tick takes messages
+    (after a lost sputnik); signals looked at during a long run of them
+    consumed the SIGCONT of a message in an inbox that pass had already
+    looked at, and the daemon slept the whole poll over it."""
+    side = mbox.create_pid_box(suffix=".s1")
+    got = []
+
+    def on_side(text):
+        got.append(text)
+        if len(got) == 10:  # another sender publishes in the main inbox, and wakes us
+            mbox.send(daemon.box, "PING;")
+            os.kill(os.getpid(), signal.SIGCONT)
+
+    daemon.serve(mbox.Inbox(side), on_side)
+    daemon.handlers["PING"] = lambda args, box: got.append("PING")
+
+    def tick():
+        if "burst" not in got:
+            got.append("burst")
+            for i in range(daemon_module.SIGNAL_LOOK + 6):
+                mbox.send(side, "A%d;" % i)
+            daemon.take_messages()
+        return 30.0
+
+    daemon.tick = tick
+    slept = []  # (PING handled?) at every sleep, which returns at once here
+    daemon.sleeper.sleep = lambda wait: slept.append("PING" in got)
+    daemon.once()
+    daemon.once()
+    assert "PING" in got
+    assert False not in slept, "slept while PING waited in the main inbox"

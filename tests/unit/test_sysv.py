@@ -371,6 +371,7 @@ def test_a_kept_handle_whose_id_went_to_another_queue_of_ours_is_not_used(tmp_pa
         except transport.Unreachable:
             print("unreachable")
         print("b holds", b.receive())
+        print("a's box holds", a.box.receive())
         b.close()
     """)
     env = dict(os.environ, HOME=str(tmp_path), GSAT_HOSTNAME=HOST, GSAT_TRANSPORT="sysv",
@@ -380,7 +381,9 @@ def test_a_kept_handle_whose_id_went_to_another_queue_of_ours_is_not_used(tmp_pa
     if r.returncode != 0 and "unshare" in r.stderr and "Operation not permitted" in r.stderr:
         pytest.skip("unshare refused here: %s" % r.stderr.strip())
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:2] == ["unreachable", "b holds None"]
+    # a's queue is gone but a is not: its box takes the message (its owner
+    # makes itself a new queue and reads the box meanwhile).
+    assert r.stdout.split("\n")[:3] == ["sent", "b holds None", "a's box holds FOR-A;"]
 
 
 def test_a_receipt_of_a_read_message_names_no_message_sent_after_a_prune(inboxes, monkeypatch):
@@ -894,3 +897,18 @@ def test_a_directory_named_like_a_pid_in_the_registry_is_left_alone(home, inboxe
     assert os.path.isdir(odd)
     assert not [n for n in os.listdir(sysvkeys.registry_dir()) if n.startswith(sysvkeys.CLAIM)]
     assert sysv.exists(q.address)
+
+
+def test_a_send_to_a_removed_queue_whose_owner_lives_goes_to_its_box(home, inboxes):
+    """Found by the review of 0524a8e: after an ipcrm of the controller's
+    queue, the next gqsub failed ("queue N does not exist") while the
+    controller read its box and was making a new queue.  A closed inbox
+    (its entry goes first) still refuses."""
+    q = inboxes("r")
+    q.queue.remove()
+    receipt = transport.send(q.address, "AFTER;")
+    assert receipt.token[0] == "b"
+    assert mbox.receive(q.box.address) == "AFTER;"
+    q.close()
+    with pytest.raises(transport.Unreachable):
+        transport.send(q.address, "CLOSED;")

@@ -60,23 +60,27 @@ class Handlers:
             self.holds[job_id].append(box)
             return None
         self.holds[job_id] = [box]
-        self._ask_hold(job_id, HOLD_ASKS)
+        self._ask_hold(job_id, HOLD_ASKS, self.clock() + self.answer_timeout)
         return None
 
-    def _ask_hold(self, job_id, tries):
+    def _ask_hold(self, job_id, tries, clients_wait_until):
         asked = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
         run = self.store.read(job_id, "job.start", "")
 
         def answered(answer):
             current = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
-            if (answer is None and tries > 1 and current and current != asked
+            # A new ask may take its sputnik's time and the hold's grace:
+            # only if the clients still wait for the answer by then (else
+            # they would be told nothing of a hold carried out after all).
+            in_time = self.clock() + self.sputnik_timeout + self.hold_grace + WATCH < clients_wait_until
+            if (answer is None and tries > 1 and in_time and current and current != asked
                     and self.store.state(job_id) == states.RUNNING
                     and self.store.read(job_id, "job.start", "") == run):
                 # Its sputnik was lost on the way and the same run, still
                 # going, adopted (a new run is not the one to hold): the
                 # new sputnik is asked.
                 log("job %s: HOLD goes to sputnik %s, which adopted the job" % (job_id, current))
-                self._ask_hold(job_id, tries - 1)
+                self._ask_hold(job_id, tries - 1, clients_wait_until)
                 return
             result = self.hold_answered(job_id, answer, asked)
             for client in self.holds.pop(job_id, ()):

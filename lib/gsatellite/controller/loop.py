@@ -49,6 +49,9 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
         interval = config.get_float("liveness_interval")
         self.sputnik_timeout = config.get_float("sputnik_timeout")
         self.hold_grace = config.get_float("hold_grace")
+        # How long a client waits for an answer (the same setting): a hold
+        # is not sent on to an adopting sputnik when its answer would come later.
+        self.answer_timeout = config.get_float("answer_timeout")
         self.max_job_size = config.get_int("max_job_size")
         self.max_restarts = config.get_int("max_restarts")
         self.slots = config.get_int("slots")

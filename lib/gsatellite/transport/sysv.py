@@ -344,7 +344,12 @@ def send(address, message):
     _, _, n = parse(address)
     data = message.encode("utf-8", "surrogateescape")
     for attempt in (0, 1):
-        handle = _handle(n)
+        try:
+            handle = _handle(n)
+        except Unreachable:
+            if not _served_by_box(address):
+                raise
+            break
         queue = handle.queue
         try:
             if not _box_first(address, handle, data):
@@ -370,10 +375,21 @@ def send(address, message):
                 raise
             _forget(queue)  # removed, maybe made again: look once more
         if attempt:
-            raise Unreachable(address)
+            if not _served_by_box(address):
+                raise Unreachable(address)
+            break
     published = mbox.send(box_of(address), message)
     _in_box[address] = published
     return ("b", published)
+
+
+def _served_by_box(address):
+    """The queue is gone but its inbox is not (``ipcrm``; its owner makes
+    a new queue and keeps reading the box): the owner still has a registry
+    entry.  A closing inbox removes its entry first."""
+    _, name, _ = parse(address)
+    entry = sysvkeys.read_entry(sysvkeys.entry_path(name))
+    return entry is not None and sysvkeys.owner_alive(int(name.split(".", 1)[0]), entry[1])
 
 
 def _box_first(address, handle, data):
@@ -522,10 +538,12 @@ class Inbox(_Inbox):
     def close(self):
         if self._n is None:
             return
-        # Queue first: from now on senders get Unreachable, also for the box.
+        # Entry, then queue: from then on senders get Unreachable, also for
+        # the box (with an entry, a sender takes a missing queue for one
+        # being made again and uses the box).
+        sysvkeys.remove_entry(self.address.split(":")[2])
         remove_queue(self._n)
         self.box.close()
-        sysvkeys.remove_entry(self.address.split(":")[2])
 
 
 def open_inbox(pid=None, tag="", limit=None, log=None, sweep=True):
