@@ -335,13 +335,26 @@ def find_session_leader(argument):
     return _find(lambda pid, fields, args: int(fields[3]) == pid and want in args)
 
 
-def find_named(title):
+def find_named(title, home=None):
     """A process of ours whose command line reads ``title`` (as
     :func:`proc.set_name` writes it), or None.  A job that its sputnik
     began to start but that has not run its program yet still shares the
-    sputnik's memory, so its command line is the sputnik's."""
+    sputnik's memory, so its command line is the sputnik's.  ``home``: the
+    process's ``$HOME`` must be that too (another installation of the user,
+    under another ``$HOME``, has its own job of that id)."""
     want = os.fsencode(title)
-    return _find(lambda pid, fields, args: args[0] == want)
+    if home is None:
+        return _find(lambda pid, fields, args: args[0] == want)
+    home_entry = b"HOME=" + os.fsencode(home)
+    return _find(lambda pid, fields, args: args[0] == want and home_entry in _environ(pid))
+
+
+def _environ(pid):
+    try:
+        with open("%s/%d/environ" % (PROC, pid), "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
 
 
 def ended_status(path):

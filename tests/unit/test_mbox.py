@@ -533,3 +533,20 @@ def test_boxes_of_processes_that_are_gone_are_swept_and_nothing_else(home):
     assert not any(os.path.lexists(b) for b in gone)
     assert all(os.path.lexists(p) for p in (mine, other, alias, not_a_box))
     assert mbox.sweep_dead() == 0
+
+
+def test_the_box_a_dead_forwarder_left_is_its_successors_to_take_over(home):
+    """Found by the review of 1fb93f7: the sweep removed a killed
+    forwarder's box (a DELEGATE_ACTION unread there) in the moment before
+    the new forwarder took over what it held."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os._exit(0)
+    os.waitpid(child, 0)
+    box = mbox.create_box("%d.inbox" % child)
+    mbox.send(box, "DELEGATE_ACTION /x;")
+    mbox.create_alias(box, mbox.SIGFWD_ALIAS)
+    if pidref.start_time(child) is not None:
+        pytest.skip("another process took PID %d meanwhile" % child)
+    assert mbox.sweep_dead() == 0
+    assert mbox.pending(box) != []

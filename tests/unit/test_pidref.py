@@ -156,12 +156,18 @@ def test_a_process_is_found_by_the_name_set_name_gave_it():
     lib = os.path.dirname(os.path.dirname(pidref.__file__))
     ready = "import sys; sys.path.insert(0, %r); from gsatellite import proc; " \
             "proc.set_name('sputnik', '424242'); print('ready', flush=True); sys.stdin.read()" % lib
-    p = subprocess.Popen([sys.executable, "-c", ready], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    home = "/nonexistent/home-%d" % os.getpid()
+    p = subprocess.Popen([sys.executable, "-c", ready], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         env=dict(os.environ, HOME=home))
     try:
         assert p.stdout.readline() == b"ready\n"
         found = pidref.find_named("sputnik 424242")
         assert found is not None and found.pid == p.pid
         assert pidref.find_named("sputnik 424243") is None
+        # Another installation's (found by a review: a job of another $HOME
+        # with the same id made a controller watch its sputnik for ever).
+        assert pidref.find_named("sputnik 424242", home).pid == p.pid
+        assert pidref.find_named("sputnik 424242", home + "x") is None
     finally:
         p.stdin.close()
         p.wait(10)

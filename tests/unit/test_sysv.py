@@ -834,14 +834,15 @@ def test_a_daemon_whose_queue_is_removed_keeps_its_box_and_gets_a_new_queue(home
     there was dropped unanswered."""
     d = _daemon()
     try:
-        old = d.inbox.address
+        old, old_id = d.inbox.address, d.inbox.queue.id
         client = mbox.create_pid_box(suffix=".c1")
         mbox.send(d.inbox.box.address, "ALIVE?;%s" % client)  # as a classic client does
         d.inbox.queue.remove()
         d.once(timeout=0)
         d.once(timeout=0)
         assert [text for text, _ in _requests(client)] == ["YES"]
-        assert d.inbox.address != old and d.box == d.inbox.address
+        # A new queue under the same number: the address senders hold stays.
+        assert d.inbox.queue.id != old_id and d.inbox.address == old == d.box
         assert sysv.exists(d.inbox.address)
         entry = sysvkeys.read_entry(sysvkeys.entry_path(str(os.getpid())))
         assert entry is not None and entry[0] == sysv.parse(d.inbox.address)[2]
@@ -912,3 +913,19 @@ def test_a_send_to_a_removed_queue_whose_owner_lives_goes_to_its_box(home, inbox
     q.close()
     with pytest.raises(transport.Unreachable):
         transport.send(q.address, "CLOSED;")
+
+
+def test_a_late_message_to_a_gone_inbox_never_reaches_a_new_inbox_of_its_name(home, inboxes):
+    """Found by the review of 1fb93f7: a client killed while it waited, a
+    new client with its PID, the same inbox name: the first one's late
+    answer went into the second one's box and was taken for its answer.
+    Here the first queue is removed and its name's entry rewritten with
+    another number, as the new client's open_inbox does, its owner alive."""
+    q = inboxes("1")
+    first = q.address
+    _, name, n = sysv.parse(first)
+    q.queue.remove()
+    sysvkeys.write_entry(name, (n + 1) & sysvkeys.MAX_NUMBER)
+    with pytest.raises(transport.Unreachable):
+        transport.send(first, "LATE ANSWER;")
+    assert mbox.pending(q.box.address) == []

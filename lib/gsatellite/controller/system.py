@@ -15,7 +15,7 @@ import os
 import signal
 import traceback
 
-from .. import pidref, proc
+from .. import pidref, proc, roots
 from ..log import log
 
 # Seconds between two starts of a forwarder that keeps dying.
@@ -157,7 +157,7 @@ class System:
         """A process bearing the name of the job's sputnik: a job its
         sputnik began to start (until it runs its program it still bears
         that name); a :class:`pidref.ProcessRef` or None."""
-        return pidref.find_named("sputnik %s" % job_id)
+        return pidref.find_named("sputnik %s" % job_id, roots.home())
 
     def ended_status(self, path):
         """Wait status of the ended, unreaped process of PID file ``path``."""

@@ -227,10 +227,18 @@ def sweep_dead(log=None):
     from .. import pidref
 
     d = host_dir()
+    try:
+        # A dead forwarder's box is its successor's to take over (what is
+        # unread there moves to the new box, become_sigfwd), then remove.
+        inherited = os.path.basename(os.readlink(os.path.join(d, SIGFWD_ALIAS)))
+    except OSError:
+        inherited = None
     removed = 0
     for name in _listdir(d):
         pid = name.split(".", 1)[0]
         if not (name.endswith(BOX_SUFFIX) and pid.isascii() and pid.isdigit() and int(pid) > 0):
+            continue
+        if name == inherited:
             continue
         path = os.path.join(d, name)
         try:

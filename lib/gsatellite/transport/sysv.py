@@ -385,11 +385,13 @@ def send(address, message):
 
 def _served_by_box(address):
     """The queue is gone but its inbox is not (``ipcrm``; its owner makes
-    a new queue and keeps reading the box): the owner still has a registry
-    entry.  A closing inbox removes its entry first."""
-    _, name, _ = parse(address)
+    the queue again, under its number, and reads the box meanwhile): the
+    owner's registry entry still names this queue.  A closing inbox
+    removes its entry first; a later inbox of that name (a new process
+    with the PID) records another number."""
+    _, name, n = parse(address)
     entry = sysvkeys.read_entry(sysvkeys.entry_path(name))
-    return entry is not None and sysvkeys.owner_alive(int(name.split(".", 1)[0]), entry[1])
+    return entry is not None and entry[0] == n and sysvkeys.owner_alive(int(name.split(".", 1)[0]), entry[1])
 
 
 def _box_first(address, handle, data):
@@ -532,7 +534,10 @@ class Inbox(_Inbox):
         by ``ipcrm``, or by a sweep misled by a forged entry): the box and
         what waits there stay.  :class:`Unavailable` when none can be made."""
         name = self.address.split(":")[2]
-        self._n, self.queue = _new_queue(name)
+        # Its number again if it is free (it is, unless its key was taken
+        # since): the address stays, and senders that hold it reach the
+        # new queue.
+        self._n, self.queue = _new_queue(name, self._n)
         self.address = make_address(name, self._n)
 
     def close(self):
@@ -574,9 +579,11 @@ def open_inbox(pid=None, tag="", limit=None, log=None, sweep=True):
     return Inbox(make_address(name, n), queue, box, limit, log, n=n)
 
 
-def _new_queue(name):
-    """``(n, queue)``: a new private queue, recorded under ``name`` first."""
-    n = sysvkeys.new_number()
+def _new_queue(name, n=None):
+    """``(n, queue)``: a new private queue, recorded under ``name`` first;
+    number ``n`` if given and free."""
+    if n is None:
+        n = sysvkeys.new_number()
     for _ in range(1000):
         try:
             sysvkeys.write_entry(name, n)
