@@ -311,23 +311,15 @@ class Daemon:
         if inbox is not self.inbox:
             log("inbox %s vanished" % inbox.address)
             return
-        renew = getattr(inbox, "renew", None)
-        if renew is not None:
-            # A queue gone under us: a new one, and its box, where messages
-            # may wait, stays.  Without a new queue the box alone serves.
-            try:
-                renew()
-                log("my queue %s vanished; receiving on %s" % (self.box, inbox.address))
-                self.box = inbox.address
-                return
-            except transport.Unavailable as e:
-                log("my queue %s vanished, and no new one: %s; receiving on its box" % (self.box, e))
-                replacement = inbox.box
-        else:
-            log("my message box %s vanished; recreating it" % self.box)
-            replacement = self.make_inbox()
+        # (A queue removed under us is made again by the inbox itself; what
+        # is lost here is a box.)
+        log("my message box %s vanished; recreating it" % self.box)
         self.unserve(inbox)
-        self.inbox = replacement
+        try:
+            inbox.close()  # what is left of it: a queue and entry whose box went
+        except OSError:
+            pass
+        self.inbox = self.make_inbox()
         self.box = self.inbox.address
         self.inboxes.insert(0, (self.inbox, self.dispatch))
 

@@ -345,16 +345,22 @@ def find_named(title, home=None):
     want = os.fsencode(title)
     if home is None:
         return _find(lambda pid, fields, args: args[0] == want)
-    home_entry = b"HOME=" + os.fsencode(home)
-    return _find(lambda pid, fields, args: args[0] == want and home_entry in _environ(pid))
+    real = os.path.realpath(home)
+    return _find(lambda pid, fields, args: args[0] == want and _home_of(pid) == real)
 
 
-def _environ(pid):
+def _home_of(pid):
+    """The real path of ``$HOME`` in the environment ``pid`` started with
+    (any spelling: a trailing slash, a symbolic link), or None."""
     try:
         with open("%s/%d/environ" % (PROC, pid), "rb") as f:
-            return f.read().split(b"\0")
+            entries = f.read().split(b"\0")
     except OSError:
-        return []
+        return None
+    for entry in entries:
+        if entry.startswith(b"HOME="):
+            return os.path.realpath(os.fsdecode(entry[5:]))
+    return None
 
 
 def ended_status(path):

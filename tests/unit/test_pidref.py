@@ -168,6 +168,9 @@ def test_a_process_is_found_by_the_name_set_name_gave_it():
         # with the same id made a controller watch its sputnik for ever).
         assert pidref.find_named("sputnik 424242", home).pid == p.pid
         assert pidref.find_named("sputnik 424242", home + "x") is None
+        # Any spelling of that $HOME (found by the next review).
+        assert pidref.find_named("sputnik 424242", home + "/").pid == p.pid
+        assert pidref.find_named("sputnik 424242", home.replace("/", "//", 1)).pid == p.pid
     finally:
         p.stdin.close()
         p.wait(10)

@@ -929,3 +929,36 @@ def test_a_late_message_to_a_gone_inbox_never_reaches_a_new_inbox_of_its_name(ho
     with pytest.raises(transport.Unreachable):
         transport.send(first, "LATE ANSWER;")
     assert mbox.pending(q.box.address) == []
+
+
+def test_an_answer_inbox_whose_queue_is_removed_is_made_again_and_its_box_read(home, inboxes):
+    """Found by the review of efcb1e7: a sender finding the queue of an
+    answer inbox gone published in its box, but the inbox raised
+    Unreachable before it looked there: gqhold said the hold had failed
+    while it took effect, a daemon's ask ended unanswered.  Now the inbox
+    makes its queue again (same number) and reads the box."""
+    q = inboxes("7")
+    q.queue.remove()
+    receipt = transport.send(q.address, "OK;")
+    assert receipt.token[0] == "b"
+    assert q.receive() == "OK;"
+    assert q.receive() is None
+    assert sysv.exists(q.address)  # made again under its number
+    assert transport.send(q.address, "AGAIN;").token[0] == "q"
+    assert q.receive() == "AGAIN;"
+
+
+def test_the_first_request_after_an_ipcrm_is_answered_in_the_same_pass(home):
+    """Found by the review of efcb1e7: the daemon noticed the removed queue,
+    made a new one and ended its pass without reading the box, where the
+    request waited (its SIGCONT spent): answered a poll later."""
+    d = _daemon()
+    try:
+        client = mbox.create_pid_box(suffix=".c2")
+        d.inbox.queue.remove()
+        transport.send(d.inbox.address, "ALIVE?;%s" % client)  # into the box
+        d.once(timeout=0)
+        assert [text for text, _ in _requests(client)] == ["YES"]
+    finally:
+        d.shutdown()
+        d.sleeper.release()

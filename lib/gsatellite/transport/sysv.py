@@ -504,22 +504,41 @@ class Inbox(_Inbox):
         return cls(Address(address), _open(n), mbox.Inbox(box_of(address), limit, log), limit, log)
 
     def receive(self):
-        while True:
+        while self.queue is not None:
             try:
                 data, _ = self.queue.receive(block=False)
             except sysv_ipc.BusyError:
                 break
             except sysv_ipc.ExistentialError:
-                raise Unreachable(self.address) from None
+                self._queue_gone()
+                continue
             except OSError as e:
-                if e.errno in _GONE:
-                    raise Unreachable(self.address) from None
-                raise
+                if e.errno not in _GONE:
+                    raise
+                self._queue_gone()
+                continue
             try:
                 return decode(data, self.limit)
             except BadMessage as e:
                 self.box.log("bad message from queue %s discarded: %s" % (self.address, e))
         return self.box.receive()
+
+    def _queue_gone(self):
+        """Our queue was removed under us (``ipcrm``): made again, under its
+        number when that is free; what senders published meanwhile is in
+        the box, read next.  None can be made: the box alone from now on.
+        Another process's queue (attached): Unreachable."""
+        if self._n is None:
+            raise Unreachable(self.address)
+        _forget(self.queue)
+        before = self.address
+        try:
+            self.renew()
+        except Unavailable as e:
+            self.queue = None
+            self.box.log("queue %s removed, and no new one: %s; receiving on its box" % (before, e))
+            return
+        self.box.log("queue %s removed; receiving on %s" % (before, self.address))
 
     def refresh(self):
         self.box.refresh()
