@@ -135,3 +135,30 @@ def test_a_request_that_got_no_answer_names_a_silent_host(home):
     assert why.startswith("gsatlc (PID 7 on node2) went away without answering; node2 has shown no sign of life")
     hosts.beat("node2")
     assert operations._why(request.RequestError(), ("node2", 7)) == "gsatlc (PID 7 on node2) went away without answering"
+
+
+def test_a_lost_hosts_restart_counted_by_a_controller_killed_before_queuing_is_counted_once(
+        make_controller, home, monkeypatch):
+    """As at a job's end (lifecycle.job_ended): a controller killed after
+    it counted the restart and before it queued the job had the next one
+    count it again."""
+    c = make_controller(host_lost_after=30)
+    job_id, _, _ = _lose(c, home, job_type="gtransfer")
+    c.store.write(job_id, "job.start", "1700000000\n")
+    real = c.store.transition
+
+    def killed(job, new, *a, **k):
+        if job == job_id and new == states.QUEUED:
+            raise KeyboardInterrupt("kill -9")  # nothing after this line runs
+        return real(job, new, *a, **k)
+
+    monkeypatch.setattr(c.store, "transition", killed)
+    try:
+        _advance(c, 35)
+    except KeyboardInterrupt:
+        pass
+    assert (c.store.state(job_id), c.store.read(job_id, "job.restarts").strip()) == (states.RUNNING, "1")
+    c2 = make_controller(host_lost_after=30)
+    c2.host_lost(job_id, "node2")  # what the next controller does once it finds the host lost
+    assert (c2.store.state(job_id), c2.store.read(job_id, "job.restarts").strip()) == (states.QUEUED, "1")
+    assert not os.path.exists(paths.job_file(job_id, "job.restarting"))

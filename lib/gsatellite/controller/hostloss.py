@@ -20,8 +20,10 @@ report from any other supervisor than the job's current one (a job queued
 again and running elsewhere now) is ignored.
 """
 
-from .. import events, hosts, jobtypes, states, transport
+from .. import events, hosts, jobtypes, paths, states, transport
+from ..fsutil import unlink_quiet
 from ..log import log
+from .lifecycle import RESTARTING
 
 # Seconds between two looks at the heartbeats of other hosts' jobs.
 CHECK_INTERVAL = 2.0
@@ -63,11 +65,18 @@ class HostLoss:
         job_type = jobtypes.get(self.store.read(job_id, "job.type", jobtypes.DEFAULT))
         restarts = (self.store.read(job_id, "job.restarts", "0") or "0").strip()
         restarts = int(restarts) if restarts.isdigit() else 0
+        runs = len((self.store.read(job_id, "job.start", "") or "").split())
+        # Counted by a controller killed before the job was queued: once.
+        counted = self.restart_under_way(job_id, runs)
         self.store.write(job_id, "job.reason", reason)
-        if getattr(job_type, "RERUN_ON_HOST_LOSS", False) and restarts < self.max_restarts:
-            log("job %s: %s; queued again (restart %d of %d)" % (job_id, reason, restarts + 1, self.max_restarts))
-            self.store.write(job_id, "job.restarts", restarts + 1)
+        if getattr(job_type, "RERUN_ON_HOST_LOSS", False) and (counted is not None or restarts < self.max_restarts):
+            if counted is None:
+                counted = restarts + 1
+                self.store.write(job_id, RESTARTING, "%d %d" % (runs, counted))
+            log("job %s: %s; queued again (restart %d of %d)" % (job_id, reason, counted, self.max_restarts))
+            self.store.write(job_id, "job.restarts", counted)
             self.store.transition(job_id, states.QUEUED)
+            unlink_quiet(paths.job_file(job_id, RESTARTING))
         else:
             log("job %s: %s; failed" % (job_id, reason))
             self.store.transition(job_id, states.FAILED, events.JOB_ABORT, reason=reason)
