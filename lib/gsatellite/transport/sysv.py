@@ -83,6 +83,7 @@ TYPES = 511
 MAX_UNREAD = 500
 _ADDRESS = re.compile(r"sysv:([^:]+):([0-9]+(?:\.[A-Za-z0-9_-]+)?):([0-9]{1,10})\Z")
 _GONE = (errno.EINVAL, errno.EIDRM, errno.ENOENT)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 VERIFY_IDLE = 1.0
 # Handles kept before those of empty or removed queues are dropped.
@@ -575,7 +576,7 @@ def open_inbox(pid=None, tag="", limit=None, log=None, sweep=True):
     A main inbox (no ``tag``) sweeps first, unless ``sweep`` is False: a
     sputnik starts per job, and the controller, the forwarder and every
     daemon's timer sweep already.  Whatever keeps the registry from
-    working (not a directory, a full disk) is :class:`Unavailable`: the
+    working (not a directory, not writable) is :class:`Unavailable`: the
     caller falls back to a box."""
     if sysv_ipc is None:
         raise Unavailable("the Python module sysv_ipc is not installed")
@@ -606,13 +607,18 @@ def _new_queue(name, n=None):
     for _ in range(1000):
         try:
             sysvkeys.write_entry(name, n)
+        except OSError as e:
+            if e.errno in _FULL:
+                raise  # a full disk is the user's to hear of (exit 79), not a reason to use boxes
+            # A registry that is not a directory, or may not be written ...
+            raise Unavailable("cannot record a System V queue: %s" % e) from None
+        try:
             queue = sysv_ipc.MessageQueue(sysvkeys.key(n), sysv_ipc.IPC_CREX, 0o600, msgmax())
         except sysv_ipc.ExistentialError:
             n = (n + 1) & sysvkeys.MAX_NUMBER  # a key somebody else holds
             continue
         except (OSError, sysv_ipc.Error) as e:
-            # ENOSPC (msgmni queues in use, or a full disk), ENOSYS (no
-            # System V IPC), a registry that is not a directory ...
+            # ENOSPC (msgmni queues in use), ENOSYS (no System V IPC) ...
             sysvkeys.remove_entry(name)
             raise Unavailable("cannot make a System V queue: %s" % e) from None
         _keep(queue, time.monotonic())
