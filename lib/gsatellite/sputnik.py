@@ -576,11 +576,13 @@ def _start(s, adopt=False):
     return True
 
 
-def launch(job_path, job_id, adopt=False):
+def launch(job_path, job_id, adopt=False, for_controller=False):
     """Start a detached sputnik for the job from this (already loaded)
-    interpreter: no new Python start-up per job."""
-
-    parent = os.getpid()
+    interpreter: no new Python start-up per job.  ``for_controller``: we
+    are the controller, and the sputnik leaves the job if we die before it
+    bears the job's name (see serve_spare); sputnikd, which a classic
+    controller runs, exits at once and is no such parent."""
+    parent = os.getpid() if for_controller else None
 
     def body():
         proc.close_fds()

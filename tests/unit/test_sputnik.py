@@ -319,3 +319,19 @@ def test_a_fifo_as_the_jobs_copy_fails_the_start_without_blocking(sputnik):
             os.waitpid(pid, 0)
     assert not blocked, "the sputnik blocked opening a FIFO"
     assert isinstance(outcome[0], OSError) and "not a regular file" in str(outcome[0])
+
+
+def test_only_the_controllers_sputniks_leave_a_job_when_their_parent_is_gone(monkeypatch):
+    """sputnikd (run by a classic controller) exits as soon as it has
+    forked the sputnik: tied to it, the sputnik left every job when it
+    looked after sputnikd's exit (the e2e test of sputnikd under a classic
+    controller failed so in a CI run)."""
+    from gsatellite import proc, sputnik
+
+    seen = []
+    monkeypatch.setattr(sputnik, "supervise", lambda *args: seen.append(args) or 0)
+    monkeypatch.setattr(proc, "close_fds", lambda: None)
+    monkeypatch.setattr(proc, "spawn_session", lambda body: body())
+    sputnik.launch("/j", "00000")
+    sputnik.launch("/j", "00001", for_controller=True)
+    assert seen == [("/j", "00000", False, None), ("/j", "00001", False, os.getpid())]

@@ -28,7 +28,8 @@ def system(monkeypatch):
     s.launched = []
     s.fresh = []  # the sputnik ends of spares made
 
-    def launch(job_path, job_id, adopt=False):
+    def launch(job_path, job_id, adopt=False, for_controller=False):
+        assert for_controller  # the controller's sputniks leave a job if it dies first
         s.launched.append((job_path, job_id, adopt))
         return 9000 + len(s.launched)
 

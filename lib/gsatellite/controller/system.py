@@ -63,7 +63,7 @@ class System:
         if adopt or not sputnik.fits(job_path, job_id):
             # A path too long for the socket: a sputnik that knows its job
             # from the start, and leaves when it has ended.
-            return sputnik.launch(job_path, job_id, adopt)
+            return sputnik.launch(job_path, job_id, adopt, for_controller=True)
         while True:
             waiting = self.waiting()
             pid = waiting[-1] if waiting else self.spare
@@ -75,7 +75,7 @@ class System:
         self.held[pid] = Held(fd, SPARE)
         if self._assign(pid, job_path, job_id):
             return pid
-        return sputnik.launch(job_path, job_id)  # it died at once
+        return sputnik.launch(job_path, job_id, for_controller=True)  # it died at once
 
     def _assign(self, pid, job_path, job_id):
         """Hand the job to ``pid``; False (and ``pid`` let go) if it cannot
