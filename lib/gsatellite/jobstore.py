@@ -195,6 +195,11 @@ class JobStore:
             return default
         return text.rstrip("\n")
 
+    def count(self, job_id, name):
+        """How many entries a job's ``job.start`` or ``job.stop`` holds
+        (one time stamp a run): the number of its runs started or ended."""
+        return len((self.read(job_id, name, "") or "").split())
+
     def write(self, job_id, name, value):
         try:
             write_atomic(paths.job_file(job_id, name), "%s\n" % value)

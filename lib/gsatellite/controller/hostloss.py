@@ -65,7 +65,7 @@ class HostLoss:
         job_type = jobtypes.get(self.store.read(job_id, "job.type", jobtypes.DEFAULT))
         restarts = (self.store.read(job_id, "job.restarts", "0") or "0").strip()
         restarts = int(restarts) if restarts.isdigit() else 0
-        runs = len((self.store.read(job_id, "job.start", "") or "").split())
+        runs = self.store.count(job_id, "job.start")
         # Counted by a controller killed before the job was queued: once.
         counted = self.restart_under_way(job_id, runs)
         self.store.write(job_id, "job.reason", reason)

@@ -241,7 +241,7 @@ class Lifecycle:
             log("job %s: ended with %d while being held, its sputnik lost; held" % (job_id, value))
             self.mark_held(job_id)
             return
-        runs = len((self.store.read(job_id, "job.start", "") or "").split())
+        runs = self.store.count(job_id, "job.start")
         counted = self.restart_under_way(job_id, runs)
         if counted is not None:
             # This run's end was counted as a restart by a controller that
@@ -289,7 +289,7 @@ class Lifecycle:
         held link made, its queued one not yet) is queued, not left held
         for good as a user's hold would be."""
         for job_id in self.store.ids(states.HELD):
-            runs = len((self.store.read(job_id, "job.start", "") or "").split())
+            runs = self.store.count(job_id, "job.start")
             if self.restart_under_way(job_id, runs) is not None:
                 log("job %s: its restart was cut short; queued" % job_id)
                 self.store.transition(job_id, states.QUEUED, was=states.HELD)
@@ -406,8 +406,8 @@ class Lifecycle:
         if self.sputnik_of(job_id) is not None:
             return  # another sputnik supervises it (adopted, or a relaunch)
         value = (self.store.read(job_id, "job.exit", "") or "").strip()
-        starts = len((self.store.read(job_id, "job.start", "") or "").split())
-        stops = len((self.store.read(job_id, "job.stop", "") or "").split())
+        starts = self.store.count(job_id, "job.start")
+        stops = self.store.count(job_id, "job.stop")
         job_pid = (self.store.read(job_id, "job.pid", "") or "").strip()
         status = self.system.ended_status(paths.job_file(job_id, "job.pid")) if starts > stops else None
         if value.isdigit() and stops >= starts > 0:
