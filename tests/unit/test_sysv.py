@@ -854,6 +854,37 @@ def test_a_daemon_whose_queue_is_removed_keeps_its_box_and_gets_a_new_queue(home
         d.sleeper.release()
 
 
+def test_a_queue_that_cannot_be_made_again_on_a_full_disk_leaves_the_daemon_on_its_box(home, monkeypatch):
+    """``ipcrm`` of a daemon's queue while the disk is full: making the new
+    queue's registry entry raised ENOSPC out of the inbox's receive, and the
+    daemon ended.  Now the box serves until the disk has room again."""
+    from tests.fullfs import fill, small_tmpfs
+
+    monkeypatch.setattr(sysv, "RENEW_RETRY", 0.0)
+    with small_tmpfs(sysvkeys.registry_dir(), "64k"):
+        d = _daemon()
+        try:
+            old_id = d.inbox.queue.id
+            filler = fill(sysvkeys.registry_dir())
+            client = mbox.create_pid_box(suffix=".c3")
+            d.inbox.queue.remove()
+            mbox.send(d.inbox.box.address, "ALIVE?;%s" % client)  # as a classic client does
+            d.once(timeout=0)
+            d.once(timeout=0)  # tries again, the disk still full
+            assert [text for text, _ in _requests(client)] == ["YES"]
+            assert d.inbox.queue is None
+            os.unlink(filler)
+            d.once(timeout=0)
+            assert d.inbox.queue is not None and d.inbox.queue.id != old_id
+            assert sysv.exists(d.inbox.address)
+            transport.send(d.inbox.address, "ALIVE?;%s" % client)
+            d.once(timeout=0)
+            assert [text for text, _ in _requests(client)] == ["YES"]
+        finally:
+            d.shutdown()
+            d.sleeper.release()
+
+
 def _requests(box):
     from unit.conftest import requests_in
 

@@ -86,6 +86,9 @@ _GONE = (errno.EINVAL, errno.EIDRM, errno.ENOENT)
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 VERIFY_IDLE = 1.0
+# Seconds between two tries to make a removed queue of ours again while
+# the disk is full (its registry entry cannot be written): the box serves.
+RENEW_RETRY = 10.0
 # Handles kept before those of empty or removed queues are dropped.
 MAX_HANDLES = 1024
 
@@ -497,6 +500,7 @@ class Inbox(_Inbox):
         self.limit = limit or mbox.DEFAULT_LIMIT
         self._log = log
         self._n = n  # set when this process made the queue (close removes it)
+        self._renew_at = None  # when to try again to make a removed queue
 
     @classmethod
     def attach(cls, address, limit=None, log=None):
@@ -505,6 +509,8 @@ class Inbox(_Inbox):
         return cls(Address(address), _open(n), mbox.Inbox(box_of(address), limit, log), limit, log)
 
     def receive(self):
+        if self._renew_at is not None and time.monotonic() >= self._renew_at:
+            self._make_again()
         while self.queue is not None:
             try:
                 data, _ = self.queue.receive(block=False)
@@ -532,12 +538,24 @@ class Inbox(_Inbox):
         if self._n is None:
             raise Unreachable(self.address)
         _forget(self.queue)
+        self.queue = None
+        self._make_again()
+
+    def _make_again(self):
         before = self.address
+        self._renew_at = None
         try:
             self.renew()
         except Unavailable as e:
-            self.queue = None
             self.box.log("queue %s removed, and no new one: %s; receiving on its box" % (before, e))
+            return
+        except OSError as e:
+            # A full disk (the registry entry cannot be written): senders
+            # find the old entry, its queue gone, and publish in the box.
+            # Never out of receive(): a daemon would end.
+            self._renew_at = time.monotonic() + RENEW_RETRY
+            self.box.log("queue %s removed, and no new one yet: %s; receiving on its box"
+                         % (before, e.strerror or e))
             return
         self.box.log("queue %s removed; receiving on %s" % (before, self.address))
 
