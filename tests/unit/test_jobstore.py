@@ -415,3 +415,85 @@ def test_reconcile_is_idempotent(store, tmp_path):
     assert store.reconcile()
     assert store.reconcile() == []
     _assert_consistent(store, job_id, states.RUNNING)
+
+
+# -- the kept listing of queued/ (queued_ids) ---------------------------------------
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_queued_ids_follow_the_stores_own_changes_at_once_and_in_order(store, tmp_path):
+    ids = [_new_job(store, tmp_path, name="j%d.job" % i) for i in range(5)]
+    assert store.queued_ids() == ids == store.ids(states.QUEUED)
+    listings = []
+    listing = store._list
+    store._list = lambda state: listings.append(state) or listing(state)
+    store.set_state(ids[2], states.RUNNING)
+    store.set_state(ids[0], states.HELD)
+    assert store.queued_ids() == [ids[1], ids[3], ids[4]]
+    store.set_state(ids[2], states.QUEUED)  # back in its place, not at the end
+    store.set_state(ids[0], states.QUEUED)
+    store.set_state(ids[0], states.QUEUED)  # once only
+    assert store.queued_ids() == ids
+    store.remove(ids[3])
+    late = _new_job(store, tmp_path, name="late.job")
+    kept = store.queued_ids()
+    assert listings == []  # queued/ was not listed again
+    assert kept == [ids[0], ids[1], ids[2], ids[4], late] == store.ids(states.QUEUED)
+    got = store.queued_ids()
+    got.clear()  # the caller's copy
+    assert store.queued_ids() == store.ids(states.QUEUED)
+    store.damaged[ids[1]] = "test"
+    assert ids[1] not in store.queued_ids()
+
+
+def test_queued_ids_see_another_writers_links_at_once(store, tmp_path):
+    """A link made or removed by someone else (a hand edit, a controller
+    taken for lost) changes queued/'s time: listed again at the next look,
+    also when this store changed queued/ itself since."""
+    a = _new_job(store, tmp_path, name="a.job")
+    b = _new_job(store, tmp_path, states.FINISHED, name="b.job")
+    assert store.queued_ids() == [a]
+    os.symlink(paths.job_dir(b), paths.state_link(states.QUEUED, b))
+    assert store.queued_ids() == [a, b]
+    os.unlink(paths.state_link(states.QUEUED, b))
+    c = _new_job(store, tmp_path, name="c.job")  # this store's change after it
+    assert store.queued_ids() == [a, c]
+    os.symlink(paths.job_dir(b), paths.state_link(states.QUEUED, b))
+    store.set_state(a, states.RUNNING)
+    assert store.queued_ids() == [b, c]
+
+
+def test_queued_ids_list_again_when_the_time_hides_a_change(store, tmp_path, monkeypatch):
+    """A change within one tick of a coarse clock (or behind an attribute
+    cache) leaves queued/'s time as it was: seen QUEUED_RELIST seconds
+    later, and at once after a repair."""
+    from gsatellite import jobstore
+
+    clock = _Clock()
+    monkeypatch.setattr(jobstore.time, "monotonic", clock)
+    a = _new_job(store, tmp_path, name="a.job")
+    b = _new_job(store, tmp_path, states.FINISHED, name="b.job")
+    assert store.queued_ids() == [a]
+    queued = paths.state_dir(states.QUEUED)
+    seen = os.stat(queued)
+
+    def hidden(change):
+        change()
+        os.utime(queued, ns=(seen.st_atime_ns, seen.st_mtime_ns))
+
+    hidden(lambda: os.symlink(paths.job_dir(b), paths.state_link(states.QUEUED, b)))
+    hidden(lambda: os.unlink(paths.state_link(states.QUEUED, a)))
+    assert store.queued_ids() == [a]  # the kept listing
+    clock.now += JobStore.QUEUED_RELIST
+    assert store.queued_ids() == [b]
+    seen = os.stat(queued)
+    hidden(lambda: os.symlink(paths.job_dir(a), paths.state_link(states.QUEUED, a)))
+    assert store.queued_ids() == [b]
+    store.repair(b)  # a repair lists again (b's link goes: it is finished)
+    assert store.queued_ids() == [a]

@@ -76,7 +76,7 @@ class Lifecycle:
     def _schedule_pass(self):
         self.next_timer = None
         self.spare_wanted = False
-        queued = self.store.ids(states.QUEUED)
+        queued = self.store.queued_ids()
         # Jobs that left the queue are forgotten, so the set stays as small
         # as the queue however many jobs have ended.
         self.unconditional.intersection_update(queued)
