@@ -194,9 +194,9 @@ class JobStore:
         directory's modification time is not the one this store last saw
         (another writer: a hand edit, a controller taken for lost), once it
         is :attr:`QUEUED_RELIST` seconds old (a change within the same tick
-        of a coarse clock, or an attribute cache, hides from the time), and
-        after every repair.  The scheduler still reads a job's ``job.state``
-        before it starts it."""
+        of a coarse clock, or behind an attribute cache, keeps the time),
+        and after every repair.  The scheduler still reads a job's
+        ``job.state`` before it starts it."""
         now = time.monotonic()
         mtime = _mtime(paths.state_dir(states.QUEUED))
         if (self._queued is None or mtime is None or mtime != self._queued_mtime

@@ -65,6 +65,16 @@ def test_a_job_started_again_starts_without_the_files_of_its_last_run(make_contr
 
 def _stray_queued_link(c, job_id):
     os.symlink(paths.job_dir(job_id), paths.state_link(states.QUEUED, job_id))
+    _listed_again(c)
+
+
+def _listed_again(c):
+    """What another writer did in queued/ is seen once the store lists the
+    directory again: at the next pass where its time shows the change, at
+    the first pass a second after the last listing where it does not (a
+    file system with coarse time stamps).  At once here, on any file
+    system."""
+    c.store.forget_queued()
 
 
 @pytest.mark.parametrize("state", [states.FINISHED, states.HELD])
@@ -167,6 +177,7 @@ def test_an_entry_in_queued_that_cannot_be_removed_does_not_stop_the_queue(make_
     assert launched(c) == [a] and a in c.unconditional
     c.job_ended(a, 0)
     os.mkdir(paths.state_link(states.QUEUED, a))  # unlink() cannot remove it
+    _listed_again(c)
     c.unconditional.add(a)  # taken for startable, as when it was queued
     b = submit(c, home, "b.job")
     c.tick()
@@ -181,6 +192,7 @@ def test_an_entry_in_queued_that_cannot_be_removed_is_logged_once_an_hour(make_c
     c.tick()
     c.job_ended(a, 0)
     os.mkdir(paths.state_link(states.QUEUED, a))
+    _listed_again(c)
     line = "job %s: in queued/ but its job.state says finished" % a
     capsys.readouterr()
     for _ in range(3):
@@ -195,14 +207,41 @@ def test_an_entry_in_queued_that_cannot_be_removed_is_logged_once_an_hour(make_c
     assert capsys.readouterr().out.count(line) == 1
     # Once the entry is gone the job is forgotten: a new stray is told.
     os.rmdir(paths.state_link(states.QUEUED, a))
+    _listed_again(c)
     c.need_schedule = True
     c.tick()
     assert a not in (c.stray_told or {})
-    os.symlink(paths.job_dir(a), paths.state_link(states.QUEUED, a))
+    _stray_queued_link(c, a)
     c.need_schedule = True
     c.tick()
     assert capsys.readouterr().out.count(line) == 1
     assert c.store.linked_states(a) == [states.FINISHED]
+
+
+def test_a_queued_job_removed_by_hand_behind_the_kept_listing_is_simply_gone(make_controller, home, capsys):
+    """Found by the review of 92d5403: a queued job whose link and
+    directory were removed by hand within the time stamp's tick (so the
+    kept listing still names it) was logged as a stray that could not be
+    repaired.  It is gone: the next job starts, nothing is said of it."""
+    import shutil
+
+    c = make_controller(slots=1)
+    a = submit(c, home, "a.job")
+    c.tick()
+    b, d = submit(c, home, "b.job"), submit(c, home, "d.job")
+    c.need_schedule = True
+    c.tick()
+    queued = paths.state_dir(states.QUEUED)
+    seen = os.stat(queued)
+    os.unlink(paths.state_link(states.QUEUED, b))
+    shutil.rmtree(paths.job_dir(b))
+    os.utime(queued, ns=(seen.st_atime_ns, seen.st_mtime_ns))  # a coarse clock's tick
+    capsys.readouterr()
+    c.job_ended(a, 0)
+    c.tick()
+    assert launched(c) == [a, d]
+    assert "job %s:" % b not in capsys.readouterr().out
+    assert b not in c.store.damaged and b not in c.store.queued_ids()
 
 
 def test_a_second_repair_of_a_job_that_stayed_queued_is_logged(make_controller, home, capsys):

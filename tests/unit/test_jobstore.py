@@ -455,16 +455,27 @@ def test_queued_ids_follow_the_stores_own_changes_at_once_and_in_order(store, tm
 def test_queued_ids_see_another_writers_links_at_once(store, tmp_path):
     """A link made or removed by someone else (a hand edit, a controller
     taken for lost) changes queued/'s time: listed again at the next look,
-    also when this store changed queued/ itself since."""
+    also when this store changed queued/ itself since.  (Each change is
+    given a time of its own, as a file system with fine time stamps
+    would; see the next test for one with coarse ones.)"""
+    queued = paths.state_dir(states.QUEUED)
+    moved = []
+
+    def another_writer(change):
+        change()
+        moved.append(1)
+        st = os.stat(queued)
+        os.utime(queued, ns=(st.st_atime_ns, st.st_mtime_ns - len(moved) * 10 ** 9))
+
     a = _new_job(store, tmp_path, name="a.job")
     b = _new_job(store, tmp_path, states.FINISHED, name="b.job")
     assert store.queued_ids() == [a]
-    os.symlink(paths.job_dir(b), paths.state_link(states.QUEUED, b))
+    another_writer(lambda: os.symlink(paths.job_dir(b), paths.state_link(states.QUEUED, b)))
     assert store.queued_ids() == [a, b]
-    os.unlink(paths.state_link(states.QUEUED, b))
+    another_writer(lambda: os.unlink(paths.state_link(states.QUEUED, b)))
     c = _new_job(store, tmp_path, name="c.job")  # this store's change after it
     assert store.queued_ids() == [a, c]
-    os.symlink(paths.job_dir(b), paths.state_link(states.QUEUED, b))
+    another_writer(lambda: os.symlink(paths.job_dir(b), paths.state_link(states.QUEUED, b)))
     store.set_state(a, states.RUNNING)
     assert store.queued_ids() == [b, c]
 

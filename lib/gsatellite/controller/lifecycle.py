@@ -121,6 +121,14 @@ class Lifecycle:
         if state == states.QUEUED:
             self._stray_gone(job_id)
             return True
+        if (state is None and not os.path.lexists(paths.state_link(states.QUEUED, job_id))
+                and not self.store.exists(job_id)):
+            # Removed by hand since the kept listing was made: nothing to
+            # repair or tell; the pass is made again without it.
+            self.store.forget_queued()
+            self.unconditional.discard(job_id)
+            self.relisted = True
+            return False
         try:
             repaired = self.store.repair(job_id)
         except OSError as e:
