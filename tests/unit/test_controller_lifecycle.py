@@ -174,7 +174,7 @@ def test_an_entry_in_queued_that_cannot_be_removed_does_not_stop_the_queue(make_
     c = make_controller(slots=1)
     a = submit(c, home, "a.job")
     c.tick()
-    assert launched(c) == [a] and a in c.unconditional
+    assert launched(c) == [a]
     c.job_ended(a, 0)
     os.mkdir(paths.state_link(states.QUEUED, a))  # unlink() cannot remove it
     _listed_again(c)
@@ -753,3 +753,22 @@ def test_the_controller_sweeps_boxes_of_dead_processes_once_a_minute(make_contro
     c.fake_clock.advance(c.poll)
     c.run_timers()
     assert not os.path.lexists(box)
+
+
+def test_a_job_back_in_the_queue_has_its_conditions_read_again(make_controller, home):
+    """A job leaves the set of jobs known free of start conditions with the
+    queue (the pass no longer prunes that set each time): a start time
+    written while it was held is obeyed once it is released."""
+    c = make_controller(slots=1)
+    busy = submit(c, home, "busy.job")
+    c.tick()
+    a = submit(c, home, "a.job")
+    c.tick()
+    assert launched(c) == [busy] and a in c.unconditional
+    c.store.transition(a, states.HELD)
+    c.store.write(a, "job.startAfter", int(time.time()) + 3600)  # by hand, or a classic tool
+    c.store.transition(a, states.QUEUED)
+    c.job_ended(busy, 0)
+    c.tick()
+    assert launched(c) == [busy] and c.store.state(a) == states.QUEUED
+    assert c.store.read(a, "job.reason", "")

@@ -77,25 +77,32 @@ class Lifecycle:
         self.next_timer = None
         self.spare_wanted = False
         queued = self.store.queued_ids()
-        # Jobs that left the queue are forgotten, so the set stays as small
-        # as the queue however many jobs have ended.
-        self.unconditional.intersection_update(queued)
+        # Jobs that left the queue are forgotten, so the set stays within
+        # twice the queue however many jobs have ended (a job's met
+        # conditions stay met, so one that comes back may stay in it).
+        if len(self.unconditional) > 2 * len(queued) + 64:
+            self.unconditional.intersection_update(queued)
         if self.stray_told:
             for job_id in set(self.stray_told).difference(queued):
                 del self.stray_told[job_id]
         if not queued:
             return
         now = self.now()
-        startable = []
-        for job_id in queued:
-            if job_id in self.unconditional:
-                startable.append(job_id)
-                continue
-            try:
-                if self.check_conditions(job_id, now):
+        if self.unconditional.issuperset(queued):
+            # Every queued job is known free of start conditions: no look
+            # at each, a loop as long as the queue at every pass.
+            startable = queued
+        else:
+            startable = []
+            for job_id in queued:
+                if job_id in self.unconditional:
                     startable.append(job_id)
-            except Exception as e:  # one job's bad files must not stop the others
-                self.fail_unusable(job_id, e)
+                    continue
+                try:
+                    if self.check_conditions(job_id, now):
+                        startable.append(job_id)
+                except Exception as e:  # one job's bad files must not stop the others
+                    self.fail_unusable(job_id, e)
         if not startable:
             return
         running = len(self.store.ids(states.RUNNING))

@@ -1,6 +1,8 @@
 """What reacts to job events in the controller (:mod:`events`).
 
 * the log: one line per state change;
+* the scheduler's set of jobs free of start conditions: a job leaves it
+  with the queue;
 * gqwait waiters: told when their job reaches a final state or is deleted;
 * services: run-services for JOB_START, JOB_TERMINATION and PROXY_EXPIRING,
   and for STAGE_OUT_FAILED (with what was not staged out);
@@ -70,7 +72,14 @@ def wire(controller):
 
         controller.system.spawn(send)
 
+    def left_queue(event, job_id, old=None, new=None):
+        # Its conditions are read again should it come back (a stored
+        # condition may have been written by hand meanwhile).
+        if old == states.QUEUED and new != states.QUEUED:
+            controller.unconditional.discard(job_id)
+
     bus.subscribe(events.JOB_STATE, log_state)
+    bus.subscribe(events.JOB_STATE, left_queue)
     bus.subscribe(events.JOB_STATE, tell_waiters)
     bus.subscribe(events.JOB_DELETED, tell_waiters)
     for event in events.SERVICE_EVENTS:
