@@ -21,6 +21,7 @@ into its own error, so this module never imports it.
 import time
 
 from . import states
+from .protocol import digits as _ascii_digits
 
 DEPEND_TYPES = ("afterok", "afterany", "afternotok")
 # The latest start time: 9999-12-31T23:59:59Z.  Beyond it time.localtime,
@@ -57,7 +58,7 @@ def parse_time(text, now=None):
 
 def _parse_time(value, text, now):
     digits, _, secs = value.partition(".")
-    if digits.isdigit() and len(digits) in (4, 6, 8, 10, 12) and (not secs or (secs.isdigit() and len(secs) == 2)):
+    if _ascii_digits(digits) and len(digits) in (4, 6, 8, 10, 12) and (not secs or (_ascii_digits(secs) and len(secs) == 2)):
         return _pbs_time(digits, int(secs or 0), now)
     try:
         from dateutil import parser

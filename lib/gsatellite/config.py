@@ -103,6 +103,10 @@ LIVENESS_MAX_AGE = 5
 # The smallest message size the protocol needs: a QSUB carrying a job path
 # of PATH_MAX bytes and gqsub's options, with its answer box.
 MIN_MESSAGE_SIZE = 16384
+# Shortest interval of a periodic wake-up (liveness_interval, sigfwd_poll,
+# sputnik_wakeup), in seconds: below it a daemon does little but wake up
+# (a millionth of a second kept a sputnik at two thirds of a core).
+MIN_PERIOD = 0.05
 # Longest time setting, in seconds (a year): beyond it sleeping and
 # deadline arithmetic stop being meaningful.
 MAX_SECONDS = 365 * 86400
@@ -209,10 +213,10 @@ VALIDATORS = {
     "hostname": _hostname,
     "scheduler": _plugin("scheduler"),
     "answer_timeout": _number(0),
-    "liveness_interval": _number(0, LIVENESS_MAX_AGE, high_open=True),
-    "sigfwd_poll": _number(0, LIVENESS_MAX_AGE),
+    "liveness_interval": _number(MIN_PERIOD, LIVENESS_MAX_AGE, low_open=False, high_open=True),
+    "sigfwd_poll": _number(MIN_PERIOD, LIVENESS_MAX_AGE, low_open=False),
     "host_lost_after": _number(LIVENESS_MAX_AGE),
-    "sputnik_wakeup": _number(0),
+    "sputnik_wakeup": _number(MIN_PERIOD, low_open=False),
     "sputnik_timeout": _number(0),
     "hold_grace": _number(0),
     "max_job_size": _whole(1),

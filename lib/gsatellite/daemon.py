@@ -126,7 +126,11 @@ class Daemon:
             timer[2] = None
 
     def run_timers(self):
-        """Run the timers that are due; returns seconds until the next one."""
+        """Run the timers that are due; returns seconds until the next one.
+        A timer that comes due again while they run (a period shorter than
+        its own work) waits for the next call: the inboxes and signals are
+        looked at in between, so the daemon can still be stopped."""
+        started = self.clock()
         while self.timers:
             when, _, fn = self.timers[0]
             if fn is None:
@@ -135,6 +139,8 @@ class Daemon:
             left = when - self.clock()
             if left > 0:
                 return left
+            if when > started:
+                return 0
             heapq.heappop(self.timers)
             try:
                 fn()

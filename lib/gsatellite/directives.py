@@ -159,8 +159,13 @@ def job_type(found):
 
 
 def check_name(name):
-    if not name or name in (".", "..") or any(c in name for c in _BAD_NAME_CHARS) or len(name.encode()) > 200:
-        raise DirectiveError("invalid job name %r (no '/', ';' or newline; at most 200 bytes)" % name)
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:  # bytes that are not UTF-8 (a Latin-1 script)
+        size = None
+    if (not name or name in (".", "..") or any(c in name for c in _BAD_NAME_CHARS) or size is None
+            or size > 200):
+        raise DirectiveError("invalid job name %r (UTF-8, no '/', ';' or newline; at most 200 bytes)" % name)
     return name
 
 
@@ -181,7 +186,7 @@ def check_addresses(text):
 
 
 def check_path(value, base):
-    if not value or "\n" in value or ";" in value:
+    if not value or "\n" in value or ";" in value or "\0" in value:
         raise DirectiveError("invalid path %r" % value)
     value = os.path.expanduser(value)
     return value if value.startswith("/") else os.path.normpath(os.path.join(base, value))

@@ -28,6 +28,7 @@ import os
 import stat
 
 from . import paths, states
+from .protocol import digits
 
 _CHUNK = 65536
 # Bytes per read when streaming output or looking for its last lines.
@@ -92,11 +93,11 @@ def _read(path, dir_fd=None):
 
 def _number(text):
     text = (text or "").strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if digits(text) else None
 
 
 def _numbers(text):
-    return [int(v) for v in (text or "").split() if v.isdigit()]
+    return [int(v) for v in (text or "").split() if digits(v)]
 
 
 class Job:
@@ -285,7 +286,7 @@ class Job:
         out = []
         for line in (self.text("job.events") or "").splitlines():
             words = line.split(" ", 2)
-            if len(words) >= 2 and words[0].isdigit():
+            if len(words) >= 2 and digits(words[0]):
                 out.append(Event(int(words[0]), words[1], words[2] if len(words) > 2 else ""))
         return out
 
@@ -516,7 +517,7 @@ def next_id():
     from .fsutil import read_first_line  # non-blocking: a FIFO reads as nothing
 
     text = (read_first_line(paths.next_job_id_file(), "") or "").strip()
-    return int(text) if text.isdigit() else 0
+    return int(text) if digits(text) else 0
 
 
 def by_submit_box(boxes, first=0):
@@ -526,7 +527,7 @@ def by_submit_box(boxes, first=0):
     wanted = set(boxes)
     found = {}
     for job_id in ids():
-        if job_id.isdigit() and int(job_id) >= first:
+        if digits(job_id) and int(job_id) >= first:
             box = Job(job_id).submit_box
             if box in wanted:
                 found[box] = job_id

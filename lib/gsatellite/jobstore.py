@@ -52,6 +52,7 @@ from .fsutil import (
     write_all,
     write_atomic,
 )
+from .protocol import digits
 
 
 # Bytes per read when copying a job script.
@@ -177,7 +178,7 @@ class JobStore:
             names = os.listdir(d)
         except FileNotFoundError:
             return []
-        out = [n[:-2] for n in names if n.endswith(".d") and n[:-2].isdigit()]
+        out = [n[:-2] for n in names if n.endswith(".d") and digits(n[:-2])]
         out.sort(key=_id_key)
         return out
 
@@ -248,7 +249,7 @@ class JobStore:
 
     def _read_counter(self):
         text = read_first_line(paths.next_job_id_file(), "")
-        if text is not None and text.strip().isdigit():
+        if text is not None and digits(text.strip()):
             return int(text.strip()), None
         existing = self.ids()
         repaired = int(existing[-1]) + 1 if existing else 0
@@ -486,11 +487,11 @@ class JobStore:
             # twice.  An ended state when the job has an exit value on
             # record, then held, running (recovery accounts for it), and
             # queued last.
-            if exit_value.isdigit() and set(linked) & set(states.ENDED):
+            if digits(exit_value) and set(linked) & set(states.ENDED):
                 chosen = ended if ended in linked else next(s for s in states.ENDED if s in linked)
             else:
                 chosen = next(s for s in (states.HELD, states.RUNNING, states.QUEUED) + states.ENDED if s in linked)
         else:
-            chosen = ended if exit_value.isdigit() else states.QUEUED
+            chosen = ended if digits(exit_value) else states.QUEUED
         self.set_state(job_id, chosen, notify=False)
         return "job.state was %r; set to %s" % (word, chosen)

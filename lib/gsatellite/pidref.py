@@ -31,6 +31,7 @@ same PIDs).  A sidecar of two words (written before) is read as before.
 import errno
 import os
 import time
+from .protocol import digits
 
 # The C module: ``signal`` would bring ``enum`` into every client's start-up.
 import _signal
@@ -290,7 +291,7 @@ def _recorded_start(path, text):
     (:data:`OTHER_BOOT` when recorded in another boot), or None."""
     words = _head(path + SIDECAR).split()
     try:
-        if len(words) in (2, 3) and words[0].decode() == text and words[1].isdigit():
+        if len(words) in (2, 3) and words[0].decode() == text and digits(words[1]):
             if len(words) == 3 and boot_id() and words[2].decode() != boot_id():
                 return OTHER_BOOT
             return int(words[1])
@@ -308,7 +309,7 @@ def _find(match):
     except OSError:
         return None
     for name in names:
-        if not name.isdigit():
+        if not digits(name):
             continue
         pid = int(name)
         fields = stat_fields(pid)
@@ -346,10 +347,10 @@ def find_named(title, home=None):
     if home is None:
         return _find(lambda pid, fields, args: args[0] == want)
     real = os.path.realpath(home)
-    return _find(lambda pid, fields, args: args[0] == want and _home_of(pid) == real)
+    return _find(lambda pid, fields, args: args[0] == want and home_of(pid) == real)
 
 
-def _home_of(pid):
+def home_of(pid):
     """The real path of ``$HOME`` in the environment ``pid`` started with
     (any spelling: a trailing slash, a symbolic link), or None."""
     try:
@@ -368,7 +369,7 @@ def ended_status(path):
     it has ended and nobody reaped it; else None.  Only with a recorded start
     time: without one a zombie cannot be told from a stranger's."""
     text = _first_word(path)
-    if not text.isdigit() or int(text) <= 1:
+    if not digits(text) or int(text) <= 1:
         return None
     recorded = _recorded_start(path, text)
     return None if recorded is None else ProcessRef(int(text), recorded).ended_status()
@@ -383,7 +384,7 @@ def read_pid_file(path, names=(), group=False):
     while the group has members even when its leader has ended.
     """
     text = _first_word(path)
-    if not text.isdigit() or int(text) <= 1:
+    if not digits(text) or int(text) <= 1:
         return None
     pid = int(text)
     recorded = _recorded_start(path, text)

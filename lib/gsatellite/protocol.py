@@ -37,6 +37,14 @@ WRITE_FIFO FIFO TEXT      sigfwd       *new*: 0 or 1
 ========================  ===========  ==================================================
 """
 
+
+def digits(text):
+    """True for a non-empty run of ASCII digits, a number as we write it:
+    ``str.isdigit()`` alone takes ``'²'`` (which ``int()`` refuses) and the
+    digits of other scripts (which a stored file or a message may hold)."""
+    return text.isascii() and text.isdigit()
+
+
 # standard commands
 ALIVE, PID, HOST, STOP = "ALIVE?", "PID?", "HOST?", "STOP"
 YES, STOPPING, UNKNOWN, OK = "YES", "STOPPING", "UNKNOWN COMMAND", "OK"
@@ -174,7 +182,7 @@ def runner_terminated(value):
 def parse_child_pid(args):
     """``JOB_CHILD_PID``'s argument -> a PID, or None if it is not one."""
     args = args.strip()
-    return int(args) if args.isdigit() and int(args) > 0 else None
+    return int(args) if digits(args) and int(args) > 0 else None
 
 
 def parse_runner_exit(args):
@@ -205,7 +213,7 @@ def parse_fifo_line(line):
     job_id, value = words
     if value == DELETED:
         return job_id, DELETED
-    return job_id, int(value) if value.isdigit() else 1
+    return job_id, int(value) if digits(value) else 1
 
 
 def write_fifo(fifo, line):
@@ -289,7 +297,7 @@ def terminated(job_id, value):
 
 def exit_value(word):
     """An exit value word; anything but a number counts as 1 (a failure)."""
-    return int(word) if word is not None and word.isdigit() else 1
+    return int(word) if word is not None and digits(word) else 1
 
 
 def parse_terminated(args):

@@ -18,6 +18,7 @@ import fcntl
 import os
 
 from .fsutil import append_line_to, open_append, read_bytes, write_atomic
+from .protocol import digits
 
 STREAMS = ("stdout", "stderr")
 
@@ -38,7 +39,7 @@ def earlier(job_dir):
     for n in names:
         for stream in STREAMS:
             prefix = "job.%s." % stream
-            if n.startswith(prefix) and n[len(prefix):].isdigit() and not n[len(prefix)] == "0":
+            if n.startswith(prefix) and digits(n[len(prefix):]) and not n[len(prefix)] == "0":
                 found.add(int(n[len(prefix):]))
     return sorted(found)
 

@@ -45,6 +45,7 @@ from . import transport
 from .fsutil import makedirs, open_append, read_first_line
 from .transport import mbox, wake
 from .log import log
+from .protocol import digits
 
 
 # Seconds between looks into a box the kernel watches for us.
@@ -144,7 +145,7 @@ class SignalForwarder(Daemon):
         except ValueError:
             log("unknown signal %r" % name)
             return 1
-        if not target.lstrip("-").isdigit() or int(target) in (0, -1):
+        if not digits(target.lstrip("-")) or int(target) in (0, -1):
             log("refusing to signal %r" % target)
             return 1
         if not ours(abs(int(target)), signo=sig):

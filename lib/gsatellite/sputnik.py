@@ -51,6 +51,7 @@ from . import transport
 from .transport import wake
 from .log import log
 from . import runs
+from .protocol import digits
 
 RETRY_SECONDS = 2.0
 # Seconds between looks at a held job's group, and at an adopted job.
@@ -339,7 +340,7 @@ class Sputnik(Daemon):
             limit = int(config.DEFAULTS["max_restarts"])
         # A job's type is set at its submission: read once per run.
         job_type = self.job_type or read_first_line(self.file("job.type"), "") or jobtypes.DEFAULT
-        return not jobtypes.runs_again(job_type, value, int(restarts) if restarts.isdigit() else 0, limit)
+        return not jobtypes.runs_again(job_type, value, int(restarts) if digits(restarts) else 0, limit)
 
     def stage_out(self):
         """``-O``: copy the result files before the end is told, so whoever

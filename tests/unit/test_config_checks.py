@@ -27,6 +27,12 @@ BAD = [
     ("liveness_interval", "5"),
     ("liveness_interval", "0"),
     ("sigfwd_poll", "0"),
+    # Found by a review: a period of a millionth of a second kept a sputnik
+    # at two thirds of a core, and the controller and forwarder spun and
+    # could not be stopped.
+    ("sputnik_wakeup", "0.000001"),
+    ("liveness_interval", "1e-9"),
+    ("sigfwd_poll", "0.01"),
     ("max_message_size", "100"),
     ("max_job_size", "0"),
     ("max_restarts", "-1"),

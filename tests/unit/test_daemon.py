@@ -300,3 +300,27 @@ def test_a_wake_up_taken_by_a_pass_outside_the_loop_is_not_slept_over(daemon, ho
     daemon.once()
     assert "PING" in got
     assert False not in slept, "slept while PING waited in the main inbox"
+
+
+def test_a_periodic_timer_longer_than_its_period_does_not_hold_the_loop(daemon):
+    """Found by a review: with liveness_interval = 1e-9 the timer was due
+    again after every run, run_timers never returned, and the daemon read
+    no message and took no SIGTERM.  A timer due again waits for the next
+    call."""
+    runs, now = [], [100.0]
+
+    def clock():
+        now[0] += 1.0  # every look finds a second gone: longer than the period
+        return now[0]
+
+    def slow():
+        runs.append(1)
+        if len(runs) > 50:
+            raise SystemExit("run_timers never returned")
+
+    daemon.clock = clock
+    daemon.every(0.5, slow)
+    assert daemon.run_timers() == 0
+    assert len(runs) == 1
+    daemon.run_timers()
+    assert len(runs) == 2

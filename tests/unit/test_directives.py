@@ -293,3 +293,16 @@ def test_scan_reads_at_most_what_it_is_given(tmp_path, monkeypatch):
     monkeypatch.setattr(fsutil, "read_bytes", lambda p, d=None, limit=1 << 20: asked.append(limit) or real(p, d, limit))
     assert dict(directives.scan(str(job), most=1000)) == {"-N": "small"}
     assert asked == [1000]
+
+
+def test_a_name_that_is_not_utf8_and_a_path_with_nul_are_refused():
+    """Found by a review: a Latin-1 ``#GSAT -N`` raised UnicodeEncodeError
+    (a traceback from gqsub, "internal error" from the controller), and an
+    ``-o`` path with a NUL byte crashed the job's sputnik."""
+    from gsatellite import directives
+
+    with pytest.raises(directives.DirectiveError):
+        directives.check_name("r\udce9sum\udce9")  # b"r\xe9sum\xe9" read with surrogateescape
+    with pytest.raises(directives.DirectiveError):
+        directives.check_path("/tmp/x\0y", "/")
+    assert directives.check_name("r\u00e9sum\u00e9") == "r\u00e9sum\u00e9"

@@ -194,3 +194,84 @@ def test_newline_in_trigger_arguments_is_one_event():
     line = event_line(1700000000, "STAGE", ["a\nb", "c\r\nd"])
     assert "\n" not in line and "\r" not in line
     assert line == "1700000000 STAGE a\\nb c\\r\\nd"
+
+
+# -- digits that int() refuses ---------------------------------------------------------
+
+SUPERSCRIPT_TWO = "\u00b2"  # '²': str.isdigit() says yes, int() says no
+
+
+@pytest.mark.parametrize("attr, value", [
+    ("job.restarts", SUPERSCRIPT_TWO),
+    ("job.restarting", "%s 1" % SUPERSCRIPT_TWO),
+    ("job.exit", SUPERSCRIPT_TWO),
+    ("job.pid", SUPERSCRIPT_TWO),
+])
+def test_a_superscript_digit_in_a_job_file_ends_only_that_job(make_controller, home, attr, value):
+    """Found by a review: a job that wrote '²' into its job.restarts killed
+    its sputnik (ValueError), then the controller as it accounted for the
+    lost sputnik, and the controller again at every start."""
+    c = make_controller(scheduler="nobatch")
+    a = submit(c, home, "a.job")
+    c.tick()
+    c.store.write(a, attr, value)
+    c.lost.add(a)  # its sputnik is gone
+    c.tick()
+    assert c.store.state(a) in (states.RUNNING, states.FINISHED, states.FAILED)
+    c.job_ended(a, 0)
+    assert c.store.state(a) == states.FINISHED
+    view = jobs.Job(a)
+    json.loads(views.json_text([view]))  # gqstat --json
+    views.detailed(view, extended=True)  # gqstat -f -x
+
+
+def test_a_job_view_takes_superscripts_for_no_number(make_controller, home):
+    c = make_controller()
+    a = submit(c, home, "a.job")
+    for attr in ("job.exit", "job.start", "job.stop"):
+        c.store.write(a, attr, SUPERSCRIPT_TWO)
+    view = jobs.Job(a)
+    assert view.exit_value() is None
+    json.loads(views.json_text([view]))
+
+
+def test_a_superscript_in_the_id_counter_is_repaired(make_controller, home):
+    """Found by a review: every QSUB failed ("internal error") and gqsub
+    printed a traceback for good."""
+    c = make_controller()
+    a = submit(c, home, "a.job")
+    with open(paths.next_job_id_file(), "w") as f:
+        f.write(SUPERSCRIPT_TWO + "\n")
+    assert jobs.next_id() == 0
+    b = submit(c, home, "b.job")
+    assert int(b) == int(a) + 1
+
+
+def test_a_lost_sputnik_whose_job_files_break_the_accounting_leaves_the_controller_running(
+        make_controller, home, monkeypatch, capsys):
+    c = make_controller(scheduler="nobatch")
+    a = submit(c, home, "a.job")
+    c.tick()
+    calls = []
+
+    def broken(job_id):
+        calls.append(job_id)
+        raise ValueError("absurd")
+
+    monkeypatch.setattr(c, "supervisor_lost", broken)
+    c.lost.add(a)
+    c.tick()
+    assert calls == [a] and not c.lost
+    assert "cannot account for its lost sputnik" in capsys.readouterr().out
+
+    def full(job_id):
+        calls.append(job_id)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(c, "supervisor_lost", full)
+    c.lost.add(a)
+    c.tick()
+    assert c.lost == {a}  # tried again at the next tick
+    c.tick()
+    assert calls == [a, a, a]
+    assert capsys.readouterr().out.count("not accounted for yet") == 1

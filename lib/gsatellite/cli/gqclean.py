@@ -27,7 +27,7 @@ def parse_age(text):
         value = float(number)
     except ValueError:
         value = -1
-    if value < 0:
+    if not 0 <= value < float("inf"):  # also nan, which matched no job
         raise Exit(EX_USAGE, "invalid age %r (e.g. 90, 30m, 12h, 7d)" % text)
     return value * (unit or 1)
 

@@ -17,6 +17,7 @@ import sys
 
 from .. import client
 from .common import info_option, EX_USAGE, Exit, err, program, run
+from ..protocol import digits
 
 USAGE = "Usage: gqpeek [-o|-e|-a] [-f] [-n N] [--run N] jobId\n"
 
@@ -40,13 +41,13 @@ def parse(argv):
         elif a == "-f":
             follow = True
         elif a == "-n":
-            if i + 1 >= len(argv) or not argv[i + 1].isdigit():
+            if i + 1 >= len(argv) or not digits(argv[i + 1]):
                 sys.stderr.write(USAGE)
                 raise Exit(EX_USAGE, "-n needs a number of lines")
             lines = int(argv[i + 1])
             i += 1
         elif a == "--run":
-            if i + 1 >= len(argv) or not argv[i + 1].isdigit() or int(argv[i + 1]) < 1:
+            if i + 1 >= len(argv) or not digits(argv[i + 1]) or int(argv[i + 1]) < 1:
                 sys.stderr.write(USAGE)
                 raise Exit(EX_USAGE, "--run needs a run number (1 is the first run)")
             run = int(argv[i + 1])

@@ -31,6 +31,8 @@ def parse(prog, argv):
         elif a in ("--timeout", "-t"):
             try:
                 timeout = float(argv[i + 1])
+                if timeout != timeout:  # nan: select() refuses it
+                    raise ValueError(argv[i + 1])
             except (IndexError, ValueError):
                 sys.stderr.write(USAGE % prog)
                 raise Exit(EX_USAGE, "--timeout needs a number of seconds")

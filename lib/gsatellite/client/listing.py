@@ -5,6 +5,7 @@ import time
 
 from .. import job, states
 from .errors import InvalidJobId, UnknownState
+from ..protocol import digits
 
 
 def find_job(text):
@@ -52,7 +53,7 @@ def ended_jobs(wanted=states.ENDED, older_than=None, now=None, damaged=None):
                 if damaged is not None:
                     damaged(job_id, problem)
                 continue
-            if job_id.isdigit() and view.state == state and (
+            if digits(job_id) and view.state == state and (
                     older_than is None or now - view.ended_at() >= older_than):
                 found.append(job_id)
     return sorted(found)

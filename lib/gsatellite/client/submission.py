@@ -10,6 +10,7 @@ from .. import protocol as P
 from ..transport import request
 from .errors import EX_FAIL, EX_INTERRUPTED, EX_UNAVAILABLE, BadJobFile, ClientError
 from .operations import UNANSWERED, WITHDRAWN, POLL, _alive_check, _why, controller, exchange
+from ..protocol import digits
 
 
 
@@ -283,7 +284,7 @@ def _exchange(info, job_files, commands, settle):
         # Refused before anything was sent: the controller would drop it.
         raise BadJobFile("job path and options too large: %s; nothing submitted." % e)
     if error is None:
-        return [Submitted(f, a) if a.isdigit() else Failed(f, a) for f, a in zip(job_files, outcomes)]
+        return [Submitted(f, a) if digits(a) else Failed(f, a) for f, a in zip(job_files, outcomes)]
     pending = {boxes[i]: i for i, o in enumerate(outcomes) if o == UNANSWERED and i < len(boxes)}
     found = job.by_submit_box(pending, first)
     if isinstance(error, request.AnswerTimeout):
@@ -299,7 +300,7 @@ def _exchange(info, job_files, commands, settle):
     for i, (path, outcome) in enumerate(zip(job_files, outcomes)):
         box = boxes[i] if i < len(boxes) else None
         if outcome not in (WITHDRAWN, UNANSWERED):
-            results.append(Submitted(path, outcome) if outcome.isdigit() else Failed(path, outcome))
+            results.append(Submitted(path, outcome) if digits(outcome) else Failed(path, outcome))
         elif box in found:
             results.append(Submitted(path, found[box]))
         elif outcome == WITHDRAWN or gone:

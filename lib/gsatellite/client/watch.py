@@ -23,6 +23,7 @@ from .. import protocol as P
 from .errors import EX_FAIL, EX_INTERRUPTED, ClientError, InvalidJobId, JobDeleted, NoAnswer, TimedOut
 from .listing import find_job
 from .operations import POLL, _ask, classic_controller, controller, heal_forwarder
+from ..protocol import digits
 
 # Seconds between two looks at the store while waiting for a notice.
 RECHECK = 5.0
@@ -149,7 +150,7 @@ class _Waiter:
         self.registered.remove(job_id)
         if answer.startswith(P.ENDED + " "):
             value = answer.split()[1]
-            self.results[job_id] = int(value) if value.isdigit() else 1
+            self.results[job_id] = int(value) if digits(value) else 1
         elif answer == P.UNKNOWN:
             # A classic controller: it cannot tell anyone about an end.
             raise classic_controller(self.info, "gqwait's request (QWAIT); run this installation's gsatlc to wait for jobs")

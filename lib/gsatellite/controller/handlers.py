@@ -22,6 +22,7 @@ from .. import transport
 from ..transport import wake
 from ..jobstore import InvalidJobId, canonical_id
 from ..log import log
+from ..protocol import digits
 
 # Seconds a just-started sputnik gets to write sputnik.pid, and between two
 # looks for it.
@@ -250,11 +251,11 @@ class Handlers:
         def attempt():
             pid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
             host = (self.store.read(job_id, "job.execHost", "") or "").strip()
-            if not pid.isdigit() and self.clock() < min(start + PID_WAIT, deadline):
+            if not digits(pid) and self.clock() < min(start + PID_WAIT, deadline):
                 # Just started: the sputnik has not written its PID yet.
                 self.call_later(PID_RETRY, attempt)
                 return
-            if not pid.isdigit() or not host:
+            if not digits(pid) or not host:
                 log("job %s: no sputnik to send %s to" % (job_id, command))
                 finish(None)
                 return

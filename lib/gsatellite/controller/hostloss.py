@@ -24,6 +24,7 @@ from .. import events, hosts, jobtypes, paths, states, transport
 from ..fsutil import unlink_quiet
 from ..log import log
 from .lifecycle import RESTARTING
+from ..protocol import digits
 
 # Seconds between two looks at the heartbeats of other hosts' jobs.
 CHECK_INTERVAL = 2.0
@@ -64,7 +65,7 @@ class HostLoss:
         reason = lost_reason(host)
         job_type = jobtypes.get(self.store.read(job_id, "job.type", jobtypes.DEFAULT))
         restarts = (self.store.read(job_id, "job.restarts", "0") or "0").strip()
-        restarts = int(restarts) if restarts.isdigit() else 0
+        restarts = int(restarts) if digits(restarts) else 0
         runs = self.store.count(job_id, "job.start")
         # Counted by a controller killed before the job was queued: once.
         counted = self.restart_under_way(job_id, runs)
@@ -100,4 +101,4 @@ class HostLoss:
             return True  # a classic sputnik names no box: nothing to check by
         host = (self.store.read(job_id, "job.execHost", "") or "").strip()
         pid = (self.store.read(job_id, "sputnik.pid", "") or "").strip()
-        return (not host or found[0] == host) and (not pid.isdigit() or int(pid) == found[1])
+        return (not host or found[0] == host) and (not digits(pid) or int(pid) == found[1])

@@ -25,6 +25,7 @@ import traceback
 from .. import conditions, events, jobtypes, paths, pidref, proc, runs, staging, states, waiters
 from ..fsutil import unlink_quiet, write_atomic
 from ..log import log
+from ..protocol import digits
 
 # Seconds between looks at the sputniks a previous controller started.
 WATCH_INTERVAL = 0.5
@@ -264,7 +265,7 @@ class Lifecycle:
             restarts = counted
         else:
             restarts = self.store.read(job_id, "job.restarts", "0").strip()
-            restarts = int(restarts) if restarts.isdigit() else 0
+            restarts = int(restarts) if digits(restarts) else 0
             if not jobtypes.runs_again(self.store.read(job_id, "job.type", jobtypes.DEFAULT), value,
                                        restarts, self.max_restarts):
                 restarts = None
@@ -295,7 +296,7 @@ class Lifecycle:
         """The restart count a controller recorded for the end of run
         ``runs`` (the job's latest) before it died, or None."""
         parts = (self.store.read(job_id, RESTARTING, "") or "").split()
-        if len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[0]) == runs:
+        if len(parts) == 2 and all(digits(p) for p in parts) and int(parts[0]) == runs:
             return int(parts[1])
         return None
 
@@ -330,7 +331,7 @@ class Lifecycle:
 
     def exit_value(self, job_id):
         value = (self.store.read(job_id, "job.exit", "") or "").strip()
-        return int(value) if value.isdigit() else 1
+        return int(value) if digits(value) else 1
 
     def recover(self):
         """At start-up: repair the store, tell waiters what they missed, and
@@ -406,10 +407,26 @@ class Lifecycle:
             self.call_later(WATCH_INTERVAL, self.watch_sputniks)
 
     def account_lost(self):
+        again = set()
         while self.lost:
             job_id = self.lost.pop()
-            if self.store.exists(job_id) and self.store.state(job_id) == states.RUNNING:
-                self.supervisor_lost(job_id)
+            try:
+                if self.store.exists(job_id) and self.store.state(job_id) == states.RUNNING:
+                    self.supervisor_lost(job_id)
+            except OSError as e:
+                # A full or read-only disk: tried again at the next tick.
+                if job_id not in self.lost_failed:
+                    log("job %s: its lost sputnik not accounted for yet: %s" % (job_id, e.strerror or e))
+                self.lost_failed.add(job_id)
+                again.add(job_id)
+            except Exception:
+                # The job's own files (absurd values written by the job, by
+                # hand): that job is left as it is, the controller goes on.
+                log("job %s: cannot account for its lost sputnik; left as it is\n%s"
+                    % (job_id, traceback.format_exc()))
+            else:
+                self.lost_failed.discard(job_id)
+        self.lost |= again
 
     def supervisor_lost(self, job_id):
         """The job's sputnik is gone and the job still counts as running."""
@@ -425,14 +442,14 @@ class Lifecycle:
         stops = self.store.count(job_id, "job.stop")
         job_pid = (self.store.read(job_id, "job.pid", "") or "").strip()
         status = self.system.ended_status(paths.job_file(job_id, "job.pid")) if starts > stops else None
-        if value.isdigit() and stops >= starts > 0:
+        if digits(value) and stops >= starts > 0:
             log("job %s: its sputnik is gone; the run ended with %s" % (job_id, value))
             self.job_ended(job_id, int(value), recovered=True)
         elif status is not None:
             self.record_lost_exit(job_id, proc.exit_value(status), "read its exit status from /proc")
         elif self.system.process(paths.job_file(job_id, "job.pid"), group=True) is not None:
             self.adopt(job_id)
-        elif job_pid.isdigit() and int(job_pid) in self.orphan_exits:
+        elif digits(job_pid) and int(job_pid) in self.orphan_exits:
             self.record_lost_exit(job_id, self.orphan_exits.pop(int(job_pid)), "we reaped the job")
         elif not job_pid and self.found_unrecorded_job(job_id, starts > stops):
             self.adopt(job_id)

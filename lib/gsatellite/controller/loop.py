@@ -67,6 +67,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
         self.sputniks = {}  # PID of a sputnik we started -> its job id
         self.watched = {}  # job id -> ProcessRef of a sputnik we did not start
         self.lost = set()  # job ids whose sputnik ended, to account for
+        self.lost_failed = set()  # of those, the ones a disk error kept back (logged once)
         self.orphan_exits = {}  # PID -> exit value of children we did not start
         self.lost_tries = {}  # job id -> supervisors lost before start / adoptions
         self.submissions = {}  # job id -> answer box, while its script is copied

@@ -38,6 +38,7 @@ import traceback
 from .. import config, events, jobtypes, paths, proxy, states
 from ..fsutil import read_first_line, unlink_quiet
 from ..log import log
+from ..protocol import digits
 
 HOLD_MARK = "job.proxyHold"
 WARNED = "job.proxyWarned"
@@ -121,7 +122,7 @@ class ProxyWatch:
             watched.jobs.add(job_id)
             self.job_proxies[job_id] = path
             warned = (self.store.read(job_id, WARNED, "") or "").strip()
-            if warned.lstrip("-").isdigit():
+            if digits(warned.lstrip("-")):
                 watched.warned[job_id] = int(warned)
             if self.store.read(job_id, HOLD_MARK) is not None and self.store.state(job_id) == states.HELD:
                 self.proxy_held.add(job_id)

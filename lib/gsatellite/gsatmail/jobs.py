@@ -21,6 +21,7 @@ import os
 from .. import client, job, paths, transport
 from . import TempFail
 from .keyring import path as mail_path
+from ..protocol import digits
 
 
 def _attempts(entry):
@@ -40,7 +41,7 @@ def find(entry):
     first = min(a[2] for a in attempts)
     owners = {(a[0], a[1]) for a in attempts}
     for job_id in job.ids():
-        if job_id.isdigit() and int(job_id) >= first:
+        if digits(job_id) and int(job_id) >= first:
             box = job.Job(job_id).submit_box
             if box and transport.owner(box) in owners:
                 return job_id

@@ -20,6 +20,7 @@ import time
 from .. import config, mail, paths, proc
 from . import Rejected, TempFail, accept, commands, jobs, keyring, smime
 from .journal import Journal
+from ..protocol import digits
 
 PROCESSING, ACTED, DONE = "processing", "acted", "done"
 # After this long an entry claimed on another host is taken for abandoned.
@@ -92,7 +93,7 @@ class Processor:
     def _check_abandoned(self, entry):
         host, _, pid = entry.get("owner", "").rpartition(":")
         if host == paths.hostname():
-            if pid.isdigit() and int(pid) != os.getpid() and proc.alive(int(pid)):
+            if digits(pid) and int(pid) != os.getpid() and proc.alive(int(pid)):
                 raise TempFail("being processed by gsatmail[%s]" % pid, keep=True)
         elif time.time() - float(entry.get("since") or 0) < FOREIGN_CLAIM:
             raise TempFail("being processed on %s" % host, keep=True)

@@ -25,10 +25,12 @@ Invariants:
   line in a daemon's log and nothing for a client's user.
 """
 
+import os
 import sys
 
 from .. import config, paths, pidref, protocol
 from . import wake as _wake
+from ..protocol import digits
 
 MBOX = "mbox"
 SYSV = "sysv"
@@ -317,10 +319,20 @@ def _owner(to):
     if found is None:
         return None
     host, pid = found
-    pid = _wake.positive_pid(pid) if pid.isdigit() else None
+    pid = _wake.positive_pid(pid) if digits(pid) else None
     if not valid_host(host) or pid is None:
         return None
+    if pid == 1 and host == paths.hostname() and not _init_is_ours():
+        return None  # an address naming init: no SIGCONT for it
     return host, pid
+
+
+def _init_is_ours():
+    """PID 1 is one of our processes only where a container runs a daemon
+    of this installation as its first process: same $HOME."""
+    from .. import roots
+
+    return pidref.home_of(1) == os.path.realpath(roots.home())
 
 
 # -- waking ---------------------------------------------------------------------------

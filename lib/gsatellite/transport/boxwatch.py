@@ -21,6 +21,7 @@ import errno
 import fcntl
 import os
 import signal
+from ..protocol import digits
 
 SIGNAL = signal.SIGIO
 # Entries made in the directory: a sender's rename (IN_MOVED_TO), or a
@@ -39,7 +40,7 @@ def _unescape(field):
         return field
     out, i = [], 0
     while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+        if field[i] == "\\" and digits(field[i + 1:i + 4]):
             out.append(chr(int(field[i + 1:i + 4], 8)))
             i += 4
         else:

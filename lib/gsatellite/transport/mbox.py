@@ -32,6 +32,7 @@ import time
 from .. import paths
 from ..fsutil import ALPHABET, random_chars, unlink_quiet as _unlink_quiet, write_all
 from .base import Address, BadAddress, BadMessage, Inbox as _Inbox, Unreachable, check_host
+from ..protocol import digits
 
 MESSAGE_PREFIX = "message"
 BOX_SUFFIX = ".inbox"
@@ -83,7 +84,7 @@ def has_box_since(pid, since, host=None):
         if not (name.startswith(head) and name.endswith(BOX_SUFFIX)):
             continue
         tag = name[len(head):-len(BOX_SUFFIX)]
-        if tag and not (tag.isdigit() or (tag[0] == "a" and tag[1:].isdigit())):
+        if tag and not (digits(tag) or (tag[0] == "a" and digits(tag[1:]))):
             continue
         try:
             if os.lstat(box_path(name, host)).st_ctime >= since:

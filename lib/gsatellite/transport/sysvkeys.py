@@ -41,6 +41,7 @@ import stat
 
 from .. import paths, pidref
 from ..fsutil import random_chars, read_bytes
+from ..protocol import digits
 
 SECRET = "secret"
 # A sweeper renames an entry to CLAIM + name + "." + 6 characters before it
@@ -163,7 +164,7 @@ def registered_keys(run_root):
         except (OSError, ValueError):
             continue
         for name in _listdir(d):
-            entry = read_entry(os.path.join(d, name)) if name[:1].isdigit() else None
+            entry = read_entry(os.path.join(d, name)) if digits(name[:1]) else None
             if entry is not None:
                 found.append(key_for(value, os.geteuid(), entry[0]))
     return found
@@ -241,7 +242,7 @@ def read_entry(path):
         return None
     parts = data.split()
     # ASCII digits only: int() takes "-5", "1_0" and other scripts' digits.
-    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+    if len(parts) < 2 or not all(digits(p) for p in parts[:2]):
         return None
     n, start = int(parts[0]), int(parts[1])
     return (n, start) if n <= MAX_NUMBER else None

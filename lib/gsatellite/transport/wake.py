@@ -11,6 +11,7 @@ its signal forwarder) is :func:`gsatellite.transport.base.signal_process`.
 """
 
 import os
+from ..protocol import digits
 
 # The C module: the ``signal`` package wraps every number in an enum, and
 # importing it (with ``enum``) costs a client a few milliseconds of start-up.
@@ -58,7 +59,7 @@ def signal_number(name):
     import signal
 
     text = str(name).strip()
-    if text.isdigit():
+    if digits(text):
         num = int(text)
         if 0 <= num < signal.NSIG:
             return num
