@@ -48,6 +48,10 @@ def parse_time(text, now=None):
     """Epoch seconds for a ``-a`` value; raises :class:`ConditionError`."""
     now = time.time() if now is None else now
     value = text.strip()
+    if not value.isascii():
+        # dateutil reads other scripts' digits ("٣" for 3): refused, as
+        # every number we take is ASCII.
+        raise ConditionError("cannot parse date/time %r (ASCII only)" % text)
     if value.startswith("@") and value[1:].isdigit() and value[1:].isascii():
         return check_epoch(int(value[1:]), text)  # already canonical
     try:
@@ -82,6 +86,12 @@ def _parse_time(value, text, now):
     return dt.timestamp()
 
 
+def _days_in(year, month):
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
 def _pbs_time(digits, seconds, now):
     lt = time.localtime(now)
     fields = {"Y": lt.tm_year, "M": lt.tm_mon, "D": lt.tm_mday}
@@ -95,7 +105,9 @@ def _pbs_time(digits, seconds, now):
     if len(rest) == 6:
         fields["D"], rest = int(rest[:2]), rest[2:]
     hour, minute = int(rest[:2]), int(rest[2:4])
-    if not (1 <= fields["M"] <= 12 and 1 <= fields["D"] <= 31 and hour < 24 and minute < 60 and seconds < 60):
+    if not (1 <= fields["M"] <= 12 and 1 <= fields["D"] <= _days_in(fields["Y"], fields["M"]) and hour < 24
+            and minute < 60 and seconds < 60):
+        # (mktime would roll 0229 of a common year over into 1 March)
         raise ConditionError("invalid date/time %r" % digits)
     when = time.mktime((fields["Y"], fields["M"], fields["D"], hour, minute, seconds, 0, 0, -1))
     if len(digits) == 4 and when < now:

@@ -254,3 +254,15 @@ def test_blocked_deferred_and_dependent(store, new_job):
     assert blocked(store, child, 2000) == (None, None)
     store.set_state(parent, states.FAILED, notify=False)
     assert blocked(store, child, 2000)[0] == "never"
+
+
+@pytest.mark.parametrize("text", ["02290000", "202702290000", "04310800", "\u0663", "2026-01-01T00:00+\u0660\u0661:00"])
+def test_a_day_that_does_not_exist_or_other_scripts_digits_are_refused(text):
+    """Found by a review: mktime rolled 29 February of a common year into
+    1 March and 31 April into 1 May; dateutil read Arabic-Indic digits."""
+    with pytest.raises(ConditionError):
+        parse_time(text, now=time.mktime((2026, 1, 15, 12, 0, 0, 0, 0, -1)))
+
+
+def test_29_february_of_a_leap_year_is_taken():
+    assert parse_time("202802290000") == time.mktime((2028, 2, 29, 0, 0, 0, 0, 0, -1))
