@@ -37,7 +37,11 @@ def controller(verify=True, max_age=MAX_AGE):
     if not host or not pid.isascii() or not pid.isdigit() or int(pid) == 0:
         return None
     host = host.strip()
-    if verify and host == paths.hostname() and pidref.read_pid_file(paths.gsatlc_pid_file()) is None:
+    # A gsatlcPid without its start-time sidecar (a classic controller's)
+    # must name a controller's program: a stranger with a reused PID gets
+    # no request and no SIGCONT.
+    if (verify and host == paths.hostname()
+            and pidref.read_pid_file(paths.gsatlc_pid_file(), pidref.CONTROLLER) is None):
         return None
     return host, int(pid)
 

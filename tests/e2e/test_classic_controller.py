@@ -25,7 +25,14 @@ HOST = "classichost"
 class Stand:
     def __init__(self, gsat, role):
         self.log = os.path.join(gsat.jobs, role + ".log")
-        self.proc = subprocess.Popen([CLASSIC_DAEMON, role, gsat.g, HOST, self.log], env=gsat.env)
+        program = CLASSIC_DAEMON
+        if role == "controller":
+            # Called gsatlc, as the classic controller is: its gsatlcPid has
+            # no start-time sidecar, so the process must bear that name.
+            program = os.path.join(gsat.jobs, "gsatlc")
+            if not os.path.lexists(program):
+                os.symlink(CLASSIC_DAEMON, program)
+        self.proc = subprocess.Popen([program, role, gsat.g, HOST, self.log], env=gsat.env)
         self.box = os.path.join(gsat.g, "mboxes", HOST, "%d.inbox" % self.proc.pid)
         gsat.wait_for(lambda: os.path.isdir(self.box) and (
             role != "controller" or os.path.exists(os.path.join(gsat.g, "gsatlcPid"))), what="the stand-in's box")

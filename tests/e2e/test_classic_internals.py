@@ -10,7 +10,7 @@ import os
 import time
 
 from conftest import BIN
-from gsatellite import paths
+from gsatellite import paths, pidref
 from gsatellite.transport import mbox
 
 
@@ -37,8 +37,8 @@ def _controller_box(gsat, monkeypatch):
     box = mbox.create_pid_box()
     with open(os.path.join(gsat.g, "gsatlcHostName"), "w") as f:
         f.write("classichost\n")
-    with open(os.path.join(gsat.g, "gsatlcPid"), "w") as f:
-        f.write("%d\n" % os.getpid())
+    # With its sidecar: a bare PID must name a controller's program.
+    pidref.write_pid_file(os.path.join(gsat.g, "gsatlcPid"), os.getpid())
     return box
 
 

@@ -31,6 +31,8 @@ import time
 
 import pytest
 
+from gsatellite import pidref
+
 ENDED = ("finished", "failed")
 
 
@@ -268,8 +270,8 @@ def test_ctrl_c_during_registration_leaves_no_registration(gsat, procs, runtime)
     os.kill(gsat.controller_pid(), signal.SIGKILL)
     gsat.wait_for(lambda: not _alive(gsat.controller_pid()), what="controller gone")
     dummy = _spawn(gsat, procs, "sleep", "300")
-    with open(os.path.join(gsat.g, "gsatlcPid"), "w") as f:
-        f.write("%d\n" % dummy.pid)
+    # With its sidecar: a bare PID must name a controller's program.
+    pidref.write_pid_file(os.path.join(gsat.g, "gsatlcPid"), dummy.pid)
     dummy_box = os.path.join(gsat.g, "mboxes", gsat.host(), "%d.inbox" % dummy.pid)
     os.mkdir(dummy_box, 0o700)
     p = _spawn(gsat, procs, "gqwait", a)

@@ -23,6 +23,7 @@ import smime_kit  # noqa: E402
 import smtp_server  # noqa: E402
 from smime_kit import message  # noqa: E402
 from smtp_server import smtp  # noqa: E402,F401 - the fixture
+from gsatellite import pidref  # noqa: E402
 
 # How long we keep listening to be sure a reply that should not come does not.
 QUIET = 1.0
@@ -324,8 +325,8 @@ def test_request_unread_when_killed_is_voided_not_doubled(gsat, mail, pki, procs
     os.makedirs(box)
     with open(os.path.join(gsat.g, "gsatlcHostName"), "w") as f:
         f.write(host + "\n")
-    with open(os.path.join(gsat.g, "gsatlcPid"), "w") as f:
-        f.write("%d\n" % idle.pid)
+    # With its sidecar: a bare PID must name a controller's program.
+    pidref.write_pid_file(os.path.join(gsat.g, "gsatlcPid"), idle.pid)
     # It passes for one of our controllers, so the job's directives are sent
     # without a CAPABILITIES? question first.
     from gsatellite import protocol as P

@@ -328,6 +328,27 @@ def test_trigger_wait_ends_when_its_sputnik_is_killed(gsat):
     _open_gate(gsat, "go")
 
 
+def test_trigger_wait_fails_at_once_when_no_sputnik_of_its_job_runs(gsat):
+    """Found by a review: the controller and the job's sputnik killed with
+    ``kill -9``, ``trigger --wait`` hung for good: the dead sputnik's inbox
+    stays (no controller sweeps it), and only the inbox was looked at once
+    sputnik.pid named no live process."""
+    gsat.service("SLOW", "svc", "true\n")
+    gsat.start()
+    a = gsat.qsub(gsat.job("long.job", _gate(gsat, "go")))
+    _supervised(gsat, a)
+    ctl, spid = gsat.controller_pid(), int(gsat.attr(a, "sputnik.pid"))
+    for pid in (ctl, spid):
+        os.kill(pid, 9)
+    gsat.wait_for(lambda: not any(os.path.exists("/proc/%d/stat" % p) and _read("/proc/%d/stat" % p).split()[2] != "Z"
+                                  for p in (ctl, spid)), what="the controller and sputnik to die")
+    assert os.path.isdir(_sputnik_box(gsat, a))  # left behind
+    r = gsat.run("trigger", "--wait", "--job", a, "SLOW", timeout=20)
+    assert r.returncode == 69, r.stderr
+    assert "went away" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    _open_gate(gsat, "go")
+
+
 def test_trigger_wait_outlives_a_new_sputnik_of_its_job(gsat):
     """Held and released while a service of ``trigger --wait`` runs, the job
     gets a new sputnik; the one asked still runs the service and answers:

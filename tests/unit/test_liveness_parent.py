@@ -5,6 +5,7 @@ parent and gsatlcPid/gsatlcHostName still name it (issue 18)."""
 import os
 import subprocess
 import sys
+import time
 
 from gsatellite import liveness, paths, pidref
 from gsatellite.fsutil import write_atomic
@@ -46,8 +47,23 @@ def _rewrite_in_place(path, text):
         f.write(text)
 
 
+def _classic_controller():
+    """A process called gsatlc, as a classic controller is (its gsatlcPid
+    has no sidecar): returned once its name is there."""
+    proc = subprocess.Popen(["bash", "-c", "exec -a gsatlc sleep 60"])
+    for _ in range(5000):
+        try:
+            with open("/proc/%d/cmdline" % proc.pid, "rb") as f:
+                if f.read().startswith(b"gsatlc\0"):
+                    return proc
+        except OSError:
+            pass
+        time.sleep(0.001)
+    raise AssertionError("bash did not exec")
+
+
 def test_a_pid_file_rewritten_in_place_naming_another_controller_is_looked_up(home):
-    other = subprocess.Popen(["sleep", "60"])
+    other = _classic_controller()
     try:
         _publish(os.getppid())
         parent = liveness.Parent()
@@ -144,3 +160,22 @@ def test_a_controller_that_died_is_not_kept(home):
     first, second, middle = eval(out.stdout)
     assert first == (paths.hostname(), middle)
     assert second is None
+
+
+def test_a_pid_file_without_its_sidecar_must_name_a_controllers_program(home):
+    """Found by a review: a fresh gsatlcPid without its start-time sidecar
+    (as a classic controller writes it) naming a stranger's process was
+    taken for the controller: a sputnik sent its job's end there, with a
+    SIGCONT, also to another user's process."""
+    stranger = subprocess.Popen(["sleep", "30"])
+    classic = _classic_controller()
+    try:
+        for proc, found in ((stranger, False), (classic, True)):
+            _publish(proc.pid)
+            os.unlink(paths.gsatlc_pid_file() + pidref.SIDECAR)
+            got = liveness.controller()
+            assert (got == (paths.hostname(), proc.pid)) if found else got is None, (proc.args, got)
+    finally:
+        for proc in (stranger, classic):
+            proc.kill()
+            proc.wait()

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gsatellite import paths
+from gsatellite import paths, pidref
 from gsatellite import protocol as P
 from gsatellite.fsutil import write_atomic
 from gsatellite.transport import mbox
@@ -48,7 +48,9 @@ def controller_box(pid):
     """Publish a live controller whose box is ``PID.inbox`` on this host."""
     os.makedirs(paths.base(), exist_ok=True)
     write_atomic(paths.gsatlc_host_file(), "testhost\n")
-    write_atomic(paths.gsatlc_pid_file(), "%d\n" % pid)
+    # With its sidecar: the start time tells it is that process (a bare
+    # PID must name a controller's program).
+    pidref.write_pid_file(paths.gsatlc_pid_file(), pid)
     return mbox.create_box("%d.inbox" % pid)
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from gsatellite import transport
-from gsatellite import client, job, paths, states, views
+from gsatellite import client, job, paths, pidref, states, views
 from gsatellite.jobstore import JobStore
 
 
@@ -203,8 +203,9 @@ def _fake_controller(store):
     host = paths.hostname()
     with open(paths.gsatlc_host_file(), "w") as f:
         f.write(host + "\n")
-    with open(paths.gsatlc_pid_file(), "w") as f:
-        f.write("%d\n" % pid)
+    # With its sidecar: the start time tells it is that process (a bare
+    # PID must name a controller's program).
+    pidref.write_pid_file(paths.gsatlc_pid_file(), pid)
     box = transport.process_address(pid, host)
     os.makedirs(box, mode=0o700)
     return (host, pid), box

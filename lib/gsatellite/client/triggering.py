@@ -55,16 +55,21 @@ def _supervisor_alive(job_id, spid, box, host):
     start time: a job held and released, or restarted, gets a new sputnik
     while the one we asked still runs our services.  From another host
     only the inbox can tell."""
-    asked = None
+    asked, gone = None, False
     if host == paths.hostname():
         from .. import pidref
 
         ref = pidref.read_pid_file(paths.job_file(job_id, "sputnik.pid"), pidref.SPUTNIK)
-        if ref is not None and ref.pid == spid:
+        if ref is None:
+            # No sputnik of the job runs (killed with kill -9, its inbox
+            # left behind; with no controller, nobody sweeps it): the
+            # request is not even sent.
+            gone = True
+        elif ref.pid == spid:
             asked = ref
 
     def alive():
-        return transport.exists(box) and (asked is None or asked.alive())
+        return not gone and transport.exists(box) and (asked is None or asked.alive())
 
     return alive
 
