@@ -55,7 +55,9 @@ STAND_IN = textwrap.dedent("""
 def stand_in(gsat, procs, mode):
     """Replace the (stopped) controller by a stand-in; returns its box."""
     host = gsat.stopped_host
-    p = subprocess.Popen([sys.executable, "-c", STAND_IN, gsat.g, host, mode],
+    # Called gsatlc (its argv[0]), as a controller whose gsatlcPid has no
+    # start-time sidecar must be, or the clients take it for a stranger.
+    p = subprocess.Popen(["gsatlc", "-c", STAND_IN, gsat.g, host, mode], executable=sys.executable,
                          stdout=subprocess.PIPE, text=True)
     procs.append(p)
     assert p.stdout.readline().strip() == "ready"
