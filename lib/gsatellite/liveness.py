@@ -15,6 +15,7 @@ import time
 
 from . import paths, pidref, transport
 from .fsutil import read_first_line
+from .protocol import digits
 
 MAX_AGE = 5
 
@@ -32,9 +33,8 @@ def controller(verify=True, max_age=MAX_AGE):
     host = read_first_line(paths.gsatlc_host_file(), "")
     pid = read_first_line(paths.gsatlc_pid_file(), "")
     pid = pid.strip()
-    # ASCII digits naming one process: '²' passes isdigit() but not int(),
-    # and PID 0 would name a process group.
-    if not host or not pid.isascii() or not pid.isdigit() or int(pid) == 0:
+    # ASCII digits naming one process; PID 0 would name a process group.
+    if not host or not digits(pid) or int(pid) == 0:
         return None
     host = host.strip()
     # A gsatlcPid without its start-time sidecar (a classic controller's)

@@ -31,11 +31,12 @@ same PIDs).  A sidecar of two words (written before) is read as before.
 import errno
 import os
 import time
-from .protocol import digits
 
 # The C module: ``signal`` would bring ``enum`` into every client's start-up.
 import _signal
 from _signal import SIGCONT, SIGTERM
+
+from .protocol import digits
 
 SIDECAR = ".start"
 # Seconds a start time may lie after a file's mtime and still count as

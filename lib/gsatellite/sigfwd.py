@@ -369,7 +369,7 @@ def _local_holder(fd):
     for line in lines:
         words = line.split()
         # "1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE START END"
-        if len(words) >= 6 and words[1] == "FLOCK" and words[4].isascii() and words[4].isdigit() \
+        if len(words) >= 6 and words[1] == "FLOCK" and digits(words[4]) \
                 and words[5] == where:
             pid = int(words[4])
             if pid != os.getpid() and pidref.start_time(pid) is not None:

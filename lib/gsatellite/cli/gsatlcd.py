@@ -157,7 +157,7 @@ def _last_line(path):
 def stop(prog):
     pid = read_first_line(paths.gsatlc_pid_file(), "")
     host = read_first_line(paths.gsatlc_host_file(), "")
-    if not (pid.isascii() and pid.isdigit()):  # '²' is a digit to isdigit(), not to int()
+    if not P.digits(pid):
         err(prog, "gsatlc is not running.")
         return EX_FAIL
     pid = int(pid)

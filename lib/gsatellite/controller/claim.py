@@ -32,6 +32,7 @@ import time
 from .. import liveness, paths, pidref
 from ..fsutil import makedirs, open_regular, random_chars, unlink_quiet, write_atomic
 from ..log import log
+from ..protocol import digits
 
 PREFIX = "gsatlc.claim."
 MAX_AGE = liveness.MAX_AGE
@@ -59,16 +60,11 @@ def numbers():
     found = []
     for name in names:
         tail = name[len(PREFIX):]
-        # ASCII digits only: str.isdigit() takes '²', which int() refuses.
-        # Of any length: a claim every taker did not see (a planted
+        # ASCII digits only (protocol.digits).  Of any length: a claim every taker did not see (a planted
         # 999999999999999999 whose successor has 19 digits) is no decider.
-        if name.startswith(PREFIX) and _number(tail):
+        if name.startswith(PREFIX) and digits(tail):
             found.append(int(tail))
     return sorted(found)
-
-
-def _number(text):
-    return text.isascii() and text.isdigit()
 
 
 def read(n):
@@ -80,7 +76,7 @@ def read(n):
             mtime = os.fstat(f.fileno()).st_mtime
     except OSError:
         return None
-    if len(words) != 4 or not _number(words[1]) or not _number(words[2]):
+    if len(words) != 4 or not digits(words[1]) or not digits(words[2]):
         return None
     return words[0], int(words[1]), int(words[2]), words[3], mtime
 

@@ -25,7 +25,6 @@ Invariants:
   line in a daemon's log and nothing for a client's user.
 """
 
-import os
 import sys
 
 from .. import config, paths, pidref, protocol
@@ -322,17 +321,7 @@ def _owner(to):
     pid = _wake.positive_pid(pid) if digits(pid) else None
     if not valid_host(host) or pid is None:
         return None
-    if pid == 1 and host == paths.hostname() and not _init_is_ours():
-        return None  # an address naming init: no SIGCONT for it
     return host, pid
-
-
-def _init_is_ours():
-    """PID 1 is one of our processes only where a container runs a daemon
-    of this installation as its first process: same $HOME."""
-    from .. import roots
-
-    return pidref.home_of(1) == os.path.realpath(roots.home())
 
 
 # -- waking ---------------------------------------------------------------------------

@@ -237,7 +237,7 @@ def sweep_dead(log=None):
     removed = 0
     for name in _listdir(d):
         pid = name.split(".", 1)[0]
-        if not (name.endswith(BOX_SUFFIX) and pid.isascii() and pid.isdigit() and int(pid) > 0):
+        if not (name.endswith(BOX_SUFFIX) and digits(pid) and int(pid) > 0):
             continue
         if name == inherited:
             continue

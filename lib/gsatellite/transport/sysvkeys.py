@@ -283,8 +283,7 @@ def sweep(remove_queue, log=None, remove_box=None):
             _drop_stale_temp(path)
             continue
         pid = name.split(".", 1)[0]
-        # ASCII digits: '²' passes isdigit() but not int().
-        if name == SECRET or not (pid.isascii() and pid.isdigit()):
+        if name == SECRET or not digits(pid):
             continue
         found = read_entry(path)
         if found is not None and owner_alive(int(pid), found[1]):
@@ -351,7 +350,7 @@ def _finish_claim(d, claim, remove_queue, log, remove_box=None):
     pid = name.split(".", 1)[0]
     # No sweeper claims an entry whose name is not a PID's: whose queue it
     # names cannot be told, so the queue stays and the claim goes.
-    found = read_entry(path) if pid.isascii() and pid.isdigit() else None
+    found = read_entry(path) if digits(pid) else None
     if found is not None and owner_alive(int(pid), found[1]):
         # The sweeper was killed after a new owner of the PID wrote it.
         try:

@@ -83,13 +83,14 @@ def signal_name(num):
 
 
 def positive_pid(pid):
-    """``pid`` as an int if it names one process, else None: 0 and negative
-    numbers would reach a whole group or every process."""
+    """``pid`` as an int if it names one process that may be ours, else
+    None: 0 and negative numbers would reach a whole group or every
+    process, 1 is init (a PID file never names it either)."""
     try:
         pid = int(pid)
     except (TypeError, ValueError):
         return None
-    return pid if pid > 0 else None
+    return pid if pid > 1 else None
 
 
 def kill(pid, sig=WAKE):
