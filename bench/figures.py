@@ -85,10 +85,18 @@ def fig_drain(ctx):
         rep.command("%s: %s, %d run(s)" % (t.title, how, r))
 
 
-def _time_list(t, reps, detailed=False, argv=None):
+def _time_list(t, reps, detailed=False, argv=None, cold=False):
+    """Median time of listing the store; ``cold``: each run without
+    gqstat's listing cache, as the first listing after the jobs ended."""
     argv = argv or t.list_argv(detailed)
     times = []
     for _ in range(reps):
+        if cold:
+            for kind in ("table", "long"):
+                try:
+                    os.unlink(os.path.join(t.g, "var", "cache", "listing." + kind))
+                except FileNotFoundError:
+                    pass
         r = t.box.run(argv)
         if r.rc != 0:
             raise RuntimeError("%s exited %s: %s" % (argv, r.rc, r.err.strip()))
@@ -174,6 +182,9 @@ def _listing_gsat_in(ctx, want_gsat, want_classic, installed):
                     argv = [os.path.join(installed, "gqstat")]
                     res[size, "installed"] = (_time_list(g, reps, argv=argv),
                                               _time_list(g, reps, argv=argv + ["-f"]))
+                    if size == BIG:
+                        res[size, "cold"] = (_time_list(g, reps, argv=argv, cold=True),
+                                             _time_list(g, reps, argv=argv + ["-f"], cold=True))
             if c is not None and size in (SMALL, classic_big):
                 r = ctx.n("listing" if size == SMALL else "listing_big", "classic")
                 path = {"PATH": os.pathsep.join([c.bin, g.box.env["PATH"]])}
@@ -184,14 +195,16 @@ def _listing_gsat_in(ctx, want_gsat, want_classic, installed):
     if want_gsat:
         for size in (BIG, SMALL):
             for variant, label in (("launcher", "via launcher"), ("direct", "as `<real> bin/gqstat`"),
-                                   ("installed", "pip-installed in a fresh venv")):
+                                   ("installed", "pip-installed in a fresh venv"),
+                                   ("cold", "pip-installed, its listing cache empty (the first listing)")):
                 if (size, variant) not in res:
                     continue
                 plain, full = res[size, variant]
+                goal = size == BIG and variant != "cold"
                 rep.row(5, "`gqstat`, %s jobs in the store, %s" % (format(size, ","), label), fmt_s(plain),
-                        "", "<= 0.1 s" if size == BIG else "")
+                        "", "<= 0.1 s" if goal else "")
                 rep.row(5, "`gqstat -f`, %s jobs, %s" % (format(size, ","), label), fmt_s(full),
-                        "", "<= 0.3 s" if size == BIG else "")
+                        "", "<= 0.3 s" if goal else "")
         rep.cell("c", "gsat", "%s / %s (`-f`: %s / %s)" % (
             fmt_s(res[SMALL, "direct"][0]), fmt_s(res[BIG, "direct"][0]),
             fmt_s(res[SMALL, "direct"][1]), fmt_s(res[BIG, "direct"][1])))

@@ -4,7 +4,8 @@ The layout is the classic one (PROTOCOL.md section 4), so the Python and the
 classic gqstat read it alike.  Going through the controller would take
 minutes for 10,000 jobs and measure the wrong thing.  ``job.pid`` and
 ``sputnik.pid`` hold a number above any kernel PID limit, so nothing can ever
-signal a real process through them.
+signal a real process through them.  The job files are dated when their job
+ended (``now`` onwards), long before a run of the bench.
 """
 
 import os
@@ -62,8 +63,13 @@ def _fill(gsat_dir, n, host, state, now):
                 ("GSAT_O_LOGNAME", "bench"), ("GSAT_O_JOBID", job_id), ("GSAT_O_HOST", host),
                 ("GSAT_O_PATH", "/usr/bin:/bin"))),
         }
+        stop = now + k + 1
         for fname, text in files.items():
-            _write(os.path.join(jdir, fname), text + ("\n" if text and not text.endswith("\n") else ""))
+            path = os.path.join(jdir, fname)
+            _write(path, text + ("\n" if text and not text.endswith("\n") else ""))
+            # Dated when the job ended, as in a store whose jobs ran then
+            # (gqstat's listing cache takes a job a minute after it ended).
+            os.utime(path, (stop, stop))
         os.symlink(jdir, os.path.join(store, state, job_id + ".d"))
         ids.append(job_id)
     _write(counter, "%d\n" % (first + n))

@@ -130,6 +130,18 @@ class Job:
                 view._damage[attr] = problem
         return view
 
+    @classmethod
+    def holding(cls, job_id, jobs_dir, jobs_fd, texts):
+        """A view of a listed job whose files' texts (``{attr: text or
+        None}``) are known already, none of them damaged (the listing cache)."""
+        view = cls(job_id, jobs_dir, jobs_fd)
+        view._raw = texts
+        return view
+
+    def read_so_far(self):
+        """``{file: text or None}`` of every job file this view has read."""
+        return dict(self._raw)
+
     def reload(self):
         self._raw = {}
         self._damage = {}

@@ -118,6 +118,12 @@ def cache_dir():
     return _g("var", "cache")
 
 
+def listing_cache_file(kind):
+    """What long listings of ``kind`` (``table``, ``long``) read of ended
+    jobs (:mod:`gsatellite.listcache`)."""
+    return _g("var", "cache", "listing." + kind)
+
+
 def user_services_dir(event):
     return _g("services", "on" + event)
 

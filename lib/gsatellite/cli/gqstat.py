@@ -6,7 +6,7 @@ It reads the store directly and works whether or not the controller runs;
 
 import sys
 
-from .. import __version__, client, views
+from .. import __version__, client, listcache, views
 from . import halves
 from .common import info_option, EX_USAGE, Exit, err, program, run
 
@@ -102,13 +102,8 @@ def main(argv=None):
 
 def _main(prog, argv):
     opts = parse(prog, argv)
-    if not opts["detailed"] and not opts["json"]:
-        # The table: no job view per job (views.table_rows).
-        ids, jobs_dir, jobs_fd = client.table(opts["state"], opts["type"])
-        text = halves.sound(ids, lambda part, tell: views.table_rows(part, jobs_dir, jobs_fd, tell),
-                            lambda i, problem: err(prog, "job %s is damaged (%s); skipped" % (ids[i], problem)))
-        sys.stdout.write(views.HEADER + views.RULE + text)
-        return 0
+    if opts["id"] is None and not opts["json"]:
+        return _listing(prog, opts)
     jobs = client.status(opts["id"], opts["state"], opts["type"])
     bad = []
 
@@ -118,13 +113,32 @@ def _main(prog, argv):
 
     if opts["json"]:
         text = views.json_document(views.sound(jobs, views.record, damaged))
-    elif opts["id"] is not None and opts["state"] is None:
+    elif opts["state"] is None:
         # The classic form: one job, no empty line after it.
         text = "".join(views.sound(jobs, lambda j: views.detailed(j, opts["extended"]), damaged))
     else:
-        text = halves.sound(jobs, lambda part, tell: views.sound_at(
-            part, lambda j: views.detailed(j, opts["extended"]) + "\n", tell),
-            lambda i, problem: damaged(jobs[i], problem))
+        text = "".join(views.sound(jobs, lambda j: views.detailed(j, opts["extended"]) + "\n", damaged))
     sys.stdout.write(text)
     # A listing skips a damaged job; a job asked for by its id is a failure.
     return 1 if bad and opts["id"] is not None else 0
+
+
+def _listing(prog, opts):
+    """The table, or ``-f`` of every job: no view per job where none is
+    needed, long ones in two halves and through the listing cache."""
+    ids, jobs_dir, jobs_fd = client.table(opts["state"], opts["type"])
+    cache = listcache.open_for("long" if opts["detailed"] else "table", jobs_fd, len(ids))
+    if opts["detailed"]:
+        def render(part, tell):
+            return views.detailed_rows(part, jobs_dir, jobs_fd, opts["extended"], tell, cache)
+        head = ""
+    else:
+        def render(part, tell):
+            return views.table_rows(part, jobs_dir, jobs_fd, tell, cache)
+        head = views.HEADER + views.RULE
+    text = halves.sound(ids, render, lambda i, problem: err(
+        prog, "job %s is damaged (%s); skipped" % (ids[i], problem)), cache)
+    sys.stdout.write(head + text)
+    if cache is not None:
+        cache.save(ids if opts["state"] is None and opts["type"] is None else None)
+    return 0

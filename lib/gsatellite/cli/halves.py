@@ -28,21 +28,26 @@ def _processors():
         return os.cpu_count() or 1
 
 
-def sound(items, render, report):
+def sound(items, render, report, cache=None):
     """``"".join(render(items, report))``, the second half in a child:
     ``render(part, report)`` returns the texts of a slice of ``items`` and
     calls ``report(i, problem)`` for its damaged item ``i`` (a place in the
     slice; :func:`views.sound_at`, :func:`views.table_rows`).  Here
     ``report(i, problem)`` is called with places in ``items``, in order.
-    For renderings without control characters: the table and ``-f``."""
+    For renderings without control characters: the table and ``-f``.
+    What the child changed in the listing ``cache``
+    (:class:`gsatellite.listcache.Cache`, which ``render`` uses) comes
+    back with its text."""
     if len(items) < MIN_JOBS or _processors() < 2:
         return "".join(render(items, report))
     half = len(items) // 2
-    child = _fork(items[half:], render)
+    child = _fork(items[half:], render, cache)
     if child is None:
         return "".join(render(items, report))
     first = "".join(render(items[:half], report))
-    problems, second = _collect(*child)
+    problems, kept, second = _collect(*child)
+    if cache is not None and kept:
+        cache.take(kept)
     if second is None:  # the child failed: render its half here
         return first + "".join(render(items[half:], lambda i, problem: report(half + i, problem)))
     for line in problems:
@@ -51,7 +56,7 @@ def sound(items, render, report):
     return first + second
 
 
-def _fork(items, render):
+def _fork(items, render, cache):
     """Start the child rendering ``items``; ``(pid, read end)`` or None."""
     try:
         r, w = os.pipe()
@@ -75,7 +80,8 @@ def _fork(items, render):
         # By place, not id: an id is any name in jobs/ (spaces too).
         text = "".join(render(items, lambda i, problem: problems.append(
             "%d %s" % (i, problem.replace("\n", " ")))))
-        data = ("\n".join(problems) + _SEP + text).encode("utf-8", "surrogateescape")
+        kept = "" if cache is None else cache.dump()
+        data = _SEP.join(("\n".join(problems), kept, text)).encode("utf-8", "surrogateescape")
         view = memoryview(data)
         while view:
             view = view[os.write(w, view):]
@@ -85,7 +91,8 @@ def _fork(items, render):
 
 
 def _collect(pid, r):
-    """``(damage lines, text)`` from the child; text None when it failed."""
+    """``(damage lines, cache changes, text)`` from the child; text None
+    when it failed."""
     chunks = []
     try:
         while True:
@@ -102,8 +109,9 @@ def _collect(pid, r):
     except OSError:
         status = 1
     if chunks is None or status != 0:
-        return [], None
-    problems, sep, text = b"".join(chunks).decode("utf-8", "surrogateescape").partition(_SEP)
-    if not sep:
-        return [], None
-    return (problems.split("\n") if problems else []), text
+        return [], "", None
+    parts = b"".join(chunks).decode("utf-8", "surrogateescape").split(_SEP, 2)
+    if len(parts) < 3:
+        return [], "", None
+    problems, kept, text = parts
+    return (problems.split("\n") if problems else []), kept, text

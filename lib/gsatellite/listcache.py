@@ -1,0 +1,223 @@
+"""The listing cache: what gqstat read of jobs that ended (issue 18).
+
+A listing of 10,000 jobs is some 70,000 system calls (three per job file,
+a ``readlink``), most of its time in the kernel.  A job that has ended
+does not change any more, so a long listing keeps what it read of such
+jobs in a file, ``G/var/cache/listing.table`` (``listing.long`` for
+``-f``), and the next one takes them from there: one ``stat`` of the job's
+``job.state`` instead of opening its files.
+
+An entry holds the job files a listing read (their whole text, or that
+they were missing; or what it made of them, under a name with a "/", which
+no file name has) and a key of the ``job.state`` it saw before reading
+them: device, inode, modification and change time, size.  Every change of
+a job's state writes ``job.state``: ours by a rename (a new inode), the
+classic tools in place (a new modification time).  A job runs again only
+through such changes (a classic ``gqhold`` of a finished job, then
+``gqrls``), so an entry whose key is the key of ``job.state`` now was read
+from the job as it is.  Looking before reading matters: a change in
+between gives the entry an old key (read again next time), never a new key
+over old text.  What the key cannot see is a file other than ``job.state``
+written after the job ended, and more than :data:`SETTLE` seconds after
+its last state change: no tool of either kind does so, a user's service or
+a hand edit could (docs/protocol.md).
+
+Only ended jobs that are not damaged go in, and only once their
+``job.state`` has not changed for :data:`SETTLE` seconds: time stamps are
+coarse (a kernel tick, a second on some NFS servers), so a change just
+after a read could keep the time the read saw; a minute also covers some
+clock skew between an NFS client and its server.  Listings shorter than
+:data:`MIN_JOBS` read the store alone and never touch the cache.
+
+The file is text: a header line, then records, each ended by RS
+(``\\x1e``), of fields separated by US (``\\x1f``): id, key, then pairs
+of file name and text (FS, ``\\x1c``, for a missing file); the file ends
+with RS and ``end``.  A job whose id, file names or texts hold one of these
+separators, GS or NUL is not cached.  A file without its header or end
+mark (or a FIFO, a directory, a file too large in its place) is no cache:
+the listing reads the store and writes the cache anew; a record that does
+not parse is read from the store again.
+"""
+
+import os
+import stat
+import time
+
+from . import paths, states
+from .fsutil import makedirs, read_bytes, write_atomic
+
+HEADER = "gsatellite listing cache 1\n"
+END = "end\n"
+FS, GS, RS, US = "\x1c", "\x1d", "\x1e", "\x1f"
+# A listing this long or longer uses the cache (gqstat's halves start there
+# too): below it, loading and writing the file would cost what it saves.
+MIN_JOBS = 1000
+SETTLE = 60
+# 100,000 jobs' worth with every attribute -f -x shows; a larger file is
+# not ours to read.
+LIMIT = 64 << 20
+
+
+def _key(st):
+    # Five numbers in sixteen hex digits: Python hashes a tuple of ints the
+    # same in every process of one build (no per-process salt), and another
+    # build's different hash only makes every entry a miss once.
+    return "%x" % (hash((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size))
+                   & 0xFFFFFFFFFFFFFFFF)
+
+
+def _clean(value):
+    # Five searches in C, one call per job of a listing that fills the cache.
+    return value is None or not (FS in value or GS in value or RS in value or US in value or "\0" in value)
+
+
+def open_for(kind, jobs_fd, count):
+    """The cache of listings of ``kind`` (``table`` or ``long``: each holds
+    just the files its listings read, so a record is parsed quickly) for a
+    listing of ``count`` jobs of the jobs directory open as ``jobs_fd``;
+    None when the listing reads the store alone."""
+    if jobs_fd is None or count < MIN_JOBS:
+        return None
+    return Cache(jobs_fd, paths.listing_cache_file(kind))
+
+
+def _load(path):
+    try:
+        if os.stat(path).st_size > LIMIT:
+            return {}
+    except OSError:
+        return {}
+    data = read_bytes(path, None, LIMIT + 1)
+    if not data or len(data) > LIMIT:
+        return {}
+    text = data.decode("utf-8", "surrogateescape")
+    if not text.startswith(HEADER) or not text.endswith(RS + END):
+        return {}
+    return _records(text[len(HEADER):-len(END)])
+
+
+def _records(text):
+    """``{id: the rest of its record}``: a record is parsed when it is used
+    (:func:`_values`), and a listing uses few of them in one process."""
+    out = {}
+    for record in text.split(RS):
+        job_id, sep, rest = record.partition(US)
+        if sep:
+            out[job_id] = rest
+    return out
+
+
+def _values(text):
+    """``{file: text or None}`` of a record's pairs; None if they do not parse."""
+    fields = text.split(US) if text else []
+    if len(fields) % 2:
+        return None
+    out = dict(zip(fields[0::2], fields[1::2]))
+    if FS in text:
+        for name, value in out.items():
+            if value == FS:
+                out[name] = None
+    return out
+
+
+def _record(key, read):
+    fields = [key]
+    for name, value in read.items():
+        fields += (name, FS if value is None else value)
+    return US.join(fields)
+
+
+class Cache:
+    """The cache as one listing uses it: :meth:`look` before a job's files
+    are read, :meth:`keep` what was read, :meth:`save` at the end."""
+
+    def __init__(self, jobs_fd, path):
+        self.fd = jobs_fd
+        self.path = path
+        self.entries = _load(path) if path is not None else {}
+        self.keys = {}
+        self.fresh = set()
+        self.dropped = set()
+        self.changed = False
+        self.settled = time.time() - SETTLE
+
+    def look(self, job_id):
+        """What the cache holds of job ``job_id`` (``{file: text or None}``)
+        when its directory is as it was then, else None."""
+        try:
+            st = os.stat(job_id + ".d/job.state", dir_fd=self.fd, follow_symlinks=False)
+        except (OSError, ValueError):
+            st = None
+        key = _key(st) if st is not None and stat.S_ISREG(st.st_mode) and st.st_mtime <= self.settled else None
+        self.keys[job_id] = key
+        record = self.entries.get(job_id)
+        if record is None:
+            return None
+        if key is not None and record.startswith(key) and record[len(key):len(key) + 1] in ("", US):
+            held = _values(record[len(key) + 1:])
+            if held is not None:
+                return held
+        self._drop(job_id)
+        return None
+
+    def keep(self, job_id, read):
+        """Keep ``read`` (``{file: text or None}``, every file of job
+        ``job_id`` a listing read after :meth:`look`, none damaged) when the
+        job has ended and settled; it joins what the entry held."""
+        key = self.keys.get(job_id)
+        if key is None or (read.get("job.state") or "").strip() not in states.ENDED:
+            return
+        if not _clean("".join((job_id, *read, *(v for v in read.values() if v is not None)))):
+            return
+        record = self.entries.get(job_id)
+        held = _values(record[len(key) + 1:]) if record is not None and record.startswith(key + US) else None
+        if held and all(n in held and held[n] == v for n, v in read.items()):
+            return
+        held = held or {}
+        held.update(read)
+        self._set(job_id, _record(key, held))
+
+    def _set(self, job_id, record):
+        self.entries[job_id] = record
+        self.fresh.add(job_id)
+        self.dropped.discard(job_id)
+        self.changed = True
+
+    def _drop(self, job_id):
+        del self.entries[job_id]
+        self.fresh.discard(job_id)
+        self.dropped.add(job_id)
+        self.changed = True
+
+    def _text(self, ids):
+        return "".join(j + US + self.entries[j] + RS for j in ids)
+
+    def dump(self):
+        """What this process changed, as text for :meth:`take` in another
+        (gqstat's second half, :mod:`gsatellite.cli.halves`); no NUL in it."""
+        return self._text(self.fresh) + GS + US.join(j for j in self.dropped if _clean(j))
+
+    def take(self, text):
+        """The changes another process made (:meth:`dump`)."""
+        fresh, _, dropped = text.partition(GS)
+        for job_id in dropped.split(US) if dropped else ():
+            if job_id in self.entries:
+                self._drop(job_id)
+        for job_id, record in _records(fresh).items():
+            self._set(job_id, record)
+
+    def save(self, listed=None):
+        """Write the cache if it changed; ``listed``, the ids of a listing of
+        every job, drops entries of jobs that are gone.  Never fails: the
+        listing is printed already, and a full disk leaves the old cache."""
+        if listed is not None:
+            present = set(listed)
+            for job_id in [j for j in self.entries if j not in present]:
+                self._drop(job_id)
+        if not self.changed:
+            return
+        try:
+            makedirs(os.path.dirname(self.path))
+            write_atomic(self.path, HEADER + self._text(self.entries) + RS + END)
+        except (OSError, ValueError):
+            pass
