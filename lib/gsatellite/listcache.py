@@ -17,10 +17,13 @@ through such changes (a classic ``gqhold`` of a finished job, then
 ``gqrls``), so an entry whose key is the key of ``job.state`` now was read
 from the job as it is.  Looking before reading matters: a change in
 between gives the entry an old key (read again next time), never a new key
-over old text.  What the key cannot see is a file other than ``job.state``
-written after the job ended, and more than :data:`SETTLE` seconds after
-its last state change: no tool of either kind does so, a user's service or
-a hand edit could (docs/protocol.md).
+over old text.  What the key cannot see is any change to the job's other
+files (one rewritten in place or replaced, removed or made anew, made a
+directory; the copy link pointed elsewhere) more than :data:`SETTLE`
+seconds after its last state change: the listing shows what it saw before
+(and no damage the change made) until the job's state changes.  No tool of
+either kind does so to an ended job; a user's service or a hand edit
+could (docs/protocol.md).
 
 Only ended jobs that are not damaged go in, and only once their
 ``job.state`` has not changed for :data:`SETTLE` seconds: time stamps are
@@ -30,13 +33,18 @@ clock skew between an NFS client and its server.  Listings shorter than
 :data:`MIN_JOBS` read the store alone and never touch the cache.
 
 The file is text: a header line, then records, each ended by RS
-(``\\x1e``), of fields separated by US (``\\x1f``): id, key, then pairs
-of file name and text (FS, ``\\x1c``, for a missing file); the file ends
-with RS and ``end``.  A job whose id, file names or texts hold one of these
-separators, GS or NUL is not cached.  A file without its header or end
-mark (or a FIFO, a directory, a file too large in its place) is no cache:
-the listing reads the store and writes the cache anew; a record that does
-not parse is read from the store again.
+(``\\x1e``), of fields separated by US (``\\x1f``): id, the length of
+the rest of the record (hex), key, then pairs of file name and text (FS,
+``\\x1c``, for a missing file); the file ends with RS and ``end``.  A job
+whose id, file names or texts hold one of these separators, GS or NUL is
+not cached, nor one whose record would exceed :data:`RECORD_LIMIT`.  It is
+written without fsync, so a crash may leave it torn or zeroed: a file
+without its header or end mark, holding a NUL, larger than :data:`LIMIT`
+or with far more records than jobs (or a FIFO, a directory in its place)
+is no cache, and the listing reads the store and writes the cache anew; a
+record whose length or fields do not parse is read from the store again.
+A writer killed while it wrote leaves its temporary file, removed by the
+next writer a minute later.
 """
 
 import os
@@ -53,9 +61,14 @@ FS, GS, RS, US = "\x1c", "\x1d", "\x1e", "\x1f"
 # too): below it, loading and writing the file would cost what it saves.
 MIN_JOBS = 1000
 SETTLE = 60
-# 100,000 jobs' worth with every attribute -f -x shows; a larger file is
-# not ours to read.
+# Some 100,000 jobs' worth of -f -x records; a larger file is not ours to
+# read, and a listing that would write one writes nothing.
 LIMIT = 64 << 20
+# A job whose record would be longer (a long job.events, say) is read from
+# the store each time.
+RECORD_LIMIT = 4096
+# More records than this (and than twice the jobs listed) are not loaded.
+MAX_RECORDS = 200000
 
 
 def _key(st):
@@ -78,22 +91,29 @@ def open_for(kind, jobs_fd, count):
     None when the listing reads the store alone."""
     if jobs_fd is None or count < MIN_JOBS:
         return None
-    return Cache(jobs_fd, paths.listing_cache_file(kind))
+    return Cache(jobs_fd, paths.listing_cache_file(kind), count)
 
 
-def _load(path):
+def _load(path, count):
+    """The records of the cache file ``path`` for a listing of ``count``
+    jobs; none when the file is not whole."""
     try:
         if os.stat(path).st_size > LIMIT:
             return {}
-    except OSError:
+        data = read_bytes(path, None, LIMIT + 1)
+        if not data or len(data) > LIMIT:
+            return {}
+        text = data.decode("utf-8", "surrogateescape")
+        # Torn or zeroed by a crash (no fsync: a cache is not worth one),
+        # or swollen by hand: a record holds no NUL, and there is about one
+        # record per job (tiny records would take memory far beyond the
+        # file's size).
+        if not text.startswith(HEADER) or not text.endswith(RS + END) or "\0" in text or \
+                text.count(RS) > max(MAX_RECORDS, 2 * count + 100):
+            return {}
+        return _records(text[len(HEADER):-len(END)])
+    except (OSError, MemoryError):
         return {}
-    data = read_bytes(path, None, LIMIT + 1)
-    if not data or len(data) > LIMIT:
-        return {}
-    text = data.decode("utf-8", "surrogateescape")
-    if not text.startswith(HEADER) or not text.endswith(RS + END):
-        return {}
-    return _records(text[len(HEADER):-len(END)])
 
 
 def _records(text):
@@ -121,20 +141,33 @@ def _values(text):
 
 
 def _record(key, read):
+    """The rest of a record after its id: its length (hex), so that one cut
+    short and joined to another's tail is seen, then key and pairs."""
     fields = [key]
     for name, value in read.items():
         fields += (name, FS if value is None else value)
-    return US.join(fields)
+    body = US.join(fields)
+    return "%x%s%s" % (len(body), US, body)
+
+
+def _body(record):
+    """The key and pairs of a record, or None when its length is not the
+    length it says."""
+    size, sep, body = record.partition(US)
+    try:
+        return body if sep and int(size, 16) == len(body) else None
+    except ValueError:
+        return None
 
 
 class Cache:
     """The cache as one listing uses it: :meth:`look` before a job's files
     are read, :meth:`keep` what was read, :meth:`save` at the end."""
 
-    def __init__(self, jobs_fd, path):
+    def __init__(self, jobs_fd, path, count=0):
         self.fd = jobs_fd
         self.path = path
-        self.entries = _load(path) if path is not None else {}
+        self.entries = _load(path, count) if path is not None else {}
         self.keys = {}
         self.fresh = set()
         self.dropped = set()
@@ -153,8 +186,9 @@ class Cache:
         record = self.entries.get(job_id)
         if record is None:
             return None
-        if key is not None and record.startswith(key) and record[len(key):len(key) + 1] in ("", US):
-            held = _values(record[len(key) + 1:])
+        body = _body(record) if key is not None else None
+        if body is not None and body.startswith(key) and body[len(key):len(key) + 1] in ("", US):
+            held = _values(body[len(key) + 1:])
             if held is not None:
                 return held
         self._drop(job_id)
@@ -170,12 +204,17 @@ class Cache:
         if not _clean("".join((job_id, *read, *(v for v in read.values() if v is not None)))):
             return
         record = self.entries.get(job_id)
-        held = _values(record[len(key) + 1:]) if record is not None and record.startswith(key + US) else None
+        body = _body(record) if record is not None else None
+        held = _values(body[len(key) + 1:]) if body is not None and body.startswith(key + US) else None
         if held and all(n in held and held[n] == v for n, v in read.items()):
             return
         held = held or {}
         held.update(read)
-        self._set(job_id, _record(key, held))
+        record = _record(key, held)
+        if len(record) <= RECORD_LIMIT:
+            self._set(job_id, record)
+        elif job_id in self.entries:
+            self._drop(job_id)
 
     def _set(self, job_id, record):
         self.entries[job_id] = record
@@ -216,8 +255,26 @@ class Cache:
                 self._drop(job_id)
         if not self.changed:
             return
+        data = (HEADER + self._text(self.entries) + RS + END).encode("utf-8", "surrogateescape")
+        if len(data) > LIMIT:  # it would not be read: leave the one there
+            return
         try:
-            makedirs(os.path.dirname(self.path))
-            write_atomic(self.path, HEADER + self._text(self.entries) + RS + END)
+            d, name = os.path.split(self.path)
+            makedirs(d)
+            _sweep(d, "." + name + ".")
+            write_atomic(self.path, data)
         except (OSError, ValueError):
             pass
+
+
+def _sweep(d, prefix):
+    """Remove temporary files of writers killed while they wrote (a minute
+    old: a live writer's file is younger)."""
+    old = time.time() - SETTLE
+    for name in os.listdir(d):
+        if name.startswith(prefix):
+            try:
+                if os.stat(os.path.join(d, name), follow_symlinks=False).st_mtime < old:
+                    os.unlink(os.path.join(d, name))
+            except OSError:
+                pass

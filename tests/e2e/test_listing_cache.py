@@ -212,6 +212,47 @@ def test_a_damaged_cache_is_no_cache(gsat, damage):
         assert cached_ids(gsat) == {"%05d" % k for k in range(N)}
 
 
+def test_a_zeroed_block_in_the_cache_is_no_cache(gsat):
+    """A crash can leave a block of zeros in a file renamed into place
+    without fsync; header and end mark are still whole."""
+    fill(gsat)
+    want = gqstat(gsat)
+    with open(cache_file(gsat), "r+b") as f:
+        f.seek(8192)
+        f.write(b"\0" * 4096)
+    assert gqstat(gsat) == want
+    assert gqstat(gsat) == want
+
+
+def test_a_job_too_large_to_cache_is_read_each_time_and_the_file_stays_readable(gsat):
+    """A record over listcache.RECORD_LIMIT (a job.events of 8,000
+    lines) is not kept: the file stays small enough to be read back."""
+    fill(gsat)
+    events = os.path.join(gsat.job_dir("00010"), "job.events")
+    _write(events, "1700000000 B x\n" * 8000)
+    first = gqstat(gsat, "-f", "-x")
+    assert 'job.events="8000"' in first
+    assert cached_ids(gsat, "long") == {"%05d" % k for k in range(N)} - {"00010"}
+    before = os.stat(cache_file(gsat, "long"))
+    assert gqstat(gsat, "-f", "-x") == first
+    after = os.stat(cache_file(gsat, "long"))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not written again
+
+
+def test_a_writer_killed_while_it_wrote_leaves_no_file_for_good(gsat):
+    fill(gsat)
+    gqstat(gsat)
+    d = os.path.dirname(cache_file(gsat))
+    left = os.path.join(d, ".listing.table.AbCdEfGh")  # as fsutil.write_atomic names it
+    young = os.path.join(d, ".listing.table.IjKlMnOp")
+    _write(left, "half a cache")
+    _write(young, "a live writer's file")
+    os.utime(left, (HOUR_AGO, HOUR_AGO))
+    rewrite_state(gsat, "00001", "finished")  # the next listing writes the cache
+    gqstat(gsat)
+    assert not os.path.exists(left) and os.path.exists(young)
+
+
 def test_a_cache_that_cannot_be_written_leaves_the_listing_whole(gsat):
     fill(gsat)
     os.makedirs(os.path.join(gsat.g, "var"))

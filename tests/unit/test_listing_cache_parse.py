@@ -6,17 +6,20 @@ only ever lose time)."""
 import os
 import random
 
+import pytest
+
 from gsatellite import listcache
 
 
-def _cache(tmp_path):
+@pytest.fixture
+def jobs_fd(tmp_path):
     fd = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
-    cache = listcache.Cache(fd, None)
-    return cache
+    yield fd
+    os.close(fd)
 
 
-def test_what_one_process_keeps_another_takes_whole(tmp_path):
-    a = _cache(tmp_path)
+def test_what_one_process_keeps_another_takes_whole(jobs_fd):
+    a = listcache.Cache(jobs_fd, None)
     entries = {
         "00001": {"job.state": "finished\n", "job.execHost": None, "/line": "finished 00001 x y\n"},
         "0000 2": {"job.state": "failed\n", "job.name": "", "job.start": "1\n2\n"},
@@ -26,18 +29,32 @@ def test_what_one_process_keeps_another_takes_whole(tmp_path):
         a.keep(job_id, read)
     a.keys["00003"] = "k3"
     a.keep("00003", {"job.state": "running\n"})  # not ended: not kept
-    b = _cache(tmp_path)
+    b = listcache.Cache(jobs_fd, None)
     b.entries["00009"] = "old" + listcache.US
     a.dropped.add("00009")
     b.take(a.dump())
     assert set(b.entries) == set(entries)
     for job_id, read in entries.items():
         key = "k" + job_id
-        assert b.entries[job_id].startswith(key + listcache.US)
-        assert listcache._values(b.entries[job_id][len(key) + 1:]) == read
+        body = listcache._body(b.entries[job_id])
+        assert body.startswith(key + listcache.US)
+        assert listcache._values(body[len(key) + 1:]) == read
 
 
-def test_no_text_makes_a_reader_raise(tmp_path):
+def test_a_record_cut_short_and_joined_to_another_is_not_taken(jobs_fd):
+    """A block lost in the middle of the file (a crash without fsync) joins
+    the head of one record to the tail of another: its length tells."""
+    a = listcache.Cache(jobs_fd, None)
+    for job_id, host in (("00001", "one"), ("00002", "three")):
+        a.keys[job_id] = "key" + job_id
+        a.keep(job_id, {"job.state": "finished\n", "job.execHost": host + "\n"})
+    first, second = a.entries["00001"], a.entries["00002"]
+    joined = first[:first.index("job.execHost")] + second[second.index("job.execHost"):]
+    assert listcache._body(first) is not None and listcache._body(joined) is None
+    assert listcache._body("zz" + listcache.US + "x") is None
+
+
+def test_no_text_makes_a_reader_raise(jobs_fd):
     rng = random.Random(20261202)
     alphabet = ["a", "0", "=", "\n", "\0", listcache.FS, listcache.GS, listcache.RS, listcache.US, "\udcff"]
     for _ in range(3000):
@@ -45,7 +62,7 @@ def test_no_text_makes_a_reader_raise(tmp_path):
         records = listcache._records(text)
         for record in records.values():
             listcache._values(record)
-        cache = _cache(tmp_path)
+        cache = listcache.Cache(jobs_fd, None)
         cache.entries = dict(records)
         cache.take(text)
         for job_id in list(cache.entries):
@@ -53,11 +70,17 @@ def test_no_text_makes_a_reader_raise(tmp_path):
             cache.keep(job_id, {"job.state": "finished"})
 
 
-def test_a_file_without_header_or_end_is_no_cache(tmp_path):
+def test_a_file_not_whole_is_no_cache(tmp_path):
     path = tmp_path / "listing.table"
-    good = listcache.HEADER + "00001" + listcache.US + "k" + listcache.RS + listcache.RS + listcache.END
+    record = "00001" + listcache.US + "1" + listcache.US + "k" + listcache.RS
+    good = listcache.HEADER + record + listcache.RS + listcache.END
     path.write_text(good)
-    assert listcache._load(str(path)) == {"00001": "k"}
-    for text in (good[1:], good[:-1], good.replace(listcache.HEADER, "gsatellite listing cache 2\n")):
+    assert listcache._load(str(path), 1000) == {"00001": "1" + listcache.US + "k"}
+    swollen = listcache.HEADER + record * (listcache.MAX_RECORDS + 1) + listcache.RS + listcache.END
+    for text in (good[1:], good[:-1], good.replace(listcache.HEADER, "gsatellite listing cache 2\n"),
+                 good.replace("k", "\0"), swollen):
         path.write_text(text)
-        assert listcache._load(str(path)) == {}
+        assert listcache._load(str(path), 1000) == {}
+    # As many records as twice the jobs listed are read, whatever their number.
+    path.write_text(swollen)
+    assert len(listcache._load(str(path), listcache.MAX_RECORDS)) == 1
