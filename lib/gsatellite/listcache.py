@@ -176,7 +176,7 @@ class Cache:
 
     def look(self, job_id):
         """What the cache holds of job ``job_id`` (``{file: text or None}``)
-        when its directory is as it was then, else None."""
+        when its ``job.state`` is the one it saw, else None."""
         try:
             st = os.stat(job_id + ".d/job.state", dir_fd=self.fd, follow_symlinks=False)
         except (OSError, ValueError):
@@ -255,10 +255,10 @@ class Cache:
                 self._drop(job_id)
         if not self.changed:
             return
-        data = (HEADER + self._text(self.entries) + RS + END).encode("utf-8", "surrogateescape")
-        if len(data) > LIMIT:  # it would not be read: leave the one there
-            return
         try:
+            data = (HEADER + self._text(self.entries) + RS + END).encode("utf-8", "surrogateescape")
+            if len(data) > LIMIT:  # it would not be read: leave the one there
+                return
             d, name = os.path.split(self.path)
             makedirs(d)
             _sweep(d, "." + name + ".")
