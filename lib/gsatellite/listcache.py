@@ -33,18 +33,21 @@ clock skew between an NFS client and its server.  Listings shorter than
 :data:`MIN_JOBS` read the store alone and never touch the cache.
 
 The file is text: a header line, then records, each ended by RS
-(``\\x1e``), of fields separated by US (``\\x1f``): id, the length of
-the rest of the record (hex), key, then pairs of file name and text (FS,
+(``\\x1e``), of fields separated by US (``\\x1f``): id, a CRC-32 (hex)
+of id and the rest, key, then pairs of file name and text (FS,
 ``\\x1c``, for a missing file); the file ends with RS and ``end``.  A job
 whose id, file names or texts hold one of these separators, GS or NUL is
-not cached, nor one whose record would exceed :data:`RECORD_LIMIT`.  It is
-written without fsync, so a crash may leave it torn or zeroed: a file
-without its header or end mark, holding a NUL, larger than :data:`LIMIT`
-or with far more records than jobs (or a FIFO, a directory in its place)
-is no cache, and the listing reads the store and writes the cache anew; a
-record whose length or fields do not parse is read from the store again.
+not cached, nor one whose record would exceed :data:`RECORD_LIMIT`.  The
+file is written without fsync, so a crash may leave it torn, zeroed or
+with stale blocks: a file without its header or end mark, holding a NUL,
+larger than :data:`LIMIT` or than twice the store's jobs' worth of records
+(or a FIFO, a directory in its place) is no cache, and the listing reads
+the store and writes the cache anew; a record whose checksum, length or
+fields are not right is read from the store again, and so is one whose
+text makes the job look damaged or (the table) is not one printable line.
 A writer killed while it wrote leaves its temporary file, removed by the
-next writer a minute later.
+next writer a minute later.  The cache is written only into a real
+directory ``G/var/cache``, never through a link.
 """
 
 import os
@@ -67,8 +70,6 @@ LIMIT = 64 << 20
 # A job whose record would be longer (a long job.events, say) is read from
 # the store each time.
 RECORD_LIMIT = 4096
-# More records than this (and than twice the jobs listed) are not loaded.
-MAX_RECORDS = 200000
 
 
 def _key(st):
@@ -91,25 +92,28 @@ def open_for(kind, jobs_fd, count):
     None when the listing reads the store alone."""
     if jobs_fd is None or count < MIN_JOBS:
         return None
-    return Cache(jobs_fd, paths.listing_cache_file(kind), count)
+    from .job import next_id
+
+    # Ids are never handed out twice: no more jobs than that can be held.
+    return Cache(jobs_fd, paths.listing_cache_file(kind), max(count, next_id()))
 
 
-def _load(path, count):
-    """The records of the cache file ``path`` for a listing of ``count``
-    jobs; none when the file is not whole."""
+def _load(path, jobs):
+    """The records of the cache file ``path`` of a store of at most
+    ``jobs`` jobs; none when the file is not whole or is far larger than
+    that many records can be (memory grows with what is read)."""
+    most = 2 * jobs + 100
     try:
-        if os.stat(path).st_size > LIMIT:
+        if os.stat(path).st_size > min(LIMIT, most * RECORD_LIMIT):
             return {}
         data = read_bytes(path, None, LIMIT + 1)
         if not data or len(data) > LIMIT:
             return {}
         text = data.decode("utf-8", "surrogateescape")
-        # Torn or zeroed by a crash (no fsync: a cache is not worth one),
-        # or swollen by hand: a record holds no NUL, and there is about one
-        # record per job (tiny records would take memory far beyond the
-        # file's size).
+        # Torn or zeroed by a crash (no fsync: a cache is not worth one):
+        # a record holds no NUL, and each says its checksum (_body).
         if not text.startswith(HEADER) or not text.endswith(RS + END) or "\0" in text or \
-                text.count(RS) > max(MAX_RECORDS, 2 * count + 100):
+                text.count(RS) > most:
             return {}
         return _records(text[len(HEADER):-len(END)])
     except (OSError, MemoryError):
@@ -140,22 +144,31 @@ def _values(text):
     return out
 
 
-def _record(key, read):
-    """The rest of a record after its id: its length (hex), so that one cut
-    short and joined to another's tail is seen, then key and pairs."""
+def _crc(job_id, body):
+    from zlib import crc32  # a C module, loaded only where a cache is used
+
+    return crc32(("%s\x1f%s" % (job_id, body)).encode("utf-8", "surrogateescape"))
+
+
+def _record(job_id, key, read):
+    """The rest of job ``job_id``'s record after its id: a checksum of id,
+    key and pairs (a record cut short and joined to another's tail, a
+    stale block a crash left, a changed byte), then key and pairs."""
     fields = [key]
     for name, value in read.items():
         fields += (name, FS if value is None else value)
     body = US.join(fields)
-    return "%x%s%s" % (len(body), US, body)
+    return "%08x%s%s" % (_crc(job_id, body), US, body)
 
 
-def _body(record):
-    """The key and pairs of a record, or None when its length is not the
-    length it says."""
-    size, sep, body = record.partition(US)
+def _body(job_id, record):
+    """The key and pairs of job ``job_id``'s record, or None when the record
+    is too long or its checksum is not right."""
+    if len(record) > RECORD_LIMIT:
+        return None
+    crc, sep, body = record.partition(US)
     try:
-        return body if sep and int(size, 16) == len(body) else None
+        return body if sep and int(crc, 16) == _crc(job_id, body) else None
     except ValueError:
         return None
 
@@ -164,10 +177,10 @@ class Cache:
     """The cache as one listing uses it: :meth:`look` before a job's files
     are read, :meth:`keep` what was read, :meth:`save` at the end."""
 
-    def __init__(self, jobs_fd, path, count=0):
+    def __init__(self, jobs_fd, path, jobs=0):
         self.fd = jobs_fd
         self.path = path
-        self.entries = _load(path, count) if path is not None else {}
+        self.entries = _load(path, jobs) if path is not None else {}
         self.keys = {}
         self.fresh = set()
         self.dropped = set()
@@ -186,7 +199,7 @@ class Cache:
         record = self.entries.get(job_id)
         if record is None:
             return None
-        body = _body(record) if key is not None else None
+        body = _body(job_id, record) if key is not None else None
         if body is not None and body.startswith(key) and body[len(key):len(key) + 1] in ("", US):
             held = _values(body[len(key) + 1:])
             if held is not None:
@@ -204,16 +217,22 @@ class Cache:
         if not _clean("".join((job_id, *read, *(v for v in read.values() if v is not None)))):
             return
         record = self.entries.get(job_id)
-        body = _body(record) if record is not None else None
+        body = _body(job_id, record) if record is not None else None
         held = _values(body[len(key) + 1:]) if body is not None and body.startswith(key + US) else None
         if held and all(n in held and held[n] == v for n, v in read.items()):
             return
         held = held or {}
         held.update(read)
-        record = _record(key, held)
+        record = _record(job_id, key, held)
         if len(record) <= RECORD_LIMIT:
             self._set(job_id, record)
         elif job_id in self.entries:
+            self._drop(job_id)
+
+    def forget(self, job_id):
+        """Drop what the cache holds of job ``job_id`` (its text made the
+        job look damaged: the store is read instead)."""
+        if job_id in self.entries:
             self._drop(job_id)
 
     def _set(self, job_id, record):
@@ -261,6 +280,8 @@ class Cache:
                 return
             d, name = os.path.split(self.path)
             makedirs(d)
+            if not stat.S_ISDIR(os.lstat(d).st_mode):  # a link: not ours to write through
+                return
             _sweep(d, "." + name + ".")
             write_atomic(self.path, data)
         except (OSError, ValueError):
@@ -268,13 +289,17 @@ class Cache:
 
 
 def _sweep(d, prefix):
-    """Remove temporary files of writers killed while they wrote (a minute
-    old: a live writer's file is younger)."""
+    """Remove temporary files of writers killed while they wrote: regular
+    files named as :func:`gsatellite.fsutil.write_atomic` names them, a
+    minute old (a live writer's file is younger)."""
     old = time.time() - SETTLE
     for name in os.listdir(d):
-        if name.startswith(prefix):
+        rest = name[len(prefix):]
+        if name.startswith(prefix) and len(rest) == 8 and rest.isascii() and rest.isalnum():
+            path = os.path.join(d, name)
             try:
-                if os.stat(os.path.join(d, name), follow_symlinks=False).st_mtime < old:
-                    os.unlink(os.path.join(d, name))
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and st.st_mtime < old:
+                    os.unlink(path)
             except OSError:
                 pass

@@ -114,8 +114,10 @@ def table_rows(ids, jobs_dir, jobs_fd, report, cache=None):
         else:
             if cache is not None:
                 held = cache.look(job_id)
-                if held is not None and held.get(_LINE):
-                    out.append(held[_LINE])
+                line = held.get(_LINE) if held is not None else None
+                # As _plain_line makes it: one printable ASCII line.
+                if line and line.isascii() and line[:-1].isprintable() and line[-1] == "\n":
+                    out.append(line)
                     continue
             (state, bad_state), (host, bad_host), copy = fields(jobs_fd, job_id)
             if state is not None and bad_state is None and bad_host is None:
@@ -210,6 +212,13 @@ def detailed_rows(ids, jobs_dir, jobs_fd, extended, report, cache=None):
             view = jobview.Job.holding(job_id, jobs_dir, jobs_fd, dict(held))
         text = detailed(view, extended) + "\n"
         problem = view.damage()
+        if problem is not None and held is not None:
+            # Only sound jobs are kept: the cache's text is not the job's.
+            cache.forget(job_id)
+            held = None
+            view = jobview.Job(job_id, jobs_dir, jobs_fd)
+            text = detailed(view, extended) + "\n"
+            problem = view.damage()
         if problem is not None:
             report(i, problem)
             continue

@@ -224,6 +224,52 @@ def test_a_zeroed_block_in_the_cache_is_no_cache(gsat):
     assert gqstat(gsat) == want
 
 
+def test_a_changed_byte_in_the_cache_is_read_from_the_store(gsat):
+    """One byte of a record changed (a bad block): the job is neither
+    shown as the cache says nor reported damaged."""
+    fill(gsat)
+    want = gqstat(gsat, "-f")
+    path = cache_file(gsat, "long")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    at = text.index("00657" + US)
+    at = text.index("finished", at)
+    _write(path, text[:at] + "S" + text[at + 1:])
+    assert gqstat(gsat, "-f") == want
+    assert gqstat(gsat, "-f") == want
+
+
+def test_a_crafted_line_in_the_cache_never_reaches_the_terminal_raw(gsat):
+    """Even a record with a right key and checksum (the file is the user's
+    own) prints no control character: a line that is not one printable
+    ASCII line is made from the store."""
+    from gsatellite import listcache
+
+    fill(gsat)
+    want = gqstat(gsat)
+    key = listcache._key(os.stat(os.path.join(gsat.job_dir("00003"), "job.state")))
+
+    def craft(line):
+        with open(cache_file(gsat), encoding="utf-8") as f:
+            text = f.read()
+        record = listcache._record("00003", key, {"job.state": "finished", "/line": line})
+        _write(cache_file(gsat), text[:-len(RS + "end\n")] + "00003" + US + record + RS + RS + "end\n")
+
+    craft("finished     00003  crafted.example.org      job-00003.job           \n")
+    assert "crafted.example.org" in line_of(gqstat(gsat), "00003")  # the record is the one used
+    craft("running      00003  \x1b]0;pwned\x07\x1b[31mRED\n")
+    out = gqstat(gsat)
+    assert out == want and "\x1b" not in out
+    # -f: a held record that makes the job look damaged is dropped, and
+    # the job is read from the store (not reported damaged).
+    want_f = gqstat(gsat, "-f")
+    with open(cache_file(gsat, "long"), encoding="utf-8") as f:
+        text = f.read()
+    record = listcache._record("00003", key, {"job.state": "bogus\n", "job.execHost": "crafted.example.org\n"})
+    _write(cache_file(gsat, "long"), text[:-len(RS + "end\n")] + "00003" + US + record + RS + RS + "end\n")
+    assert gqstat(gsat, "-f") == want_f
+
+
 def test_a_job_too_large_to_cache_is_read_each_time_and_the_file_stays_readable(gsat):
     """A record over listcache.RECORD_LIMIT (a job.events of 8,000
     lines) is not kept: the file stays small enough to be read back."""
@@ -245,12 +291,28 @@ def test_a_writer_killed_while_it_wrote_leaves_no_file_for_good(gsat):
     d = os.path.dirname(cache_file(gsat))
     left = os.path.join(d, ".listing.table.AbCdEfGh")  # as fsutil.write_atomic names it
     young = os.path.join(d, ".listing.table.IjKlMnOp")
-    _write(left, "half a cache")
-    _write(young, "a live writer's file")
-    os.utime(left, (HOUR_AGO, HOUR_AGO))
+    others = [os.path.join(d, name) for name in (".listing.table.bak", ".listing.table.QrStUvWx2")]
+    fifo = os.path.join(d, ".listing.table.FiFoFiFo")
+    for path in [left, young] + others:
+        _write(path, "half a cache")
+    os.mkfifo(fifo)
+    for path in [left, fifo] + others:
+        os.utime(path, (HOUR_AGO, HOUR_AGO))
     rewrite_state(gsat, "00001", "finished")  # the next listing writes the cache
     gqstat(gsat)
-    assert not os.path.exists(left) and os.path.exists(young)
+    assert not os.path.exists(left)
+    assert all(os.path.lexists(p) for p in [young, fifo] + others)
+
+
+def test_a_cache_directory_that_is_a_link_is_not_written_through(gsat, tmp_path):
+    fill(gsat)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.makedirs(os.path.join(gsat.g, "var"))
+    os.symlink(str(elsewhere), os.path.join(gsat.g, "var", "cache"))
+    out = gqstat(gsat)
+    assert len(out.splitlines()) == 2 + N and gqstat(gsat) == out
+    assert os.listdir(str(elsewhere)) == []
 
 
 def test_a_cache_that_cannot_be_written_leaves_the_listing_whole(gsat):
