@@ -48,12 +48,28 @@ def random_chars(n):
     return "".join(out)
 
 
+# Temporary files are ".NAME.XXXXXXXX" beside NAME (8 of ALPHABET).
+_TEMP_CHARS = 8
+
+
+def _temp_name(name):
+    return ".%s.%s" % (name, random_chars(_TEMP_CHARS))
+
+
+def is_temp_name(entry, name):
+    """Whether directory entry ``entry`` is a temporary file this module
+    names beside ``name`` (one a writer killed while it wrote left)."""
+    prefix = "." + name + "."
+    rest = entry[len(prefix):]
+    return entry.startswith(prefix) and len(rest) == _TEMP_CHARS and rest.isascii() and rest.isalnum()
+
+
 def _temp_beside(path, create):
     """Create a hidden temporary name next to ``path`` with ``create(tmp)``
     (which must fail with FileExistsError when taken); returns its result."""
     d, name = os.path.split(path)
     while True:
-        tmp = os.path.join(d, ".%s.%s" % (name, random_chars(8)))
+        tmp = os.path.join(d, _temp_name(name))
         try:
             return tmp, create(tmp)
         except FileExistsError:
@@ -108,7 +124,7 @@ def copy_atomic(src, dest):
     import shutil
 
     d, name = os.path.split(dest)
-    tmp = os.path.join(d, ".%s.%s" % (name, random_chars(8)))
+    tmp = os.path.join(d, _temp_name(name))
     try:
         with os.fdopen(open_regular(src), "rb") as fin, open(tmp, "xb") as fout:
             shutil.copyfileobj(fin, fout)

@@ -55,7 +55,7 @@ import stat
 import time
 
 from . import paths, states
-from .fsutil import makedirs, read_bytes, write_atomic
+from .fsutil import is_temp_name, makedirs, read_bytes, write_atomic
 
 HEADER = "gsatellite listing cache 1\n"
 END = "end\n"
@@ -282,21 +282,19 @@ class Cache:
             makedirs(d)
             if not stat.S_ISDIR(os.lstat(d).st_mode):  # a link: not ours to write through
                 return
-            _sweep(d, "." + name + ".")
+            _sweep(d, name)
             write_atomic(self.path, data)
         except (OSError, ValueError):
             pass
 
 
-def _sweep(d, prefix):
-    """Remove temporary files of writers killed while they wrote: regular
-    files named as :func:`gsatellite.fsutil.write_atomic` names them, a
-    minute old (a live writer's file is younger)."""
+def _sweep(d, name):
+    """Remove temporary files of writers of ``name`` killed while they
+    wrote: regular files, a minute old (a live writer's file is younger)."""
     old = time.time() - SETTLE
-    for name in os.listdir(d):
-        rest = name[len(prefix):]
-        if name.startswith(prefix) and len(rest) == 8 and rest.isascii() and rest.isalnum():
-            path = os.path.join(d, name)
+    for entry in os.listdir(d):
+        if is_temp_name(entry, name):
+            path = os.path.join(d, entry)
             try:
                 st = os.lstat(path)
                 if stat.S_ISREG(st.st_mode) and st.st_mtime < old:
