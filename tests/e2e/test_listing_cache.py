@@ -322,3 +322,23 @@ def test_a_cache_that_cannot_be_written_leaves_the_listing_whole(gsat):
     out = gqstat(gsat)
     assert len(out.splitlines()) == 2 + N
     assert gqstat(gsat, "-f").count('job.state="finished"') == N
+
+
+def test_a_full_disk_costs_the_listing_only_time(gsat):
+    from tests.fullfs import fill as fill_up, hidden_leftovers, mount_tmpfs, umount
+
+    mount_tmpfs(gsat.home, "64m")
+    try:
+        fill(gsat)
+        want = gqstat(gsat)
+        os.unlink(cache_file(gsat))
+        filler = fill_up(gsat.home)
+        assert gqstat(gsat) == want
+        assert gqstat(gsat, "-f").count('job.state="finished"') == N
+        assert not os.path.exists(cache_file(gsat)) and not os.path.exists(cache_file(gsat, "long"))
+        assert hidden_leftovers(os.path.join(gsat.g, "var")) == []
+        os.unlink(filler)
+        assert gqstat(gsat) == want and cached_ids(gsat) == {"%05d" % k for k in range(N)}
+    finally:
+        gsat.cleanup()
+        umount(gsat.home)
