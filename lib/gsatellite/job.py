@@ -53,18 +53,27 @@ class Event:
         return "Event(%r, %r, %r)" % (self.epoch, self.name, self.args)
 
 
-def _read(path, dir_fd=None):
+def _read(path, dir_fd=None, stats=None):
     """``(text, None)``, ``(None, None)`` when missing, ``(None, problem)``
     when something is there that cannot be read as a file.  A relative
-    ``path`` is taken from the directory open as ``dir_fd``."""
+    ``path`` is taken from the directory open as ``dir_fd``.  With a list
+    ``stats``, the ``stat`` of what was opened, taken before it is read, is
+    appended to it (None when nothing could be opened): the listing
+    cache's key (:mod:`gsatellite.listcache`)."""
     # os.read instead of open(): a listing reads tens of thousands of tiny
     # files, and the buffered file object costs more than the read.
     # O_NONBLOCK: a FIFO planted in a job directory must not hang a client.
     try:
         fd = os.open(path, _FLAGS, dir_fd=dir_fd)
     except OSError as e:
+        if stats is not None:
+            stats.append(None)
         return None, (None if e.errno in _ABSENT else e.strerror)
     try:
+        st = None
+        if stats is not None:
+            st = os.fstat(fd)
+            stats.append(st)
         try:
             data = os.read(fd, _CHUNK)
         except OSError as e:
@@ -74,7 +83,7 @@ def _read(path, dir_fd=None):
         # is damage.  (So is not a FIFO whose writer has already written:
         # it reads as a file, without blocking.)
         if not data or len(data) == _CHUNK:
-            mode = os.fstat(fd).st_mode
+            mode = (st or os.fstat(fd)).st_mode
             if not stat.S_ISREG(mode):
                 return None, "a directory" if stat.S_ISDIR(mode) else "not a regular file"
             if data is None:
@@ -459,11 +468,12 @@ def ids(state=None):
     return out
 
 
-def table_fields(jobs_fd, job_id):
+def table_fields(jobs_fd, job_id, stats=None):
     """What gqstat's table needs of job ``job_id``, without a :class:`Job`:
     ``(state, execHost, copy)``, the first two as :func:`_read` gives them
     (``(text, problem)``), the last the target of the copy's link (None
-    when there is none).  ``jobs_fd`` is the jobs directory, open.
+    when there is none).  ``jobs_fd`` is the jobs directory, open; a list
+    ``stats`` gets the ``stat`` of ``job.state`` (:func:`_read`).
 
     A listing of 10,000 jobs calls this 10,000 times, so it does the least:
     seven system calls, no object per job.  A job that needs more looks
@@ -471,7 +481,7 @@ def table_fields(jobs_fd, job_id):
     twice (a FIFO in a job's place would give its bytes once only).
     """
     prefix = job_id + ".d/"
-    state = _read(prefix + "job.state", jobs_fd)
+    state = _read(prefix + "job.state", jobs_fd, stats)
     host = _read(prefix + "job.execHost", jobs_fd)
     try:
         copy = os.readlink(prefix + job_id, dir_fd=jobs_fd)

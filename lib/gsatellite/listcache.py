@@ -17,13 +17,16 @@ through such changes (a classic ``gqhold`` of a finished job, then
 ``gqrls``), so an entry whose key is the key of ``job.state`` now was read
 from the job as it is.  Looking before reading matters: a change in
 between gives the entry an old key (read again next time), never a new key
-over old text.  What the key cannot see is any change to the job's other
-files (one rewritten in place or replaced, removed or made anew, made a
-directory; the copy link pointed elsewhere) more than :data:`SETTLE`
-seconds after its last state change: the listing shows what it saw before
-(and no damage the change made) until the job's state changes.  No tool of
-either kind does so to an ended job; a user's service or a hand edit
-could (docs/protocol.md).
+over old text.  For a job the cache does not hold, the table takes the key
+from the ``job.state`` it opens (``fstat`` before the read) instead of a
+``stat`` of its own (the first listing after many jobs ended).  What the
+key cannot see is any change to the job's other files (one rewritten in
+place or replaced, removed or made anew, made a directory; the copy link
+pointed elsewhere) more than :data:`SETTLE` seconds after its last state
+change: the listing shows what it saw before (and no damage the change
+made) until the job's state changes.  No tool of either kind does so to an
+ended job; a user's service or a hand edit could (docs/protocol.md).  A
+``job.state`` that is a link is keyed by the file it names, the file read.
 
 Only ended jobs that are not damaged go in, and only once their
 ``job.state`` has not changed for :data:`SETTLE` seconds: time stamps are
@@ -144,10 +147,14 @@ def _values(text):
     return out
 
 
-def _crc(job_id, body):
-    from zlib import crc32  # a C module, loaded only where a cache is used
+_crc32 = None
 
-    return crc32(("%s\x1f%s" % (job_id, body)).encode("utf-8", "surrogateescape"))
+
+def _crc(job_id, body):
+    global _crc32
+    if _crc32 is None:  # a C module, loaded only where a cache is used
+        from zlib import crc32 as _crc32
+    return _crc32(("%s\x1f%s" % (job_id, body)).encode("utf-8", "surrogateescape"))
 
 
 def _record(job_id, key, read):
@@ -187,16 +194,20 @@ class Cache:
         self.changed = False
         self.settled = time.time() - SETTLE
 
-    def look(self, job_id):
+    def look(self, job_id, later=False):
         """What the cache holds of job ``job_id`` (``{file: text or None}``)
-        when its ``job.state`` is the one it saw, else None."""
+        when its ``job.state`` is the one it saw, else None.  ``later``: on
+        a miss the caller reads ``job.state`` and hands :meth:`keep` the
+        ``stat`` it took before the read, so a job the cache does not hold
+        costs no ``stat`` here (the first listing after many jobs ended)."""
+        record = self.entries.get(job_id)
+        if record is None and later:
+            return None
         try:
-            st = os.stat(job_id + ".d/job.state", dir_fd=self.fd, follow_symlinks=False)
+            st = os.stat(job_id + ".d/job.state", dir_fd=self.fd)
         except (OSError, ValueError):
             st = None
-        key = _key(st) if st is not None and stat.S_ISREG(st.st_mode) and st.st_mtime <= self.settled else None
-        self.keys[job_id] = key
-        record = self.entries.get(job_id)
+        key = self.keys[job_id] = self._key(st)
         if record is None:
             return None
         body = _body(job_id, record) if key is not None else None
@@ -207,23 +218,31 @@ class Cache:
         self._drop(job_id)
         return None
 
-    def keep(self, job_id, read):
+    def _key(self, st):
+        # Only a regular file that has settled gives a key (SETTLE).
+        return _key(st) if st is not None and stat.S_ISREG(st.st_mode) and st.st_mtime <= self.settled else None
+
+    def keep(self, job_id, read, state_stat=False):
         """Keep ``read`` (``{file: text or None}``, every file of job
         ``job_id`` a listing read after :meth:`look`, none damaged) when the
-        job has ended and settled; it joins what the entry held."""
-        key = self.keys.get(job_id)
+        job has ended and settled; it joins what the entry held.
+        ``state_stat``: the ``stat`` of the ``job.state`` read, taken
+        before the read (None: none was opened), after ``look(later=True)``."""
+        key = self.keys.get(job_id) if state_stat is False else self._key(state_stat)
         if key is None or (read.get("job.state") or "").strip() not in states.ENDED:
             return
-        if not _clean("".join((job_id, *read, *(v for v in read.values() if v is not None)))):
+        if not _clean(job_id + "".join(read) + "".join([v for v in read.values() if v is not None])):
             return
         record = self.entries.get(job_id)
-        body = _body(job_id, record) if record is not None else None
-        held = _values(body[len(key) + 1:]) if body is not None and body.startswith(key + US) else None
-        if held and all(n in held and held[n] == v for n, v in read.items()):
-            return
-        held = held or {}
-        held.update(read)
-        record = _record(job_id, key, held)
+        if record is not None:
+            body = _body(job_id, record)
+            held = _values(body[len(key) + 1:]) if body is not None and body.startswith(key + US) else None
+            if held and all(n in held and held[n] == v for n, v in read.items()):
+                return
+            if held:
+                held.update(read)
+                read = held
+        record = _record(job_id, key, read)
         if len(record) <= RECORD_LIMIT:
             self._set(job_id, record)
         elif job_id in self.entries:

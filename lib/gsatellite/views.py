@@ -112,14 +112,16 @@ def table_rows(ids, jobs_dir, jobs_fd, report, cache=None):
         if jobs_fd is None:
             view = jobview.Job(job_id, jobs_dir)
         else:
+            stats = None
             if cache is not None:
-                held = cache.look(job_id)
+                held = cache.look(job_id, later=True)
                 line = held.get(_LINE) if held is not None else None
                 # As _plain_line makes it: one printable ASCII line.
                 if line and line.isascii() and line[:-1].isprintable() and line[-1] == "\n":
                     out.append(line)
                     continue
-            (state, bad_state), (host, bad_host), copy = fields(jobs_fd, job_id)
+                stats = []
+            (state, bad_state), (host, bad_host), copy = fields(jobs_fd, job_id, stats)
             if state is not None and bad_state is None and bad_host is None:
                 word = state.strip()
                 state = state.rstrip("\n")
@@ -129,7 +131,7 @@ def table_rows(ids, jobs_dir, jobs_fd, report, cache=None):
                 if line is not None:
                     out.append(line)
                     if cache is not None:
-                        cache.keep(job_id, {"job.state": word, _LINE: line})
+                        cache.keep(job_id, {"job.state": word, _LINE: line}, stats[0])
                     continue
             view = jobview.Job.seeded(job_id, jobs_dir, jobs_fd, {
                 "job.state": (state, bad_state), "job.execHost": (host, bad_host)})
