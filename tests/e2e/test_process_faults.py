@@ -12,8 +12,9 @@ and waits for that line: a signal sent before it would be in the file too.
 import os
 import signal
 import subprocess
+import sys
 
-from .procfs import alive, group_gone as _group_gone, read as _read
+from .procfs import alive, group_gone as _group_gone, ppid, read as _read
 
 ENDED = ("finished", "failed")
 LOST = "supervisor lost, no exit value recorded"
@@ -233,3 +234,59 @@ def test_kill9_of_a_sputnik_whose_job_has_ended_frees_the_slot(gsat, procs):
     out, err = wait.communicate(timeout=30)
     assert wait.returncode == 128 + signal.SIGKILL, (out, err)
     assert gsat.wait_state(b, ENDED) == "finished"
+
+
+# An init that reaps at once: a subreaper above the controller, which logs
+# every child it reaps ("PID STATUS"), so the test knows the job's shell is
+# gone with its exit value, as after init took it.
+REAPER = r'''
+import ctypes, os, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+subprocess.run(["gsatlcd", "--start"], check=True)
+open(sys.argv[2], "w").close()
+while True:
+    try:
+        pid, status = os.waitpid(-1, 0)
+    except ChildProcessError:
+        time.sleep(0.05)
+        continue
+    with open(sys.argv[1], "a") as f:
+        f.write("%d %d\n" % (pid, status))
+'''
+
+
+def test_a_lost_job_whose_shell_ended_fails_once_leaving_what_it_started(gsat, procs):
+    """Its sputnik and the controller killed, the job's shell ended and was
+    reaped by another process, while a process it started in the background
+    runs on in its group: the job ended with its shell, as under a live
+    sputnik.  The next controller fails it at once (its exit value is gone),
+    starts no adopter for what the shell left, and leaves that running, as
+    after any end of a job."""
+    reaped = os.path.join(str(gsat.tmp), "reaped")
+    ready = os.path.join(str(gsat.tmp), "reaper.ready")
+    reaper = subprocess.Popen([sys.executable, "-c", REAPER, reaped, ready], env=gsat.env, cwd=gsat.jobs,
+                              start_new_session=True, stdin=subprocess.DEVNULL)
+    procs.append(reaper)
+    gsat.wait_for(lambda: os.path.exists(ready), what="controller under the reaper")
+    a = gsat.qsub(gsat.job("bg.job", "sleep 300 &\necho $! > bg\ntouch ready\n"
+                                     "while [ ! -e go ]; do sleep 0.05; done\nexit 0\n"))
+    tmp = os.path.join(gsat.job_dir(a), "jobtmp")
+    gsat.wait_for(lambda: os.path.exists(os.path.join(tmp, "ready")), what="job running")
+    spid, jpid, cpid = int(gsat.attr(a, "sputnik.pid")), int(gsat.attr(a, "job.pid")), gsat.controller_pid()
+    background = int(_read(os.path.join(tmp, "bg")))
+    os.kill(cpid, signal.SIGKILL)
+    gsat.wait_for(lambda: _dead(cpid), what="controller gone")
+    os.kill(spid, signal.SIGKILL)
+    gsat.wait_for(lambda: ppid(jpid) == reaper.pid, what="the job's shell handed to the reaper")
+    with open(os.path.join(tmp, "go"), "w"):
+        pass
+    gsat.wait_for(lambda: "%d 0" % jpid in _read(reaped).splitlines(), what="the job's shell reaped")
+    assert alive(background) and os.getpgid(background) == jpid
+    gsat.start()
+    assert gsat.wait_state(a, ENDED, timeout=10) == "failed"
+    assert gsat.attr(a, "job.reason") == LOST
+    log = _read(os.path.join(gsat.g, "var", "log", "gsatlc.log"))
+    assert "adopted by sputnik" not in log, log
+    assert "processes it started still run in group %d" % jpid in log, log
+    assert len(gsat.attr(a, "job.start").split()) == 1
+    assert alive(background)

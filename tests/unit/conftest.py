@@ -48,6 +48,7 @@ class FakeSystem:
         self.next_pid = 4000000
         self.woken = threading.Event()
         self.retired = []  # sputnik PIDs that told their job's end
+        self.groups = set()  # dead leaders whose process groups still have members
 
     def names(self):
         return [c[0] for c in self.calls]
@@ -94,9 +95,12 @@ class FakeSystem:
                 text = f.read().strip()
         except OSError:
             return None
-        if not text.isdigit() or int(text) in self.dead:
+        if not text.isdigit():
             return None
-        return FakeProcess(self, int(text))
+        pid = int(text)
+        if pid in self.dead and not (group and pid in self.groups):
+            return None
+        return FakeProcess(self, pid)
 
     def reap(self, ended):
         self.calls.append(("reap",))

@@ -425,6 +425,22 @@ def test_a_lost_jobs_unreaped_exit_status_is_read_not_adopted_again_and_again(ma
     assert "adopt_sputnik" not in c.system.names()
 
 
+def test_a_lost_job_whose_shell_ended_is_not_adopted_for_what_it_left_running(make_controller, home):
+    """The sputnik and the controller were killed, the job's shell ended and
+    was reaped by another (init), and a process it started in the
+    background runs on in its group.  The job ended with its shell, as under
+    a live sputnik; it fails at once (no exit value is left to read), not
+    after three adopters that each find nothing to watch."""
+    c = make_controller()
+    a = running(c, home, "bg.job", sputnik_pid=12, job_pid=4242, job_start="1")
+    c.system.dead.update({12, 4242})
+    c.system.groups.add(4242)
+    c.recover()
+    assert c.store.state(a) == states.FAILED
+    assert c.store.read(a, "job.reason") == "supervisor lost, no exit value recorded"
+    assert "adopt_sputnik" not in c.system.names()
+
+
 def test_recover_tells_waiters_of_ended_jobs_again(make_controller, home):
     c = make_controller()
     a = submit(c, home)

@@ -447,7 +447,11 @@ class Lifecycle:
             self.job_ended(job_id, int(value), recovered=True)
         elif status is not None:
             self.record_lost_exit(job_id, proc.exit_value(status), "read its exit status from /proc")
-        elif self.system.process(paths.job_file(job_id, "job.pid"), group=True) is not None:
+        elif self.system.process(paths.job_file(job_id, "job.pid")) is not None:
+            # The job's own process (its group's leader) runs.  Once it has
+            # ended, so has the job, as under a live sputnik, whatever it
+            # left running in its group: an adopter would find nothing to
+            # watch, and its exit value went to whoever reaped it.
             self.adopt(job_id)
         elif digits(job_pid) and int(job_pid) in self.orphan_exits:
             self.record_lost_exit(job_id, self.orphan_exits.pop(int(job_pid)), "we reaped the job")
@@ -456,7 +460,9 @@ class Lifecycle:
         elif not job_pid and (starts <= stops or self.never_began(job_id)):
             self.lost_before_start(job_id)
         else:
-            log("job %s: its sputnik is gone and no exit was recorded; failed" % job_id)
+            left = self.system.process(paths.job_file(job_id, "job.pid"), group=True)
+            log("job %s: its sputnik is gone and no exit was recorded; failed%s" % (job_id, "" if left is None else (
+                " (processes it started still run in group %d, as after any end of a job)" % left.pid)))
             self.store.write(job_id, "job.reason", LOST)
             self.store.transition(job_id, states.FAILED)
             self.need_schedule = True
