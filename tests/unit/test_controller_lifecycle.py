@@ -2,6 +2,7 @@
 recovery, with a fake OS seam (no sputnik is started) and a fake clock."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ import pytest
 from gsatellite import events, paths, pidref, states
 from gsatellite.controller import subscribers
 from gsatellite.controller.liveness import AlreadyRunning, acquire_lock, check_stale
+from gsatellite.controller.system import System
 
 from .test_controller_handlers import recorder, submit
 
@@ -439,6 +441,42 @@ def test_a_lost_job_whose_shell_ended_is_not_adopted_for_what_it_left_running(ma
     assert c.store.state(a) == states.FAILED
     assert c.store.read(a, "job.reason") == "supervisor lost, no exit value recorded"
     assert "adopt_sputnik" not in c.system.names()
+
+
+def test_a_lost_jobs_shell_that_ends_during_the_looks_keeps_its_exit_value(make_controller, home):
+    """Found by review: the job's shell ended between the look at /proc for
+    an unreaped status and the look for a live leader.  Its zombie still
+    held the exit value; the job was failed without it, and the controller
+    (the subreaper) reaped the zombie after that."""
+    c = make_controller()
+    a = running(c, home, "z.job", sputnik_pid=12, job_start="1")
+    c.system.dead.add(12)
+    shell = subprocess.Popen(["sh", "-c", "exec sleep 300"], start_new_session=True)
+    try:
+        pidref.write_pid_file(paths.job_file(a, "job.pid"), shell.pid, pidref.start_time(shell.pid))
+        real = System.__new__(System)
+        looks = []
+
+        def ended_status(path):
+            status = real.ended_status(path)
+            if not looks:  # the shell ends right after the first look
+                # SIGKILL: the controller's sleeper blocked SIGTERM in this
+                # process, and the shell inherited the mask.
+                os.kill(shell.pid, signal.SIGKILL)
+                while (pidref.stat_fields(shell.pid) or [b"Z"])[0] != b"Z":
+                    time.sleep(0.01)
+            looks.append(status)
+            return status
+
+        c.system.ended_status = ended_status
+        c.system.process = real.process
+        c.supervisor_lost(a)
+        assert c.store.state(a) == states.FAILED
+        assert c.store.read(a, "job.exit").strip() == str(128 + signal.SIGKILL)
+        assert looks[0] is None and len(looks) == 2
+    finally:
+        shell.kill()
+        shell.wait()
 
 
 def test_recover_tells_waiters_of_ended_jobs_again(make_controller, home):

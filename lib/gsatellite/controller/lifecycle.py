@@ -460,6 +460,12 @@ class Lifecycle:
         elif not job_pid and (starts <= stops or self.never_began(job_id)):
             self.lost_before_start(job_id)
         else:
+            # The leader may have ended since the first look: its zombie
+            # still holds the exit value (we, its subreaper, reap it later).
+            status = self.system.ended_status(paths.job_file(job_id, "job.pid")) if starts > stops else None
+            if status is not None:
+                self.record_lost_exit(job_id, proc.exit_value(status), "read its exit status from /proc")
+                return
             left = self.system.process(paths.job_file(job_id, "job.pid"), group=True)
             log("job %s: its sputnik is gone and no exit was recorded; failed%s" % (job_id, "" if left is None else (
                 " (processes it started still run in group %d, as after any end of a job)" % left.pid)))
