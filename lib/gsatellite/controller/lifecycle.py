@@ -441,13 +441,19 @@ class Lifecycle:
         starts = self.store.count(job_id, "job.start")
         stops = self.store.count(job_id, "job.stop")
         job_pid = (self.store.read(job_id, "job.pid", "") or "").strip()
-        status = self.system.ended_status(paths.job_file(job_id, "job.pid")) if starts > stops else None
+        pid_file = paths.job_file(job_id, "job.pid")
+
+        def unreaped():
+            # The run's process ended and nobody reaped it: its wait status.
+            return self.system.ended_status(pid_file) if starts > stops else None
+
+        status = unreaped()
         if digits(value) and stops >= starts > 0:
             log("job %s: its sputnik is gone; the run ended with %s" % (job_id, value))
             self.job_ended(job_id, int(value), recovered=True)
         elif status is not None:
             self.record_lost_exit(job_id, proc.exit_value(status), "read its exit status from /proc")
-        elif self.system.process(paths.job_file(job_id, "job.pid")) is not None:
+        elif self.system.process(pid_file) is not None:
             # The job's own process (its group's leader) runs.  Once it has
             # ended, so has the job, as under a live sputnik, whatever it
             # left running in its group: an adopter would find nothing to
@@ -462,11 +468,11 @@ class Lifecycle:
         else:
             # The leader may have ended since the first look: its zombie
             # still holds the exit value (we, its subreaper, reap it later).
-            status = self.system.ended_status(paths.job_file(job_id, "job.pid")) if starts > stops else None
+            status = unreaped()
             if status is not None:
                 self.record_lost_exit(job_id, proc.exit_value(status), "read its exit status from /proc")
                 return
-            left = self.system.process(paths.job_file(job_id, "job.pid"), group=True)
+            left = self.system.process(pid_file, group=True)
             log("job %s: its sputnik is gone and no exit was recorded; failed%s" % (job_id, "" if left is None else (
                 " (processes it started still run in group %d, as after any end of a job)" % left.pid)))
             self.store.write(job_id, "job.reason", LOST)
