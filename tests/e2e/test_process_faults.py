@@ -143,6 +143,47 @@ def test_a_stranger_at_a_lost_jobs_pid_is_never_adopted_nor_signalled(gsat, proc
     assert stranger.signals(gsat) == []
 
 
+
+def test_a_strangers_group_whose_leader_is_gone_at_a_lost_jobs_pid_is_never_adopted_nor_signalled(gsat, procs):
+    """``job.pid`` names the group of a stranger whose leader has exited
+    (a member runs on; no new process can take the group's id, so only the
+    recorded start time tells it is not the job's).  The job fails; no
+    sputnik is started for the group and no signal reaches it."""
+    gsat.start()
+    a = gsat.qsub(gsat.job("long.job", "touch ready\nwhile :; do sleep 0.05; done\n"))
+    gsat.wait_for(lambda: os.path.exists(os.path.join(gsat.job_dir(a), "jobtmp", "ready")), what="job running")
+    spid = int(gsat.attr(a, "sputnik.pid"))
+    jpid = int(gsat.attr(a, "job.pid"))
+    assert gsat.stop().returncode == 0
+    os.kill(spid, signal.SIGKILL)
+    os.killpg(jpid, signal.SIGKILL)
+    gsat.wait_for(lambda: _dead(spid) and _group_gone(jpid), what="sputnik and job gone")
+    log = os.path.join(str(gsat.tmp), "orphan.signals")
+    ready = os.path.join(str(gsat.tmp), "orphan.ready")
+    member = os.path.join(str(gsat.tmp), "orphan.pid")
+    leader = subprocess.Popen(["bash", "-c", "(%s) &\necho $! > %s\n" % (STRANGER % {"log": log, "ready": ready}, member)],
+                              start_new_session=True, stdin=subprocess.DEVNULL)
+    leader.wait()  # reaped: the leader is gone, its group lives on in the member
+    gsat.wait_for(lambda: os.path.exists(ready) and _read(member).isdigit(), what="the stranger's member")
+    orphan = int(_read(member))
+    try:
+        assert os.getpgid(orphan) == leader.pid and _dead(leader.pid)
+        pid_file = os.path.join(gsat.job_dir(a), "job.pid")
+        with open(pid_file + ".start", "w") as f:
+            f.write("%d 1\n" % leader.pid)  # a start time that is not the group's leader's
+        with open(pid_file, "w") as f:
+            f.write("%d\n" % leader.pid)
+        gsat.start()
+        assert gsat.wait_state(a, ENDED) == "failed"
+        assert gsat.attr(a, "job.reason") == LOST
+        assert "adopted by sputnik" not in _read(os.path.join(gsat.g, "var", "log", "gsatlc.log"))
+        os.kill(orphan, signal.SIGUSR1)
+        gsat.wait_for(lambda: "USR1" in _read(log).split(), what="the stranger's USR1 marker")
+        assert [s for s in _read(log).split() if s != "USR1"] == []
+    finally:
+        os.kill(orphan, signal.SIGKILL)
+
+
 # -- item 3: held means stopped ----------------------------------------------------------
 
 def test_job_that_ignores_term_is_not_held_while_it_runs_and_gqrls_never_runs_a_second_copy(gsat, procs):
