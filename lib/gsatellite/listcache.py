@@ -207,7 +207,7 @@ class Cache:
             st = os.stat(job_id + ".d/job.state", dir_fd=self.fd)
         except (OSError, ValueError):
             st = None
-        key = self.keys[job_id] = self._key(st)
+        key = self.keys[job_id] = self._key_of(st)
         if record is None:
             return None
         body = _body(job_id, record) if key is not None else None
@@ -218,7 +218,7 @@ class Cache:
         self._drop(job_id)
         return None
 
-    def _key(self, st):
+    def _key_of(self, st):
         # Only a regular file that has settled gives a key (SETTLE).
         return _key(st) if st is not None and stat.S_ISREG(st.st_mode) and st.st_mtime <= self.settled else None
 
@@ -228,7 +228,7 @@ class Cache:
         job has ended and settled; it joins what the entry held.
         ``state_stat``: the ``stat`` of the ``job.state`` read, taken
         before the read (None: none was opened), after ``look(later=True)``."""
-        key = self.keys.get(job_id) if state_stat is False else self._key(state_stat)
+        key = self.keys.get(job_id) if state_stat is False else self._key_of(state_stat)
         if key is None or (read.get("job.state") or "").strip() not in states.ENDED:
             return
         if not _clean(job_id + "".join(read) + "".join([v for v in read.values() if v is not None])):
