@@ -95,3 +95,21 @@ def test_a_job_state_that_is_a_link_is_keyed_by_the_file_it_names(store, tmp_pat
     os.symlink(targets[1], state)
     assert again.look("00001") is None
     assert views.table_rows(ids, jobs_dir, fd, lambda i, p: pytest.fail(p), again)[1].startswith("failed ")
+
+
+def test_a_fifo_or_directory_at_job_state_is_reported_never_keyed_and_never_waited_for(store):
+    jobs_dir, fd = store
+    os.unlink(os.path.join(jobs_dir, "00001.d", "job.state"))
+    os.mkfifo(os.path.join(jobs_dir, "00001.d", "job.state"))
+    os.unlink(os.path.join(jobs_dir, "00002.d", "job.state"))
+    os.mkdir(os.path.join(jobs_dir, "00002.d", "job.state"))
+    old = time.time() - 2 * listcache.SETTLE
+    for n in ("00001", "00002"):
+        os.utime(os.path.join(jobs_dir, n + ".d", "job.state"), (old, old))
+    cache = listcache.Cache(fd, None)
+    damaged = []
+    lines = views.table_rows(["00000", "00001", "00002"], jobs_dir, fd,
+                             lambda i, problem: damaged.append(i), cache)
+    assert len(lines) == 1 and lines[0].startswith("finished ")
+    assert damaged == [1, 2]
+    assert list(cache.entries) == ["00000"]
