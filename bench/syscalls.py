@@ -11,7 +11,8 @@ jobs they start.  Printed per job: the system calls of the controller, of
 the sputniks (a job's own process counts as sputnik until its ``execve``)
 and of the jobs; then the directory entries made (``open`` with
 ``O_CREAT``, ``rename``, ``link``, ``symlink``, ``mkdir`` that succeeded,
-and ``msgget`` with ``IPC_CREAT``), and with ``--names`` which ones.
+and ``msgget`` with ``IPC_CREAT``), of them the new inodes (all but renames,
+links and queues), and with ``--names`` which ones.
 ``gqsub`` itself is not traced.  ``--bin`` times another checkout's
 commands (A/B: the tree before a change).  Needs ``strace``.
 """
@@ -32,7 +33,8 @@ import common  # noqa: E402
 import tools  # noqa: E402
 import transport as transport_fig  # noqa: E402
 
-CREATING = ("rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "mkdir", "mkdirat")
+RENAMING = ("rename", "renameat", "renameat2", "link", "linkat")
+CREATING = RENAMING + ("symlink", "symlinkat", "mkdir", "mkdirat")
 _CALL = re.compile(r"(\w+)\((.*)")
 
 
@@ -67,6 +69,7 @@ def _pattern(path):
 def analyse(trace_dir, controller_pid):
     """``(calls, created, names)``: Counters by role (controller, sputnik, job)."""
     calls, created, names = collections.Counter(), collections.Counter(), collections.Counter()
+    made = collections.Counter()  # of ``created``: new inodes (not renames, links, queues)
     for entry in os.listdir(trace_dir):
         pid = int(entry.rsplit(".", 1)[1])
         role = "controller" if pid == controller_pid else "sputnik"
@@ -82,7 +85,10 @@ def analyse(trace_dir, controller_pid):
                 path = _created(name, rest, line)
                 if path is not None and not path.startswith("/proc/"):
                     created[role] += 1
+                    if name not in RENAMING and name != "msgget":
+                        made[role] += 1
                     names[role, "%s %s" % (name, _pattern(path))] += 1
+    calls.made = made
     return calls, created, names
 
 
@@ -124,6 +130,11 @@ def main(argv=None):
           + ", all %.0f" % (sum(calls.values()) / n))
     print("directory entries made per job: " + ", ".join("%s %.1f" % (r, created[r] / n) for r in roles)
           + ", all %.1f" % (sum(created.values()) / n))
+    # A rename or a link makes no inode; on ext4 each new one (and each one
+    # a rename over a file frees) costs far more than the entry (benchmarks.md).
+    made = calls.made
+    print("  of them new files, directories and symlinks (new inodes): " + ", ".join(
+        "%s %.1f" % (r, made[r] / n) for r in roles) + ", all %.1f" % (sum(made.values()) / n))
     if args.names:
         for (role, what), count in sorted(names.items()):
             if count >= n / 2:

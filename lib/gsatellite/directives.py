@@ -91,7 +91,11 @@ def scan(path, limit=1 << 16, most=WHOLE):
     # a submitted path, which may have become a FIFO since it looked.
     from .fsutil import read_bytes
 
-    data = read_bytes(path, None, most)
+    return parse(read_bytes(path, None, most), limit)
+
+
+def parse(data, limit=1 << 16):
+    """:func:`scan` of a script's bytes already read (None: no file)."""
     if data is None:
         return Found()
     text = data.decode("utf-8", "surrogateescape")

@@ -81,6 +81,36 @@ def test_qsub_answers_the_id_and_queues_a_copy(make_controller, home):
     assert c.need_schedule
 
 
+def test_qsub_reads_the_script_once_and_copies_the_bytes_its_directives_came_from(make_controller, home,
+                                                                                 monkeypatch):
+    # The script is replaced (a user's editor: a new file renamed over it)
+    # right after the controller opened it: the copy is what was read, as
+    # are the directives, and the path is not opened a second time.
+    c = make_controller()
+    path = script(home, body="#!/bin/bash\n#GSAT -N first\necho one\n")
+    real_open, opened = os.open, []
+
+    def open_then_replace(p, *args, **kwargs):
+        fd = real_open(p, *args, **kwargs)
+        if p == path:
+            opened.append(p)
+            if len(opened) == 1:
+                with open(path + ".new", "w") as f:
+                    f.write("#!/bin/bash\n#GSAT -N second\necho two\n")
+                os.rename(path + ".new", path)
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_replace)
+    _, answers = ask(c, P.qsub(path))
+    monkeypatch.setattr(os, "open", real_open)
+    job_id = answers[0]
+    assert len(opened) == 1
+    assert c.store.read(job_id, "job.name") == "first"
+    with open(c.store.job_path(job_id)) as f:
+        assert f.read() == "#!/bin/bash\n#GSAT -N first\necho one\n"
+    assert os.stat(c.store.job_path(job_id)).st_mode & 0o777 == 0o700
+
+
 def test_qsub_refuses_a_script_over_max_job_size(make_controller, home, capsys):
     c = make_controller(max_job_size=100)
     _, answers = ask(c, P.qsub(script(home, body="#" * 101)))

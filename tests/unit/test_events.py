@@ -79,6 +79,24 @@ def test_a_store_without_a_bus_emits_nothing(home):
     assert s.state(job_id) == states.RUNNING
 
 
+def test_copy_script_of_bytes_read_stops_at_the_limit_and_sets_the_mode_whole(home):
+    s, _ = new_job(home)
+    job_id, _ = s.new_id()
+    s.stage(job_id, "big.job", "default")
+    gone = os.path.join(str(home), "never-read.job")  # named in the error only
+    with pytest.raises(JobTooLarge):
+        s.copy_script(job_id, gone, "big.job", limit=10, data=b"x" * 11)
+    old = os.umask(0o177)  # would leave the owner no execute bit
+    try:
+        s.copy_script(job_id, gone, "big.job", limit=10, data=b"#!/bin/sh\n")
+    finally:
+        os.umask(old)
+    s.publish(job_id, "big.job")
+    with open(s.job_path(job_id), "rb") as f:
+        assert f.read() == b"#!/bin/sh\n"
+    assert os.stat(s.job_path(job_id)).st_mode & 0o777 == 0o700
+
+
 def test_copy_script_stops_at_the_limit(home):
     s, _ = new_job(home)
     src = os.path.join(str(home), "big.job")

@@ -262,20 +262,23 @@ def test_a_state_change_cut_short_is_finished_by_the_next(store, tmp_path):
 
 
 def _failing_unlink(monkeypatch, path):
-    """The first unlink of ``path`` fails with EACCES (a state directory we
-    may not write)."""
+    """The first unlink of ``path``, and the first rename from it, fail
+    with EACCES (a state directory we may not write)."""
     import errno
 
-    real = os.unlink
-    tried = []
+    real_unlink, real_rename = os.unlink, os.rename
+    tried = set()
 
-    def unlink(p, *args, **kwargs):
-        if p == path and not tried:
-            tried.append(p)
-            raise PermissionError(errno.EACCES, "Permission denied", p)
-        return real(p, *args, **kwargs)
+    def failing(real):
+        def call(p, *args, **kwargs):
+            if p == path and real not in tried:
+                tried.add(real)
+                raise PermissionError(errno.EACCES, "Permission denied", p)
+            return real(p, *args, **kwargs)
+        return call
 
-    monkeypatch.setattr(os, "unlink", unlink)
+    monkeypatch.setattr(os, "unlink", failing(real_unlink))
+    monkeypatch.setattr(os, "rename", failing(real_rename))
 
 
 @pytest.mark.parametrize("stray", [states.HELD, states.FAILED, states.QUEUED])
@@ -302,6 +305,40 @@ def test_a_transition_cut_short_is_finished_by_the_next_transition(store, tmp_pa
     # job.state says running; the queued link is the one left over.
     store.transition(job_id, states.FINISHED)
     _assert_consistent(store, job_id, states.FINISHED)
+
+
+def test_a_state_change_moves_the_link_it_does_not_make_a_new_one(store, tmp_path):
+    # One rename: the same inode in the new directory (a new symlink and an
+    # unlink would allocate one and free one, issue 18), never two links.
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    inode = os.lstat(paths.state_link(states.QUEUED, job_id)).st_ino
+    for state in (states.RUNNING, states.HELD, states.QUEUED, states.FINISHED):
+        store.transition(job_id, state)
+        _assert_consistent(store, job_id, state)
+        assert os.lstat(paths.state_link(state, job_id)).st_ino == inode, state
+
+
+@pytest.mark.parametrize("planted", ["elsewhere", "relative", "dangling", "directory"])
+def test_an_old_link_naming_anything_else_is_not_carried_on(store, tmp_path, planted):
+    # A hand edit or a stranger's link in queued/: the new state's link
+    # names the job's directory, whatever the old one named.
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    link = paths.state_link(states.QUEUED, job_id)
+    os.unlink(link)
+    if planted == "directory":
+        os.mkdir(link)
+    else:
+        target = {"elsewhere": str(tmp_path), "relative": "../jobs/%s.d" % job_id,
+                  "dangling": str(tmp_path / "gone")}[planted]
+        os.symlink(target, link)
+    store.transition(job_id, states.RUNNING)
+    running = paths.state_link(states.RUNNING, job_id)
+    assert os.readlink(running) == paths.job_dir(job_id)
+    assert store.read(job_id, "job.state") == states.RUNNING
+    if planted == "directory":
+        assert os.path.isdir(link)  # not ours to remove: left as it was
+    else:
+        assert not os.path.lexists(link)
 
 
 def test_an_old_link_that_cannot_be_removed_goes_at_the_next_transition(store, tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ import stat
 
 from .. import conditions, directives, jobtypes, proxy, staging
 from .. import protocol as P
+from ..fsutil import read_bytes
 from ..log import log
 
 # Job options recorded in the job directory at submission.
@@ -88,9 +89,11 @@ class Submission:
         if st.st_size > self.max_job_size:
             log("QSUB %s refused: %d bytes, more than max_job_size (%d)" % (job, st.st_size, self.max_job_size))
             return P.QSUB_FAILED
+        # Read once, at most one byte more than the copy takes: the
+        # directives come from these bytes and the copy writes them.
+        script = read_bytes(job, None, self.max_job_size + 1)
         try:
-            opts = directives.options(directives.scan(job, most=self.max_job_size + 1), os.path.dirname(job),
-                                      overrides, warn=log)
+            opts = directives.options(directives.parse(script), os.path.dirname(job), overrides, warn=log)
             for _kind, ids in conditions.parse_depend("depend=" + opts["-W"]) if "-W" in opts else ():
                 for dep in ids:
                     if not self.store.exists(dep):
@@ -139,7 +142,7 @@ class Submission:
             return P.QSUB_FAILED
 
         def copy():
-            self.store.copy_script(job_id, job, name, self.max_job_size)
+            self.store.copy_script(job_id, job, name, self.max_job_size, data=script)
 
         def finish(error):
             return self.submitted(job_id, job, name, conditional, error)
