@@ -226,6 +226,17 @@ def test_the_given_proxy_is_stored_and_watched_instead_of_the_types(ctl, home):
     assert [(j, info["proxy_file"]) for _, j, info in c.seen] == [(job_id, given)]
 
 
+def test_a_submission_is_watched_from_what_it_staged_not_read_back(ctl, home, monkeypatch):
+    # Two reads a job fewer (issue 18); what is watched is the same.
+    c = ctl
+    given = write_proxy(os.path.join(str(home), "certs", "x509up"), int(c.fake_now()) + 100)
+    real_read, read = c.store.read, []
+    monkeypatch.setattr(c.store, "read", lambda job_id, name, *a: read.append(name) or real_read(job_id, name, *a))
+    job_id = qsub(c, home, {"--proxy": given})
+    assert proxy.REQUEST not in read and "job.type" not in read
+    assert c.job_proxies == {job_id: given}
+
+
 def test_a_scripts_directive_is_read_by_the_controller_too(ctl, home):
     c = ctl
     given = write_proxy(os.path.join(str(home), "x509up"), int(c.fake_now()) + 100)

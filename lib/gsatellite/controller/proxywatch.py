@@ -94,24 +94,29 @@ class ProxyWatch:
             except Exception:  # never a reason for the controller not to start
                 log("proxy %s: cannot look at it:\n%s" % (path, traceback.format_exc()))
 
-    def proxy_register(self, job_id, look=True):
+    def proxy_register(self, job_id, look=True, stored=None):
         """Watch ``job_id`` if its process will find a proxy.  Never raises:
-        it runs after a submission was made and at start-up."""
+        it runs after a submission was made and at start-up.  ``stored``:
+        the job's type and proxy request as its submission has just written
+        them (``{"job.type": ..., proxy.REQUEST: ...}``), not read back."""
         try:
-            self._register(job_id, look)
+            self._register(job_id, look, stored)
         except Exception:
             log("job %s: cannot watch its proxy:\n%s" % (job_id, traceback.format_exc()))
 
-    def _register(self, job_id, look):
+    def _register(self, job_id, look, stored=None):
         if job_id in self.job_proxies:
             return
         try:
-            given = self.store.read(job_id, proxy.REQUEST)
+            if stored is None:
+                stored = {proxy.REQUEST: self.store.read(job_id, proxy.REQUEST),
+                          "job.type": self.store.read(job_id, "job.type", jobtypes.DEFAULT)}
+            given = stored.get(proxy.REQUEST)
             if given is not None and not proxy.requested(given):
                 # Not what a submission stores (edited by hand): the job's
                 # process does not get it either (job.Job.proxy_request).
                 log("job %s: %s %r ignored: not a path gqsub --proxy stores" % (job_id, proxy.REQUEST, given[:200]))
-            path = proxy.file_of(self.store.read(job_id, "job.type", jobtypes.DEFAULT), given=given)
+            path = proxy.file_of(stored.get("job.type", jobtypes.DEFAULT), given=given)
             if path is None:
                 return
             if self.store.read(job_id, FILE) != path:

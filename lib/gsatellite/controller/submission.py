@@ -145,7 +145,10 @@ class Submission:
             self.store.copy_script(job_id, job, name, self.max_job_size, data=script)
 
         def finish(error):
-            return self.submitted(job_id, job, name, conditional, error)
+            # As JobStore.read would give them back.
+            request = attrs.get(proxy.REQUEST)
+            stored = {"job.type": job_type, proxy.REQUEST: None if request is None else request.rstrip("\n")}
+            return self.submitted(job_id, job, name, conditional, error, stored)
 
         if st.st_size <= self.inline_copy and not self.copier.busy():
             try:
@@ -157,8 +160,10 @@ class Submission:
         self.copier.submit(copy, lambda error: self.reply(self.submissions.pop(job_id, ""), finish(error)))
         return None
 
-    def submitted(self, job_id, job, name, conditional, error):
-        """Publish a copied job; returns the answer for its submitter."""
+    def submitted(self, job_id, job, name, conditional, error, stored=None):
+        """Publish a copied job; returns the answer for its submitter.
+        ``stored``: its type and proxy request as staged (for the proxy
+        watch, which need not read them back)."""
         if error is None:
             try:
                 self.store.publish(job_id, name)
@@ -172,7 +177,7 @@ class Submission:
             self.unconditional.add(job_id)
         self.need_schedule = True
         log("job %s submitted: %s" % (job_id, job))
-        self.proxy_register(job_id)
+        self.proxy_register(job_id, stored=stored)
         return job_id
 
     def abandon_submissions(self):
