@@ -412,14 +412,15 @@ class JobStore:
             self.write(job_id, "job.state", new)
         before = self._touches_queued(job_id, new)
         try:
-            moved = self._move_link(job_id, old, new)
-            if moved is None:
+            if not self._move_link(job_id, old, new):
                 symlink_atomic(paths.job_dir(job_id), paths.state_link(new, job_id))
         except OSError as e:
             self._failed(job_id, "%s/%s.d" % (new, job_id), e)
             raise
         for s in states.ALL:
-            if s != new and s != moved:
+            # The old state's too: a rename between two names of one file
+            # (a link restored by ``cp -al``) is a success that moves nothing.
+            if s != new:
                 unlink_quiet(paths.state_link(s, job_id))
         if before is not None:
             self._queued_changed(job_id, new == states.QUEUED, before)
@@ -429,21 +430,21 @@ class JobStore:
 
     def _move_link(self, job_id, old, new):
         """Move the job's link from ``old``'s directory to ``new``'s with one
-        rename; ``old``, or None when there is no such link naming the job's
-        directory (nothing moved; a link naming anything else is left to be
-        removed, not carried on).  A rename makes no new inode and frees none
+        rename; False when there is no such link naming the job's directory
+        (nothing moved; a link naming anything else is left to be removed,
+        not carried on).  A rename makes no new inode and frees none
         (on ext4 each freed inode slows the next allocations, issue 18), and
         the job is never in both directories nor in neither."""
         if old == new or not states.is_state(old):
-            return None
+            return False
         link = paths.state_link(old, job_id)
         try:
             if os.readlink(link) != paths.job_dir(job_id):
-                return None
+                return False
             os.rename(link, paths.state_link(new, job_id))
         except OSError:
-            return None
-        return old
+            return False
+        return True
 
     def transition(self, job_id, new, event=None, was=None, **info):
         """The one way the controller changes a job's state: write it (as

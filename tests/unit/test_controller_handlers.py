@@ -111,6 +111,29 @@ def test_qsub_reads_the_script_once_and_copies_the_bytes_its_directives_came_fro
     assert os.stat(c.store.job_path(job_id)).st_mode & 0o777 == 0o700
 
 
+def test_a_script_waiting_for_the_copier_is_not_held_in_memory(make_controller, home):
+    # Twenty 1 MiB scripts behind a slow copy (the worker takes larger
+    # ones): what waits is a path, not the bytes read for the directives.
+    import gc
+    import tracemalloc
+
+    c = make_controller(max_job_size=8 << 20)
+    waiting = []
+    c.copier.submit = lambda work, finish: waiting.append((work, finish))
+    paths_ = [script(home, name="b%d.job" % i, body="#!/bin/sh\n" + "#" * (1 << 20)) for i in range(20)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for path in paths_:
+            ask(c, P.qsub(path))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(waiting) == 20
+    assert held < 2 << 20, held
+
+
 def test_qsub_refuses_a_script_over_max_job_size(make_controller, home, capsys):
     c = make_controller(max_job_size=100)
     _, answers = ask(c, P.qsub(script(home, body="#" * 101)))

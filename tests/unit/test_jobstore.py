@@ -318,6 +318,16 @@ def test_a_state_change_moves_the_link_it_does_not_make_a_new_one(store, tmp_pat
         assert os.lstat(paths.state_link(state, job_id)).st_ino == inode, state
 
 
+def test_a_state_change_leaves_no_second_name_of_the_old_link(store, tmp_path):
+    # queued/ID.d and running/ID.d one file (a store restored with cp -al):
+    # the rename between them succeeds and moves nothing.
+    job_id = _new_job(store, tmp_path, states.QUEUED)
+    os.link(paths.state_link(states.QUEUED, job_id), paths.state_link(states.RUNNING, job_id),
+            follow_symlinks=False)
+    store.transition(job_id, states.RUNNING)
+    _assert_consistent(store, job_id, states.RUNNING)
+
+
 @pytest.mark.parametrize("planted", ["elsewhere", "relative", "dangling", "directory"])
 def test_an_old_link_naming_anything_else_is_not_carried_on(store, tmp_path, planted):
     # A hand edit or a stranger's link in queued/: the new state's link

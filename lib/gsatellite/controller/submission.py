@@ -89,8 +89,8 @@ class Submission:
         if st.st_size > self.max_job_size:
             log("QSUB %s refused: %d bytes, more than max_job_size (%d)" % (job, st.st_size, self.max_job_size))
             return P.QSUB_FAILED
-        # Read once, at most one byte more than the copy takes: the
-        # directives come from these bytes and the copy writes them.
+        # At most one byte more than the copy takes; a small script's copy
+        # writes these bytes, the ones its directives come from.
         script = read_bytes(job, None, self.max_job_size + 1)
         try:
             opts = directives.options(directives.parse(script), os.path.dirname(job), overrides, warn=log)
@@ -141,8 +141,8 @@ class Submission:
                 self.store.discard_staging(job_id)
             return P.QSUB_FAILED
 
-        def copy():
-            self.store.copy_script(job_id, job, name, self.max_job_size, data=script)
+        def copy(data=None):
+            self.store.copy_script(job_id, job, name, self.max_job_size, data=data)
 
         def finish(error):
             # As JobStore.read would give them back.
@@ -152,7 +152,11 @@ class Submission:
 
         if st.st_size <= self.inline_copy and not self.copier.busy():
             try:
-                copy()
+                # The bytes read: a small script is copied as its
+                # directives were read.  One left to the worker is read
+                # again there, not held while others wait (each up to
+                # max_job_size).
+                copy(script)
             except OSError as e:
                 return finish(e)
             return finish(None)
