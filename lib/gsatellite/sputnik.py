@@ -46,7 +46,7 @@ from . import protocol as P
 from . import config, jobenv, jobtypes, liveness, paths, pidref, proc, staging
 from .daemon import Daemon
 from .job import Job
-from .fsutil import append_line, copy_atomic, open_regular, read_first_line
+from .fsutil import append_line, copy_atomic, open_regular, read_first_line, write_all
 from . import transport
 from .transport import wake
 from .log import log
@@ -81,6 +81,7 @@ class Sputnik(Daemon):
         self.to = None  # (controller, its address) of the last message
         self.leaving = False  # told to STOP: no next job
         self.assignments = None  # our end of the spare's socket, if any
+        self.spare_parent = None  # the controller at its other end, while it holds it
         self.handlers.update(
             {
                 P.HOLD: self.hold,
@@ -265,6 +266,9 @@ class Sputnik(Daemon):
 
     def deliver(self):
         while self.outbox:
+            if self.tell_over_socket(self.outbox[0]):
+                log("told controller over its socket: %s" % self.outbox.pop(0))
+                continue
             info = self.parent.controller()
             if info is None:
                 return False
@@ -279,6 +283,28 @@ class Sputnik(Daemon):
                 return False
             transport.signal_process(host, pid)
             log("told controller: %s" % self.outbox.pop(0))
+        return True
+
+    def tell_over_socket(self, command):
+        """A spare's message to the controller that holds its socket: one
+        write there and a SIGCONT, no message file or queue (on a file
+        system that frees inodes slowly, a drain's most costly files).
+        False when that controller is gone (we are another's orphan, or its
+        end is closed): the message then goes through the transport, to
+        whichever controller runs, as any sputnik's does."""
+        parent = self.spare_parent
+        if parent is None or self.assignments is None or os.getppid() != parent:
+            return False
+        try:
+            data = frame(P.message(command, self.inbox.address))
+        except ValueError:
+            return False  # too long for one write: this one through the transport
+        try:
+            write_all(self.assignments, data)
+        except OSError:
+            self.spare_parent = None
+            return False
+        wake.kill(parent)
         return True
 
     # -- the job's end ----------------------------------------------------------
@@ -609,12 +635,58 @@ def launch(job_path, job_id, adopt=False, for_controller=False):
 # reads end-of-file and exits without a trace.
 ASSIGNMENT_MAX = 65536
 READY = b"R"
+# A spare's message to the controller on its socket: ``M`` + the message as
+# the transport carries it (``COMMAND;FROM``) + NUL, mixed with READY bytes.
+MESSAGE = b"M"
+MESSAGE_MAX = select.PIPE_BUF
+
+
+def frame(message):
+    """The socket's bytes for ``message`` (ValueError if they would not go
+    in one write of at most PIPE_BUF bytes, or hold a NUL)."""
+    data = MESSAGE + message.encode("utf-8", "surrogateescape") + b"\0"
+    if len(data) > MESSAGE_MAX or b"\0" in data[:-1]:
+        raise ValueError("message does not fit the spare's socket")
+    return data
+
+
+def read_frames(fd, buf):
+    """Read what the spare at the end of ``fd`` has written (never waits:
+    ``fd`` is readable, or the read gives EAGAIN) after ``buf``, the start
+    of a message read before.  Returns ``(ready, messages, buf, ok)``:
+    how many READY bytes, the whole messages, what is left of one not yet
+    whole, and False at end-of-file or for bytes no sputnik writes (the
+    spare is then let go)."""
+    try:
+        data = os.read(fd, ASSIGNMENT_MAX)
+    except BlockingIOError:
+        data = None
+    except OSError:
+        return 0, [], b"", False
+    if data == b"":
+        return 0, [], b"", False
+    buf += data or b""
+    ready, messages = 0, []
+    while buf:
+        if buf[:1] == READY:
+            ready += 1
+            buf = buf[1:]
+        elif buf[:1] == MESSAGE:
+            end = buf.find(b"\0")
+            if end < 0:
+                return ready, messages, buf, len(buf) <= MESSAGE_MAX
+            messages.append(buf[1:end].decode("utf-8", "surrogateescape"))
+            buf = buf[end + 1:]
+        else:
+            return ready, messages, b"", False
+    return ready, messages, buf, True
 
 
 def launch_spare():
     """Start a spare sputnik; returns ``(pid, fd)``, ``fd`` the controller's
-    end of its socket, to write the job to (:func:`assign`), to read
-    ``READY`` from (:func:`ready`) or to close (OSError)."""
+    end of its socket, to write the job to (:func:`assign`),
+    to read ``READY`` and messages from (:func:`read_frames`) or to close
+    (OSError)."""
     import socket
 
     # Made here once, the user database look-up is inherited by every spare
@@ -635,17 +707,6 @@ def launch_spare():
     finally:
         os.close(r)
     return pid, w
-
-
-def ready(fd):
-    """Has the sputnik at the end of ``fd`` said ``READY`` since its last
-    job (:meth:`Sputnik.offer`)?  Never waits; False also when it is gone."""
-    try:
-        if not select.select([fd], [], [], 0)[0]:
-            return False
-        return os.read(fd, len(READY)) == READY
-    except OSError:
-        return False
 
 
 def _assignment(job_path, job_id):
@@ -688,7 +749,7 @@ def serve_spare(fd):
     _become_sputnik("spare")
     parent = os.getppid()
     s = Sputnik(None, None)
-    s.assignments = fd
+    s.assignments, s.spare_parent = fd, parent
     try:
         while True:
             try:

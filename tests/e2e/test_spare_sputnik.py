@@ -179,3 +179,46 @@ def test_a_sputnik_killed_after_it_was_given_a_job_but_before_it_read_it(gsat):
     assert gsat.attr(b, "sputnik.pid") != str(spare)
     assert gsat.state(a) == "held"
     assert gsat.attr(b, "job.start").count("\n") == 0  # one run
+
+
+def test_a_spares_reports_go_on_its_socket_and_its_job_does_not_inherit_it(gsat):
+    """STARTED and TERMINATED of a job whose sputnik holds a socket to its
+    controller go there (no message through the transport); the job's
+    process has no socket among its descriptors."""
+    gsat.start(slots=1)
+    fds = os.path.join(gsat.jobs, "fds")
+    a = gsat.qsub(gsat.job("a.job", "ls -l /proc/$$/fd/ > %s\n" % fds))
+    b = gsat.qsub(gsat.job("b.job", "true\n"))
+    gsat.wait_state(b, ("finished", "failed"))
+    assert [gsat.state(a), gsat.state(b)] == ["finished", "finished"]
+    for job in (a, b):
+        log = gsat.attr(job, "sputnik.log")
+        for report in ("STARTED %s" % job, "TERMINATED %s 0" % job):
+            assert "told controller over its socket: %s" % report in log, log
+        assert "told controller: " not in log, log
+    listing = read(fds)
+    assert "->" in listing and "socket:" not in listing, listing
+
+
+def test_a_spare_whose_controller_died_tells_the_end_to_the_next_one(gsat):
+    """kill -9 of the controller while a job of a socket's sputnik runs:
+    the end goes through the transport to the next controller, once."""
+    gsat.start(slots=1)
+    gate = os.path.join(gsat.jobs, "gate")
+    a = gsat.qsub(_gate_job(gsat, "a.job", gate))
+    gsat.wait_for(lambda: gsat.attr(a, "job.pid"), what="job a running")
+    sputnik = int(gsat.attr(a, "sputnik.pid"))
+    gsat.wait_for(lambda: "over its socket: STARTED %s" % a in (gsat.attr(a, "sputnik.log") or ""),
+                  what="STARTED told on the socket")
+    controller = gsat.controller_pid()
+    os.kill(controller, signal.SIGKILL)
+    gsat.wait_for(lambda: ppid(sputnik) != controller, what="the sputnik an orphan")
+    assert alive(sputnik)
+    gsat.start()
+    open(gate, "w").close()
+    gsat.wait_state(a, ("finished", "failed"), timeout=60)
+    assert gsat.state(a) == "finished"
+    log = gsat.attr(a, "sputnik.log")
+    assert "told controller: TERMINATED %s 0" % a in log, log
+    assert "over its socket: TERMINATED" not in log, log
+    assert gsat.attr(a, "job.start").count("\n") == 0  # one run

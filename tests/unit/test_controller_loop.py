@@ -63,3 +63,18 @@ def test_liveness_refreshed_while_the_box_never_runs_empty(home):
     finally:
         mbox.remove_box(c.box)
         c.sleeper.release()
+
+
+def test_messages_read_from_a_sputniks_socket_by_a_pass_are_taken_before_the_loop_sleeps(make_controller):
+    # The pass that read a sputnik's READY (or let it go) found a message
+    # after it on the socket: the loop looks into its inboxes again at once
+    # (no SIGCONT will come for it: its own was taken by this wake-up).
+    c = make_controller()
+    c.system.unread = ["HELD 00001;b"]
+    c._signalled = False
+    c.tick()
+    assert c._signalled
+    c.system.unread = []
+    c._signalled = False
+    c.tick()
+    assert not c._signalled

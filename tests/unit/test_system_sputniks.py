@@ -116,3 +116,75 @@ def test_the_waiting_ones_nobody_needs_are_let_go(system):
     assert _let_go(kept)
     os.close(first)
     os.close(second)
+
+
+# -- what the sputniks write on their sockets ---------------------------------------
+
+def _busy(system, pid):
+    ours, theirs = _pair()
+    system.held[pid] = system_module.Held(ours, system_module.BUSY)
+    return theirs
+
+
+def test_messages_come_whole_and_in_order_however_the_bytes_are_cut(system):
+    theirs = _busy(system, 111)
+    data = (sputnik.frame("STARTED 00001;/box/111.inbox") + sputnik.READY
+            + sputnik.frame("TERMINATED 00001 0;/box/111.inbox"))
+    got = []
+    for i in range(0, len(data), 7):  # a few bytes at a time
+        os.write(theirs, data[i:i + 7])
+        got += system.spare_messages()
+    assert got == ["STARTED 00001;/box/111.inbox", "TERMINATED 00001 0;/box/111.inbox"]
+    assert system.held[111].ready and system.state(111) == "busy"
+    assert system.spare_messages() == []  # nothing waits: no read blocks
+    os.close(theirs)
+
+
+@pytest.mark.parametrize("garbage", [b"X", b"M" + b"x" * (select.PIPE_BUF + 10)], ids=["unknown byte", "too long"])
+def test_bytes_no_sputnik_writes_let_it_go_after_what_came_whole(system, garbage):
+    theirs = _busy(system, 111)
+    os.write(theirs, sputnik.frame("STARTED 00001;b") + garbage)
+    assert system.spare_messages() == ["STARTED 00001;b"]
+    assert system.state(111) == "let go"
+    assert _let_go(theirs)
+    os.close(theirs)
+
+
+def test_an_end_of_file_lets_the_sputnik_go(system):
+    theirs = _busy(system, 111)
+    os.close(theirs)
+    assert system.spare_messages() == []
+    assert system.state(111) == "let go"
+
+
+def test_what_a_sputnik_wrote_before_it_exited_is_read_before_its_socket_is_closed(system, monkeypatch):
+    from gsatellite import proc
+
+    theirs = _busy(system, 111)
+    os.write(theirs, sputnik.frame("TERMINATED 00001 0;b"))
+    os.close(theirs)
+    exited = [(111, 0)]
+    monkeypatch.setattr(proc, "peek_ended_child", lambda: exited[0] if exited else None)
+    monkeypatch.setattr(proc, "reap_child", lambda pid: exited.pop(0))
+    ended = []
+    system.reap(lambda pid, value: ended.append((pid, value)))
+    assert ended == [(111, 0)]  # a busy one: its end is the controller's to judge
+    assert 111 not in system.held
+    assert system.spare_messages() == ["TERMINATED 00001 0;b"]
+
+
+def test_a_message_read_with_the_ready_before_a_job_is_handed_over_is_kept(system):
+    theirs = _ended(system, 111, ready=False)
+    os.write(theirs, sputnik.READY + sputnik.frame("HELD 00001;b"))
+    assert system.launch_sputnik("/j/a.job", "00002") == 111
+    assert system.unread == ["HELD 00001;b"]
+    assert system.spare_messages() == ["HELD 00001;b"] and system.unread == []
+    os.close(theirs)
+
+
+def test_a_frame_is_one_write_without_nul_inside():
+    assert sputnik.frame("TERMINATED 00001 0;b") == b"MTERMINATED 00001 0;b\0"
+    with pytest.raises(ValueError):
+        sputnik.frame("x" * select.PIPE_BUF)
+    with pytest.raises(ValueError):
+        sputnik.frame("a\0b")

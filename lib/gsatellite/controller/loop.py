@@ -33,7 +33,7 @@ from .liveness import AlreadyRunning, Liveness, acquire_lock, check_stale, refus
 from .notices import Notices
 from .proxywatch import ProxyWatch
 from .submission import Submission
-from .system import System
+from .system import SpareSockets, System
 
 # Seconds between sweeps of this host's boxes left by processes killed with kill -9.
 BOX_SWEEP_SECONDS = 60.0
@@ -89,6 +89,8 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
                 P.CAPABILITIES: self.capabilities,
             }
         )
+        if hasattr(self.system, "spare_messages"):
+            self.serve(SpareSockets(self.system), self.dispatch)
         subscribers.wire(self)
         self.init_proxies()
         # The sweep of boxes rides on the liveness timer: no wake-up of its own.
@@ -124,6 +126,10 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
             self.need_schedule = False
             self.schedule_safely()
             self.system.keep_spare(self.spare_wanted)
+        if getattr(self.system, "unread", None):
+            # Messages a sputnik's socket held when the pass read its READY
+            # (or let it go): taken before the loop sleeps.
+            self._signalled = True
         if self.next_timer is not None:
             return max(0.0, min(self.poll, self.next_timer - self.now()))
         return self.poll

@@ -12,6 +12,7 @@ logic is tested without real processes.
 """
 
 import os
+import select
 import signal
 import traceback
 
@@ -31,18 +32,76 @@ LET_GO = "let go"  # its socket closed: it exits when done, nobody's supervisor
 
 class Held:
     """A sputnik forked as a spare, from its fork until it is reaped: its
-    end of the socket (None once let go) and its state."""
+    end of the socket (None once let go), its state, whether it has said
+    READY since its last job, and the start of a message not yet whole."""
 
-    __slots__ = ("fd", "state")
+    __slots__ = ("fd", "state", "ready", "buf")
 
     def __init__(self, fd, state):
         self.fd, self.state = fd, state
+        self.ready, self.buf = False, b""
+        if fd is not None:
+            os.set_blocking(fd, False)  # the loop never waits on a sputnik
+
+
+class SpareSockets:
+    """The sockets of the sputniks forked as spares, as one more inbox of
+    the controller's loop (:meth:`System.spare_messages`): their STARTED,
+    TERMINATED and HELD come there, the transport's way for the rest."""
+
+    address = None
+    directory = None
+
+    def __init__(self, system):
+        self.system = system
+        self.taken = []
+
+    def receive(self):
+        if not self.taken:
+            self.taken = self.system.spare_messages()
+        return self.taken.pop(0) if self.taken else None
+
+    def refresh(self):
+        pass
+
+    def close(self):
+        pass
 
 
 class System:
     def __init__(self):
         self.held = {}  # PID -> Held of every sputnik forked as a spare, until reaped
         self.spare = None  # PID of the one kept for the next start (SPARE or ENDED)
+        self.unread = []  # messages read from the sockets, not yet handed out
+
+    # -- the sputniks' messages on their sockets ------------------------------------
+    def spare_messages(self):
+        """The messages the sputniks wrote on their sockets (STARTED,
+        TERMINATED, HELD of their jobs), as the transport would give them;
+        never waits."""
+        from .. import sputnik
+
+        fds = {held.fd: pid for pid, held in self.held.items() if held.fd is not None}
+        if fds:
+            try:
+                readable = select.select(list(fds), [], [], 0)[0]
+            except (OSError, ValueError):
+                readable = list(fds)
+            for fd in readable:
+                self._read(fds[fd], sputnik)
+        found, self.unread = self.unread, []
+        return found
+
+    def _read(self, pid, sputnik):
+        """Take what ``pid`` wrote on its socket into ``unread`` (and its
+        READY); a sputnik whose socket ended or says what no sputnik writes
+        is let go."""
+        held = self.held[pid]
+        ready, messages, held.buf, ok = sputnik.read_frames(held.fd, held.buf)
+        held.ready = held.ready or ready > 0
+        self.unread.extend(messages)
+        if not ok:
+            self._let_go(pid, read=False)
 
     def state(self, pid):
         held = self.held.get(pid)
@@ -86,22 +145,32 @@ class System:
         if pid == self.spare:
             self.spare = None
         try:
-            if held.state == ENDED and not sputnik.ready(held.fd):
+            if held.state == ENDED and not held.ready:
+                self._read(pid, sputnik)
+            if held.state == ENDED and not held.ready:
                 # Still busy after its job's end (a trigger --wait, a full
                 # disk), or gone: let go, it exits once it is done.
                 raise OSError("not ready")
+            if held.fd is None:
+                raise OSError("let go")
             sputnik.assign(held.fd, job_path, job_id)
         except OSError:
             self._let_go(pid)
             return False
-        held.state = BUSY
+        held.state, held.ready = BUSY, False
         return True
 
-    def _let_go(self, pid):
-        """Close our end of ``pid``'s socket: it exits once it is done."""
+    def _let_go(self, pid, read=True):
+        """Close our end of ``pid``'s socket: it exits once it is done.
+        What it wrote there is read first (``read``), not lost with it."""
+        from .. import sputnik
+
         held = self.held[pid]
         if held.fd is not None:
-            os.close(held.fd)
+            if read:
+                self._read(pid, sputnik)
+            if held.fd is not None:
+                os.close(held.fd)
         held.fd, held.state = None, LET_GO
         if pid == self.spare:
             self.spare = None
@@ -182,13 +251,14 @@ class System:
             if found is None:
                 return
             pid = found[0]
-            held = self.held.pop(pid, None)
+            held = self.held.get(pid)
             if held is not None:
-                if held.fd is not None:
-                    os.close(held.fd)
-                if pid == self.spare:
-                    self.spare = None
-                if held.state != BUSY:
+                state = held.state
+                # What it wrote before it exited is handled, not lost with
+                # the socket (a TERMINATED of a sputnik that was not kept).
+                self._let_go(pid)
+                del self.held[pid]
+                if state != BUSY:
                     # A spare, or one that ended its job: nobody's supervisor.
                     proc.reap_child(pid)
                     continue
