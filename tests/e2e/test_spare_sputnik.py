@@ -222,3 +222,25 @@ def test_a_spare_whose_controller_died_tells_the_end_to_the_next_one(gsat):
     assert "told controller: TERMINATED %s 0" % a in log, log
     assert "over its socket: TERMINATED" not in log, log
     assert gsat.attr(a, "job.start").count("\n") == 0  # one run
+
+
+def test_a_released_job_whose_new_sputnik_is_lost_does_not_run_for_ever(gsat):
+    """Held, its first sputnik says HELD on its socket and leaves; released,
+    the job runs under a second one, killed with kill -9: the job's end is
+    accounted for (the first sputnik's end was judged when it left, so it
+    is not taken for the job's supervisor still)."""
+    gsat.start(slots=1)
+    gate = os.path.join(gsat.jobs, "gate")
+    a = gsat.qsub(_gate_job(gsat, "a.job", gate))
+    gsat.wait_for(lambda: gsat.attr(a, "job.pid"), what="job a running")
+    first, first_run = int(gsat.attr(a, "sputnik.pid")), gsat.attr(a, "job.pid")
+    assert gsat.run("gqhold", a).returncode == 0
+    gsat.wait_state(a, ("held",))
+    gsat.wait_for(lambda: not alive(first), what="the first sputnik gone")
+    assert gsat.run("gqrls", a).returncode == 0
+    gsat.wait_for(lambda: (gsat.attr(a, "job.pid") or first_run) != first_run, what="a running again")
+    second = int(gsat.attr(a, "sputnik.pid"))
+    assert second != first
+    os.kill(second, signal.SIGKILL)
+    open(gate, "w").close()
+    gsat.wait_state(a, ("finished", "failed"), timeout=30)

@@ -141,20 +141,32 @@ def test_messages_come_whole_and_in_order_however_the_bytes_are_cut(system):
 
 
 @pytest.mark.parametrize("garbage", [b"X", b"M" + b"x" * (select.PIPE_BUF + 10)], ids=["unknown byte", "too long"])
-def test_bytes_no_sputnik_writes_let_it_go_after_what_came_whole(system, garbage):
+def test_bytes_no_sputnik_writes_close_its_socket_after_what_came_whole(system, garbage):
     theirs = _busy(system, 111)
     os.write(theirs, sputnik.frame("STARTED 00001;b") + garbage)
     assert system.spare_messages() == ["STARTED 00001;b"]
-    assert system.state(111) == "let go"
     assert _let_go(theirs)
+    # Still its job's supervisor: what it says next goes through the
+    # transport, and its end is judged when it is reaped.
+    assert system.state(111) == "busy" and system.held[111].fd is None
+    assert system.spare_messages() == []
     os.close(theirs)
 
 
-def test_an_end_of_file_lets_the_sputnik_go(system):
+def test_an_end_of_file_closes_the_socket_and_lets_a_waiting_sputnik_go(system):
     theirs = _busy(system, 111)
     os.close(theirs)
     assert system.spare_messages() == []
+    assert system.state(111) == "busy" and system.held[111].fd is None
+    # Told its end through the transport, it waits for nothing: let go,
+    # and never handed a job.
+    system.retire(111)
+    assert system.launch_sputnik("/j/a.job", "00002") == 8001
     assert system.state(111) == "let go"
+    # One that ended its job and whose socket then ended: let go at once.
+    os.close(_ended(system, 112, ready=False))
+    assert system.launch_sputnik("/j/b.job", "00003") == 8002
+    assert system.state(112) == "let go"
 
 
 def test_what_a_sputnik_wrote_before_it_exited_is_read_before_its_socket_is_closed(system, monkeypatch):
@@ -188,3 +200,24 @@ def test_a_frame_is_one_write_without_nul_inside():
         sputnik.frame("x" * select.PIPE_BUF)
     with pytest.raises(ValueError):
         sputnik.frame("a\0b")
+
+
+def test_a_supervisor_whose_socket_ended_before_its_death_was_seen_is_still_judged(system):
+    # A real child that exits without a word: the loop reads its socket's
+    # end-of-file before it takes the SIGCHLD.  The job's supervisor is
+    # gone all the same: reap() must hand its end to the controller.
+    ours, theirs = socket.socketpair()
+    fd, child_end = ours.detach(), theirs.detach()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(fd)
+        os._exit(9)
+    os.close(child_end)
+    system.held[pid] = system_module.Held(fd, system_module.BUSY)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # it has exited, unreaped
+    assert system.spare_messages() == []
+    assert system.state(pid) == "busy"  # its socket closed, still the job's supervisor
+    ended = []
+    system.reap(lambda p, value: ended.append((p, value)))
+    assert ended == [(pid, 9)]
+    assert pid not in system.held

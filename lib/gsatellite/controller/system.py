@@ -94,14 +94,21 @@ class System:
 
     def _read(self, pid, sputnik):
         """Take what ``pid`` wrote on its socket into ``unread`` (and its
-        READY); a sputnik whose socket ended or says what no sputnik writes
-        is let go."""
+        READY).  A socket that ended or says what no sputnik writes is
+        closed; a sputnik that supervises a job stays its supervisor (its
+        end, reaped, is the controller's to judge), any other is let go."""
         held = self.held[pid]
+        if held.fd is None:
+            return
         ready, messages, held.buf, ok = sputnik.read_frames(held.fd, held.buf)
         held.ready = held.ready or ready > 0
         self.unread.extend(messages)
         if not ok:
-            self._let_go(pid, read=False)
+            if held.state == BUSY:
+                os.close(held.fd)
+                held.fd = None
+            else:
+                self._let_go(pid, read=False)
 
     def state(self, pid):
         held = self.held.get(pid)
@@ -147,12 +154,10 @@ class System:
         try:
             if held.state == ENDED and not held.ready:
                 self._read(pid, sputnik)
-            if held.state == ENDED and not held.ready:
+            if held.fd is None or (held.state == ENDED and not held.ready):
                 # Still busy after its job's end (a trigger --wait, a full
                 # disk), or gone: let go, it exits once it is done.
                 raise OSError("not ready")
-            if held.fd is None:
-                raise OSError("let go")
             sputnik.assign(held.fd, job_path, job_id)
         except OSError:
             self._let_go(pid)
