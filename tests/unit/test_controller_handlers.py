@@ -249,7 +249,7 @@ def test_a_hold_released_before_its_answer_is_ok_and_holds_no_new_run(make_contr
     job_id, sputnik = running_with_sputnik(c, home)
     box, answers = ask(c, P.command(P.QHOLD, job_id))
     assert answers == []
-    c.held(job_id, "")  # the sputnik's report comes first
+    c.held(job_id, sputnik)  # the sputnik's report comes first
     assert ask(c, P.command(P.QRLS, job_id))[1] == [P.OK]
     if after == "started again":
         c.store.transition(job_id, states.RUNNING)
@@ -258,6 +258,20 @@ def test_a_hold_released_before_its_answer_is_ok_and_holds_no_new_run(make_contr
     c.take_messages()
     assert answers_in(box) == [P.OK]
     assert c.store.state(job_id) == (states.QUEUED if after == "released" else states.RUNNING)
+
+
+@pytest.mark.parametrize("sender", ["no box", "a stranger", "the sputnik of an earlier run"])
+def test_a_held_report_not_from_the_jobs_sputnik_holds_nothing(make_controller, home, sender):
+    # A forged HELD, or a late one from the sputnik of a run released and
+    # started again: marking the job held would let a QRLS run it twice.
+    c = make_controller()
+    job_id, sputnik = running_with_sputnik(c, home)
+    box = {"no box": "", "a stranger": client_box(),
+           "the sputnik of an earlier run": mbox.create_box("4141.inbox", REMOTE)}[sender]
+    c.held(job_id, box)
+    assert c.store.state(job_id) == states.RUNNING
+    c.held(job_id, sputnik)
+    assert c.store.state(job_id) == states.HELD
 
 
 def test_qhold_failed_when_the_sputnik_refuses(make_controller, home):

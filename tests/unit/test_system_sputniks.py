@@ -221,3 +221,16 @@ def test_a_supervisor_whose_socket_ended_before_its_death_was_seen_is_still_judg
     system.reap(lambda p, value: ended.append((p, value)))
     assert ended == [(pid, 9)]
     assert pid not in system.held
+
+
+def test_no_socket_to_be_had_the_job_gets_a_sputnik_that_knows_it_from_the_start(system, monkeypatch):
+    # EMFILE: one socket is kept per running job; the job still starts.
+    import errno
+
+    def no_socket():
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(sputnik, "launch_spare", no_socket)
+    assert system.launch_sputnik("/j/a.job", "00001") == 9001
+    assert system.launched == [("/j/a.job", "00001", False)]
+    assert system.held == {}

@@ -117,6 +117,13 @@ class Handlers:
         """``HELD ID`` from a sputnik: the held job's group is gone."""
         job_id = canonical_id(args.strip())
         if job_id and self.store.exists(job_id) and self.store.state(job_id) == states.RUNNING:
+            if not box or transport.owner(box) is None or not self.from_supervisor(job_id, box):
+                # A stranger's (no classic sputnik sends HELD: a report
+                # without a sputnik's box is none), or a late one of a
+                # sputnik whose run was released and started again since:
+                # the job still runs.
+                log("HELD %s ignored: the report is not from its sputnik" % job_id)
+                return None
             log("job %s: its sputnik reports it held" % job_id)
             self.mark_held(job_id)
         return None

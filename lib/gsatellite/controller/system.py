@@ -137,7 +137,12 @@ class System:
                 break
             if self._assign(pid, job_path, job_id):
                 return pid
-        pid, fd = sputnik.launch_spare()
+        try:
+            pid, fd = sputnik.launch_spare()
+        except OSError:
+            # No socket to be had (EMFILE: one is kept per running job): a
+            # sputnik that knows its job from the start, as for a long path.
+            return sputnik.launch(job_path, job_id, for_controller=True)
         self.held[pid] = Held(fd, SPARE)
         if self._assign(pid, job_path, job_id):
             return pid
