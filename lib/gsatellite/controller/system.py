@@ -58,7 +58,10 @@ class SpareSockets:
 
     def receive(self):
         if not self.taken:
-            self.taken = self.system.spare_messages()
+            try:
+                self.taken = self.system.spare_messages()
+            except Exception:  # never out of receive(): the loop would end
+                log("reading the sputniks' sockets failed:\n%s" % traceback.format_exc())
         return self.taken.pop(0) if self.taken else None
 
     def refresh(self):
