@@ -234,3 +234,12 @@ def test_no_socket_to_be_had_the_job_gets_a_sputnik_that_knows_it_from_the_start
     assert system.launch_sputnik("/j/a.job", "00001") == 9001
     assert system.launched == [("/j/a.job", "00001", False)]
     assert system.held == {}
+
+
+def test_a_failure_reading_the_sockets_never_ends_the_loop(system, monkeypatch, capsys):
+    def broken():
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(system, "spare_messages", broken)
+    assert system_module.SpareSockets(system).receive() is None
+    assert "reading the sputniks' sockets failed" in capsys.readouterr().out
