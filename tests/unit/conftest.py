@@ -49,6 +49,11 @@ class FakeSystem:
         self.woken = threading.Event()
         self.retired = []  # sputnik PIDs that told their job's end
         self.groups = set()  # dead leaders whose process groups still have members
+        self.unread = []  # no sputnik sockets: nothing read from them
+
+    def spare_messages(self):
+        found, self.unread = self.unread, []
+        return found
 
     def names(self):
         return [c[0] for c in self.calls]

@@ -160,6 +160,7 @@ def test_controller_memory_per_ended_job_is_released(make_controller, home):
     c = make_controller(scheduler="nobatch")
     # The periodic timers (liveness, the sputnik watch) and nothing per job.
     periodic = len([t for t in c.timers if t[2] is not None])
+    inboxes = len(c.inboxes)  # its box and the sputniks' sockets: none per job or ask
     for round_ in range(3):
         ids = [submit(c, home, "j%d.%d" % (round_, i)) for i in range(20)]
         c.tick()
@@ -167,7 +168,7 @@ def test_controller_memory_per_ended_job_is_released(make_controller, home):
             c.job_ended(job_id, 0)
         c.tick()
         assert (len(c.unconditional), len(c.holds), len(c.submissions)) == (0, 0, 0)
-        assert len(c._pending_asks) == 0 and len(c.inboxes) == 1
+        assert len(c._pending_asks) == 0 and len(c.inboxes) == inboxes == 2
         assert len([t for t in c.timers if t[2] is not None]) == periodic
 
 

@@ -89,8 +89,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
                 P.CAPABILITIES: self.capabilities,
             }
         )
-        if hasattr(self.system, "spare_messages"):
-            self.serve(SpareSockets(self.system), self.dispatch)
+        self.serve(SpareSockets(self.system), self.dispatch)
         subscribers.wire(self)
         self.init_proxies()
         # The sweep of boxes rides on the liveness timer: no wake-up of its own.
@@ -126,7 +125,7 @@ class Controller(Liveness, Handlers, Submission, Lifecycle, ProxyWatch, HostLoss
             self.need_schedule = False
             self.schedule_safely()
             self.system.keep_spare(self.spare_wanted)
-        if getattr(self.system, "unread", None):
+        if self.system.unread:
             # Messages a sputnik's socket held when the pass read its READY
             # (or let it go): taken before the loop sleeps.
             self._signalled = True

@@ -18,6 +18,7 @@ import traceback
 
 from .. import pidref, proc, roots
 from ..log import log
+from ..transport.base import Inbox
 
 # Seconds between two starts of a forwarder that keeps dying.
 HEAL_SECONDS = 10.0
@@ -44,13 +45,10 @@ class Held:
             os.set_blocking(fd, False)  # the loop never waits on a sputnik
 
 
-class SpareSockets:
+class SpareSockets(Inbox):
     """The sockets of the sputniks forked as spares, as one more inbox of
     the controller's loop (:meth:`System.spare_messages`): their STARTED,
     TERMINATED and HELD come there, the transport's way for the rest."""
-
-    address = None
-    directory = None
 
     def __init__(self, system):
         self.system = system
@@ -64,11 +62,8 @@ class SpareSockets:
                 log("reading the sputniks' sockets failed:\n%s" % traceback.format_exc())
         return self.taken.pop(0) if self.taken else None
 
-    def refresh(self):
-        pass
-
     def close(self):
-        pass
+        pass  # the sockets are the System's
 
 
 class System:
