@@ -111,6 +111,25 @@ def test_qsub_reads_the_script_once_and_copies_the_bytes_its_directives_came_fro
     assert os.stat(c.store.job_path(job_id)).st_mode & 0o777 == 0o700
 
 
+def test_a_full_disk_while_the_read_script_is_written_leaves_no_job(make_controller, home, monkeypatch):
+    import errno
+
+    from gsatellite import jobstore
+
+    c = make_controller()
+    real = jobstore.write_all
+
+    def full(fd, data):
+        if data.startswith(b"#!/bin/bash"):  # the script's copy, not a job attribute
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(jobstore, "write_all", full)
+    _, answers = ask(c, P.qsub(script(home)))
+    assert answers == [P.QSUB_FAILED]
+    assert c.store.ids() == [] and os.listdir(paths.jobs_dir()) == []
+
+
 def test_a_script_waiting_for_the_copier_is_not_held_in_memory(make_controller, home):
     # Twenty 1 MiB scripts behind a slow copy (the worker takes larger
     # ones): what waits is a path, not the bytes read for the directives.
